@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from django.db import connection
+
+
+def server_dsn(dbname: str) -> str:
+    """A DSN for another database on the test server, with Django's credentials."""
+    params = connection.get_connection_params()
+    keys = ("host", "port", "user", "password")
+    parts = {k: params[k] for k in keys if params.get(k)}
+    parts["dbname"] = dbname
+    return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in parts.items()})
+
+
+@pytest.fixture
+def cron_db(django_db_blocker: pytest.FixtureRequest) -> Iterator[psycopg.Connection]:
+    """A connection to the database where pg_cron keeps its jobs (cron.database_name)."""
+    with django_db_blocker.unblock(), connection.cursor() as cursor:  # type: ignore[attr-defined]
+        cursor.execute("SHOW cron.database_name")
+        (cron_database,) = cursor.fetchone()
+    with psycopg.connect(server_dsn(cron_database), autocommit=True) as conn:
+        yield conn

@@ -1,0 +1,90 @@
+"""Settings of the test project: the specification's real-estate apps on a real PostgreSQL."""
+
+from pathlib import Path
+
+import dj_database_url
+
+from testproject.dbserver import database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = "test-only-not-secret"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "pgtrigger",
+    "django_pg_retention",
+    "users",
+    "properties",
+    "leases",
+    "maintenance",
+    "team",
+    "demo",
+]
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+ROOT_URLCONF = "testproject.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {"default": dj_database_url.parse(database_url(), conn_max_age=0)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "users.User"
+STATIC_URL = "/static/"
+MEDIA_ROOT = BASE_DIR / "media"
+
+# The specification's policies (retention-policy-system-v3.md, section 3.1), unchanged.
+SOFT_DELETE_RETENTION_POLICIES = {
+    "default": 90,
+    "properties": 365,
+    "leases": 2555,
+    "maintenance": 180,
+    "users": 1095,
+    "team": 730,
+    "users.User": 1095,
+    "users.UserProfile": 1095,
+    "properties.Property": 1825,
+    "properties.PropertyImage": 1095,
+    "leases.Lease": 2555,
+    "leases.PaymentSchedule": 2555,
+    "leases.LeaseDocument": 2555,
+    "maintenance.MaintenanceRequest": 1095,
+    "maintenance.WorkOrder": 1095,
+    "team.TeamMember": 730,
+}
+
+RETENTION_CLEANUP_CONFIG = {
+    "batch_size": 1000,
+    "max_execution_time": 3600,
+    "enable_notifications": True,
+    "notification_threshold": 10000,
+    "dry_run_default": True,
+    "require_confirmation": True,
+}
