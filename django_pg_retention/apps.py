@@ -6,3 +6,11 @@ class RetentionConfig(AppConfig):
     label = "django_pg_retention"
     verbose_name = "Data retention"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from django_pg_retention import checks  # noqa: F401  (registers the system checks)
+        from django_pg_retention.sync import post_migrate_sync
+
+        post_migrate.connect(post_migrate_sync, sender=self, dispatch_uid="django_pg_retention.sync")

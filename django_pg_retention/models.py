@@ -68,3 +68,126 @@ class SoftDeleteMixin(models.Model):
         self.is_deleted = False
         self.deleted_at = None
         self.save(update_fields=["is_deleted", "deleted_at"])
+
+
+class RetentionPolicy(models.Model):
+    """One row per soft-deletable model, synced from settings; read by the SQL purge."""
+
+    model_path = models.CharField(max_length=200, unique=True)
+    db_table = models.CharField(max_length=200)
+    pk_column = models.CharField(max_length=200)
+    retention_days = models.PositiveIntegerField()
+    policy_source = models.CharField(max_length=32)
+    purge_function = models.CharField(max_length=200)
+    select_function = models.CharField(max_length=200)
+    position = models.PositiveIntegerField(help_text="purge order: referencing models first")
+    is_active = models.BooleanField(default=True)
+    sql_hash = models.CharField(max_length=64)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "retention_policy"
+        ordering = ["position", "model_path"]
+        verbose_name_plural = "retention policies"
+
+    def __str__(self) -> str:
+        return f"{self.model_path}: {self.retention_days} days"
+
+
+class RetentionPolicyHistory(models.Model):
+    """Every change of a policy: created, days changed, deactivated, reactivated."""
+
+    model_path = models.CharField(max_length=200, db_index=True)
+    change = models.CharField(max_length=32)
+    old_days = models.PositiveIntegerField(null=True)
+    new_days = models.PositiveIntegerField(null=True)
+    old_source = models.CharField(max_length=32, blank=True)
+    new_source = models.CharField(max_length=32, blank=True)
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "retention_policy_history"
+        ordering = ["-changed_at", "-id"]
+        verbose_name_plural = "retention policy history"
+
+    def __str__(self) -> str:
+        return f"{self.model_path} {self.change} at {self.changed_at:%Y-%m-%d %H:%M}"
+
+
+class RetentionConfigRow(models.Model):
+    """RETENTION_CLEANUP_CONFIG as the SQL procedure reads it (a single row)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    batch_size = models.PositiveIntegerField()
+    max_execution_time = models.PositiveIntegerField(help_text="seconds")
+    lock_timeout_ms = models.PositiveIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "retention_config"
+
+    def __str__(self) -> str:
+        return f"batch_size={self.batch_size} max_execution_time={self.max_execution_time}s"
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"
+
+
+class RetentionRun(models.Model):
+    """One call of ``retention.run_cleanup``; written by the database, read by Python."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True)
+    status = models.CharField(max_length=16, choices=RunStatus.choices)
+    triggered_by = models.CharField(max_length=64)
+    dry_run = models.BooleanField()
+    model_filter = models.CharField(max_length=200, blank=True, default="")
+    days_override = models.PositiveIntegerField(null=True)
+    rows_deleted = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    backend_pid = models.IntegerField(null=True)
+
+    class Meta:
+        db_table = "retention_run"
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["status"], name="retention_run_status_idx")]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} ({self.status})"
+
+
+class RetentionRunItem(models.Model):
+    """One model's share of a run: what was eligible, deleted, blocked and cascaded."""
+
+    run = models.ForeignKey(RetentionRun, on_delete=models.CASCADE, related_name="items")
+    model_path = models.CharField(max_length=200)
+    db_table = models.CharField(max_length=200)
+    retention_days = models.PositiveIntegerField()
+    policy_source = models.CharField(max_length=32)
+    cutoff = models.DateTimeField()
+    eligible = models.BigIntegerField(default=0)
+    deleted = models.BigIntegerField(default=0)
+    blocked = models.BigIntegerField(default=0)
+    skipped_locked = models.BigIntegerField(default=0)
+    cascaded = models.JSONField(default=dict, help_text="rows deleted per table, roots included")
+    updated = models.JSONField(default=dict, help_text="rows set to NULL/default per table.column")
+    blocked_reasons = models.JSONField(default=dict)
+    batches = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True)
+    duration = models.DurationField(null=True)
+    status = models.CharField(max_length=16, choices=RunStatus.choices)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "retention_run_item"
+        ordering = ["run_id", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.model_path} in run {self.run_id}"

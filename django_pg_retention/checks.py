@@ -1,0 +1,131 @@
+"""System checks: every bad setting or uncompilable model is reported by ``manage.py check``.
+
+Ids: pg_retention.E001-E008 (errors), pg_retention.W001 (warnings). Each message names the setting
+key or the model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.core import checks
+from django.db.models import signals
+
+from django_pg_retention import config
+from django_pg_retention.graph import DELETING, UncompilableRelation, build
+from django_pg_retention.models import SoftDeleteMixin
+from django_pg_retention.policies import model_path, soft_delete_models
+
+POLICIES = config.POLICIES_SETTING
+CLEANUP = config.CLEANUP_SETTING
+
+
+def _policy_errors() -> list[checks.CheckMessage]:
+    raw = config.raw_policies()
+    if not isinstance(raw, dict):
+        return [
+            checks.Error(
+                f"{POLICIES} must be a dict of 'default', 'app_label' or 'app_label.Model' to days, "
+                f"not {type(raw).__name__}.",
+                id="pg_retention.E001",
+            )
+        ]
+    errors: list[checks.CheckMessage] = []
+    app_labels = {c.label for c in apps.get_app_configs()}
+    for key, value in raw.items():  # pyright: ignore[reportUnknownVariableType]
+        problem = config.policy_value_problem(value)
+        if problem:
+            errors.append(checks.Error(f"{POLICIES}[{key!r}] {problem}.", id="pg_retention.E002"))
+        if not isinstance(key, str):
+            errors.append(checks.Error(f"{POLICIES} key {key!r} must be a string.", id="pg_retention.E003"))
+            continue
+        if key == "default":
+            continue
+        if "." not in key:
+            if key not in app_labels:
+                errors.append(
+                    checks.Error(f"{POLICIES}[{key!r}]: no installed app has the label {key!r}.", id="pg_retention.E003")
+                )
+            continue
+        app_label, _, model_name = key.partition(".")
+        try:
+            model = apps.get_model(app_label, model_name)
+        except (LookupError, ValueError):
+            errors.append(
+                checks.Error(
+                    f"{POLICIES}[{key!r}]: there is no model {key!r} (expected 'app_label.ModelName').",
+                    id="pg_retention.E003",
+                )
+            )
+            continue
+        if not issubclass(model, SoftDeleteMixin):
+            errors.append(
+                checks.Error(
+                    f"{POLICIES}[{key!r}]: {model_path(model)} is not soft-deletable.",
+                    hint="Inherit from django_pg_retention.models.SoftDeleteMixin, or remove the key.",
+                    id="pg_retention.E004",
+                )
+            )
+    return errors
+
+
+def _cleanup_errors() -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    for key, problem in config.cleanup_config_problems(config.raw_cleanup_config()):
+        check_id = "pg_retention.E005" if not key or "known key" in problem else "pg_retention.E006"
+        where = f"{CLEANUP}[{key!r}]" if key else CLEANUP
+        errors.append(checks.Error(f"{where} {problem}.", id=check_id))
+    return errors
+
+
+def _model_errors() -> list[checks.CheckMessage]:
+    messages: list[checks.CheckMessage] = []
+    warned: set[Any] = set()
+    for model in soft_delete_models():
+        path = model_path(model)
+        if getattr(model._meta, "pk", None) is not None and model._meta.pk.__class__.__name__ == "CompositePrimaryKey":  # type: ignore[union-attr]
+            messages.append(
+                checks.Error(
+                    f"{path} has a composite primary key, which retention purges do not support.",
+                    obj=model,
+                    id="pg_retention.E007",
+                )
+            )
+            continue
+        try:
+            graph = build(model)
+        except UncompilableRelation as exc:
+            messages.append(
+                checks.Error(
+                    f"{path}: its purge cannot be compiled to SQL because of {exc.label}: {exc.reason}.",
+                    hint="Use CASCADE, PROTECT, RESTRICT, SET_NULL, SET_DEFAULT, SET(constant) or DO_NOTHING.",
+                    obj=model,
+                    id="pg_retention.E008",
+                )
+            )
+            continue
+        deleted = {graph.root.model} | {e.target.model for e in graph.edges if e.kind in DELETING}
+        for target in sorted(deleted, key=lambda m: m._meta.label):
+            if target in warned:
+                continue
+            for signal, name in ((signals.pre_delete, "pre_delete"), (signals.post_delete, "post_delete")):
+                if signal.has_listeners(target):
+                    warned.add(target)
+                    messages.append(
+                        checks.Warning(
+                            f"{target._meta.label} has {name} receivers, and the purge of {path} deletes its "
+                            "rows in the database without sending signals.",
+                            hint="Move that work to the model's after_permanent_delete hook or a database "
+                            "trigger, or silence pg_retention.W001 if it may be skipped.",
+                            obj=target,
+                            id="pg_retention.W001",
+                        )
+                    )
+                    break
+    return messages
+
+
+@checks.register("pg_retention")
+def check_retention(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    return [*_policy_errors(), *_cleanup_errors(), *_model_errors()]

@@ -1,0 +1,304 @@
+"""Compile a model's deletion graph into two PL/pgSQL functions.
+
+``retention.purge__<model>(roots text[]) -> jsonb`` deletes the given rows and everything Django's
+Collector would delete with them, applies SET_NULL/SET_DEFAULT/SET(constant), and raises
+SQLSTATE ``RT001`` when PROTECT or RESTRICT forbids the delete (DO_NOTHING is left to the foreign
+key, checked immediately by the caller). It returns ``{"deleted": {table: n}, "updated":
+{table.column: n}}``.
+
+``retention.select__<model>(cutoff, after_at, after_pk, lim)`` locks the next batch of eligible
+rows (keyset on ``deleted_at, pk``, ``FOR UPDATE SKIP LOCKED``) and names the rows that a direct
+blocker keeps, so they are counted without being tried.
+
+All identifiers and values go through ``psycopg.sql``; the text is hashed into the function's
+comment so drift is detectable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from django.db import models
+from psycopg import sql
+
+from django_pg_retention.graph import DELETING, Edge, EdgeKind, Graph, Node, build
+
+SCHEMA = "retention"
+BLOCKED_SQLSTATE = "RT001"
+MAX_IDENT = 63
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    model_path: str
+    purge_function: str  # name inside the retention schema, unquoted
+    select_function: str
+    sql: str  # CREATE OR REPLACE of both functions
+    sql_hash: str
+
+
+def function_name(prefix: str, model: type[models.Model]) -> str:
+    base = re.sub(r"[^a-z0-9_]", "_", f"{prefix}__{model._meta.label_lower.replace('.', '__')}")
+    if len(base) > MAX_IDENT:
+        digest = hashlib.sha256(base.encode()).hexdigest()[:8]
+        base = f"{base[: MAX_IDENT - 9]}_{digest}"
+    return base
+
+
+def _q(name: str) -> sql.Identifier:
+    return sql.Identifier(name)
+
+
+def _text(composed: sql.Composable) -> str:
+    return composed.as_string(None)
+
+
+class _Function:
+    """Builds the body of one purge function."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.var = {node: f"d{i}" for i, node in enumerate(graph.nodes)}
+
+    def arr(self, node: Node) -> sql.Identifier:
+        return _q(self.var[node])
+
+    def match(self, alias: str, edge: Edge) -> sql.Composable:
+        """SQL true for ``alias`` rows of edge.target that the deleted edge.source rows reach."""
+        a = _q(alias)
+        src = self.arr(edge.source)
+        if edge.kind is EdgeKind.GENERIC:
+            assert edge.content_type is not None
+            app_label, model_name = edge.content_type
+            ids: sql.Composable = src
+            if edge.object_id_type != edge.source.pk_type:
+                ids = sql.SQL("({}::text[])::{}[]").format(src, sql.SQL(edge.object_id_type))
+            return sql.SQL(
+                "{a}.{ct} = (SELECT id FROM django_content_type WHERE app_label = {app} AND model = {model})"
+                " AND {a}.{oid} = ANY({ids})"
+            ).format(
+                a=a,
+                ct=_q(edge.to_column),
+                app=sql.Literal(app_label),
+                model=sql.Literal(model_name),
+                oid=_q(edge.column),
+                ids=ids,
+            )
+        if edge.by_pk:
+            return sql.SQL("{}.{} = ANY({})").format(a, _q(edge.column), src)
+        return sql.SQL("{a}.{col} IN (SELECT s.{to} FROM {table} s WHERE s.{pk} = ANY({src}))").format(
+            a=a,
+            col=_q(edge.column),
+            to=_q(edge.to_column),
+            table=_q(edge.source.table),
+            pk=_q(edge.source.pk),
+            src=src,
+        )
+
+    def reached(self, edge: Edge) -> sql.Composable:
+        """ARRAY of target primary keys that a deleting edge reaches."""
+        return sql.SQL("ARRAY(SELECT t.{pk} FROM {table} t WHERE {match})").format(
+            pk=_q(edge.target.pk), table=_q(edge.target.table), match=self.match("t", edge)
+        )
+
+    def closure(self) -> list[sql.Composable]:
+        incoming: dict[Node, list[Edge]] = {n: [] for n in self.graph.nodes}
+        for e in self.graph.deleting():
+            incoming[e.target].append(e)
+        steps: list[sql.Composable] = []
+        cyclic = self.graph.has_cycle()
+        for node in self.graph.order():
+            if node == self.graph.root and not cyclic:
+                continue
+            for e in incoming[node]:
+                var = self.arr(node)
+                if len(incoming[node]) == 1 and not cyclic:
+                    steps.append(sql.SQL("{} := {};").format(var, self.reached(e)))
+                else:
+                    steps.append(
+                        sql.SQL("{v} := ARRAY(SELECT DISTINCT x FROM unnest({v} || {r}) x);").format(
+                            v=var, r=self.reached(e)
+                        )
+                    )
+        if not cyclic:
+            return steps
+        sizes = sql.SQL(" + ").join(sql.SQL("coalesce(cardinality({}), 0)").format(self.arr(n)) for n in self.graph.nodes)
+        return [
+            sql.SQL("LOOP"),
+            sql.SQL("  size_before := {};").format(sizes),
+            *[sql.SQL("  ") + s for s in steps],
+            sql.SQL("  EXIT WHEN {} = size_before;").format(sizes),
+            sql.SQL("END LOOP;"),
+        ]
+
+    def in_closure(self, node: Node) -> bool:
+        return node in self.var
+
+    def not_deleted(self, alias: str, node: Node) -> sql.Composable:
+        if not self.in_closure(node):
+            return sql.SQL("")
+        return sql.SQL(" AND NOT ({}.{} = ANY({}))").format(_q(alias), _q(node.pk), self.arr(node))
+
+    def blocker(self, edge: Edge, reason: str, where_extra: sql.Composable) -> sql.Composable:
+        return sql.SQL(
+            "IF EXISTS (SELECT 1 FROM {table} r WHERE {match}{extra}) THEN\n"
+            "    RAISE EXCEPTION USING ERRCODE = {code}, MESSAGE = {msg};\n"
+            "  END IF;"
+        ).format(
+            table=_q(edge.target.table),
+            match=self.match("r", edge),
+            extra=where_extra,
+            code=sql.Literal(BLOCKED_SQLSTATE),
+            msg=sql.Literal(reason),
+        )
+
+    def checks(self) -> list[sql.Composable]:
+        out: list[sql.Composable] = []
+        for e in self.graph.edges:
+            if e.kind is EdgeKind.PROTECT:
+                out.append(self.blocker(e, f"PROTECT {e.label}", sql.SQL("")))
+            elif e.kind is EdgeKind.RESTRICT:
+                # Allowed only when the restricting row goes too, by a cascade from this batch.
+                out.append(self.blocker(e, f"RESTRICT {e.label}", self.not_deleted("r", e.target)))
+        return out
+
+    def updates(self) -> list[sql.Composable]:
+        out: list[sql.Composable] = []
+        for e in self.graph.edges:
+            if e.kind is not EdgeKind.SET:
+                continue
+            value = sql.SQL("NULL") if e.set_value is None else sql.SQL("{}::{}").format(sql.Literal(e.set_value), sql.SQL(e.set_type))
+            out.append(
+                sql.SQL(
+                    "UPDATE {table} r SET {col} = {value} WHERE {match}{extra};\n"
+                    "  GET DIAGNOSTICS n = ROW_COUNT;\n"
+                    "  IF n > 0 THEN updated := updated || jsonb_build_object({key}, n); END IF;"
+                ).format(
+                    table=_q(e.target.table),
+                    col=_q(e.column),
+                    value=value,
+                    match=self.match("r", e),
+                    extra=self.not_deleted("r", e.target),
+                    key=sql.Literal(f"{e.target.table}.{e.column}"),
+                )
+            )
+        return out
+
+    def deletes(self) -> sql.Composable:
+        # One statement: foreign keys (checked immediately by the caller) see the final state.
+        ctes = sql.SQL(", ").join(
+            sql.SQL("{x} AS (DELETE FROM {table} WHERE {pk} = ANY({arr}) RETURNING 1)").format(
+                x=_q(f"x{i}"), table=_q(n.table), pk=_q(n.pk), arr=self.arr(n)
+            )
+            for i, n in enumerate(self.graph.nodes)
+        )
+        counts = sql.SQL(", ").join(
+            sql.SQL("{}, (SELECT count(*) FROM {})").format(sql.Literal(n.table), _q(f"x{i}"))
+            for i, n in enumerate(self.graph.nodes)
+        )
+        return sql.SQL("WITH {} SELECT jsonb_strip_nulls(jsonb_build_object({})) INTO deleted;").format(ctes, counts)
+
+    def render(self, name: str) -> sql.Composable:
+        declare = [
+            sql.SQL("{} {}[] := {};").format(
+                self.arr(n),
+                sql.SQL(n.pk_type),
+                sql.SQL("roots::{}[]").format(sql.SQL(n.pk_type)) if n == self.graph.root else sql.SQL("'{}'"),
+            )
+            for n in self.graph.nodes
+        ]
+        body = [*self.closure(), *self.checks(), *self.updates(), self.deletes()]
+        return sql.SQL(
+            "CREATE OR REPLACE FUNCTION {schema}.{name}(roots text[]) RETURNS jsonb\n"
+            "LANGUAGE plpgsql VOLATILE AS $purge$\n"
+            "DECLARE\n  {declare}\n  n bigint;\n  size_before bigint;\n"
+            "  deleted jsonb;\n  updated jsonb := '{{}}';\n"
+            "BEGIN\n  {body}\n"
+            "  RETURN jsonb_build_object('deleted', deleted, 'updated', updated);\n"
+            "END\n$purge$;"
+        ).format(
+            schema=_q(SCHEMA),
+            name=_q(name),
+            declare=sql.SQL("\n  ").join(declare),
+            body=sql.SQL("\n  ").join(body),
+        )
+
+
+def _direct_blockers(fn: _Function) -> list[tuple[Edge, str]]:
+    """Blockers the batch selection can test per root without computing the cascade.
+
+    PROTECT on the root table always blocks; RESTRICT and DO_NOTHING (with a foreign key) block
+    too when the referencing table cannot be reached by this purge's cascades.
+    """
+    out: list[tuple[Edge, str]] = []
+    for e in fn.graph.edges:
+        if e.source != fn.graph.root or not e.by_pk or e.kind is EdgeKind.GENERIC:
+            continue
+        if e.kind is EdgeKind.PROTECT:
+            out.append((e, f"PROTECT {e.label}"))
+        elif e.kind is EdgeKind.RESTRICT and not fn.in_closure(e.target):
+            out.append((e, f"RESTRICT {e.label}"))
+        elif e.kind is EdgeKind.DO_NOTHING and e.db_constraint and not fn.in_closure(e.target):
+            out.append((e, f"DO_NOTHING {e.label}"))
+    return out
+
+
+def _render_select(fn: _Function, name: str) -> sql.Composable:
+    root = fn.graph.root
+    cases = [
+        sql.SQL("WHEN EXISTS (SELECT 1 FROM {table} r WHERE r.{col} = t.{pk}) THEN {reason}").format(
+            table=_q(e.target.table), col=_q(e.column), pk=_q(root.pk), reason=sql.Literal(reason)
+        )
+        for e, reason in _direct_blockers(fn)
+    ]
+    blocked = sql.SQL("CASE {} END").format(sql.SQL(" ").join(cases)) if cases else sql.SQL("NULL::text")
+    return sql.SQL(
+        "CREATE OR REPLACE FUNCTION {schema}.{name}(cutoff timestamptz, after_at timestamptz, after_pk text, lim integer)\n"
+        "RETURNS TABLE(ids text[], blocked text[], last_at timestamptz, last_pk text)\n"
+        "LANGUAGE sql VOLATILE AS $select$\n"
+        "  WITH c AS (\n"
+        "    SELECT t.{pk} AS pk, t.deleted_at, {blocked} AS blocked_by\n"
+        "    FROM {table} t\n"
+        "    WHERE t.is_deleted AND t.deleted_at < cutoff\n"
+        "      AND (after_at IS NULL OR (t.deleted_at >= after_at\n"
+        "           AND (t.deleted_at > after_at OR t.{pk} > after_pk::{pk_type})))\n"
+        "    ORDER BY t.deleted_at, t.{pk}\n"
+        "    LIMIT lim\n"
+        "    FOR UPDATE OF t SKIP LOCKED\n"
+        "  ), last AS (SELECT deleted_at, pk FROM c ORDER BY deleted_at DESC, pk DESC LIMIT 1)\n"
+        "  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),\n"
+        "         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),\n"
+        "         (SELECT deleted_at FROM last), (SELECT pk::text FROM last)\n"
+        "  FROM c\n"
+        "$select$;"
+    ).format(
+        schema=_q(SCHEMA),
+        name=_q(name),
+        pk=_q(root.pk),
+        pk_type=sql.SQL(root.pk_type),
+        blocked=blocked,
+        table=_q(root.table),
+    )
+
+
+def compile_model(model: type[models.Model]) -> CompiledModel:
+    from django_pg_retention.policies import model_path
+
+    graph = build(model)
+    fn = _Function(graph)
+    purge_name = function_name("purge", model)
+    select_name = function_name("select", model)
+    text = "\n\n".join([_text(fn.render(purge_name)), _text(_render_select(fn, select_name))])
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return CompiledModel(
+        model_path=model_path(model),
+        purge_function=purge_name,
+        select_function=select_name,
+        sql=text,
+        sql_hash=digest,
+    )
+
+
+__all__ = ["DELETING", "CompiledModel", "compile_model", "function_name"]

@@ -1,0 +1,89 @@
+"""Settings, read lazily through one typed function each; bad values name their key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+SYSTEM_DEFAULT_DAYS = 30
+
+POLICIES_SETTING = "SOFT_DELETE_RETENTION_POLICIES"
+CLEANUP_SETTING = "RETENTION_CLEANUP_CONFIG"
+
+# key -> (expected type, default). bool is checked before int: bool is an int in Python.
+CLEANUP_KEYS: dict[str, tuple[type, Any]] = {
+    "batch_size": (int, 1000),
+    "max_execution_time": (int, 3600),
+    "enable_notifications": (bool, True),
+    "notification_threshold": (int, 10000),
+    "dry_run_default": (bool, True),
+    "require_confirmation": (bool, True),
+    "lock_timeout_ms": (int, 2000),
+    "large_deletion_threshold": (int, 10000),
+}
+POSITIVE_KEYS = {"batch_size", "max_execution_time", "lock_timeout_ms", "notification_threshold"}
+
+
+@dataclass(frozen=True)
+class CleanupConfig:
+    batch_size: int
+    max_execution_time: int
+    enable_notifications: bool
+    notification_threshold: int
+    dry_run_default: bool
+    require_confirmation: bool
+    lock_timeout_ms: int
+    large_deletion_threshold: int
+
+
+def raw_policies() -> object:
+    return getattr(settings, POLICIES_SETTING, {})
+
+
+def raw_cleanup_config() -> object:
+    return getattr(settings, CLEANUP_SETTING, {})
+
+
+def policy_value_problem(value: object) -> str | None:
+    """Why a policy value is not a usable number of days, or None."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"must be a whole number of days, not {value!r} ({type(value).__name__})"
+    if value < 1:
+        return f"must be at least 1 day, not {value}"
+    return None
+
+
+def cleanup_config_problems(raw: object) -> list[tuple[str, str]]:
+    """(key, problem) for each bad entry of RETENTION_CLEANUP_CONFIG."""
+    if not isinstance(raw, dict):
+        return [("", f"must be a dict, not {type(raw).__name__}")]
+    problems: list[tuple[str, str]] = []
+    for key, value in raw.items():  # pyright: ignore[reportUnknownVariableType]
+        if key not in CLEANUP_KEYS:
+            known = ", ".join(sorted(CLEANUP_KEYS))
+            problems.append((str(key), f"is not a known key (known keys: {known})"))  # pyright: ignore[reportUnknownArgumentType]
+            continue
+        expected, _ = CLEANUP_KEYS[key]
+        is_bool = isinstance(value, bool)
+        if expected is bool and not is_bool:
+            problems.append((key, f"must be True or False, not {value!r}"))
+        elif expected is int and (is_bool or not isinstance(value, int)):
+            problems.append((key, f"must be an integer, not {value!r} ({type(value).__name__})"))  # pyright: ignore[reportUnknownArgumentType]
+        elif expected is int and key in POSITIVE_KEYS and value < 1:
+            problems.append((key, f"must be at least 1, not {value}"))
+    return problems
+
+
+def cleanup_config() -> CleanupConfig:
+    """RETENTION_CLEANUP_CONFIG with defaults filled in; raises on a bad entry."""
+    raw = raw_cleanup_config()
+    problems = cleanup_config_problems(raw)
+    if problems:
+        key, problem = problems[0]
+        raise ImproperlyConfigured(f"{CLEANUP_SETTING}[{key!r}] {problem}")
+    assert isinstance(raw, dict)
+    values = {key: raw.get(key, default) for key, (_, default) in CLEANUP_KEYS.items()}  # pyright: ignore[reportUnknownMemberType]
+    return CleanupConfig(**values)

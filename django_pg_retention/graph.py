@@ -1,0 +1,278 @@
+"""The deletion graph of a model, read from Django's model meta the way its Collector reads it.
+
+Deleting rows of a model reaches other tables through reverse relations
+(``get_fields(include_hidden=True)``: FKs, one-to-ones, auto-created M2M through tables), through
+multi-table inheritance (a child row takes its parent rows with it) and through
+``GenericRelation`` fields. Each reverse relation's ``on_delete`` decides what happens there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from django.contrib.contenttypes.fields import GenericRelation
+from django.db import connection, models
+from django.db.models import deletion
+
+
+class EdgeKind(str, Enum):
+    CASCADE = "CASCADE"
+    PARENT = "PARENT"  # MTI: deleting a child row deletes its parent row
+    GENERIC = "GENERIC"  # GenericRelation rows of a deleted row
+    PROTECT = "PROTECT"
+    RESTRICT = "RESTRICT"
+    SET = "SET"  # SET_NULL, SET_DEFAULT, SET(constant)
+    DO_NOTHING = "DO_NOTHING"
+
+
+# Edges along which rows are deleted; the others only check or update referencing rows.
+DELETING = {EdgeKind.CASCADE, EdgeKind.PARENT, EdgeKind.GENERIC}
+
+
+class UncompilableRelation(Exception):
+    """An ``on_delete`` the database cannot reproduce (a callable SET, a custom handler)."""
+
+    def __init__(self, label: str, reason: str) -> None:
+        super().__init__(f"{label}: {reason}")
+        self.label = label
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Node:
+    """A concrete model's table."""
+
+    model: type[models.Model]
+
+    @property
+    def label(self) -> str:
+        return self.model._meta.label
+
+    @property
+    def table(self) -> str:
+        return self.model._meta.db_table
+
+    @property
+    def pk(self) -> str:
+        return self.model._meta.pk.column  # type: ignore[union-attr]
+
+    @property
+    def pk_type(self) -> str:
+        return pk_db_type(self.model)
+
+
+@dataclass(frozen=True)
+class Edge:
+    """``target`` rows whose ``column`` matches ``source.to_column`` of deleted ``source`` rows."""
+
+    kind: EdgeKind
+    source: Node
+    target: Node
+    column: str
+    to_column: str
+    label: str  # app.Model.field, for messages and the audit
+    set_value: Any = None  # SET edges: the value to write (already prepared for the database)
+    set_type: str = ""  # SET edges: the column's database type
+    content_type: tuple[str, str] | None = None  # GENERIC: (app_label, model) of the source
+    object_id_type: str = ""  # GENERIC: the object id column's type
+    db_constraint: bool = True
+
+    @property
+    def by_pk(self) -> bool:
+        return self.to_column == self.source.pk
+
+
+@dataclass
+class Graph:
+    root: Node
+    nodes: list[Node] = field(default_factory=list["Node"])
+    edges: list[Edge] = field(default_factory=list["Edge"])
+
+    def deleting(self) -> list[Edge]:
+        return [e for e in self.edges if e.kind in DELETING]
+
+    def has_cycle(self) -> bool:
+        """Whether rows can reach their own table again (self FKs, MTI, cycles)."""
+        incoming: dict[Node, int] = {n: 0 for n in self.nodes}
+        for e in self.deleting():
+            incoming[e.target] += 1
+        if incoming[self.root]:
+            return True
+        ready = [n for n, k in incoming.items() if k == 0]
+        seen = 0
+        while ready:
+            node = ready.pop()
+            seen += 1
+            for e in self.deleting():
+                if e.source == node:
+                    incoming[e.target] -= 1
+                    if incoming[e.target] == 0:
+                        ready.append(e.target)
+        return seen != len(self.nodes)
+
+    def order(self) -> list[Node]:
+        """Nodes with each before the nodes its deletions reach (root first); cycles broken."""
+        ordered: list[Node] = []
+        seen: set[Node] = set()
+
+        def visit(node: Node, path: set[Node]) -> None:
+            if node in seen or node in path:
+                return
+            path.add(node)
+            for e in self.deleting():
+                if e.source == node:
+                    visit(e.target, path)
+            path.discard(node)
+            seen.add(node)
+            ordered.append(node)
+
+        visit(self.root, set())
+        for node in self.nodes:
+            visit(node, set())
+        return list(reversed(ordered))
+
+
+def pk_db_type(model: type[models.Model]) -> str:
+    """The type a column referencing this model's primary key has (serial -> integer)."""
+    pk: Any = model._meta.pk
+    return str(pk.rel_db_type(connection))
+
+
+def field_label(f: Any) -> str:
+    return f"{f.model._meta.label}.{f.name}"
+
+
+def _set_value(f: Any, on_delete: Any) -> Any:
+    if on_delete is deletion.SET_NULL:
+        return None
+    if on_delete is deletion.SET_DEFAULT:
+        return f.get_default()
+    # SET(value) builds a function whose deconstruct() returns ("django.db.models.SET", (value,), {}).
+    deconstruct = getattr(on_delete, "deconstruct", None)
+    if deconstruct is None:
+        raise UncompilableRelation(field_label(f), "on_delete is a custom function")
+    _, args, _ = deconstruct()
+    value = args[0]
+    if callable(value):
+        raise UncompilableRelation(field_label(f), "on_delete=SET(callable) is evaluated in Python")
+    if isinstance(value, models.Model):
+        value = value.pk
+    return value
+
+
+def _reverse_relations(model: type[models.Model]) -> Iterator[Any]:
+    """Reverse FKs and one-to-ones pointing at this concrete model (or its proxies)."""
+    for f in model._meta.get_fields(include_parents=False, include_hidden=True):
+        if f.auto_created and not f.concrete and (f.one_to_one or f.one_to_many):
+            yield f
+
+
+def _kind(on_delete: Any) -> EdgeKind | None:
+    if on_delete is deletion.CASCADE:
+        return EdgeKind.CASCADE
+    if on_delete is deletion.PROTECT:
+        return EdgeKind.PROTECT
+    if on_delete is deletion.RESTRICT:
+        return EdgeKind.RESTRICT
+    if on_delete is deletion.DO_NOTHING:
+        return EdgeKind.DO_NOTHING
+    if on_delete in (deletion.SET_NULL, deletion.SET_DEFAULT) or getattr(on_delete, "deconstruct", None):
+        return EdgeKind.SET
+    return None
+
+
+def edges_from(node: Node, nodes: dict[type[models.Model], Node]) -> list[Edge]:
+    """Every edge leaving a table: what deleting its rows does to other rows."""
+
+    def node_for(model: type[models.Model]) -> Node:
+        concrete: type[models.Model] = model._meta.concrete_model  # type: ignore[assignment]
+        if concrete not in nodes:
+            nodes[concrete] = Node(concrete)
+        return nodes[concrete]
+
+    edges: list[Edge] = []
+    for rel in _reverse_relations(node.model):
+        f: Any = rel.field
+        on_delete = f.remote_field.on_delete
+        kind = _kind(on_delete)
+        label = field_label(f)
+        if kind is None:
+            raise UncompilableRelation(label, "on_delete is a custom function")
+        target = node_for(rel.related_model)
+        common: dict[str, Any] = {
+            "source": node,
+            "target": target,
+            "column": f.column,
+            "to_column": f.target_field.column,
+            "label": label,
+            "db_constraint": bool(f.db_constraint),
+        }
+        if kind is EdgeKind.SET:
+            value = _set_value(f, on_delete)
+            prepared = None if value is None else f.get_db_prep_save(value, connection)
+            edges.append(Edge(kind, set_value=prepared, set_type=str(f.db_type(connection)), **common))
+        else:
+            if f.remote_field.parent_link and kind is EdgeKind.CASCADE:
+                label = f"{label} (parent link)"
+                common["label"] = label
+            edges.append(Edge(kind, **common))
+
+    opts = node.model._meta
+    for parent, ptr in opts.parents.items():
+        if ptr is None:
+            continue
+        parent_node = node_for(parent)
+        # Deleting a child deletes its parent rows: parent.pk IN (child.ptr of deleted children).
+        # Modelled as an edge whose "target" is the parent and whose match runs the other way.
+        edges.append(
+            Edge(
+                EdgeKind.PARENT,
+                source=node,
+                target=parent_node,
+                column=ptr.target_field.column,
+                to_column=ptr.column,
+                label=f"{field_label(ptr)} (parent)",
+            )
+        )
+
+    for private in opts.private_fields:
+        if isinstance(private, GenericRelation):
+            rel_model: type[models.Model] = private.related_model  # type: ignore[assignment]
+            target = node_for(rel_model)
+            ct_field: Any = rel_model._meta.get_field(private.content_type_field_name)
+            oid_field: Any = rel_model._meta.get_field(private.object_id_field_name)
+            ct_model: Any = node.model._meta.concrete_model if private.for_concrete_model else node.model
+            edges.append(
+                Edge(
+                    EdgeKind.GENERIC,
+                    source=node,
+                    target=target,
+                    column=oid_field.column,
+                    to_column=ct_field.column,  # the content type column of the target
+                    label=field_label(private),
+                    content_type=(ct_model._meta.app_label, ct_model._meta.model_name),
+                    object_id_type=str(oid_field.db_type(connection)),
+                )
+            )
+    return edges
+
+
+def build(model: type[models.Model]) -> Graph:
+    """The tables a purge of ``model`` may delete from, and every edge leaving them."""
+    concrete: type[models.Model] = model._meta.concrete_model  # type: ignore[assignment]
+    nodes: dict[type[models.Model], Node] = {concrete: Node(concrete)}
+    graph = Graph(root=nodes[concrete])
+    pending = [graph.root]
+    reached = {graph.root}
+    while pending:
+        node = pending.pop(0)
+        graph.nodes.append(node)
+        for edge in edges_from(node, nodes):
+            graph.edges.append(edge)
+            if edge.kind in DELETING and edge.target not in reached:
+                reached.add(edge.target)
+                pending.append(edge.target)
+    return graph

@@ -1,0 +1,88 @@
+"""Which models have a retention policy, for how many days, and where the figure comes from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models
+
+from django_pg_retention import config
+from django_pg_retention.models import SoftDeleteMixin
+
+
+class PolicySource(str, Enum):
+    """The specification's policy sources, most specific first."""
+
+    MODEL_SPECIFIC = "model_specific"
+    APP_LEVEL = "app_level"
+    GLOBAL_DEFAULT = "global_default"
+    SYSTEM_DEFAULT = "system_default"
+
+
+@dataclass(frozen=True)
+class Policy:
+    model_path: str
+    model: type[models.Model]
+    retention_days: int
+    policy_source: PolicySource
+
+    @property
+    def db_table(self) -> str:
+        return self.model._meta.db_table
+
+
+def model_path(model: type[models.Model]) -> str:
+    return f"{model._meta.app_label}.{model._meta.object_name}"
+
+
+def soft_delete_models() -> list[type[models.Model]]:
+    """Concrete, managed models with SoftDeleteMixin, in app registry order."""
+    return [
+        m
+        for m in apps.get_models()
+        if issubclass(m, SoftDeleteMixin) and not m._meta.proxy and m._meta.managed
+    ]
+
+
+def _policies_dict() -> dict[str, int]:
+    raw = config.raw_policies()
+    if not isinstance(raw, dict):
+        raise ImproperlyConfigured(f"{config.POLICIES_SETTING} must be a dict")
+    checked: dict[str, int] = {}
+    for key, value in raw.items():  # pyright: ignore[reportUnknownVariableType]
+        problem = config.policy_value_problem(value)
+        if problem:
+            raise ImproperlyConfigured(f"{config.POLICIES_SETTING}[{key!r}] {problem}")
+        checked[str(key)] = value  # pyright: ignore[reportUnknownArgumentType]
+    return checked
+
+
+def resolve(model: type[models.Model], days: dict[str, int] | None = None) -> Policy:
+    """model > app > default > 30 days."""
+    days = _policies_dict() if days is None else days
+    path = model_path(model)
+    for key, source in (
+        (path, PolicySource.MODEL_SPECIFIC),
+        (model._meta.app_label, PolicySource.APP_LEVEL),
+        ("default", PolicySource.GLOBAL_DEFAULT),
+    ):
+        if key in days:
+            return Policy(path, model, days[key], source)
+    return Policy(path, model, config.SYSTEM_DEFAULT_DAYS, PolicySource.SYSTEM_DEFAULT)
+
+
+def all_policies() -> list[Policy]:
+    days = _policies_dict()
+    return [resolve(m, days) for m in soft_delete_models()]
+
+
+def get_model(path: str) -> type[models.Model]:
+    """'app.Model' to its class, with an error that names the bad input."""
+    try:
+        app_label, model_name = path.split(".")
+        return apps.get_model(app_label, model_name)
+    except (ValueError, LookupError) as exc:
+        raise LookupError(f"{path!r} is not an installed model (expected 'app_label.ModelName')") from exc

@@ -1,0 +1,190 @@
+"""Make the database match the settings: policy rows, their history, generated functions, config.
+
+Runs after every ``migrate`` (post_migrate) and from ``manage.py retention sync``; idempotent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import connections, models, router, transaction
+from psycopg import sql
+
+from django_pg_retention import config
+from django_pg_retention.compiler import SCHEMA, CompiledModel, compile_model
+from django_pg_retention.models import (
+    RetentionConfigRow,
+    RetentionPolicy,
+    RetentionPolicyHistory,
+)
+from django_pg_retention.policies import Policy, all_policies, soft_delete_models
+
+APP_LABEL = "django_pg_retention"
+HASH_PREFIX = "django-pg-retention sha256:"
+PURGE_SIGNATURE = sql.SQL("(text[])")
+SELECT_SIGNATURE = sql.SQL("(timestamptz, timestamptz, text, integer)")
+
+
+def _function(name: str, signature: sql.SQL) -> sql.Composed:
+    return sql.SQL("{}.{}{}").format(sql.Identifier(SCHEMA), sql.Identifier(name), signature)
+
+
+@dataclass
+class SyncResult:
+    created: list[str] = field(default_factory=list[str])
+    changed: list[str] = field(default_factory=list[str])
+    deactivated: list[str] = field(default_factory=list[str])
+    functions_installed: list[str] = field(default_factory=list[str])
+
+    @property
+    def changes(self) -> int:
+        return len(self.created) + len(self.changed) + len(self.deactivated) + len(self.functions_installed)
+
+
+def can_sync(using: str) -> bool:
+    connection = connections[using]
+    if connection.vendor != "postgresql" or not router.allow_migrate(using, APP_LABEL):
+        return False
+    tables = connection.introspection.table_names()
+    return RetentionPolicy._meta.db_table in tables
+
+
+def purge_order(models_: list[type[models.Model]]) -> list[type[models.Model]]:
+    """Referencing models before the models they reference, so eligible rows never block each other."""
+    members = set(models_)
+    references: dict[type[models.Model], list[type[models.Model]]] = {m: [] for m in models_}
+    for m in models_:
+        for f in m._meta.get_fields():
+            target = getattr(f, "related_model", None)
+            if getattr(f, "concrete", False) and getattr(f, "is_relation", False) and target in members and target is not m:
+                references[m].append(target)  # type: ignore[arg-type]
+    ordered: list[type[models.Model]] = []
+    done: set[type[models.Model]] = set()
+
+    def visit(m: type[models.Model], path: set[type[models.Model]]) -> None:
+        # A model comes after every model that references it: visit referencers first.
+        if m in done or m in path:
+            return
+        path.add(m)
+        for other in models_:
+            if m in references[other]:
+                visit(other, path)
+        path.discard(m)
+        done.add(m)
+        ordered.append(m)
+
+    for m in models_:
+        visit(m, set())
+    return ordered
+
+
+def _installed_hash(cursor: object, function: sql.Composed) -> str | None:
+    cursor.execute(  # type: ignore[attr-defined]
+        "SELECT obj_description(to_regprocedure(%s)::oid, 'pg_proc')", [function.as_string(None)]
+    )
+    row = cursor.fetchone()  # type: ignore[attr-defined]
+    comment = row[0] if row else None
+    if not comment or not str(comment).startswith(HASH_PREFIX):
+        return None
+    return str(comment)[len(HASH_PREFIX) :]
+
+
+def install_functions(using: str, compiled: CompiledModel) -> bool:
+    """Create or replace the model's functions unless the installed ones carry the same hash."""
+    with connections[using].cursor() as cursor:
+        purge = _function(compiled.purge_function, PURGE_SIGNATURE)
+        if _installed_hash(cursor, purge) == compiled.sql_hash:
+            return False
+        cursor.execute(compiled.sql)
+        comment = sql.Literal(HASH_PREFIX + compiled.sql_hash)
+        for function in (purge, _function(compiled.select_function, SELECT_SIGNATURE)):
+            cursor.execute(sql.SQL("COMMENT ON FUNCTION {} IS {}").format(function, comment).as_string(None))
+            cursor.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(function).as_string(None))
+    return True
+
+
+def drop_functions(using: str, policy: RetentionPolicy) -> None:
+    with connections[using].cursor() as cursor:
+        for function in (
+            _function(policy.purge_function, PURGE_SIGNATURE),
+            _function(policy.select_function, SELECT_SIGNATURE),
+        ):
+            cursor.execute(sql.SQL("DROP FUNCTION IF EXISTS {}").format(function).as_string(None))
+
+
+def _record(using: str, path: str, change: str, old: RetentionPolicy | None, new: Policy | None) -> None:
+    RetentionPolicyHistory.objects.using(using).create(
+        model_path=path,
+        change=change,
+        old_days=old.retention_days if old else None,
+        new_days=new.retention_days if new else None,
+        old_source=old.policy_source if old else "",
+        new_source=new.policy_source.value if new else "",
+    )
+
+
+def sync(using: str = "default") -> SyncResult:
+    """Bring retention_policy, its history, the generated functions and retention_config in line."""
+    result = SyncResult()
+    if not can_sync(using):
+        return result
+    cleanup = config.cleanup_config()
+    policies = {p.model: p for p in all_policies()}
+    order = {m: i for i, m in enumerate(purge_order(soft_delete_models()))}
+    with transaction.atomic(using=using):
+        RetentionConfigRow.objects.using(using).update_or_create(
+            id=1,
+            defaults={
+                "batch_size": cleanup.batch_size,
+                "max_execution_time": cleanup.max_execution_time,
+                "lock_timeout_ms": cleanup.lock_timeout_ms,
+            },
+        )
+        existing = {p.model_path: p for p in RetentionPolicy.objects.using(using).select_for_update()}
+        for model, policy in policies.items():
+            compiled = compile_model(model)
+            if install_functions(using, compiled):
+                result.functions_installed.append(policy.model_path)
+            row = existing.pop(policy.model_path, None)
+            values = {
+                "db_table": policy.db_table,
+                "pk_column": model._meta.pk.column,  # type: ignore[union-attr]
+                "retention_days": policy.retention_days,
+                "policy_source": policy.policy_source.value,
+                "purge_function": compiled.purge_function,
+                "select_function": compiled.select_function,
+                "position": order[model],
+                "is_active": True,
+                "sql_hash": compiled.sql_hash,
+            }
+            if row is None:
+                RetentionPolicy.objects.using(using).create(model_path=policy.model_path, **values)
+                _record(using, policy.model_path, "created", None, policy)
+                result.created.append(policy.model_path)
+                continue
+            change = None
+            if not row.is_active:
+                change = "reactivated"
+            elif row.retention_days != policy.retention_days:
+                change = "days_changed"
+            elif row.policy_source != policy.policy_source.value:
+                change = "source_changed"
+            if change:
+                _record(using, policy.model_path, change, row, policy)
+                result.changed.append(policy.model_path)
+            if any(getattr(row, k) != v for k, v in values.items()):
+                for k, v in values.items():
+                    setattr(row, k, v)
+                row.save(using=using)
+        for path, row in existing.items():
+            if row.is_active:
+                drop_functions(using, row)
+                row.is_active = False
+                row.save(using=using, update_fields=["is_active", "updated_at"])
+                _record(using, path, "deactivated", row, None)
+                result.deactivated.append(path)
+    return result
+
+
+def post_migrate_sync(using: str = "default", **kwargs: object) -> None:
+    sync(using=using)
