@@ -57,6 +57,16 @@ class SoftDeleteMixin(models.Model):
         abstract = True
         indexes = [PurgeIndex(fields=["deleted_at"], condition=Q(is_deleted=True))]
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A multi-table child of a soft-deletable model would otherwise pick up this mixin's
+        # Meta through the MRO, with an index on a column that lives in its parent's table.
+        for base in cls.__mro__[1:]:
+            meta = base.__dict__.get("_meta")
+            if meta is not None and not meta.abstract and issubclass(base, SoftDeleteMixin):
+                cls.Meta = type("Meta", (), {})  # type: ignore[attr-defined]
+                break
+
     def soft_delete(self) -> None:
         """Mark the row deleted now; the retention clock starts from ``deleted_at``."""
         self.is_deleted = True

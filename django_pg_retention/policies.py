@@ -38,12 +38,23 @@ def model_path(model: type[models.Model]) -> str:
     return f"{model._meta.app_label}.{model._meta.object_name}"
 
 
+def owns_soft_delete_columns(model: type[models.Model]) -> bool:
+    """False for a multi-table child whose is_deleted lives in its parent's table.
+
+    Such a child is purged with its parent (deleting a parent row deletes its child rows).
+    """
+    return model._meta.get_field("is_deleted").model is model
+
+
 def soft_delete_models() -> list[type[models.Model]]:
-    """Concrete, managed models with SoftDeleteMixin, in app registry order."""
+    """Concrete, managed models with SoftDeleteMixin and their own columns, in registry order."""
     return [
         m
         for m in apps.get_models()
-        if issubclass(m, SoftDeleteMixin) and not m._meta.proxy and m._meta.managed
+        if issubclass(m, SoftDeleteMixin)
+        and not m._meta.proxy
+        and m._meta.managed
+        and owns_soft_delete_columns(m)
     ]
 
 

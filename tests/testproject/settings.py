@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "maintenance",
     "team",
     "demo",
+    "rules",
 ]
 
 MIDDLEWARE = [
@@ -79,6 +80,9 @@ SOFT_DELETE_RETENTION_POLICIES = {
     "maintenance.WorkOrder": 1095,
     "team.TeamMember": 730,
 }
+
+# The differential tests' model graph (tests/rules) gets a 30-day app policy.
+SOFT_DELETE_RETENTION_POLICIES["rules"] = 30
 
 RETENTION_CLEANUP_CONFIG = {
     "batch_size": 1000,

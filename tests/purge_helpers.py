@@ -1,0 +1,200 @@
+"""Helpers for purge tests: data on the rules graph, Django as the oracle, table snapshots."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, connection, transaction
+from django.db.models import ProtectedError, RestrictedError
+from django.utils import timezone
+from rules import models as r
+
+from django_pg_retention.models import RetentionPolicy, RetentionRun
+from django_pg_retention.sync import sync
+
+ELIGIBLE_AGE = timedelta(days=100)  # rules policy: 30 days
+YOUNG_AGE = timedelta(days=5)
+
+
+def state(rng: random.Random, eligible_share: float = 0.45) -> dict[str, Any]:
+    """Live, soft-deleted but young, or soft-deleted past retention."""
+    x = rng.random()
+    if x < eligible_share:
+        return {"is_deleted": True, "deleted_at": timezone.now() - ELIGIBLE_AGE - timedelta(minutes=rng.randrange(10_000))}
+    if x < eligible_share + 0.15:
+        return {"is_deleted": True, "deleted_at": timezone.now() - YOUNG_AGE}
+    return {"is_deleted": False, "deleted_at": None}
+
+
+def build_rules_data(rng: random.Random, authors: int = 12) -> None:
+    """Rows on every edge of the rules graph, with random soft-delete states."""
+    en = r.Language.objects.create(code="en")
+    languages = [en] + [r.Language.objects.create(code=f"l{i}", **state(rng)) for i in range(3)]
+    author_rows: list[r.Author] = []
+    for i in range(authors):
+        mentor = rng.choice(author_rows) if author_rows and rng.random() < 0.4 else None
+        author_rows.append(r.Author.objects.create(name=f"a{i}", mentor=mentor, **state(rng)))
+    for a in author_rows:
+        a.followers.set(rng.sample(author_rows, rng.randrange(0, min(3, len(author_rows)) + 1)))
+    publishers = [r.Publisher.objects.create(**state(rng)) for _ in range(6)]
+    tags = [r.Tag.objects.create(name=f"t{i}") for i in range(4)]
+    books: list[r.Book] = []
+    for a in author_rows:
+        for _ in range(rng.randrange(0, 4)):
+            book = r.Book.objects.create(
+                isbn=f"isbn-{len(books)}",
+                author=a,
+                publisher=rng.choice([*publishers, None]),
+                language=rng.choice(languages),
+                fallback_language=rng.choice([*languages, None]),
+            )
+            book.tags.set(rng.sample(tags, rng.randrange(0, 3)))
+            books.append(book)
+            for _ in range(rng.randrange(0, 3)):
+                r.Chapter.objects.create(book=book)
+            for _ in range(rng.randrange(0, 2)):
+                r.Review.objects.create(book=book)
+            if rng.random() < 0.5:
+                r.Edition.objects.create(book=book)
+            if rng.random() < 0.4:
+                r.Comment.objects.create(target=book)
+            if rng.random() < 0.08:
+                r.Royalty.objects.create(book=book)
+            if rng.random() < 0.08:
+                r.BookNote.objects.create(book=book)
+    for _ in range(len(books) // 2):
+        book = rng.choice(books)
+        # Mostly the book's own author (RESTRICT then allows the cascade), sometimes another.
+        author = book.author if rng.random() < 0.6 else rng.choice(author_rows)
+        r.Song.objects.create(book=book, author=author)
+    for p in publishers:
+        if rng.random() < 0.5:
+            r.Contract.objects.create(publisher=p)
+        if rng.random() < 0.6:
+            r.Flag.objects.create(target=p)
+    for a in author_rows:
+        if rng.random() < 0.15:
+            r.Note.objects.create(author=a)
+        if rng.random() < 0.3:
+            r.Mention.objects.create(author=a)
+        if rng.random() < 0.3:
+            r.Fan.objects.create(favourite=r.AuthorProxy.objects.get(pk=a.pk))
+        if rng.random() < 0.4:
+            r.Comment.objects.create(target=a)
+        # Decoys: same object id under another content type, or as text: must survive.
+        book_ct = ContentType.objects.get_for_model(r.Book)
+        r.Comment.objects.create(content_type=book_ct, object_id=a.pk + 1_000_000)
+        r.Flag.objects.create(content_type=ContentType.objects.get_for_model(r.Author), object_id=str(a.pk))
+    for i in range(6):
+        if rng.random() < 0.5:
+            place: r.Place = r.Restaurant.objects.create(name=f"p{i}", serves_pizza=True, **state(rng))
+            r.Menu.objects.create(restaurant=place)  # type: ignore[misc]
+        else:
+            place = r.Place.objects.create(name=f"p{i}", **state(rng))
+    for i in range(6):
+        if rng.random() < 0.6:
+            vehicle: r.Vehicle = r.Car.objects.create(plate=f"c{i}", **state(rng))
+            if rng.random() < 0.5:
+                r.Parking.objects.create(car=vehicle)  # type: ignore[misc]
+        else:
+            vehicle = r.Vehicle.objects.create(plate=f"v{i}")
+        if rng.random() < 0.5:
+            r.Garage.objects.create(vehicle=vehicle)
+
+
+def rules_tables() -> list[str]:
+    return sorted(t for t in connection.introspection.table_names() if t.startswith("rules_"))
+
+
+def snapshot(tables: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in a stable order."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f'SELECT * FROM "{table}"')
+            out[table] = sorted(cursor.fetchall(), key=repr)
+    return out
+
+
+def eligible_pks(model: Any, days: int, now: datetime) -> list[Any]:
+    qs = model._base_manager.filter(is_deleted=True, deleted_at__lt=now - timedelta(days=days))
+    return list(qs.order_by("deleted_at", "pk").values_list("pk", flat=True))
+
+
+def django_purge(now: datetime) -> int:
+    """The oracle: delete each eligible row with obj.delete() in a savepoint, skipping the rows
+    Django refuses (ProtectedError, RestrictedError, or a DO_NOTHING foreign key), until nothing
+    changes. Returns the number of root rows deleted."""
+    deleted = 0
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # DO_NOTHING violations fail the savepoint
+    changed = True
+    while changed:
+        changed = False
+        for policy in RetentionPolicy.objects.filter(is_active=True).order_by("position", "model_path"):
+            model = apps.get_model(policy.model_path)
+            for pk in eligible_pks(model, policy.retention_days, now):
+                obj = model._base_manager.filter(pk=pk).first()
+                if obj is None:
+                    continue  # already gone with an earlier cascade
+                try:
+                    with transaction.atomic():
+                        obj.delete()
+                except (ProtectedError, RestrictedError, IntegrityError):
+                    continue
+                deleted += 1
+                changed = True
+    return deleted
+
+
+def expected_after_django_purge() -> tuple[dict[str, list[tuple[Any, ...]]], int]:
+    """The end state Django's collector produces, computed in a transaction that is rolled back."""
+
+    class Rollback(Exception):
+        pass
+
+    result: dict[str, Any] = {}
+    try:
+        with transaction.atomic():
+            result["roots"] = django_purge(timezone.now())
+            result["state"] = snapshot(rules_tables())
+            raise Rollback
+    except Rollback:
+        pass
+    return result["state"], result["roots"]
+
+
+def call_cleanup(**kwargs: Any) -> RetentionRun:
+    """CALL retention.run_cleanup(...) with named arguments; returns the run it recorded."""
+    names = ", ".join(f"{k} => %s" for k in kwargs)
+    before = RetentionRun.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    with connection.cursor() as cursor:
+        cursor.execute(f"CALL retention.run_cleanup({names})", list(kwargs.values()))
+    run = RetentionRun.objects.filter(id__gt=before).order_by("-id").first()
+    assert run is not None, "run_cleanup recorded no run"
+    return run
+
+
+def purge_until_stable(max_runs: int = 5) -> list[RetentionRun]:
+    """Run the SQL purge until a run deletes nothing (as the oracle repeats until no change)."""
+    runs: list[RetentionRun] = []
+    for _ in range(max_runs):
+        run = call_cleanup()
+        runs.append(run)
+        assert run.status == "succeeded", (run.status, run.error)
+        if run.rows_deleted == 0:
+            return runs
+    raise AssertionError(f"purge still deleting after {max_runs} runs")
+
+
+def reset_rules_data() -> None:
+    """Empty the rules tables and the audit (between hypothesis examples) and re-sync policies."""
+    tables = [*rules_tables(), "retention_run_item", "retention_run"]
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+    ContentType.objects.clear_cache()
+    sync()

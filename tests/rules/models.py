@@ -1,0 +1,141 @@
+"""A model graph with every on_delete rule the purge must reproduce (the differential tests' subject).
+
+Purged (soft-deletable): Author (bigint pk, self-FK cycle, self M2M, generic relations),
+Publisher (UUID pk), Language (char pk), Place (MTI parent), Car (MTI child of a plain model).
+"""
+
+import uuid
+
+from django.contrib.contenttypes.fields import GenericForeignKey, GenericRelation
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+
+from django_pg_retention.models import SoftDeleteMixin
+
+
+class Comment(models.Model):
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
+    object_id = models.PositiveBigIntegerField()
+    target = GenericForeignKey("content_type", "object_id")
+
+
+class Flag(models.Model):
+    """A generic relation whose object id is text (compared in its own type)."""
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
+    object_id = models.CharField(max_length=64)
+    target = GenericForeignKey("content_type", "object_id")
+
+
+class Language(SoftDeleteMixin):
+    code = models.CharField(primary_key=True, max_length=8)
+
+
+class Author(SoftDeleteMixin):
+    name = models.CharField(max_length=50)
+    mentor = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="mentees")
+    followers = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="following")
+    comments = GenericRelation(Comment)
+
+
+class AuthorProxy(Author):
+    class Meta:
+        proxy = True
+
+
+class Publisher(SoftDeleteMixin):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    flags = GenericRelation(Flag)
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=20)
+
+
+class Book(models.Model):
+    isbn = models.CharField(max_length=20, unique=True)
+    author = models.ForeignKey(Author, on_delete=models.CASCADE, related_name="books")
+    publisher = models.ForeignKey(Publisher, on_delete=models.SET_NULL, null=True, blank=True)
+    language = models.ForeignKey(Language, on_delete=models.SET_DEFAULT, default="en", related_name="books")
+    fallback_language = models.ForeignKey(Language, on_delete=models.SET("en"), null=True, related_name="+")
+    tags = models.ManyToManyField(Tag, blank=True)
+    comments = GenericRelation(Comment)
+
+
+class Chapter(models.Model):
+    book = models.ForeignKey(Book, on_delete=models.CASCADE)
+
+
+class Review(models.Model):
+    book = models.ForeignKey(Book, on_delete=models.SET_NULL, null=True)
+
+
+class Edition(models.Model):
+    book = models.ForeignKey(Book, on_delete=models.CASCADE, to_field="isbn")
+
+
+class Song(models.Model):
+    """RESTRICT: a book goes only if its songs go too, through their author's cascade."""
+
+    book = models.ForeignKey(Book, on_delete=models.RESTRICT, db_constraint=False)
+    author = models.ForeignKey(Author, on_delete=models.CASCADE)
+
+
+class Royalty(models.Model):
+    """PROTECT one level down a cascade: checked inside the purge, found by bisection."""
+
+    book = models.ForeignKey(Book, on_delete=models.PROTECT)
+
+
+class BookNote(models.Model):
+    """DO_NOTHING one level down a cascade: the foreign key fails the batch, bisection isolates it."""
+
+    book = models.ForeignKey(Book, on_delete=models.DO_NOTHING)
+
+
+class Contract(models.Model):
+    publisher = models.ForeignKey(Publisher, on_delete=models.PROTECT)
+
+
+class Note(models.Model):
+    """DO_NOTHING with a foreign key: the delete fails, so the author is blocked."""
+
+    author = models.ForeignKey(Author, on_delete=models.DO_NOTHING)
+
+
+class Mention(models.Model):
+    """DO_NOTHING without a constraint: the author goes, the mention keeps a dangling id."""
+
+    author = models.ForeignKey(Author, on_delete=models.DO_NOTHING, db_constraint=False)
+
+
+class Fan(models.Model):
+    favourite = models.ForeignKey(AuthorProxy, on_delete=models.CASCADE)
+
+
+class Place(SoftDeleteMixin):
+    name = models.CharField(max_length=50)
+
+
+class Restaurant(Place):
+    serves_pizza = models.BooleanField(default=False)
+
+
+class Menu(models.Model):
+    restaurant = models.ForeignKey(Restaurant, on_delete=models.CASCADE)
+
+
+class Vehicle(models.Model):
+    plate = models.CharField(max_length=12)
+
+
+class Car(Vehicle, SoftDeleteMixin):
+    seats = models.PositiveSmallIntegerField(default=4)
+
+
+class Garage(models.Model):
+    vehicle = models.ForeignKey(Vehicle, on_delete=models.CASCADE)
+
+
+class Parking(models.Model):
+    car = models.ForeignKey(Car, on_delete=models.SET_NULL, null=True)
