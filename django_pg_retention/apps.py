@@ -8,9 +8,12 @@ class RetentionConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from importlib import import_module
+
         from django.db.models.signals import post_migrate
 
-        from django_pg_retention import checks  # noqa: F401  (registers the system checks)
         from django_pg_retention.sync import post_migrate_sync
+
+        import_module("django_pg_retention.checks")  # registers the system checks
 
         post_migrate.connect(post_migrate_sync, sender=self, dispatch_uid="django_pg_retention.sync")

@@ -22,18 +22,19 @@ CLEANUP = config.CLEANUP_SETTING
 
 
 def _policy_errors() -> list[checks.CheckMessage]:
-    raw = config.raw_policies()
-    if not isinstance(raw, dict):
+    raw_value = config.raw_policies()
+    raw = config.as_mapping(raw_value)
+    if raw is None:
         return [
             checks.Error(
                 f"{POLICIES} must be a dict of 'default', 'app_label' or 'app_label.Model' to days, "
-                f"not {type(raw).__name__}.",
+                f"not {type(raw_value).__name__}.",
                 id="pg_retention.E001",
             )
         ]
     errors: list[checks.CheckMessage] = []
     app_labels = {c.label for c in apps.get_app_configs()}
-    for key, value in raw.items():  # pyright: ignore[reportUnknownVariableType]
+    for key, value in raw.items():
         problem = config.policy_value_problem(value)
         if problem:
             errors.append(checks.Error(f"{POLICIES}[{key!r}] {problem}.", id="pg_retention.E002"))
@@ -45,7 +46,10 @@ def _policy_errors() -> list[checks.CheckMessage]:
         if "." not in key:
             if key not in app_labels:
                 errors.append(
-                    checks.Error(f"{POLICIES}[{key!r}]: no installed app has the label {key!r}.", id="pg_retention.E003")
+                    checks.Error(
+                        f"{POLICIES}[{key!r}]: no installed app has the label {key!r}.",
+                        id="pg_retention.E003",
+                    )
                 )
             continue
         app_label, _, model_name = key.partition(".")
@@ -79,10 +83,11 @@ def _cleanup_errors() -> list[checks.CheckMessage]:
     return errors
 
 
-def _model_errors() -> list[checks.CheckMessage]:
+def check_models(models: list[Any]) -> list[checks.CheckMessage]:
+    """Composite keys, uncompilable on_delete and delete signals on what a purge deletes."""
     messages: list[checks.CheckMessage] = []
     warned: set[Any] = set()
-    for model in soft_delete_models():
+    for model in models:
         path = model_path(model)
         if getattr(model._meta, "pk", None) is not None and model._meta.pk.__class__.__name__ == "CompositePrimaryKey":  # type: ignore[union-attr]
             messages.append(
@@ -109,7 +114,10 @@ def _model_errors() -> list[checks.CheckMessage]:
         for target in sorted(deleted, key=lambda m: m._meta.label):
             if target in warned:
                 continue
-            for signal, name in ((signals.pre_delete, "pre_delete"), (signals.post_delete, "post_delete")):
+            for signal, name in (
+                (signals.pre_delete, "pre_delete"),
+                (signals.post_delete, "post_delete"),
+            ):
                 if signal.has_listeners(target):
                     warned.add(target)
                     messages.append(
@@ -128,4 +136,4 @@ def _model_errors() -> list[checks.CheckMessage]:
 
 @checks.register("pg_retention")
 def check_retention(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    return [*_policy_errors(), *_cleanup_errors(), *_model_errors()]
+    return [*_policy_errors(), *_cleanup_errors(), *check_models(soft_delete_models())]

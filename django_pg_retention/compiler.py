@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import LiteralString, cast
 
 from django.db import models
 from psycopg import sql
@@ -45,6 +46,16 @@ def function_name(prefix: str, model: type[models.Model]) -> str:
         digest = hashlib.sha256(base.encode()).hexdigest()[:8]
         base = f"{base[: MAX_IDENT - 9]}_{digest}"
     return base
+
+
+_TYPE = re.compile(r"^[a-z][a-z0-9_ ]*(\([0-9, ]+\))?$")
+
+
+def _type(db_type: str) -> sql.SQL:
+    """A column type from Django's db_type(), checked to be a plain type name before use in SQL."""
+    if not _TYPE.match(db_type):
+        raise ValueError(f"unexpected column type {db_type!r}")
+    return sql.SQL(cast(LiteralString, db_type))
 
 
 def _q(name: str) -> sql.Identifier:
@@ -74,7 +85,7 @@ class _Function:
             app_label, model_name = edge.content_type
             ids: sql.Composable = src
             if edge.object_id_type != edge.source.pk_type:
-                ids = sql.SQL("({}::text[])::{}[]").format(src, sql.SQL(edge.object_id_type))
+                ids = sql.SQL("({}::text[])::{}[]").format(src, _type(edge.object_id_type))
             return sql.SQL(
                 "{a}.{ct} = (SELECT id FROM django_content_type WHERE app_label = {app} AND model = {model})"
                 " AND {a}.{oid} = ANY({ids})"
@@ -124,7 +135,9 @@ class _Function:
                     )
         if not cyclic:
             return steps
-        sizes = sql.SQL(" + ").join(sql.SQL("coalesce(cardinality({}), 0)").format(self.arr(n)) for n in self.graph.nodes)
+        sizes = sql.SQL(" + ").join(
+            sql.SQL("coalesce(cardinality({}), 0)").format(self.arr(n)) for n in self.graph.nodes
+        )
         return [
             sql.SQL("LOOP"),
             sql.SQL("  size_before := {};").format(sizes),
@@ -169,7 +182,11 @@ class _Function:
         for e in self.graph.edges:
             if e.kind is not EdgeKind.SET:
                 continue
-            value = sql.SQL("NULL") if e.set_value is None else sql.SQL("{}::{}").format(sql.Literal(e.set_value), sql.SQL(e.set_type))
+            value = (
+                sql.SQL("NULL")
+                if e.set_value is None
+                else sql.SQL("{}::{}").format(sql.Literal(e.set_value), _type(e.set_type))
+            )
             out.append(
                 sql.SQL(
                     "UPDATE {table} r SET {col} = {value} WHERE {match}{extra};\n"
@@ -204,8 +221,8 @@ class _Function:
         declare = [
             sql.SQL("{} {}[] := {};").format(
                 self.arr(n),
-                sql.SQL(n.pk_type),
-                sql.SQL("roots::{}[]").format(sql.SQL(n.pk_type)) if n == self.graph.root else sql.SQL("'{}'"),
+                _type(n.pk_type),
+                sql.SQL("roots::{}[]").format(_type(n.pk_type)) if n == self.graph.root else sql.SQL("'{}'"),
             )
             for n in self.graph.nodes
         ]
@@ -255,7 +272,8 @@ def _render_select(fn: _Function, name: str) -> sql.Composable:
     ]
     blocked = sql.SQL("CASE {} END").format(sql.SQL(" ").join(cases)) if cases else sql.SQL("NULL::text")
     return sql.SQL(
-        "CREATE OR REPLACE FUNCTION {schema}.{name}(cutoff timestamptz, after_at timestamptz, after_pk text, lim integer)\n"
+        "CREATE OR REPLACE FUNCTION {schema}.{name}(\n"
+        "  cutoff timestamptz, after_at timestamptz, after_pk text, lim integer)\n"
         "RETURNS TABLE(ids text[], blocked text[], last_at timestamptz, last_pk text)\n"
         "LANGUAGE sql VOLATILE AS $select$\n"
         "  WITH c AS (\n"
@@ -277,7 +295,7 @@ def _render_select(fn: _Function, name: str) -> sql.Composable:
         schema=_q(SCHEMA),
         name=_q(name),
         pk=_q(root.pk),
-        pk_type=sql.SQL(root.pk_type),
+        pk_type=_type(root.pk_type),
         blocked=blocked,
         table=_q(root.table),
     )

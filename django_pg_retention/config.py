@@ -39,6 +39,13 @@ class CleanupConfig:
     large_deletion_threshold: int
 
 
+def as_mapping(raw: object) -> dict[object, object] | None:
+    """A settings value as a typed dict, or None when it is not a dict."""
+    if not isinstance(raw, dict):
+        return None
+    return {k: v for k, v in raw.items()}  # pyright: ignore[reportUnknownVariableType]
+
+
 def raw_policies() -> object:
     return getattr(settings, POLICIES_SETTING, {})
 
@@ -58,21 +65,22 @@ def policy_value_problem(value: object) -> str | None:
 
 def cleanup_config_problems(raw: object) -> list[tuple[str, str]]:
     """(key, problem) for each bad entry of RETENTION_CLEANUP_CONFIG."""
-    if not isinstance(raw, dict):
+    mapping = as_mapping(raw)
+    if mapping is None:
         return [("", f"must be a dict, not {type(raw).__name__}")]
     problems: list[tuple[str, str]] = []
-    for key, value in raw.items():  # pyright: ignore[reportUnknownVariableType]
-        if key not in CLEANUP_KEYS:
+    for key, value in mapping.items():
+        if not isinstance(key, str) or key not in CLEANUP_KEYS:
             known = ", ".join(sorted(CLEANUP_KEYS))
-            problems.append((str(key), f"is not a known key (known keys: {known})"))  # pyright: ignore[reportUnknownArgumentType]
+            problems.append((str(key), f"is not a known key (known keys: {known})"))
             continue
         expected, _ = CLEANUP_KEYS[key]
         is_bool = isinstance(value, bool)
         if expected is bool and not is_bool:
             problems.append((key, f"must be True or False, not {value!r}"))
         elif expected is int and (is_bool or not isinstance(value, int)):
-            problems.append((key, f"must be an integer, not {value!r} ({type(value).__name__})"))  # pyright: ignore[reportUnknownArgumentType]
-        elif expected is int and key in POSITIVE_KEYS and value < 1:
+            problems.append((key, f"must be an integer, not {value!r} ({type(value).__name__})"))
+        elif expected is int and key in POSITIVE_KEYS and isinstance(value, int) and value < 1:
             problems.append((key, f"must be at least 1, not {value}"))
     return problems
 
@@ -84,6 +92,6 @@ def cleanup_config() -> CleanupConfig:
     if problems:
         key, problem = problems[0]
         raise ImproperlyConfigured(f"{CLEANUP_SETTING}[{key!r}] {problem}")
-    assert isinstance(raw, dict)
-    values = {key: raw.get(key, default) for key, (_, default) in CLEANUP_KEYS.items()}  # pyright: ignore[reportUnknownMemberType]
+    mapping = as_mapping(raw) or {}
+    values: dict[str, Any] = {key: mapping.get(key, default) for key, (_, default) in CLEANUP_KEYS.items()}
     return CleanupConfig(**values)

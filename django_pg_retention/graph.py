@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from django.contrib.contenttypes.fields import GenericRelation
@@ -18,7 +18,7 @@ from django.db import connection, models
 from django.db.models import deletion
 
 
-class EdgeKind(str, Enum):
+class EdgeKind(StrEnum):
     CASCADE = "CASCADE"
     PARENT = "PARENT"  # MTI: deleting a child row deletes its parent row
     GENERIC = "GENERIC"  # GenericRelation rows of a deleted row
@@ -166,7 +166,7 @@ def _set_value(f: Any, on_delete: Any) -> Any:
 def _reverse_relations(model: type[models.Model]) -> Iterator[Any]:
     """Reverse FKs and one-to-ones pointing at this concrete model (or its proxies)."""
     for f in model._meta.get_fields(include_parents=False, include_hidden=True):
-        if f.auto_created and not f.concrete and (f.one_to_one or f.one_to_many):
+        if f.auto_created and not getattr(f, "concrete", False) and (f.one_to_one or f.one_to_many):
             yield f
 
 

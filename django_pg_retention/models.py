@@ -176,6 +176,7 @@ class RetentionRunItem(models.Model):
     """One model's share of a run: what was eligible, deleted, blocked and cascaded."""
 
     run = models.ForeignKey(RetentionRun, on_delete=models.CASCADE, related_name="items")
+    run_id: int
     model_path = models.CharField(max_length=200)
     db_table = models.CharField(max_length=200)
     retention_days = models.PositiveIntegerField()
@@ -185,9 +186,13 @@ class RetentionRunItem(models.Model):
     deleted = models.BigIntegerField(default=0)
     blocked = models.BigIntegerField(default=0)
     skipped_locked = models.BigIntegerField(default=0)
-    cascaded = models.JSONField(default=dict, help_text="rows deleted per table, roots included")
-    updated = models.JSONField(default=dict, help_text="rows set to NULL/default per table.column")
-    blocked_reasons = models.JSONField(default=dict)
+    cascaded: models.JSONField[dict[str, int]] = models.JSONField(
+        default=dict, help_text="rows deleted per table, roots included"
+    )
+    updated: models.JSONField[dict[str, int]] = models.JSONField(
+        default=dict, help_text="rows set to NULL/default per table.column"
+    )
+    blocked_reasons: models.JSONField[dict[str, int]] = models.JSONField(default=dict)
     batches = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True)

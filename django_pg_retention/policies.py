@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
@@ -13,7 +13,7 @@ from django_pg_retention import config
 from django_pg_retention.models import SoftDeleteMixin
 
 
-class PolicySource(str, Enum):
+class PolicySource(StrEnum):
     """The specification's policy sources, most specific first."""
 
     MODEL_SPECIFIC = "model_specific"
@@ -51,23 +51,20 @@ def soft_delete_models() -> list[type[models.Model]]:
     return [
         m
         for m in apps.get_models()
-        if issubclass(m, SoftDeleteMixin)
-        and not m._meta.proxy
-        and m._meta.managed
-        and owns_soft_delete_columns(m)
+        if issubclass(m, SoftDeleteMixin) and not m._meta.proxy and m._meta.managed and owns_soft_delete_columns(m)
     ]
 
 
 def _policies_dict() -> dict[str, int]:
-    raw = config.raw_policies()
-    if not isinstance(raw, dict):
+    raw = config.as_mapping(config.raw_policies())
+    if raw is None:
         raise ImproperlyConfigured(f"{config.POLICIES_SETTING} must be a dict")
     checked: dict[str, int] = {}
-    for key, value in raw.items():  # pyright: ignore[reportUnknownVariableType]
+    for key, value in raw.items():
         problem = config.policy_value_problem(value)
-        if problem:
+        if problem or not isinstance(value, int):
             raise ImproperlyConfigured(f"{config.POLICIES_SETTING}[{key!r}] {problem}")
-        checked[str(key)] = value  # pyright: ignore[reportUnknownArgumentType]
+        checked[str(key)] = value
     return checked
 
 

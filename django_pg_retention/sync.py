@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.db import connections, models, router, transaction
+from django.db.backends.utils import CursorWrapper
 from psycopg import sql
 
 from django_pg_retention import config
@@ -56,7 +57,12 @@ def purge_order(models_: list[type[models.Model]]) -> list[type[models.Model]]:
     for m in models_:
         for f in m._meta.get_fields():
             target = getattr(f, "related_model", None)
-            if getattr(f, "concrete", False) and getattr(f, "is_relation", False) and target in members and target is not m:
+            if (
+                getattr(f, "concrete", False)
+                and getattr(f, "is_relation", False)
+                and target in members
+                and target is not m
+            ):
                 references[m].append(target)  # type: ignore[arg-type]
     ordered: list[type[models.Model]] = []
     done: set[type[models.Model]] = set()
@@ -78,15 +84,13 @@ def purge_order(models_: list[type[models.Model]]) -> list[type[models.Model]]:
     return ordered
 
 
-def _installed_hash(cursor: object, function: sql.Composed) -> str | None:
-    cursor.execute(  # type: ignore[attr-defined]
-        "SELECT obj_description(to_regprocedure(%s)::oid, 'pg_proc')", [function.as_string(None)]
-    )
-    row = cursor.fetchone()  # type: ignore[attr-defined]
-    comment = row[0] if row else None
-    if not comment or not str(comment).startswith(HASH_PREFIX):
+def _installed_hash(cursor: CursorWrapper, function: sql.Composed) -> str | None:
+    cursor.execute("SELECT obj_description(to_regprocedure(%s)::oid, 'pg_proc')", [function.as_string(None)])
+    row: tuple[object, ...] | None = cursor.fetchone()
+    comment = str(row[0]) if row and row[0] else ""
+    if not comment.startswith(HASH_PREFIX):
         return None
-    return str(comment)[len(HASH_PREFIX) :]
+    return comment[len(HASH_PREFIX) :]
 
 
 def install_functions(using: str, compiled: CompiledModel) -> bool:

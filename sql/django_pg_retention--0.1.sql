@@ -27,7 +27,8 @@ LANGUAGE sql IMMUTABLE AS $$
     'updated', retention.add_counts(a->'updated', b->'updated'),
     'blocked', coalesce((a->>'blocked')::bigint, 0) + coalesce((b->>'blocked')::bigint, 0),
     'blocked_reasons', retention.add_counts(a->'blocked_reasons', b->'blocked_reasons'),
-    'purged', coalesce((a->>'purged')::bigint, 0) + coalesce((b->>'purged')::bigint, 0))
+    'purged', coalesce((a->>'purged')::bigint, 0) + coalesce((b->>'purged')::bigint, 0),
+    'ok', coalesce(a->'ok', '[]') || coalesce(b->'ok', '[]'))
 $$;
 COMMENT ON FUNCTION retention.merge_results(jsonb, jsonb) IS 'Merges the counts of two purge attempts';
 
@@ -44,11 +45,12 @@ DECLARE
 BEGIN
   IF ids IS NULL OR cardinality(ids) = 0 THEN
     RETURN jsonb_build_object('deleted', '{}'::jsonb, 'updated', '{}'::jsonb, 'blocked', 0,
-                              'blocked_reasons', '{}'::jsonb, 'purged', 0);
+                              'blocked_reasons', '{}'::jsonb, 'purged', 0, 'ok', '[]'::jsonb);
   END IF;
   BEGIN
     EXECUTE format('SELECT %s($1)', purge_function) INTO result USING ids;
-    result := result || jsonb_build_object('blocked', 0, 'blocked_reasons', '{}'::jsonb, 'purged', cardinality(ids));
+    result := result || jsonb_build_object('blocked', 0, 'blocked_reasons', '{}'::jsonb,
+                                           'purged', cardinality(ids), 'ok', to_jsonb(ids));
     IF dry_run THEN
       RAISE EXCEPTION USING ERRCODE = 'RT002', MESSAGE = result::text;
     END IF;
@@ -60,7 +62,8 @@ BEGIN
       IF cardinality(ids) = 1 THEN
         reason := CASE WHEN SQLSTATE = 'RT001' THEN SQLERRM ELSE 'DO_NOTHING: ' || SQLERRM END;
         RETURN jsonb_build_object('deleted', '{}'::jsonb, 'updated', '{}'::jsonb, 'blocked', 1,
-                                  'blocked_reasons', jsonb_build_object(reason, 1), 'purged', 0);
+                                  'blocked_reasons', jsonb_build_object(reason, 1), 'purged', 0,
+                                  'ok', '[]'::jsonb);
       END IF;
       half := cardinality(ids) / 2;
       RETURN retention.merge_results(
@@ -71,6 +74,31 @@ END
 $$;
 COMMENT ON FUNCTION retention.purge_isolating(regproc, text[], boolean) IS
   'Runs a generated purge function on a batch, bisecting around rows that PROTECT/RESTRICT/DO_NOTHING keep';
+
+-- One batch. A dry run that had to bisect counts again with the rows that would go, in one
+-- rolled-back call: halves rolled back one by one would count rows they share twice.
+CREATE OR REPLACE FUNCTION retention.purge_batch(purge_function regproc, ids text[], dry_run boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  result jsonb := retention.purge_isolating(purge_function, ids, dry_run);
+  exact jsonb;
+BEGIN
+  IF dry_run AND (result->>'blocked')::bigint > 0 AND jsonb_array_length(result->'ok') > 0 THEN
+    BEGIN
+      EXECUTE format('SELECT %s($1)', purge_function) INTO exact
+        USING ARRAY(SELECT jsonb_array_elements_text(result->'ok'));
+      RAISE EXCEPTION USING ERRCODE = 'RT002', MESSAGE = exact::text;
+    EXCEPTION WHEN SQLSTATE 'RT002' THEN
+      exact := SQLERRM::jsonb;
+    END;
+    result := result || jsonb_build_object('deleted', exact->'deleted', 'updated', exact->'updated');
+  END IF;
+  RETURN result - 'ok';
+END
+$$;
+COMMENT ON FUNCTION retention.purge_batch(regproc, text[], boolean) IS
+  'Purges (or previews) one batch of eligible rows, blocked rows isolated';
 
 -- The entry point: what pg_cron calls, and what anyone can CALL from psql.
 CREATE OR REPLACE PROCEDURE retention.run_cleanup(
@@ -205,7 +233,7 @@ BEGIN
         IF ids IS NULL AND blocked_here IS NULL THEN
           EXIT;  -- nothing left
         END IF;
-        res := retention.purge_isolating(format('%I.%I', 'retention', pol.purge_function)::regproc, ids, dry_run);
+        res := retention.purge_batch(format('%I.%I', 'retention', pol.purge_function)::regproc, ids, dry_run);
       EXCEPTION
         WHEN lock_not_available THEN
           -- Someone holds locks this batch needs: leave it for the next run.
@@ -276,4 +304,5 @@ COMMENT ON PROCEDURE retention.run_cleanup(boolean, text, integer, integer, text
 REVOKE ALL ON FUNCTION retention.add_counts(jsonb, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.merge_results(jsonb, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.purge_isolating(regproc, text[], boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.purge_batch(regproc, text[], boolean) FROM PUBLIC;
 REVOKE ALL ON PROCEDURE retention.run_cleanup(boolean, text, integer, integer, text) FROM PUBLIC;

@@ -24,7 +24,10 @@ def state(rng: random.Random, eligible_share: float = 0.45) -> dict[str, Any]:
     """Live, soft-deleted but young, or soft-deleted past retention."""
     x = rng.random()
     if x < eligible_share:
-        return {"is_deleted": True, "deleted_at": timezone.now() - ELIGIBLE_AGE - timedelta(minutes=rng.randrange(10_000))}
+        return {
+            "is_deleted": True,
+            "deleted_at": timezone.now() - ELIGIBLE_AGE - timedelta(minutes=rng.randrange(10_000)),
+        }
     if x < eligible_share + 0.15:
         return {"is_deleted": True, "deleted_at": timezone.now() - YOUNG_AGE}
     return {"is_deleted": False, "deleted_at": None}

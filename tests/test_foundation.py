@@ -43,15 +43,11 @@ def test_pg_cron_schedules_a_job_in_the_test_database(cron_db: psycopg.Connectio
         "SELECT cron.schedule_in_database(%s, '0 3 * * *', 'SELECT 1', %s)", (job_name, test_db)
     ).fetchone()[0]
     try:
-        row = cron_db.execute(
-            "SELECT schedule, database, active FROM cron.job WHERE jobid = %s", (job_id,)
-        ).fetchone()
+        row = cron_db.execute("SELECT schedule, database, active FROM cron.job WHERE jobid = %s", (job_id,)).fetchone()
         assert row == ("0 3 * * *", test_db, True)
     finally:
         cron_db.execute("SELECT cron.unschedule(%s)", (job_id,))
-    assert cron_db.execute(
-        "SELECT count(*) FROM cron.job WHERE jobid = %s", (job_id,)
-    ).fetchone() == (0,)
+    assert cron_db.execute("SELECT count(*) FROM cron.job WHERE jobid = %s", (job_id,)).fetchone() == (0,)
 
 
 def test_migrations_are_complete_and_applied() -> None:

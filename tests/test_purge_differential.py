@@ -28,7 +28,9 @@ def assert_same_tables(expected: dict[str, list[Any]], actual: dict[str, list[An
     for table in expected:
         missing = Counter(expected[table]) - Counter(actual[table])
         extra = Counter(actual[table]) - Counter(expected[table])
-        assert not missing and not extra, f"{table}: rows Django keeps but SQL lost {list(missing)}; rows SQL kept {list(extra)}"
+        assert not missing and not extra, (
+            f"{table}: rows Django keeps but SQL lost {list(missing)}; rows SQL kept {list(extra)}"
+        )
 
 
 def differential(seed: int, authors: int = 12) -> dict[str, Any]:
@@ -57,7 +59,12 @@ def differential(seed: int, authors: int = 12) -> dict[str, Any]:
     for item in items.filter(run=runs[0]):
         reasons.update(item.blocked_reasons)
         updated.update(item.updated)
-    return {"reasons": reasons, "updated": updated, "deleted": sum(audited.values()), "runs": len(runs)}
+    return {
+        "reasons": reasons,
+        "updated": updated,
+        "deleted": sum(audited.values()),
+        "runs": len(runs),
+    }
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
@@ -82,11 +89,23 @@ def test_every_rule_is_exercised_by_the_differential_data() -> None:
     assert "PROTECT rules.Royalty.book" in joined
     assert "RESTRICT rules.Song.book" in joined
     assert "DO_NOTHING: " in joined and "rules_booknote" in joined
-    for column in ("rules_review.book_id", "rules_book.publisher_id", "rules_book.language_id", "rules_parking.car_id"):
+    for column in (
+        "rules_review.book_id",
+        "rules_book.publisher_id",
+        "rules_book.language_id",
+        "rules_parking.car_id",
+    ):
         assert updated[column] > 0, (column, updated)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(min_value=0, max_value=2**32 - 1), authors=st.integers(min_value=1, max_value=15))
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+    authors=st.integers(min_value=1, max_value=15),
+)
 def test_property_sql_purge_matches_django_on_random_data(seed: int, authors: int) -> None:
     differential(seed, authors=authors)

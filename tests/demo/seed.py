@@ -38,22 +38,14 @@ def _bulk(model: Any, rows: list[Any]) -> list[Any]:
 def seed(users: int = 2000, seed_value: int = 42) -> dict[str, int]:
     """Create about 55 rows per user across the five apps; returns rows created per model."""
     rng = random.Random(seed_value)
-    amenities = _bulk(
-        Amenity, [Amenity(name=n) for n in ("pool", "gym", "parking", "garden", "lift")]
-    )
+    amenities = _bulk(Amenity, [Amenity(name=n) for n in ("pool", "gym", "parking", "garden", "lift")])
     user_rows = _bulk(
         User,
-        [
-            User(username=f"user{i}", email=f"user{i}@example.com", **_deletion(rng))
-            for i in range(users)
-        ],
+        [User(username=f"user{i}", email=f"user{i}@example.com", **_deletion(rng)) for i in range(users)],
     )
     _bulk(
         UserProfile,
-        [
-            UserProfile(user=u, phone=f"+1555{i:07d}", **_deletion(rng))
-            for i, u in enumerate(user_rows)
-        ],
+        [UserProfile(user=u, phone=f"+1555{i:07d}", **_deletion(rng)) for i, u in enumerate(user_rows)],
     )
     members = _bulk(
         TeamMember,
@@ -80,9 +72,7 @@ def seed(users: int = 2000, seed_value: int = 42) -> dict[str, int]:
         [through(property=p, amenity=a) for p in properties for a in rng.sample(amenities, 2)],
     )
     team_through = TeamMember.properties.through
-    _bulk(
-        team_through, [team_through(teammember=rng.choice(members), property=p) for p in properties]
-    )
+    _bulk(team_through, [team_through(teammember=rng.choice(members), property=p) for p in properties])
     _bulk(
         PropertyImage,
         [

@@ -6,12 +6,8 @@ from django_pg_retention.models import SoftDeleteMixin
 
 class Lease(SoftDeleteMixin):
     # Leases are kept 7 years: a property or tenant with leases cannot be purged before them.
-    property = models.ForeignKey(
-        "properties.Property", on_delete=models.PROTECT, related_name="leases"
-    )
-    tenant = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="leases"
-    )
+    property = models.ForeignKey("properties.Property", on_delete=models.PROTECT, related_name="leases")
+    tenant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="leases")
     start_date = models.DateField()
     end_date = models.DateField()
     monthly_rent = models.DecimalField(max_digits=10, decimal_places=2)

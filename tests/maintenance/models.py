@@ -5,9 +5,7 @@ from django_pg_retention.models import SoftDeleteMixin
 
 
 class MaintenanceRequest(SoftDeleteMixin):
-    property = models.ForeignKey(
-        "properties.Property", on_delete=models.CASCADE, related_name="maintenance_requests"
-    )
+    property = models.ForeignKey("properties.Property", on_delete=models.CASCADE, related_name="maintenance_requests")
     reported_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -15,9 +13,7 @@ class MaintenanceRequest(SoftDeleteMixin):
 
 
 class WorkOrder(SoftDeleteMixin):
-    request = models.ForeignKey(
-        MaintenanceRequest, on_delete=models.CASCADE, related_name="work_orders"
-    )
+    request = models.ForeignKey(MaintenanceRequest, on_delete=models.CASCADE, related_name="work_orders")
     assigned_to = models.ForeignKey(
         "team.TeamMember",
         on_delete=models.SET_NULL,

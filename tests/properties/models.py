@@ -13,9 +13,7 @@ class Amenity(models.Model):
 
 class Property(SoftDeleteMixin):
     # An owner with properties cannot be purged: PROTECT.
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_properties"
-    )
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_properties")
     manager = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

@@ -30,9 +30,7 @@ def _testcontainers_url() -> str:
 
     image = DockerImage(path=str(REPO / "docker"), tag="django-pg-retention-postgres:test")
     image.build()
-    container = PostgresContainer(
-        str(image), username="postgres", password="postgres", dbname="retention"
-    )
+    container = PostgresContainer(str(image), username="postgres", password="postgres", dbname="retention")
     container.start()
     atexit.register(container.stop)
     host = container.get_container_host_ip()
@@ -43,9 +41,7 @@ def _testcontainers_url() -> str:
 def _devdb_url() -> str:
     devdb = REPO / "scripts" / "devdb"
     subprocess.run([str(devdb), "start"], check=True)
-    return subprocess.run(
-        [str(devdb), "url"], check=True, capture_output=True, text=True
-    ).stdout.strip()
+    return subprocess.run([str(devdb), "url"], check=True, capture_output=True, text=True).stdout.strip()
 
 
 def database_url() -> str:

@@ -5,24 +5,35 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('rules', '0001_initial'),
+        ("rules", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BookNote',
+            name="BookNote",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('book', models.ForeignKey(on_delete=django.db.models.deletion.DO_NOTHING, to='rules.book')),
+                (
+                    "id",
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
+                ),
+                (
+                    "book",
+                    models.ForeignKey(on_delete=django.db.models.deletion.DO_NOTHING, to="rules.book"),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Royalty',
+            name="Royalty",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('book', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to='rules.book')),
+                (
+                    "id",
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
+                ),
+                (
+                    "book",
+                    models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to="rules.book"),
+                ),
             ],
         ),
     ]

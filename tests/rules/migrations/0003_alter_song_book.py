@@ -5,15 +5,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('rules', '0002_booknote_royalty'),
+        ("rules", "0002_booknote_royalty"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='song',
-            name='book',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.RESTRICT, to='rules.book'),
+            model_name="song",
+            name="book",
+            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.RESTRICT, to="rules.book"),
         ),
     ]

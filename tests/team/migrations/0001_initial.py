@@ -16,18 +16,14 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("is_deleted", models.BooleanField(default=False)),
                 ("deleted_at", models.DateTimeField(blank=True, null=True)),
                 ("role", models.CharField(max_length=64)),
                 (
                     "properties",
-                    models.ManyToManyField(
-                        blank=True, related_name="team", to="properties.property"
-                    ),
+                    models.ManyToManyField(blank=True, related_name="team", to="properties.property"),
                 ),
             ],
             options={

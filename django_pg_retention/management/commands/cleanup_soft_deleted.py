@@ -1,0 +1,178 @@
+"""Purge (or preview) soft-deleted rows past retention by calling the SQL procedure.
+
+Rows never travel to Python: the command counts, calls ``retention.run_cleanup`` and prints the
+run's items from the audit tables.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DEFAULT_DB_ALIAS, connections
+from rich.console import Console
+from rich.table import Table
+
+from django_pg_retention import config
+from django_pg_retention.manager import RetentionManager, call_run_cleanup
+from django_pg_retention.models import RetentionRun, RetentionRunItem
+from django_pg_retention.policies import get_model, model_path, soft_delete_models
+
+
+def positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        from argparse import ArgumentTypeError
+
+        raise ArgumentTypeError(f"must be a whole number of at least 1, not {value!r}")
+    return number
+
+
+class Command(BaseCommand):
+    help = "Purge soft-deleted rows past their retention period (in the database), or preview it."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        mode = parser.add_mutually_exclusive_group()
+        mode.add_argument("--dry-run", action="store_true", help="preview: count, change nothing")
+        mode.add_argument("--execute", action="store_true", help="delete (needed when dry_run_default is True)")
+        parser.add_argument("--model", help="only this model (app_label.ModelName)")
+        parser.add_argument("--days", type=positive, help="override the retention period for this run")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="skip the confirmation and the large-deletion guard",
+        )
+        parser.add_argument("--batch-size", type=positive, help="rows per committed batch")
+        parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="database alias (default: default)")
+        parser.add_argument("--format", choices=["table", "json"], default="table")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        using: str = options["database"]
+        if using not in connections:
+            raise CommandError(f"--database {using!r} is not in DATABASES")
+        cleanup = config.cleanup_config()
+        dry_run = bool(options["dry_run"]) or (not options["execute"] and cleanup.dry_run_default)
+        target: str | None = options["model"]
+        models = soft_delete_models()
+        if target:
+            try:
+                model = get_model(target)
+            except LookupError as exc:
+                raise CommandError(f"--model {exc}") from exc
+            if model not in models:
+                raise CommandError(
+                    f"--model {target!r}: {model_path(model)} is not soft-deletable (no SoftDeleteMixin)"
+                )
+            target = model_path(model)
+            models = [model]
+
+        if not dry_run and not options["force"]:
+            self.guard(using, models, options["days"], cleanup)
+
+        run = call_run_cleanup(
+            using,
+            dry_run=dry_run,
+            model=target,
+            days=options["days"],
+            batch_size=options["batch_size"],
+            triggered_by="command",
+        )
+        items = list(RetentionRunItem.objects.using(using).filter(run=run).order_by("id"))
+        if options["format"] == "json":
+            self.stdout.write(json.dumps(self.as_dict(run, items), indent=2, default=str))
+        else:
+            self.print_table(run, items)
+        if run.status in ("failed", "skipped"):
+            raise CommandError(f"run {run.pk} {run.status}: {run.error}")
+
+    def guard(self, using: str, models: list[Any], days: int | None, cleanup: config.CleanupConfig) -> None:
+        """The specification's large-deletion guard, then a question on a terminal."""
+        manager = RetentionManager(using)
+        counts: dict[str, int] = {}
+        for model in models:
+            qs = manager.get_eligible_records(model)
+            if days is not None:
+                from datetime import timedelta
+
+                from django.utils import timezone
+
+                qs = manager.get_eligible_records(model, timezone.now() - timedelta(days=days))
+            counts[model_path(model)] = qs.count()
+        total = sum(counts.values())
+        if total > cleanup.large_deletion_threshold:
+            largest = ", ".join(f"{k}: {v:,}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]) if v)
+            raise CommandError(
+                f"Large deletion refused: {total:,} eligible rows ({largest}), more than "
+                f"{cleanup.large_deletion_threshold:,}. Preview with --dry-run, then use --force to proceed."
+            )
+        if cleanup.require_confirmation and total and sys.stdin.isatty():
+            answer = input(f"Permanently delete {total:,} eligible rows (and their cascades)? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                raise CommandError("Cancelled: nothing was deleted.")
+
+    @staticmethod
+    def as_dict(run: RetentionRun, items: list[RetentionRunItem]) -> dict[str, Any]:
+        return {
+            "run_id": run.pk,
+            "status": run.status,
+            "dry_run": run.dry_run,
+            "rows_deleted": run.rows_deleted,
+            "error": run.error,
+            "items": [
+                {
+                    "model_path": i.model_path,
+                    "retention_days": i.retention_days,
+                    "policy_source": i.policy_source,
+                    "cutoff": i.cutoff,
+                    "eligible": i.eligible,
+                    "deleted": i.deleted,
+                    "blocked": i.blocked,
+                    "skipped_locked": i.skipped_locked,
+                    "cascaded": i.cascaded,
+                    "updated": i.updated,
+                    "blocked_reasons": i.blocked_reasons,
+                    "batches": i.batches,
+                    "status": i.status,
+                    "error": i.error,
+                }
+                for i in items
+            ],
+        }
+
+    def print_table(self, run: RetentionRun, items: list[RetentionRunItem]) -> None:
+        verb = "would delete" if run.dry_run else "deleted"
+        table = Table(title=f"Retention run {run.pk}: {run.status}{' (dry run)' if run.dry_run else ''}")
+        for column in (
+            "model",
+            "days",
+            "eligible",
+            verb,
+            "blocked",
+            "cascaded rows",
+            "batches",
+            "status",
+        ):
+            table.add_column(column, justify="left" if column in ("model", "status") else "right")
+        for i in items:
+            cascaded = sum(int(v) for v in i.cascaded.values())
+            table.add_row(
+                i.model_path,
+                str(i.retention_days),
+                f"{i.eligible:,}",
+                f"{i.deleted:,}",
+                f"{i.blocked:,}",
+                f"{cascaded:,}",
+                str(i.batches),
+                i.status + (f": {i.error}" if i.error else ""),
+            )
+        console = Console(file=self.stdout._out, width=120)  # pyright: ignore[reportPrivateUsage]
+        console.print(table)
+        if run.dry_run:
+            console.print("DRY RUN: no rows were deleted. Each model is previewed as if it ran alone.")
+        else:
+            console.print(f"Total rows deleted (roots and cascades): {run.rows_deleted:,}")

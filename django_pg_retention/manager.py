@@ -1,0 +1,162 @@
+"""The specification's retention manager, backed by the database: Python reads and calls, SQL purges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connections, models, transaction
+from django.utils import timezone
+
+from django_pg_retention import config
+from django_pg_retention.models import (
+    RetentionPolicy,
+    RetentionRun,
+    RetentionRunItem,
+    SoftDeleteMixin,
+)
+from django_pg_retention.policies import PolicySource, model_path, soft_delete_models
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """A policy as the specification's API returns it."""
+
+    model_path: str
+    retention_days: int
+    policy_source: str
+    is_active: bool = True
+
+
+def days_from_settings(path: str) -> tuple[int, str]:
+    """model > app > default > 30 for any 'app.Model' string, from settings."""
+    days = config.as_mapping(config.raw_policies()) or {}
+    app_label = path.split(".")[0]
+    for key, source in (
+        (path, PolicySource.MODEL_SPECIFIC),
+        (app_label, PolicySource.APP_LEVEL),
+        ("default", PolicySource.GLOBAL_DEFAULT),
+    ):
+        value = days.get(key)
+        if isinstance(value, int) and config.policy_value_problem(value) is None:
+            return value, source.value
+    return config.SYSTEM_DEFAULT_DAYS, PolicySource.SYSTEM_DEFAULT.value
+
+
+def base_queryset(model: type[models.Model], using: str) -> models.QuerySet[Any]:
+    """All rows, soft-deleted included, whatever the model's default manager filters."""
+    manager: models.Manager[Any] = getattr(model, "_base_manager")  # noqa: B009  (not in the stubs)
+    return manager.db_manager(using).all()
+
+
+def call_run_cleanup(
+    using: str = "default",
+    *,
+    dry_run: bool,
+    model: str | None = None,
+    days: int | None = None,
+    batch_size: int | None = None,
+    triggered_by: str = "python",
+) -> RetentionRun:
+    """CALL retention.run_cleanup(...) outside any transaction (it commits per batch)."""
+    connection = connections[using]
+    if connection.in_atomic_block:
+        raise RuntimeError("run_cleanup commits after every batch: call it outside transaction.atomic()")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CALL retention.run_cleanup(dry_run => %s, model => %s, days => %s, batch_size => %s, triggered_by => %s)",
+            [dry_run, model, days, batch_size, triggered_by],
+        )
+        # The procedure records its run under this backend's pid; the newest one is ours.
+        cursor.execute("SELECT id FROM retention_run WHERE backend_pid = pg_backend_pid() ORDER BY id DESC LIMIT 1")
+        row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("retention.run_cleanup recorded no run")
+    return RetentionRun.objects.using(using).get(pk=row[0])
+
+
+class RetentionManager:
+    """``get_retention_manager()``: the specification's IRetentionManager, reading the database."""
+
+    def __init__(self, using: str = "default") -> None:
+        self.using = using
+
+    def _policy(self, path: str) -> RetentionPolicy | None:
+        return RetentionPolicy.objects.using(self.using).filter(model_path=path, is_active=True).first()
+
+    def get_retention_days(self, model_path: str) -> int:
+        policy = self._policy(model_path)
+        return policy.retention_days if policy else days_from_settings(model_path)[0]
+
+    def _soft_deletable(self, model_class: type[models.Model]) -> None:
+        if not issubclass(model_class, SoftDeleteMixin):
+            raise ValueError(f"{model_path(model_class)} does not support soft deletion (no SoftDeleteMixin)")
+
+    def get_eligible_records(
+        self, model_class: type[models.Model], cutoff_date: datetime | None = None
+    ) -> models.QuerySet[Any]:
+        """The rows the SQL purge considers: is_deleted and deleted_at before the cutoff."""
+        self._soft_deletable(model_class)
+        if cutoff_date is None:
+            cutoff_date = timezone.now() - timedelta(days=self.get_retention_days(model_path(model_class)))
+        return base_queryset(model_class, self.using).filter(is_deleted=True, deleted_at__lt=cutoff_date)
+
+    def cleanup_model(self, model_class: type[models.Model], dry_run: bool = True) -> dict[str, int | bool]:
+        """Purge (or preview) one model through the SQL procedure."""
+        self._soft_deletable(model_class)
+        run = call_run_cleanup(self.using, dry_run=dry_run, model=model_path(model_class))
+        item = RetentionRunItem.objects.using(self.using).filter(run=run).first()
+        if run.status == "failed" and item is None:
+            raise ValueError(run.error)
+        return {
+            "total_eligible": item.eligible if item else 0,
+            "deleted_count": 0 if dry_run or item is None else item.deleted,
+            "would_delete": item.deleted if item and dry_run else 0,
+            "blocked": item.blocked if item else 0,
+            "dry_run": dry_run,
+            "run_id": run.pk,
+        }
+
+    def get_all_policies(self) -> list[RetentionConfig]:
+        return [
+            RetentionConfig(p.model_path, p.retention_days, p.policy_source, p.is_active)
+            for p in RetentionPolicy.objects.using(self.using).filter(is_active=True)
+        ]
+
+    def get_soft_delete_models(self) -> list[type[models.Model]]:
+        return soft_delete_models()
+
+    def generate_cleanup_report(self) -> dict[str, Any]:
+        """The specification's report: per model, eligible and soft-deleted counts (counted in SQL)."""
+        report: dict[str, Any] = {
+            "generated_at": timezone.now(),
+            "models": [],
+            "summary": {
+                "total_models": 0,
+                "total_eligible_records": 0,
+                "total_soft_deleted_records": 0,
+            },
+        }
+        with transaction.atomic(using=self.using):
+            for model_class in soft_delete_models():
+                path = model_path(model_class)
+                policy = self._policy(path)
+                days, source = (policy.retention_days, policy.policy_source) if policy else days_from_settings(path)
+                eligible = self.get_eligible_records(model_class).count()
+                soft_deleted = base_queryset(model_class, self.using).filter(is_deleted=True).count()
+                report["models"].append(
+                    {
+                        "model_path": path,
+                        "model_name": model_class.__name__,
+                        "app_label": model_class._meta.app_label,
+                        "retention_days": days,
+                        "eligible_for_cleanup": eligible,
+                        "total_soft_deleted": soft_deleted,
+                        "policy_source": source,
+                    }
+                )
+                report["summary"]["total_eligible_records"] += eligible
+                report["summary"]["total_soft_deleted_records"] += soft_deleted
+        report["summary"]["total_models"] = len(report["models"])
+        return report

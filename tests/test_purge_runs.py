@@ -1,0 +1,269 @@
+"""How a run behaves around other sessions: restores, concurrent calls, kills, locks, budgets, errors."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from conftest import server_dsn
+from django.db import connection
+from django.utils import timezone
+from purge_helpers import call_cleanup, reset_rules_data, rules_tables, snapshot
+from rules.models import Author, Language, Place
+
+from django_pg_retention.models import RetentionRun, RetentionRunItem
+from django_pg_retention.sync import sync
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+OLD = timedelta(days=100)
+
+
+def app_db_dsn() -> str:
+    return server_dsn(connection.settings_dict["NAME"])
+
+
+def make_places(n: int, *, eligible: bool = True) -> list[int]:
+    now = timezone.now()
+    places = Place.objects.bulk_create(
+        Place(
+            name=f"p{i}",
+            is_deleted=True,
+            deleted_at=now - (OLD if eligible else timedelta(days=1)) + timedelta(seconds=i),
+        )
+        for i in range(n)
+    )
+    return [p.pk for p in places]
+
+
+@pytest.fixture
+def slow_place_deletes() -> Iterator[None]:
+    """Each deleted rules_place row takes 50 ms, so a run lasts long enough to interfere with."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE OR REPLACE FUNCTION test_slow_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_sleep(0.05); RETURN OLD; END $$;
+            CREATE TRIGGER test_slow BEFORE DELETE ON rules_place FOR EACH ROW EXECUTE FUNCTION test_slow_delete();
+            """
+        )
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER IF EXISTS test_slow ON rules_place; DROP FUNCTION IF EXISTS test_slow_delete();")
+
+
+@pytest.fixture(autouse=True)
+def clean() -> None:
+    reset_rules_data()
+
+
+def start_cleanup(**kwargs: Any) -> tuple[threading.Thread, dict[str, Any]]:
+    """CALL run_cleanup on its own connection in a thread; returns the thread and its backend pid."""
+    state: dict[str, Any] = {}
+    names = ", ".join(f"{k} => %s" for k in kwargs)
+
+    def run() -> None:
+        with psycopg.connect(app_db_dsn(), autocommit=True) as conn:
+            state["pid"] = conn.info.backend_pid
+            try:
+                conn.execute(f"CALL retention.run_cleanup({names})", list(kwargs.values()))  # type: ignore[arg-type]
+            except psycopg.Error as exc:
+                state["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while "pid" not in state and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return thread, state
+
+
+def wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+def deleted_places(run: RetentionRun | None = None) -> int:
+    qs = RetentionRunItem.objects.filter(model_path="rules.Place")
+    if run is not None:
+        qs = qs.filter(run=run)
+    return sum(i.deleted for i in qs)
+
+
+def test_a_row_restored_while_a_purge_runs_survives(slow_place_deletes: None) -> None:
+    pks = make_places(30)
+    thread, _ = start_cleanup(model="rules.Place", batch_size=1, triggered_by="test")
+    wait_for(lambda: deleted_places() >= 3)
+    # Restore the last rows (the purge goes in deleted_at order) from another transaction.
+    restored = pks[-5:]
+    with psycopg.connect(app_db_dsn(), autocommit=True) as other:
+        other.execute(
+            "UPDATE rules_place SET is_deleted = false, deleted_at = NULL WHERE id = ANY(%s)",
+            [restored],
+        )
+    thread.join(30)
+    assert set(Place.objects.values_list("pk", flat=True)) == set(restored)
+    run = RetentionRun.objects.get(triggered_by="test")
+    assert run.status == "succeeded"
+    assert deleted_places(run) == 25
+
+
+def test_two_concurrent_calls_one_purges_the_other_is_skipped(slow_place_deletes: None) -> None:
+    make_places(20)
+    thread, _ = start_cleanup(model="rules.Place", batch_size=2, triggered_by="first")
+    wait_for(lambda: RetentionRun.objects.filter(triggered_by="first", status="running").exists())
+    second = call_cleanup(model="rules.Place", triggered_by="second")
+    thread.join(30)
+    assert second.status == "skipped" and "lock" in second.error
+    first = RetentionRun.objects.get(triggered_by="first")
+    assert first.status == "succeeded"
+    assert deleted_places(first) == 20 and not Place.objects.exists()
+    assert not RetentionRunItem.objects.filter(run=second).exists()
+
+
+def test_a_terminated_run_keeps_its_batches_and_the_next_run_finishes(
+    slow_place_deletes: None,
+) -> None:
+    young = make_places(5, eligible=False)
+    make_places(40)
+    thread, state = start_cleanup(model="rules.Place", batch_size=2, triggered_by="killed")
+    wait_for(lambda: deleted_places() >= 6)
+    with psycopg.connect(app_db_dsn(), autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [state["pid"]])
+    thread.join(30)
+    assert isinstance(state.get("error"), psycopg.OperationalError)
+
+    killed = RetentionRun.objects.get(triggered_by="killed")
+    assert killed.status == "running"  # nothing could record the kill
+    committed = deleted_places(killed)
+    assert 6 <= committed < 40
+    assert Place.objects.count() == 45 - committed  # committed batches stay deleted, nothing else
+
+    after = call_cleanup(model="rules.Place", triggered_by="after")
+    killed.refresh_from_db()
+    assert killed.status == "interrupted" and killed.finished_at is not None
+    assert RetentionRunItem.objects.get(run=killed).status == "interrupted"
+    assert after.status == "succeeded" and deleted_places(after) == 40 - committed
+    assert sorted(Place.objects.values_list("pk", flat=True)) == sorted(young)  # nothing ineligible deleted
+
+
+def test_a_batch_that_cannot_get_its_locks_is_left_for_the_next_run(settings: Any) -> None:
+    settings.RETENTION_CLEANUP_CONFIG = {
+        **settings.RETENTION_CLEANUP_CONFIG,
+        "lock_timeout_ms": 200,
+    }
+    sync()
+    make_places(3)
+    with psycopg.connect(app_db_dsn()) as locker:
+        # The purge of a place reads rules_restaurant (its MTI child) and must wait for this lock.
+        locker.execute("LOCK TABLE rules_restaurant IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        run = call_cleanup(model="rules.Place")
+        took = time.monotonic() - started
+        locker.rollback()
+    assert run.status == "succeeded"
+    item = RetentionRunItem.objects.get(run=run)
+    assert (item.skipped_locked, item.deleted) == (3, 0)
+    assert Place.objects.count() == 3
+    assert took < 5, "lock_timeout did not bound the wait"
+    again = call_cleanup(model="rules.Place")
+    assert RetentionRunItem.objects.get(run=again).deleted == 3 and not Place.objects.exists()
+
+
+def test_the_time_budget_stops_between_batches(settings: Any, slow_place_deletes: None) -> None:
+    settings.RETENTION_CLEANUP_CONFIG = {
+        **settings.RETENTION_CLEANUP_CONFIG,
+        "max_execution_time": 1,
+    }
+    sync()
+    make_places(60)  # 60 x 50 ms: 3 s of work against a 1 s budget
+    run = call_cleanup(model="rules.Place", batch_size=1)
+    assert run.status == "timed_out" and "max_execution_time" in run.error
+    item = RetentionRunItem.objects.get(run=run)
+    assert item.status == "timed_out"
+    assert 5 <= item.deleted < 60 and item.batches == item.deleted
+    assert Place.objects.count() == 60 - item.deleted
+    assert run.finished_at is not None and run.finished_at - run.started_at < timedelta(seconds=3)
+
+
+def test_one_models_error_fails_its_item_and_the_run_goes_on() -> None:
+    now = timezone.now()
+    Language.objects.create(code="en")
+    Language.objects.create(code="xx", is_deleted=True, deleted_at=now - OLD)
+    Author.objects.create(name="gone", is_deleted=True, deleted_at=now - OLD)
+    make_places(2)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE FUNCTION test_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'boom: deleting languages is broken'; END $$;
+            CREATE TRIGGER test_boom BEFORE DELETE ON rules_language FOR EACH ROW EXECUTE FUNCTION test_boom();
+            """
+        )
+    try:
+        run = call_cleanup()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER test_boom ON rules_language; DROP FUNCTION test_boom();")
+    assert run.status == "failed" and "rules.Language: boom" in run.error
+    items = {i.model_path: i for i in RetentionRunItem.objects.filter(run=run)}
+    assert items["rules.Language"].status == "failed" and "boom" in items["rules.Language"].error
+    assert items["rules.Author"].status == "succeeded" and items["rules.Author"].deleted == 1
+    assert items["rules.Place"].deleted == 2
+    assert Language.objects.filter(code="xx").exists()
+    assert not Author.objects.exists() and not Place.objects.exists()
+
+
+def test_dry_run_counts_what_a_real_run_deletes_and_changes_nothing() -> None:
+    import random
+
+    from purge_helpers import build_rules_data
+
+    build_rules_data(random.Random(7), authors=15)
+    before = snapshot(rules_tables())
+    preview = call_cleanup(dry_run=True, model="rules.Author")
+    assert preview.status == "succeeded" and preview.dry_run and preview.rows_deleted == 0
+    assert snapshot(rules_tables()) == before
+    real = call_cleanup(model="rules.Author")
+    p = RetentionRunItem.objects.get(run=preview)
+    r = RetentionRunItem.objects.get(run=real)
+    assert p.deleted > 0
+    assert (p.eligible, p.deleted, p.blocked, p.cascaded, p.updated) == (
+        r.eligible,
+        r.deleted,
+        r.blocked,
+        r.cascaded,
+        r.updated,
+    )
+
+
+def test_run_cleanup_rejects_bad_arguments_and_unknown_models() -> None:
+    with pytest.raises(Exception, match="days must be at least 1"), connection.cursor() as cursor:
+        cursor.execute("CALL retention.run_cleanup(days => 0)")
+    run = call_cleanup(model="rules.Nope")
+    assert run.status == "failed" and "rules.Nope" in run.error
+
+
+def test_nothing_that_deletes_is_executable_by_public() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE n.nspname = 'retention' AND has_function_privilege('public', p.oid, 'EXECUTE')
+            """
+        )
+        assert cursor.fetchall() == []
+        cursor.execute(
+            "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'retention'"
+        )
+        assert cursor.fetchone()[0] > 10
+        cursor.execute("SELECT has_schema_privilege('public', 'retention', 'USAGE')")
+        assert cursor.fetchone()[0] is False
