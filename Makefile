@@ -5,6 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python tests/manage.py
 DEMO_USERS ?= 2000
+DEMO_DB ?= retention_demo
 
 .PHONY: demo test lint typecheck check db-start db-stop clean
 
@@ -24,10 +25,20 @@ db-stop:
 test: $(BIN)/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The main job, start to finish, on a fresh database of its own (retention_demo) every time.
 demo: $(BIN)/.installed db-start
-	export DATABASE_URL="$$(scripts/devdb url)" && \
+	scripts/devdb recreate $(DEMO_DB)
+	export DATABASE_URL="$$(scripts/devdb url $(DEMO_DB))" DJANGO_SETTINGS_MODULE=testproject.demo_settings && \
+	echo "== migrate: policies synced, purge functions compiled" && \
 	$(MANAGE) migrate -v0 && \
 	$(MANAGE) demo_seed --users $(DEMO_USERS) && \
+	$(MANAGE) demo_counts && \
+	echo "== preview: manage.py cleanup_soft_deleted --dry-run" && \
+	$(MANAGE) cleanup_soft_deleted --dry-run && \
+	echo "== purge from psql, no Python involved: CALL retention.run_cleanup()" && \
+	scripts/devdb psql -c "CALL retention.run_cleanup(triggered_by => 'demo')" && \
+	echo "== the audit: manage.py retention show" && \
+	$(MANAGE) retention show && \
 	$(MANAGE) demo_counts
 
 lint: $(BIN)/.installed

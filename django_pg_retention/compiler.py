@@ -203,6 +203,14 @@ class _Function:
             )
         return out
 
+    def ignore_triggers(self) -> list[sql.Composable]:
+        """pgtrigger.ignore for this transaction, as ``with pgtrigger.ignore(...)`` would set it."""
+        pgids = self.graph.triggers_to_ignore()
+        if not pgids:
+            return []
+        value = "{" + ",".join(pgids) + "}"
+        return [sql.SQL("PERFORM set_config('pgtrigger.ignore', {}, true);").format(sql.Literal(value))]
+
     def deletes(self) -> sql.Composable:
         # One statement: foreign keys (checked immediately by the caller) see the final state.
         ctes = sql.SQL(", ").join(
@@ -226,7 +234,7 @@ class _Function:
             )
             for n in self.graph.nodes
         ]
-        body = [*self.closure(), *self.checks(), *self.updates(), self.deletes()]
+        body = [*self.ignore_triggers(), *self.closure(), *self.checks(), *self.updates(), self.deletes()]
         return sql.SQL(
             "CREATE OR REPLACE FUNCTION {schema}.{name}(roots text[]) RETURNS jsonb\n"
             "LANGUAGE plpgsql VOLATILE AS $purge$\n"

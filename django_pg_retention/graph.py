@@ -94,6 +94,16 @@ class Graph:
     def deleting(self) -> list[Edge]:
         return [e for e in self.edges if e.kind in DELETING]
 
+    def triggers_to_ignore(self) -> list[str]:
+        """What the purge puts in pgtrigger.ignore: triggers that would refuse its changes."""
+        pgids: set[str] = set()
+        for node in self.nodes:
+            pgids.update(blocking_triggers(node.model, "DELETE"))
+        for e in self.edges:
+            if e.kind is EdgeKind.SET:
+                pgids.update(blocking_triggers(e.target.model, "UPDATE"))
+        return sorted(pgids)
+
     def has_cycle(self) -> bool:
         """Whether rows can reach their own table again (self FKs, MTI, cycles)."""
         incoming: dict[Node, int] = {n: 0 for n in self.nodes}
@@ -133,6 +143,24 @@ class Graph:
         for node in self.nodes:
             visit(node, set())
         return list(reversed(ordered))
+
+
+def blocking_triggers(model: type[models.Model], operation: str) -> list[str]:
+    """pgids of the model's django-pgtrigger triggers that would stop a purge's DELETE or UPDATE.
+
+    ``pgtrigger.Protect`` on that operation, and ``pgtrigger.SoftDelete`` (which turns a DELETE
+    into an UPDATE). Other triggers (history, denormalisation) keep running.
+    """
+    import pgtrigger
+
+    pgids: list[str] = []
+    for registered_model, trigger in pgtrigger.registered():
+        if registered_model._meta.concrete_model is not model._meta.concrete_model:
+            continue
+        stops = isinstance(trigger, pgtrigger.Protect) and operation in str(trigger.operation)
+        if stops or (operation == "DELETE" and isinstance(trigger, pgtrigger.SoftDelete)):
+            pgids.append(trigger.get_pgid(registered_model))
+    return pgids
 
 
 def pk_db_type(model: type[models.Model]) -> str:

@@ -6,6 +6,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
+import pgtrigger
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, connection, transaction
@@ -135,6 +136,12 @@ def django_purge(now: datetime) -> int:
     deleted = 0
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # DO_NOTHING violations fail the savepoint
+    # What a Django user purging by hand must do for a table whose hard deletes are protected.
+    with pgtrigger.ignore("rules.Chapter:protect_deletes"):
+        return _django_purge(now, deleted)
+
+
+def _django_purge(now: datetime, deleted: int) -> int:
     changed = True
     while changed:
         changed = False

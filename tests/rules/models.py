@@ -6,6 +6,7 @@ Publisher (UUID pk), Language (char pk), Place (MTI parent), Car (MTI child of a
 
 import uuid
 
+import pgtrigger
 from django.contrib.contenttypes.fields import GenericForeignKey, GenericRelation
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
@@ -63,7 +64,12 @@ class Book(models.Model):
 
 
 class Chapter(models.Model):
+    """Hard deletes are refused by a pgtrigger Protect; the purge ignores it as pgtrigger.ignore would."""
+
     book = models.ForeignKey(Book, on_delete=models.CASCADE)
+
+    class Meta:
+        triggers = [pgtrigger.Protect(name="protect_deletes", operation=pgtrigger.Delete)]
 
 
 class Review(models.Model):

@@ -12,12 +12,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, connections
-from rich.console import Console
-from rich.table import Table
 
 from django_pg_retention import config
+from django_pg_retention.display import print_run, run_as_dict
 from django_pg_retention.manager import RetentionManager, call_run_cleanup
-from django_pg_retention.models import RetentionRun, RetentionRunItem
+from django_pg_retention.models import RetentionRunItem
 from django_pg_retention.policies import get_model, model_path, soft_delete_models
 
 
@@ -84,9 +83,9 @@ class Command(BaseCommand):
         )
         items = list(RetentionRunItem.objects.using(using).filter(run=run).order_by("id"))
         if options["format"] == "json":
-            self.stdout.write(json.dumps(self.as_dict(run, items), indent=2, default=str))
+            self.stdout.write(json.dumps(run_as_dict(run, items), indent=2, default=str))
         else:
-            self.print_table(run, items)
+            print_run(self.stdout._out, run, items)  # pyright: ignore[reportPrivateUsage]
         if run.status in ("failed", "skipped"):
             raise CommandError(f"run {run.pk} {run.status}: {run.error}")
 
@@ -114,65 +113,3 @@ class Command(BaseCommand):
             answer = input(f"Permanently delete {total:,} eligible rows (and their cascades)? [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
                 raise CommandError("Cancelled: nothing was deleted.")
-
-    @staticmethod
-    def as_dict(run: RetentionRun, items: list[RetentionRunItem]) -> dict[str, Any]:
-        return {
-            "run_id": run.pk,
-            "status": run.status,
-            "dry_run": run.dry_run,
-            "rows_deleted": run.rows_deleted,
-            "error": run.error,
-            "items": [
-                {
-                    "model_path": i.model_path,
-                    "retention_days": i.retention_days,
-                    "policy_source": i.policy_source,
-                    "cutoff": i.cutoff,
-                    "eligible": i.eligible,
-                    "deleted": i.deleted,
-                    "blocked": i.blocked,
-                    "skipped_locked": i.skipped_locked,
-                    "cascaded": i.cascaded,
-                    "updated": i.updated,
-                    "blocked_reasons": i.blocked_reasons,
-                    "batches": i.batches,
-                    "status": i.status,
-                    "error": i.error,
-                }
-                for i in items
-            ],
-        }
-
-    def print_table(self, run: RetentionRun, items: list[RetentionRunItem]) -> None:
-        verb = "would delete" if run.dry_run else "deleted"
-        table = Table(title=f"Retention run {run.pk}: {run.status}{' (dry run)' if run.dry_run else ''}")
-        for column in (
-            "model",
-            "days",
-            "eligible",
-            verb,
-            "blocked",
-            "cascaded rows",
-            "batches",
-            "status",
-        ):
-            table.add_column(column, justify="left" if column in ("model", "status") else "right")
-        for i in items:
-            cascaded = sum(int(v) for v in i.cascaded.values())
-            table.add_row(
-                i.model_path,
-                str(i.retention_days),
-                f"{i.eligible:,}",
-                f"{i.deleted:,}",
-                f"{i.blocked:,}",
-                f"{cascaded:,}",
-                str(i.batches),
-                i.status + (f": {i.error}" if i.error else ""),
-            )
-        console = Console(file=self.stdout._out, width=120)  # pyright: ignore[reportPrivateUsage]
-        console.print(table)
-        if run.dry_run:
-            console.print("DRY RUN: no rows were deleted. Each model is previewed as if it ran alone.")
-        else:
-            console.print(f"Total rows deleted (roots and cascades): {run.rows_deleted:,}")

@@ -1,13 +1,16 @@
-"""Maintenance of the database side: ``retention sync`` and ``retention sql [app.Model]``."""
+"""The database side: ``retention sync``, ``retention sql [app.Model]``, ``retention show [run]``."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
 from django_pg_retention.compiler import compile_model
+from django_pg_retention.display import print_run, run_as_dict
+from django_pg_retention.models import RetentionRun, RetentionRunItem
 from django_pg_retention.policies import get_model, model_path, soft_delete_models
 from django_pg_retention.sync import can_sync, sync
 
@@ -21,6 +24,10 @@ class Command(BaseCommand):
         s.add_argument("--database", default=DEFAULT_DB_ALIAS)
         q = sub.add_parser("sql", help="print the generated purge SQL for review, like sqlmigrate")
         q.add_argument("model", nargs="?", help="app_label.ModelName (default: every policy model)")
+        w = sub.add_parser("show", help="print a run from the audit tables (default: the latest)")
+        w.add_argument("run_id", nargs="?", type=int)
+        w.add_argument("--database", default=DEFAULT_DB_ALIAS)
+        w.add_argument("--format", choices=["table", "json"], default="table")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "sync":
@@ -41,6 +48,9 @@ class Command(BaseCommand):
                     self.stdout.write(f"{label}: {', '.join(paths)}")
             self.stdout.write(f"retention sync: {result.changes} change(s)")
             return
+        if options["action"] == "show":
+            self.show(options["database"], options["run_id"], options["format"])
+            return
         models = soft_delete_models()
         if options["model"]:
             try:
@@ -53,3 +63,14 @@ class Command(BaseCommand):
         for model in models:
             compiled = compile_model(model)
             self.stdout.write(f"-- {compiled.model_path}  sha256:{compiled.sql_hash}\n{compiled.sql}\n")
+
+    def show(self, using: str, run_id: int | None, fmt: str) -> None:
+        runs = RetentionRun.objects.using(using)
+        run = runs.filter(pk=run_id).first() if run_id is not None else runs.order_by("-id").first()
+        if run is None:
+            raise CommandError(f"no retention run {run_id}" if run_id is not None else "no retention run yet")
+        items = list(RetentionRunItem.objects.using(using).filter(run=run).order_by("id"))
+        if fmt == "json":
+            self.stdout.write(json.dumps(run_as_dict(run, items), indent=2, default=str))
+        else:
+            print_run(self.stdout._out, run, items)  # pyright: ignore[reportPrivateUsage]

@@ -1,11 +1,10 @@
 from typing import Any
 
-from django.apps import apps
 from django.core.management.base import BaseCommand
 from rich.console import Console
 from rich.table import Table
 
-from django_pg_retention.models import SoftDeleteMixin
+from django_pg_retention.policies import soft_delete_models
 
 
 class Command(BaseCommand):
@@ -15,12 +14,7 @@ class Command(BaseCommand):
         table = Table(title="Soft-deleted rows per model")
         for column in ("model", "rows", "soft-deleted"):
             table.add_column(column, justify="left" if column == "model" else "right")
-        for model in apps.get_models():
-            if issubclass(model, SoftDeleteMixin):
-                manager: Any = model._default_manager
-                table.add_row(
-                    model._meta.label,
-                    f"{manager.count():,}",
-                    f"{manager.filter(is_deleted=True).count():,}",
-                )
+        for model in soft_delete_models():
+            manager: Any = model._default_manager
+            table.add_row(model._meta.label, f"{manager.count():,}", f"{manager.filter(is_deleted=True).count():,}")
         Console(file=self.stdout._out, width=100).print(table)
