@@ -60,7 +60,7 @@ BEGIN
       RETURN SQLERRM::jsonb;
     WHEN SQLSTATE 'RT001' OR foreign_key_violation OR restrict_violation THEN
       IF cardinality(ids) = 1 THEN
-        reason := CASE WHEN SQLSTATE = 'RT001' THEN SQLERRM ELSE 'DO_NOTHING: ' || SQLERRM END;
+        reason := CASE WHEN SQLSTATE = 'RT001' THEN SQLERRM ELSE 'foreign key: ' || SQLERRM END;
         RETURN jsonb_build_object('deleted', '{}'::jsonb, 'updated', '{}'::jsonb, 'blocked', 1,
                                   'blocked_reasons', jsonb_build_object(reason, 1), 'purged', 0,
                                   'ok', '[]'::jsonb);
