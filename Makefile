@@ -31,6 +31,8 @@ demo: $(BIN)/.installed db-start
 	export DATABASE_URL="$$(scripts/devdb url $(DEMO_DB))" DJANGO_SETTINGS_MODULE=testproject.demo_settings && \
 	echo "== migrate: policies synced, purge functions compiled" && \
 	$(MANAGE) migrate -v0 && \
+	echo "== scheduled by migrate: manage.py retention status" && \
+	$(MANAGE) retention status && \
 	$(MANAGE) demo_seed --users $(DEMO_USERS) && \
 	$(MANAGE) demo_counts && \
 	echo "== preview: manage.py cleanup_soft_deleted --dry-run" && \

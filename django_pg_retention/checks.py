@@ -1,7 +1,7 @@
 """System checks: every bad setting or uncompilable model is reported by ``manage.py check``.
 
-Ids: pg_retention.E001-E008 (errors), pg_retention.W001 (warnings). Each message names the setting
-key or the model.
+Ids: pg_retention.E001-E010 (errors), pg_retention.W001-W002 (warnings). Each message names the
+setting key or the model.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.core import checks
 from django.db.models import signals
 
@@ -134,6 +135,55 @@ def check_models(models: list[Any]) -> list[checks.CheckMessage]:
     return messages
 
 
+def _schedule_errors() -> list[checks.CheckMessage]:
+    return [
+        checks.Error(
+            f"{config.SCHEDULE_SETTING}[{key!r}] {problem}." if key else f"{config.SCHEDULE_SETTING} {problem}.",
+            id="pg_retention.E009",
+        )
+        for key, problem in config.schedule_problems(getattr(settings, config.SCHEDULE_SETTING, {}))
+    ]
+
+
 @checks.register("pg_retention")
 def check_retention(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    return [*_policy_errors(), *_cleanup_errors(), *check_models(soft_delete_models())]
+    return [*_policy_errors(), *_cleanup_errors(), *_schedule_errors(), *check_models(soft_delete_models())]
+
+
+@checks.register("pg_retention", checks.Tags.database)
+def check_pg_cron(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """pg_cron's availability, and its own verdict on each schedule (runs with migrate and check --database)."""
+    from django.db import connections
+
+    from django_pg_retention import schedule
+
+    messages: list[checks.CheckMessage] = []
+    if _schedule_errors():
+        return messages
+    aliases: list[str] = list(databases or [])
+    for alias in aliases:
+        if connections[alias].vendor != "postgresql":
+            continue
+        jobs = schedule.scheduler(alias)
+        reason = jobs.unavailable_reason()
+        if reason:
+            messages.append(
+                checks.Warning(
+                    f"pg_cron cannot schedule the purge for database {alias!r}: {reason}.",
+                    hint="Add pg_cron to shared_preload_libraries, set cron.database_name, and run CREATE EXTENSION "
+                    "pg_cron in that database; or run `manage.py cleanup_soft_deleted --execute` or "
+                    "`CALL retention.run_cleanup()` from any other scheduler.",
+                    id="pg_retention.W002",
+                )
+            )
+            continue
+        for key, expression in config.retention_schedule().items():
+            if expression is None:
+                continue
+            problem = jobs.schedule_problem(expression)
+            if problem:
+                key_text = f"{config.SCHEDULE_SETTING}[{key!r}] = {expression!r}"
+                messages.append(
+                    checks.Error(f"{key_text} is not a schedule pg_cron accepts: {problem}", id="pg_retention.E010")
+                )
+    return messages

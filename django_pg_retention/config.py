@@ -12,6 +12,10 @@ SYSTEM_DEFAULT_DAYS = 30
 
 POLICIES_SETTING = "SOFT_DELETE_RETENTION_POLICIES"
 CLEANUP_SETTING = "RETENTION_CLEANUP_CONFIG"
+SCHEDULE_SETTING = "RETENTION_SCHEDULE"
+
+# The specification's cadence: cleanup daily at midnight, housekeeping (its weekly report slot) on Sundays.
+DEFAULT_SCHEDULE: dict[str, str | None] = {"cleanup": "0 0 * * *", "housekeeping": "30 0 * * 0"}
 
 # key -> (expected type, default). bool is checked before int: bool is an int in Python.
 CLEANUP_KEYS: dict[str, tuple[type, Any]] = {
@@ -23,8 +27,17 @@ CLEANUP_KEYS: dict[str, tuple[type, Any]] = {
     "require_confirmation": (bool, True),
     "lock_timeout_ms": (int, 2000),
     "large_deletion_threshold": (int, 10000),
+    "audit_retention_days": (int, 2555),  # 7 years, the longest period in the specification's policies
+    "cron_history_days": (int, 30),  # our rows in cron.job_run_details
 }
-POSITIVE_KEYS = {"batch_size", "max_execution_time", "lock_timeout_ms", "notification_threshold"}
+POSITIVE_KEYS = {
+    "batch_size",
+    "max_execution_time",
+    "lock_timeout_ms",
+    "notification_threshold",
+    "audit_retention_days",
+    "cron_history_days",
+}
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,8 @@ class CleanupConfig:
     require_confirmation: bool
     lock_timeout_ms: int
     large_deletion_threshold: int
+    audit_retention_days: int
+    cron_history_days: int
 
 
 def as_mapping(raw: object) -> dict[object, object] | None:
@@ -95,3 +110,31 @@ def cleanup_config() -> CleanupConfig:
     mapping = as_mapping(raw) or {}
     values: dict[str, Any] = {key: mapping.get(key, default) for key, (_, default) in CLEANUP_KEYS.items()}
     return CleanupConfig(**values)
+
+
+def schedule_problems(raw: object) -> list[tuple[str, str]]:
+    """(key, problem) for each malformed entry of RETENTION_SCHEDULE (expressions: see checks)."""
+    mapping = as_mapping(raw)
+    if mapping is None:
+        return [("", f"must be a dict of job name to cron expression or None, not {type(raw).__name__}")]
+    problems: list[tuple[str, str]] = []
+    for key, value in mapping.items():
+        if not isinstance(key, str) or key not in DEFAULT_SCHEDULE:
+            known = ", ".join(sorted(DEFAULT_SCHEDULE))
+            problems.append((str(key), f"is not a known job (known jobs: {known})"))
+        elif value is not None and (not isinstance(value, str) or not value.strip()):
+            problems.append((key, f"must be a cron expression such as '0 0 * * *', or None to disable, not {value!r}"))
+    return problems
+
+
+def retention_schedule() -> dict[str, str | None]:
+    """RETENTION_SCHEDULE over the defaults; raises on a malformed entry."""
+    raw = getattr(settings, SCHEDULE_SETTING, {})
+    problems = schedule_problems(raw)
+    if problems:
+        key, problem = problems[0]
+        raise ImproperlyConfigured(f"{SCHEDULE_SETTING}[{key!r}] {problem}")
+    merged = dict(DEFAULT_SCHEDULE)
+    for key, value in (as_mapping(raw) or {}).items():
+        merged[str(key)] = value.strip() if isinstance(value, str) else None
+    return merged

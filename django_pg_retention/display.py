@@ -74,3 +74,68 @@ def print_run(out: TextIO, run: RetentionRun, items: list[RetentionRunItem]) -> 
         console.print(f"Rows deleted (roots and cascades): {run.rows_deleted:,}")
     if run.error:
         console.print(f"Error: {run.error}")
+
+
+def print_status(out: TextIO, using: str) -> None:
+    """Our pg_cron jobs, their latest runs joined with the audit, and what is due next."""
+    from django_pg_retention import schedule
+
+    console = Console(file=out, width=130)
+    jobs_of = schedule.scheduler(using)
+    reason = jobs_of.unavailable_reason()
+    if reason:
+        console.print(f"pg_cron is not available: {reason}.")
+        console.print(
+            "Run `CALL retention.run_cleanup()` or `manage.py cleanup_soft_deleted --execute` from another scheduler."
+        )
+        return
+    jobs, runs = jobs_of.status()
+    table = Table(title="Scheduled jobs (pg_cron, times in UTC)")
+    for column in ("job", "schedule", "database", "active", "next due"):
+        table.add_column(column)
+    for job in jobs:
+        due = job["next_due"]
+        table.add_row(
+            job["job"],
+            job["schedule"],
+            job["database"],
+            "yes" if job["active"] else "no",
+            due.strftime("%Y-%m-%d %H:%M") if due else "-",
+        )
+    console.print(table)
+    if not jobs:
+        console.print("No jobs: RETENTION_SCHEDULE disables them all, or `manage.py retention sync` has not run.")
+    audit = _runs_by_backend(using, [r for r in runs if r.job == "cleanup"])
+    history = Table(title="Latest job runs")
+    for column in ("job", "started", "took", "pg_cron", "retention run", "rows deleted", "message"):
+        history.add_column(column)
+    for r in runs:
+        run = audit.get((r.job_pid, r.start_time)) if r.job == "cleanup" else None
+        took = f"{(r.end_time - r.start_time).total_seconds():.1f}s" if r.start_time and r.end_time else "-"
+        history.add_row(
+            r.job,
+            r.start_time.strftime("%Y-%m-%d %H:%M:%S") if r.start_time else "-",
+            took,
+            r.status,
+            f"{run.pk} {run.status}" if run else "-",
+            f"{run.rows_deleted:,}" if run else "-",
+            (r.return_message or "")[:60],
+        )
+    console.print(history)
+
+
+def _runs_by_backend(using: str, runs: list[Any]) -> dict[tuple[Any, Any], RetentionRun]:
+    """The retention_run each pg_cron run of the cleanup job recorded (same backend, same time)."""
+    found: dict[tuple[Any, Any], RetentionRun] = {}
+    for r in runs:
+        if r.job_pid is None or r.start_time is None:
+            continue
+        match = (
+            RetentionRun.objects.using(using)
+            .filter(backend_pid=r.job_pid, triggered_by="pg_cron", started_at__gte=r.start_time)
+            .order_by("started_at")
+            .first()
+        )
+        if match is not None and (r.end_time is None or match.started_at <= r.end_time):
+            found[(r.job_pid, r.start_time)] = match
+    return found

@@ -19,6 +19,7 @@ from django_pg_retention.models import (
     RetentionPolicyHistory,
 )
 from django_pg_retention.policies import Policy, all_policies, soft_delete_models
+from django_pg_retention.schedule import sync_jobs
 
 APP_LABEL = "django_pg_retention"
 HASH_PREFIX = "django-pg-retention sha256:"
@@ -191,4 +192,6 @@ def sync(using: str = "default") -> SyncResult:
 
 
 def post_migrate_sync(using: str = "default", **kwargs: object) -> None:
-    sync(using=using)
+    if can_sync(using):
+        sync(using=using)
+        sync_jobs(using=using)

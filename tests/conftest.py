@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -24,3 +25,13 @@ def cron_db(django_db_blocker: pytest.FixtureRequest) -> Iterator[psycopg.Connec
         (cron_database,) = cursor.fetchone()
     with psycopg.connect(server_dsn(cron_database), autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture(scope="session", autouse=True)
+def unschedule_test_jobs(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """migrate schedules pg_cron jobs for test_<name>; remove them with the test database."""
+    yield
+    from django_pg_retention.schedule import scheduler
+
+    with django_db_blocker.unblock():
+        scheduler().unschedule_all()

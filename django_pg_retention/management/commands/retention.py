@@ -1,4 +1,4 @@
-"""The database side: ``retention sync``, ``retention sql [app.Model]``, ``retention show [run]``."""
+"""The database side: ``retention sync | status | sql [app.Model] | show [run]``."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
 from django_pg_retention.compiler import compile_model
-from django_pg_retention.display import print_run, run_as_dict
+from django_pg_retention.display import print_run, print_status, run_as_dict
 from django_pg_retention.models import RetentionRun, RetentionRunItem
 from django_pg_retention.policies import get_model, model_path, soft_delete_models
+from django_pg_retention.schedule import sync_jobs
 from django_pg_retention.sync import can_sync, sync
 
 
@@ -24,6 +25,8 @@ class Command(BaseCommand):
         s.add_argument("--database", default=DEFAULT_DB_ALIAS)
         q = sub.add_parser("sql", help="print the generated purge SQL for review, like sqlmigrate")
         q.add_argument("model", nargs="?", help="app_label.ModelName (default: every policy model)")
+        t = sub.add_parser("status", help="the pg_cron jobs, their last runs and what is due next")
+        t.add_argument("--database", default=DEFAULT_DB_ALIAS)
         w = sub.add_parser("show", help="print a run from the audit tables (default: the latest)")
         w.add_argument("run_id", nargs="?", type=int)
         w.add_argument("--database", default=DEFAULT_DB_ALIAS)
@@ -38,15 +41,24 @@ class Command(BaseCommand):
                     "django_pg_retention by the routers, and migrated (manage.py migrate)"
                 )
             result = sync(using)
+            jobs = sync_jobs(using)
             for label, paths in (
                 ("created", result.created),
                 ("changed", result.changed),
                 ("deactivated", result.deactivated),
                 ("functions installed", result.functions_installed),
+                ("jobs scheduled", jobs.scheduled),
+                ("jobs updated", jobs.updated),
+                ("jobs unscheduled", jobs.unscheduled),
             ):
                 if paths:
                     self.stdout.write(f"{label}: {', '.join(paths)}")
-            self.stdout.write(f"retention sync: {result.changes} change(s)")
+            if jobs.unavailable:
+                self.stdout.write(f"pg_cron: not used ({jobs.unavailable})")
+            self.stdout.write(f"retention sync: {result.changes + jobs.changes} change(s)")
+            return
+        if options["action"] == "status":
+            print_status(self.stdout._out, options["database"])  # pyright: ignore[reportPrivateUsage]
             return
         if options["action"] == "show":
             self.show(options["database"], options["run_id"], options["format"])
