@@ -76,24 +76,47 @@ def print_run(out: TextIO, run: RetentionRun, items: list[RetentionRunItem]) -> 
         console.print(f"Error: {run.error}")
 
 
-def print_status(out: TextIO, using: str) -> None:
+def status_as_dict(using: str) -> dict[str, Any]:
     """Our pg_cron jobs, their latest runs joined with the audit, and what is due next."""
     from django_pg_retention import schedule
 
-    console = Console(file=out, width=130)
     jobs_of = schedule.scheduler(using)
     reason = jobs_of.unavailable_reason()
     if reason:
-        console.print(f"pg_cron is not available: {reason}.")
+        return {"pg_cron": False, "reason": reason, "jobs": [], "runs": []}
+    jobs, runs = jobs_of.status()
+    audit = _runs_by_backend(using, [r for r in runs if r.job == "cleanup"])
+    run_rows: list[dict[str, Any]] = []
+    for r in runs:
+        run = audit.get((r.job_pid, r.start_time)) if r.job == "cleanup" else None
+        run_rows.append(
+            {
+                "job": r.job,
+                "start_time": r.start_time,
+                "end_time": r.end_time,
+                "status": r.status,
+                "return_message": r.return_message,
+                "retention_run": run.pk if run else None,
+                "retention_status": run.status if run else None,
+                "rows_deleted": run.rows_deleted if run else None,
+            }
+        )
+    return {"pg_cron": True, "reason": "", "jobs": jobs, "runs": run_rows}
+
+
+def print_status(out: TextIO, using: str) -> None:
+    console = Console(file=out, width=130)
+    data = status_as_dict(using)
+    if not data["pg_cron"]:
+        console.print(f"pg_cron is not available: {data['reason']}.")
         console.print(
             "Run `CALL retention.run_cleanup()` or `manage.py cleanup_soft_deleted --execute` from another scheduler."
         )
         return
-    jobs, runs = jobs_of.status()
     table = Table(title="Scheduled jobs (pg_cron, times in UTC)")
     for column in ("job", "schedule", "database", "active", "next due"):
         table.add_column(column)
-    for job in jobs:
+    for job in data["jobs"]:
         due = job["next_due"]
         table.add_row(
             job["job"],
@@ -103,23 +126,21 @@ def print_status(out: TextIO, using: str) -> None:
             due.strftime("%Y-%m-%d %H:%M") if due else "-",
         )
     console.print(table)
-    if not jobs:
+    if not data["jobs"]:
         console.print("No jobs: RETENTION_SCHEDULE disables them all, or `manage.py retention sync` has not run.")
-    audit = _runs_by_backend(using, [r for r in runs if r.job == "cleanup"])
     history = Table(title="Latest job runs")
     for column in ("job", "started", "took", "pg_cron", "retention run", "rows deleted", "message"):
         history.add_column(column)
-    for r in runs:
-        run = audit.get((r.job_pid, r.start_time)) if r.job == "cleanup" else None
-        took = f"{(r.end_time - r.start_time).total_seconds():.1f}s" if r.start_time and r.end_time else "-"
+    for r in data["runs"]:
+        start, end = r["start_time"], r["end_time"]
         history.add_row(
-            r.job,
-            r.start_time.strftime("%Y-%m-%d %H:%M:%S") if r.start_time else "-",
-            took,
-            r.status,
-            f"{run.pk} {run.status}" if run else "-",
-            f"{run.rows_deleted:,}" if run else "-",
-            (r.return_message or "")[:60],
+            r["job"],
+            start.strftime("%Y-%m-%d %H:%M:%S") if start else "-",
+            f"{(end - start).total_seconds():.1f}s" if start and end else "-",
+            r["status"],
+            f"{r['retention_run']} {r['retention_status']}" if r["retention_run"] else "-",
+            f"{r['rows_deleted']:,}" if r["retention_run"] else "-",
+            r["return_message"][:40],
         )
     console.print(history)
 

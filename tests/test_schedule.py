@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -144,10 +145,16 @@ def test_pg_cron_really_fires_the_purge(settings: Any) -> None:
     assert list(Place.objects.all()) == [young]
 
     out = io.StringIO()
-    call_command("retention", "status", stdout=out)
-    text = out.getvalue()
-    assert "cleanup" in text and "* * * * *" in text
-    assert f"{run.pk} succeeded" in text  # the pg_cron run joined with its audit row
+    call_command("retention", "status", "--format", "json", stdout=out)
+    status = json.loads(out.getvalue())
+    cleanup = next(j for j in status["jobs"] if j["job"] == "cleanup")
+    assert (cleanup["schedule"], cleanup["active"]) == ("* * * * *", True)
+    fired = [r for r in status["runs"] if r["job"] == "cleanup" and r["retention_run"] == run.pk]
+    assert len(fired) == 1, status["runs"]  # pg_cron's record of the tick, joined with its audit row
+    assert fired[0]["retention_status"] == "succeeded" and fired[0]["rows_deleted"] == 5
+    table = io.StringIO()
+    call_command("retention", "status", stdout=table)
+    assert "Scheduled jobs" in table.getvalue() and "* * * * *" in table.getvalue()
 
 
 def test_housekeeping_deletes_only_old_rows_of_our_jobs(cron_db: psycopg.Connection[Any]) -> None:

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
 from django_pg_retention.compiler import compile_model
-from django_pg_retention.display import print_run, print_status, run_as_dict
+from django_pg_retention.display import print_run, print_status, run_as_dict, status_as_dict
 from django_pg_retention.models import RetentionRun, RetentionRunItem
 from django_pg_retention.policies import get_model, model_path, soft_delete_models
 from django_pg_retention.schedule import sync_jobs
@@ -27,6 +27,7 @@ class Command(BaseCommand):
         q.add_argument("model", nargs="?", help="app_label.ModelName (default: every policy model)")
         t = sub.add_parser("status", help="the pg_cron jobs, their last runs and what is due next")
         t.add_argument("--database", default=DEFAULT_DB_ALIAS)
+        t.add_argument("--format", choices=["table", "json"], default="table")
         w = sub.add_parser("show", help="print a run from the audit tables (default: the latest)")
         w.add_argument("run_id", nargs="?", type=int)
         w.add_argument("--database", default=DEFAULT_DB_ALIAS)
@@ -58,7 +59,10 @@ class Command(BaseCommand):
             self.stdout.write(f"retention sync: {result.changes + jobs.changes} change(s)")
             return
         if options["action"] == "status":
-            print_status(self.stdout._out, options["database"])  # pyright: ignore[reportPrivateUsage]
+            if options["format"] == "json":
+                self.stdout.write(json.dumps(status_as_dict(options["database"]), indent=2, default=str))
+            else:
+                print_status(self.stdout._out, options["database"])  # pyright: ignore[reportPrivateUsage]
             return
         if options["action"] == "show":
             self.show(options["database"], options["run_id"], options["format"])
