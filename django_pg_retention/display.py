@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -146,17 +147,21 @@ def print_status(out: TextIO, using: str) -> None:
 
 
 def _runs_by_backend(using: str, runs: list[Any]) -> dict[tuple[Any, Any], RetentionRun]:
-    """The retention_run each pg_cron run of the cleanup job recorded (same backend, same time)."""
+    """The retention_run each pg_cron run of the cleanup job recorded: same backend pid, and
+    started while pg_cron's run was open. pg_cron stamps start_time after sending the query, so the
+    procedure's own clock can be slightly earlier: allow a minute's slack (a pid is not reused that fast).
+    """
+    slack = timedelta(minutes=1)
     found: dict[tuple[Any, Any], RetentionRun] = {}
     for r in runs:
         if r.job_pid is None or r.start_time is None:
             continue
-        match = (
-            RetentionRun.objects.using(using)
-            .filter(backend_pid=r.job_pid, triggered_by="pg_cron", started_at__gte=r.start_time)
-            .order_by("started_at")
-            .first()
+        window = RetentionRun.objects.using(using).filter(
+            backend_pid=r.job_pid, triggered_by="pg_cron", started_at__gte=r.start_time - slack
         )
-        if match is not None and (r.end_time is None or match.started_at <= r.end_time):
+        if r.end_time is not None:
+            window = window.filter(started_at__lte=r.end_time)
+        match = window.order_by("-started_at").first()
+        if match is not None:
             found[(r.job_pid, r.start_time)] = match
     return found
