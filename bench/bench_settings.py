@@ -1,4 +1,5 @@
-"""Django settings for the benchmarks (bench/): only what the purge needs."""
+"""Django settings for the benchmarks (bench/). BENCH_APP picks the schema: benchapp (mixed
+relations, the default) or benchsimple (two CASCADE children only)."""
 
 import os
 
@@ -6,8 +7,9 @@ import dj_database_url
 
 SECRET_KEY = "bench-only"
 USE_TZ = True
-INSTALLED_APPS = ["django.contrib.contenttypes", "django_pg_retention", "benchapp"]
+INSTALLED_APPS = ["django.contrib.contenttypes", "django_pg_retention", os.environ.get("BENCH_APP", "benchapp")]
 DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"])}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 SOFT_DELETE_RETENTION_POLICIES = {"default": 30}
-RETENTION_CLEANUP_CONFIG = {"max_execution_time": 86400}
+RETENTION_CLEANUP_CONFIG = {"max_execution_time": 86400, "large_deletion_threshold": 100_000_000}
+RETENTION_SCHEDULE = {"cleanup": None, "housekeeping": None}

@@ -29,6 +29,9 @@ CLEANUP_KEYS: dict[str, tuple[type, Any]] = {
     "large_deletion_threshold": (int, 10000),
     "audit_retention_days": (int, 2555),  # 7 years, the longest period in the specification's policies
     "cron_history_days": (int, 30),  # our rows in cron.job_run_details
+    "target_batch_ms": (int, 200),  # adaptive batching: batch duration to aim at
+    "min_batch_size": (int, 100),
+    "max_batch_size": (int, 10000),
 }
 POSITIVE_KEYS = {
     "batch_size",
@@ -37,6 +40,9 @@ POSITIVE_KEYS = {
     "notification_threshold",
     "audit_retention_days",
     "cron_history_days",
+    "target_batch_ms",
+    "min_batch_size",
+    "max_batch_size",
 }
 
 
@@ -52,6 +58,9 @@ class CleanupConfig:
     large_deletion_threshold: int
     audit_retention_days: int
     cron_history_days: int
+    target_batch_ms: int
+    min_batch_size: int
+    max_batch_size: int
 
 
 def as_mapping(raw: object) -> dict[object, object] | None:

@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connections, models, transaction
+from django.db import connections, models
 from django.utils import timezone
 
 from django_pg_retention import config
 from django_pg_retention.models import (
     RetentionPolicy,
+    RetentionReport,
     RetentionRun,
     RetentionRunItem,
     SoftDeleteMixin,
@@ -128,35 +129,32 @@ class RetentionManager:
         return soft_delete_models()
 
     def generate_cleanup_report(self) -> dict[str, Any]:
-        """The specification's report: per model, eligible and soft-deleted counts (counted in SQL)."""
+        """The specification's report shape, read from the retention_report view."""
         report: dict[str, Any] = {
             "generated_at": timezone.now(),
             "models": [],
-            "summary": {
-                "total_models": 0,
-                "total_eligible_records": 0,
-                "total_soft_deleted_records": 0,
-            },
+            "summary": {"total_models": 0, "total_eligible_records": 0, "total_soft_deleted_records": 0},
         }
-        with transaction.atomic(using=self.using):
-            for model_class in soft_delete_models():
-                path = model_path(model_class)
-                policy = self._policy(path)
-                days, source = (policy.retention_days, policy.policy_source) if policy else days_from_settings(path)
-                eligible = self.get_eligible_records(model_class).count()
-                soft_deleted = base_queryset(model_class, self.using).filter(is_deleted=True).count()
-                report["models"].append(
-                    {
-                        "model_path": path,
-                        "model_name": model_class.__name__,
-                        "app_label": model_class._meta.app_label,
-                        "retention_days": days,
-                        "eligible_for_cleanup": eligible,
-                        "total_soft_deleted": soft_deleted,
-                        "policy_source": source,
-                    }
-                )
-                report["summary"]["total_eligible_records"] += eligible
-                report["summary"]["total_soft_deleted_records"] += soft_deleted
+        for row in RetentionReport.objects.using(self.using).all():
+            app_label, _, model_name = row.model_path.partition(".")
+            report["models"].append(
+                {
+                    "model_path": row.model_path,
+                    "model_name": model_name,
+                    "app_label": app_label,
+                    "retention_days": row.retention_days,
+                    "eligible_for_cleanup": row.eligible,
+                    "total_soft_deleted": row.soft_deleted,
+                    "policy_source": row.policy_source,
+                    "oldest_deleted_at": row.oldest_deleted_at,
+                    "next_eligible_at": row.next_eligible_at,
+                    "last_run_at": row.last_run_at,
+                    "last_run_status": row.last_run_status,
+                    "last_deleted": row.last_deleted,
+                    "last_blocked": row.last_blocked,
+                }
+            )
+            report["summary"]["total_eligible_records"] += row.eligible
+            report["summary"]["total_soft_deleted_records"] += row.soft_deleted
         report["summary"]["total_models"] = len(report["models"])
         return report

@@ -131,6 +131,9 @@ class RetentionConfigRow(models.Model):
     batch_size = models.PositiveIntegerField()
     max_execution_time = models.PositiveIntegerField(help_text="seconds")
     lock_timeout_ms = models.PositiveIntegerField()
+    target_batch_ms = models.PositiveIntegerField(default=200, help_text="adaptive batching aims at this")
+    min_batch_size = models.PositiveIntegerField(default=100)
+    max_batch_size = models.PositiveIntegerField(default=10000)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -194,6 +197,8 @@ class RetentionRunItem(models.Model):
     )
     blocked_reasons: models.JSONField[dict[str, int]] = models.JSONField(default=dict)
     batches = models.PositiveIntegerField(default=0)
+    batch_sizes: models.JSONField[list[int]] = models.JSONField(default=list, help_text="rows asked per batch")
+    batch_durations_ms: models.JSONField[list[int]] = models.JSONField(default=list, help_text="per batch")
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True)
     duration = models.DurationField(null=True)
@@ -206,3 +211,28 @@ class RetentionRunItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_path} in run {self.run_id}"
+
+
+class RetentionReport(models.Model):
+    """The retention_report view: live figures per policy (unmanaged, read-only)."""
+
+    model_path = models.CharField(max_length=200, primary_key=True)
+    db_table = models.CharField(max_length=200)
+    retention_days = models.IntegerField()
+    policy_source = models.CharField(max_length=32)
+    soft_deleted = models.BigIntegerField()
+    eligible = models.BigIntegerField()
+    oldest_deleted_at = models.DateTimeField(null=True)
+    next_eligible_at = models.DateTimeField(null=True)
+    last_run_id = models.BigIntegerField(null=True)
+    last_run_at = models.DateTimeField(null=True)
+    last_run_status = models.CharField(max_length=16, null=True)  # noqa: DJ001  (a view: NULL before any run)
+    last_deleted = models.BigIntegerField(null=True)
+    last_blocked = models.BigIntegerField(null=True)
+
+    class Meta:
+        managed = False
+        db_table = "retention_report"
+
+    def __str__(self) -> str:
+        return f"{self.model_path}: {self.eligible} eligible"

@@ -143,6 +143,9 @@ def sync(using: str = "default") -> SyncResult:
                 "batch_size": cleanup.batch_size,
                 "max_execution_time": cleanup.max_execution_time,
                 "lock_timeout_ms": cleanup.lock_timeout_ms,
+                "target_batch_ms": cleanup.target_batch_ms,
+                "min_batch_size": cleanup.min_batch_size,
+                "max_batch_size": min(max(cleanup.max_batch_size, cleanup.min_batch_size), 1_000_000),
             },
         )
         existing = {p.model_path: p for p in RetentionPolicy.objects.using(using).select_for_update()}

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import psycopg
@@ -267,3 +268,33 @@ def test_nothing_that_deletes_is_executable_by_public() -> None:
         assert cursor.fetchone()[0] > 10
         cursor.execute("SELECT has_schema_privilege('public', 'retention', 'USAGE')")
         assert cursor.fetchone()[0] is False
+
+
+def test_batches_adapt_to_the_target_duration(settings: Any, slow_place_deletes: None) -> None:
+    """Each next size follows from the last batch's recorded time (no timing threshold asserted)."""
+    settings.RETENTION_CLEANUP_CONFIG = {
+        **settings.RETENTION_CLEANUP_CONFIG,
+        "batch_size": 4,
+        "target_batch_ms": 300,
+        "min_batch_size": 2,
+        "max_batch_size": 64,
+    }
+    sync()
+    make_places(40)  # 50 ms a row: a batch of 4 takes ~200 ms, so batches grow toward ~6
+    run = call_cleanup(model="rules.Place")
+    item = RetentionRunItem.objects.get(run=run)
+    assert item.deleted == 40 and not Place.objects.exists()
+    sizes, durations = item.batch_sizes, item.batch_durations_ms
+    assert len(sizes) == len(durations) == item.batches >= 2
+    assert sizes[0] == 4
+    for size, took, following in zip(sizes, durations, sizes[1:], strict=False):
+        # PostgreSQL's numeric -> integer cast rounds halves away from zero.
+        scaled = int((Decimal(size * 300) / Decimal(max(took, 1))).quantize(Decimal(1), ROUND_HALF_UP))
+        assert following == min(64, max(2, min(size * 2, max(size // 2, scaled)))), (sizes, durations)
+    assert len(set(sizes)) > 1  # it did adapt
+
+    fixed = call_cleanup(model="rules.Place", batch_size=3)
+    assert RetentionRunItem.objects.get(run=fixed).batch_sizes in ([], [3])  # nothing left: at most one probe
+    make_places(7)
+    fixed = call_cleanup(model="rules.Place", batch_size=3)
+    assert RetentionRunItem.objects.get(run=fixed).batch_sizes == [3, 3, 3]

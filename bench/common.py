@@ -1,0 +1,161 @@
+"""What the benchmarks share: the server, database copies, the data generator, fingerprints."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg import sql
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "bench"
+
+# Tables whose remaining rows are compared between methods (SET_NULL targets by content).
+SIMPLE_TABLES = {"parent": "id", "childa": "id", "childb": "id"}
+MIXED_TABLES = {**SIMPLE_TABLES, "parent_tags": "id", "note": "id", "ref": "id, parent_id"}
+
+
+@dataclass(frozen=True)
+class Shape:
+    """N soft-deletable parents, two CASCADE children each (childa, childb); mixed adds a SET_NULL
+    ref, an M2M tag and a generic note per parent; the share of parents past retention."""
+
+    parents: int
+    mixed: bool
+    eligible: float = 0.5
+
+    @property
+    def app(self) -> str:
+        """The Django app whose schema holds this shape: bench/benchapp or bench/benchsimple."""
+        return "benchapp" if self.mixed else "benchsimple"
+
+    def table(self, name: str) -> str:
+        return f"{self.app}_{name}"
+
+    @property
+    def tables(self) -> dict[str, str]:
+        """Table -> the columns that identify what is left of it."""
+        names = MIXED_TABLES if self.mixed else SIMPLE_TABLES
+        return {self.table(t): cols for t, cols in names.items()}
+
+    @property
+    def label(self) -> str:
+        kind = "2 CASCADE children" if not self.mixed else "2 CASCADE + 1 SET_NULL + 1 M2M + 1 generic"
+        return f"{self.parents:,} parents, {kind} each, {self.eligible:.0%} eligible"
+
+
+def server_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    devdb = REPO / "scripts" / "devdb"
+    subprocess.run([str(devdb), "start"], check=True, stderr=subprocess.DEVNULL)
+    return subprocess.run([str(devdb), "url"], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def with_db(url: str, dbname: str) -> str:
+    """The same server URL with another database name."""
+    return urlsplit(url)._replace(path="/" + dbname).geturl()
+
+
+def admin(url: str, statement: sql.Composable) -> None:
+    with psycopg.connect(with_db(url, "postgres"), autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def recreate(url: str, name: str, template: str | None = None) -> None:
+    drop(url, name)
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template:
+        create = sql.SQL("{} TEMPLATE {}").format(create, sql.Identifier(template))
+    admin(url, create)
+
+
+def drop(url: str, name: str) -> None:
+    admin(url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def django_env(url: str, db: str, app: str) -> dict[str, str]:
+    env = {**os.environ, "DATABASE_URL": with_db(url, db), "DJANGO_SETTINGS_MODULE": "bench_settings", "BENCH_APP": app}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(BENCH), env.get("PYTHONPATH", "")] if p)
+    return env
+
+
+def manage(url: str, db: str, app: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = django_env(url, db, app)
+    cmd = [sys.executable, "-m", "django", *args]
+    return subprocess.run(cmd, check=True, env=env, cwd=BENCH, capture_output=True, text=True)
+
+
+def build_template(url: str, name: str, shape: Shape, ages: str = "fixed") -> None:
+    """A migrated database with the data set. ages='fixed': eligible parents deleted 100 days ago,
+    the others live; ages='spread': every parent soft-deleted, ages uniform over 1,000 days."""
+    recreate(url, name)
+    manage(url, name, shape.app, "migrate", "-v0")
+    n = shape.parents
+    t = {k: sql.Identifier(shape.table(k)) for k in ("parent", "childa", "childb", "tag", "parent_tags", "ref", "note")}
+    with psycopg.connect(with_db(url, name), autocommit=True) as conn:
+        if ages == "spread":
+            parents = sql.SQL(
+                "INSERT INTO {} (id, name, is_deleted, deleted_at)"
+                " SELECT g, 'parent ' || g, true, now() - (g::float8 / %(n)s * 1000) * interval '1 day'"
+                " FROM generate_series(1, %(n)s) g"
+            )
+        else:
+            # Parents whose scrambled id falls in the eligible share are past retention; the rest live.
+            parents = sql.SQL(
+                "INSERT INTO {} (id, name, is_deleted, deleted_at)"
+                " SELECT g, 'parent ' || g, e, CASE WHEN e THEN now() - interval '100 days' - g * interval '1 s' END"
+                " FROM (SELECT g, (g::bigint * 7919 %% 1000) < %(share)s * 1000 AS e"
+                "       FROM generate_series(1, %(n)s) g) s"
+            )
+        conn.execute(parents.format(t["parent"]), {"n": n, "share": shape.eligible})
+        per_parent = "INSERT INTO {} (parent_id, payload) SELECT g, 'row ' || g FROM generate_series(1, %(n)s) g"
+        for child in ("childa", "childb"):
+            conn.execute(sql.SQL(per_parent).format(t[child]), {"n": n})
+        if shape.mixed:
+            conn.execute(
+                sql.SQL("INSERT INTO {} (name) SELECT 'tag ' || g FROM generate_series(1, 20) g").format(t["tag"])
+            )
+            tags = "INSERT INTO {} (parent_id, tag_id) SELECT g, 1 + g %% 20 FROM generate_series(1, %(n)s) g"
+            conn.execute(sql.SQL(tags).format(t["parent_tags"]), {"n": n})
+            conn.execute(sql.SQL(per_parent).format(t["ref"]), {"n": n})
+            notes = (
+                "INSERT INTO {} (content_type_id, object_id, body)"
+                " SELECT (SELECT id FROM django_content_type WHERE app_label = %(app)s AND model = 'parent'), g,"
+                " 'note ' || g FROM generate_series(1, %(n)s) g"
+            )
+            conn.execute(sql.SQL(notes).format(t["note"]), {"n": n, "app": shape.app})
+        conn.execute("VACUUM ANALYZE")
+
+
+def fingerprint(url: str, db: str, shape: Shape) -> dict[str, tuple[int, str]]:
+    """Row count and a digest of what is left in each table."""
+    out: dict[str, tuple[int, str]] = {}
+    with psycopg.connect(with_db(url, db)) as conn:
+        for table, columns in shape.tables.items():
+            cols = sql.SQL(", ").join(sql.Identifier(c.strip()) for c in columns.split(","))
+            query = sql.SQL("SELECT {cols} FROM {t} ORDER BY {cols}").format(cols=cols, t=sql.Identifier(table))
+            digest = hashlib.sha256()
+            count = 0
+            with conn.cursor(name="fingerprint") as cursor:
+                cursor.itersize = 50_000
+                cursor.execute(query)
+                for row in cursor:
+                    digest.update(repr(row).encode())
+                    count += 1
+            out[table] = (count, digest.hexdigest()[:16])
+    return out
+
+
+def scalar(url: str, db: str, query: str, params: Any = None) -> Any:
+    with psycopg.connect(with_db(url, db)) as conn:
+        row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+        return row[0] if row else None

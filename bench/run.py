@@ -1,0 +1,237 @@
+"""The benchmark suite: the purge against its baselines, on identical database copies.
+
+    .venv/bin/python bench/run.py                      # 100k and 1M parents, every section
+    .venv/bin/python bench/run.py --sizes 10000000     # 10M on request
+    .venv/bin/python bench/run.py --sizes 100000 --check-only   # CI: end states identical, no timing verdicts
+
+For each size a template database is built once (bench/common.py) and copied with CREATE DATABASE
+... TEMPLATE for every measurement, so every method starts from the same data and the same cold
+caches. Methods: one bare DELETE statement (the floor), CALL retention.run_cleanup() (adaptive
+batches), Django's QuerySet.delete(), and the specification's loop (1,000 rows into Python, ORM
+delete, repeat). All end states must be identical. Then: cleanup_soft_deleted's peak memory, how
+the purge's cost grows with the eligible rows (1% vs 100% of a table), and the report's speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import BENCH, Shape, build_template, django_env, drop, fingerprint, recreate, scalar, server_url, with_db
+
+TEMPLATE = "retention_bench_template"
+COPY = "retention_bench_copy"
+
+BARE_SIMPLE = """
+WITH p AS (DELETE FROM benchsimple_parent WHERE is_deleted AND deleted_at < now() - interval '30 days' RETURNING id),
+     a AS (DELETE FROM benchsimple_childa WHERE parent_id IN (SELECT id FROM p)),
+     b AS (DELETE FROM benchsimple_childb WHERE parent_id IN (SELECT id FROM p))
+SELECT count(*) FROM p
+"""
+
+BARE_MIXED = """
+WITH p AS (DELETE FROM benchapp_parent WHERE is_deleted AND deleted_at < now() - interval '30 days' RETURNING id),
+     a AS (DELETE FROM benchapp_childa WHERE parent_id IN (SELECT id FROM p)),
+     b AS (DELETE FROM benchapp_childb WHERE parent_id IN (SELECT id FROM p)),
+     t AS (DELETE FROM benchapp_parent_tags WHERE parent_id IN (SELECT id FROM p)),
+     n AS (DELETE FROM benchapp_note WHERE object_id IN (SELECT id FROM p) AND content_type_id =
+             (SELECT id FROM django_content_type WHERE app_label = 'benchapp' AND model = 'parent')),
+     r AS (UPDATE benchapp_ref SET parent_id = NULL WHERE parent_id IN (SELECT id FROM p))
+SELECT count(*) FROM p
+"""
+
+
+def timed_sql(url: str, statement: str) -> float:
+    with psycopg.connect(with_db(url, COPY), autocommit=True) as conn:
+        started = time.perf_counter()
+        if statement.lstrip().upper().startswith("CALL"):
+            conn.execute(statement)  # type: ignore[arg-type]
+        else:
+            with conn.transaction():
+                conn.execute(statement)  # type: ignore[arg-type]
+        return time.perf_counter() - started
+
+
+def timed_orm(url: str, app: str, method: str) -> float:
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "orm_delete.py"), method],
+        env=django_env(url, COPY, app),
+        cwd=BENCH,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return float(json.loads(out.stdout)["seconds"])
+
+
+def child_peak_rss_kb(url: str, app: str, *args: str) -> int:
+    """Peak resident memory of a manage.py command, read from the kernel's accounting of that child."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "django", *args],
+        env=django_env(url, COPY, app),
+        cwd=BENCH,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(args)} failed: {proc.stderr.read().decode() if proc.stderr else ''}")
+    return int(usage.ru_maxrss)
+
+
+def compare(url: str, shape: Shape, rounds: int, orm: bool) -> dict[str, Any]:
+    build_started = time.perf_counter()
+    build_template(url, TEMPLATE, shape)
+    print(f"\n== {shape.label}: template built in {time.perf_counter() - build_started:.1f}s", flush=True)
+    methods: dict[str, Any] = {
+        "bare DELETE (one statement)": lambda: timed_sql(url, BARE_MIXED if shape.mixed else BARE_SIMPLE),
+        "CALL retention.run_cleanup()": lambda: timed_sql(url, "CALL retention.run_cleanup(triggered_by => 'bench')"),
+    }
+    if orm:
+        methods["Django QuerySet.delete()"] = lambda: timed_orm(url, shape.app, "queryset")
+        methods["specification's loop (1,000 rows)"] = lambda: timed_orm(url, shape.app, "spec-loop")
+    times: dict[str, list[float]] = {m: [] for m in methods}
+    states: dict[str, Any] = {}
+    for _ in range(rounds):
+        for name, run in methods.items():
+            recreate(url, COPY, TEMPLATE)
+            times[name].append(run())
+            states[name] = fingerprint(url, COPY, shape)
+            print(f"  {name}: {times[name][-1]:.2f}s", flush=True)
+    reference = states["bare DELETE (one statement)"]
+    identical = all(s == reference for s in states.values())
+    medians = {m: statistics.median(t) for m, t in times.items()}
+    with psycopg.connect(with_db(url, TEMPLATE)) as conn:
+        count = sql.SQL("SELECT count(*) FROM {}")
+        before = {t: conn.execute(count.format(sql.Identifier(t))).fetchone()[0] for t in reference}  # type: ignore[index]
+    removed = sum(before[t] - reference[t][0] for t in reference)
+    return {"shape": shape.label, "medians": medians, "identical": identical, "rows_removed": removed, "states": states}
+
+
+def memory(url: str, shape: Shape) -> int:
+    recreate(url, COPY, TEMPLATE)
+    return child_peak_rss_kb(url, shape.app, "cleanup_soft_deleted", "--execute", "--force", "--format", "json")
+
+
+def scaling(url: str, parents: int) -> dict[str, float]:
+    """Every parent soft-deleted, ages spread over 1,000 days: purge ~1% (days=990) vs ~100% (days=1)."""
+    template = TEMPLATE + "_spread"
+    shape = Shape(parents, mixed=False)
+    build_template(url, template, shape, ages="spread")
+    out: dict[str, float] = {}
+    for label, days in (("1%", 990), ("100%", 1)):
+        recreate(url, COPY, template)
+        out[label] = timed_sql(url, f"CALL retention.run_cleanup(days => {days}, triggered_by => 'bench')")
+        out[label + " rows"] = float(scalar(url, COPY, "SELECT sum(deleted) FROM retention_run_item"))
+    recreate(url, COPY, template)
+    with psycopg.connect(with_db(url, COPY)) as conn:
+        started = time.perf_counter()
+        conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(shape.table("parent")))).fetchone()
+        out["seq scan count(*)"] = time.perf_counter() - started
+    drop(url, template)
+    return out
+
+
+def report_speed(url: str, parents: int) -> dict[str, Any]:
+    """The retention_report view on a table in steady state: 2% of its rows soft-deleted."""
+    template = TEMPLATE + "_report"
+    shape = Shape(parents, mixed=False, eligible=0.02)
+    parent = sql.Identifier(shape.table("parent"))
+    build_template(url, template, shape)
+    recreate(url, COPY, template)
+    drop(url, template)
+    with psycopg.connect(with_db(url, COPY)) as conn:
+        conn.execute("SELECT * FROM retention_report").fetchall()  # warm the plan cache, not the table
+        started = time.perf_counter()
+        rows = conn.execute("SELECT model_path, soft_deleted, eligible FROM retention_report").fetchall()
+        report_s = time.perf_counter() - started
+        started = time.perf_counter()
+        conn.execute(sql.SQL("SELECT count(*) FROM {}").format(parent)).fetchone()
+        count_s = time.perf_counter() - started
+        cutoff_plan = conn.execute(
+            sql.SQL(
+                "EXPLAIN SELECT count(*), count(*) FILTER (WHERE deleted_at < now() - interval '30 days'),"
+                " min(deleted_at) FROM {} WHERE is_deleted"
+            ).format(parent)
+        ).fetchall()
+    plan = "\n".join(r[0] for r in cutoff_plan)
+    return {"report_s": report_s, "count_s": count_s, "rows": rows, "plan": plan, "seq_scan": "Seq Scan" in plan}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100000,1000000", help="parents per run, comma-separated")
+    parser.add_argument("--rounds", type=int, default=1, help="measurements per method (median reported)")
+    parser.add_argument(
+        "--simple", action="store_true", help="only 2 CASCADE children per parent (issue 7's baseline shape)"
+    )
+    parser.add_argument("--check-only", action="store_true", help="CI: compare end states; skip the extra sections")
+    args = parser.parse_args()
+    url = server_url()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results = []
+    for size in sizes:
+        result = compare(url, Shape(size, mixed=not args.simple), args.rounds, orm=True)
+        if not args.check_only:
+            result["peak_rss_kb"] = memory(url, Shape(size, mixed=not args.simple))
+            result["report"] = report_speed(url, size)
+        results.append(result)
+
+    print("\n| data set | method | median s | rows/s | ratio to bare DELETE |")
+    print("|---|---|---|---|---|")
+    for r in results:
+        bare = r["medians"]["bare DELETE (one statement)"]
+        for method, seconds in r["medians"].items():
+            rate = r["rows_removed"] / seconds
+            print(f"| {r['shape']} | {method} | {seconds:.2f} | {rate:,.0f} | {seconds / bare:.2f} |")
+    failures = [r["shape"] for r in results if not r["identical"]]
+    for r in results:
+        print(f"\n{r['shape']}: {r['rows_removed']:,} rows removed or updated; end states identical: {r['identical']}")
+        purge = r["medians"]["CALL retention.run_cleanup()"]
+        print(
+            f"  run_cleanup / bare DELETE = {purge / r['medians']['bare DELETE (one statement)']:.3f} (target <= 1.10)"
+        )
+        loop = r["medians"].get("specification's loop (1,000 rows)")
+        if loop:
+            print(f"  specification's loop / run_cleanup = {loop / purge:.2f}x (target >= 4x)")
+        if "peak_rss_kb" in r:
+            print(f"  cleanup_soft_deleted peak RSS: {r['peak_rss_kb'] / 1024:.1f} MiB")
+        if "report" in r:
+            rep = r["report"]
+            print(
+                f"  retention_report (2% of the rows soft-deleted): {rep['report_s'] * 1000:.1f} ms vs "
+                f"SELECT count(*) of the table {rep['count_s'] * 1000:.1f} ms; sequential scan in its plan: "
+                f"{rep['seq_scan']}"
+            )
+            print("    " + rep["plan"].replace("\n", "\n    "))
+    if len(results) > 1 and all("peak_rss_kb" in r for r in results):
+        small, large = results[0]["peak_rss_kb"], results[-1]["peak_rss_kb"]
+        print(f"\ncleanup_soft_deleted peak memory, largest / smallest size: {large / small:.3f} (target: the same)")
+    if not args.check_only:
+        s = scaling(url, sizes[-1])
+        print(
+            f"\ncost vs eligible rows ({sizes[-1]:,} soft-deleted parents, 2 CASCADE children each): "
+            f"purge of {s['1% rows']:,.0f} rows {s['1%']:.2f}s, of {s['100% rows']:,.0f} rows {s['100%']:.2f}s; "
+            f"ratio {s['1%'] / s['100%']:.3f} for {s['1% rows'] / s['100% rows']:.3f} of the rows "
+            f"(a sequential count(*) of the table: {s['seq scan count(*)']:.2f}s)"
+        )
+    drop(url, COPY)
+    drop(url, TEMPLATE)
+    if failures:
+        raise SystemExit(f"end states differ for: {', '.join(failures)}")
+
+
+if __name__ == "__main__":
+    main()
