@@ -17,4 +17,11 @@ def get_retention_manager(using: str = "default") -> RetentionManager:
     return RetentionManager(using=using)
 
 
-__all__ = ["get_retention_manager"]
+def get_service(name: str) -> RetentionManager:
+    """The specification's service locator: ``get_service("retention_manager")``."""
+    if name != "retention_manager":
+        raise LookupError(f"unknown service {name!r}: django-pg-retention provides 'retention_manager'")
+    return get_retention_manager()
+
+
+__all__ = ["get_retention_manager", "get_service"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,6 +11,7 @@ from django.db import connections, models
 from django.utils import timezone
 
 from django_pg_retention import config
+from django_pg_retention.interfaces import IRetentionManager
 from django_pg_retention.models import (
     RetentionPolicy,
     RetentionReport,
@@ -18,6 +20,8 @@ from django_pg_retention.models import (
     SoftDeleteMixin,
 )
 from django_pg_retention.policies import PolicySource, model_path, soft_delete_models
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,15 @@ def call_run_cleanup(
     connection = connections[using]
     if connection.in_atomic_block:
         raise RuntimeError("run_cleanup commits after every batch: call it outside transaction.atomic()")
+    logger.info(
+        "retention run starting: dry_run=%s model=%s days=%s batch_size=%s triggered_by=%s database=%s",
+        dry_run,
+        model or "all",
+        days,
+        batch_size,
+        triggered_by,
+        using,
+    )
     with connection.cursor() as cursor:
         cursor.execute(
             "CALL retention.run_cleanup(dry_run => %s, model => %s, days => %s, batch_size => %s, triggered_by => %s)",
@@ -74,10 +87,31 @@ def call_run_cleanup(
         row = cursor.fetchone()
     if row is None:
         raise RuntimeError("retention.run_cleanup recorded no run")
-    return RetentionRun.objects.using(using).get(pk=row[0])
+    run = RetentionRun.objects.using(using).get(pk=row[0])
+    log_run(run)
+    return run
 
 
-class RetentionManager:
+def log_run(run: RetentionRun) -> None:
+    """One record per run that Python started: finished, timed out, failed or skipped."""
+    message = "retention run %s %s: %s rows deleted%s, triggered_by=%s%s"
+    args = (
+        run.pk,
+        run.status,
+        run.rows_deleted,
+        " (dry run)" if run.dry_run else "",
+        run.triggered_by,
+        f", error: {run.error}" if run.error else "",
+    )
+    if run.status == "failed":
+        logger.error(message, *args)
+    elif run.status in ("skipped", "timed_out", "interrupted"):
+        logger.warning(message, *args)
+    else:
+        logger.info(message, *args)
+
+
+class RetentionManager(IRetentionManager):
     """``get_retention_manager()``: the specification's IRetentionManager, reading the database."""
 
     def __init__(self, using: str = "default") -> None:
@@ -103,7 +137,7 @@ class RetentionManager:
             cutoff_date = timezone.now() - timedelta(days=self.get_retention_days(model_path(model_class)))
         return base_queryset(model_class, self.using).filter(is_deleted=True, deleted_at__lt=cutoff_date)
 
-    def cleanup_model(self, model_class: type[models.Model], dry_run: bool = True) -> dict[str, int | bool]:
+    def cleanup_model(self, model_class: type[models.Model], dry_run: bool = True) -> dict[str, Any]:
         """Purge (or preview) one model through the SQL procedure."""
         self._soft_deletable(model_class)
         run = call_run_cleanup(self.using, dry_run=dry_run, model=model_path(model_class))

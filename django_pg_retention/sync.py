@@ -5,6 +5,7 @@ Runs after every ``migrate`` (post_migrate) and from ``manage.py retention sync`
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from django.db import connections, models, router, transaction
@@ -23,6 +24,7 @@ from django_pg_retention.schedule import sync_jobs
 
 APP_LABEL = "django_pg_retention"
 HASH_PREFIX = "django-pg-retention sha256:"
+logger = logging.getLogger(__name__)
 PURGE_SIGNATURE = sql.SQL("(text[])")
 SELECT_SIGNATURE = sql.SQL("(timestamptz, timestamptz, text, integer)")
 
@@ -196,5 +198,13 @@ def sync(using: str = "default") -> SyncResult:
 
 def post_migrate_sync(using: str = "default", **kwargs: object) -> None:
     if can_sync(using):
-        sync(using=using)
-        sync_jobs(using=using)
+        result = sync(using=using)
+        jobs = sync_jobs(using=using)
+        if result.changes or jobs.changes:
+            logger.info(
+                "retention sync (%s): %s policy change(s), %s function(s) installed, %s job change(s)",
+                using,
+                len(result.created) + len(result.changed) + len(result.deactivated),
+                len(result.functions_installed),
+                jobs.changes,
+            )

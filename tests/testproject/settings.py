@@ -1,5 +1,6 @@
 """Settings of the test project: the specification's real-estate apps on a real PostgreSQL."""
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -91,4 +92,18 @@ RETENTION_CLEANUP_CONFIG = {
     "notification_threshold": 10000,
     "dry_run_default": True,
     "require_confirmation": True,
+}
+
+# Celery (optional integration): broker and results in Redis; the tests point these at their Redis.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+CELERY_RESULT_BACKEND = CELERY_BROKER_URL
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django_pg_retention": {"handlers": ["console"], "level": "WARNING", "propagate": True}},
 }
