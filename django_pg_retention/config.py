@@ -15,7 +15,12 @@ CLEANUP_SETTING = "RETENTION_CLEANUP_CONFIG"
 SCHEDULE_SETTING = "RETENTION_SCHEDULE"
 
 # The specification's cadence: cleanup daily at midnight, housekeeping (its weekly report slot) on Sundays.
-DEFAULT_SCHEDULE: dict[str, str | None] = {"cleanup": "0 0 * * *", "housekeeping": "30 0 * * 0"}
+# "requests" drains the real runs asked for in the admin, every minute.
+DEFAULT_SCHEDULE: dict[str, str | None] = {
+    "cleanup": "0 0 * * *",
+    "housekeeping": "30 0 * * 0",
+    "requests": "* * * * *",
+}
 
 # key -> (expected type, default). bool is checked before int: bool is an int in Python.
 CLEANUP_KEYS: dict[str, tuple[type, Any]] = {

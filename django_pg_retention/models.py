@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from django.db import models
 from django.db.models import Q
@@ -41,17 +41,19 @@ class SoftDeleteQuerySet(models.QuerySet[Any]):
         return self.filter(is_deleted=True)
 
 
+class SoftDeleteManager(models.Manager.from_queryset(SoftDeleteQuerySet)):  # type: ignore[misc]
+    """Opt-in: ``objects = SoftDeleteManager()`` gives ``.alive()`` and ``.deleted()``."""
+
+
 class SoftDeleteMixin(models.Model):
     """Rows are marked deleted first; retention policies purge them later.
 
-    ``objects`` still returns soft-deleted rows (use ``.alive()`` / ``.deleted()``), so
-    related-object access and admin lookups keep working until the purge.
+    The mixin declares no manager, so a model keeps its own (a custom user model keeps its
+    UserManager) and ``objects`` still returns soft-deleted rows until the purge.
     """
 
     is_deleted = models.BooleanField(default=False)
     deleted_at = models.DateTimeField(null=True, blank=True)
-
-    objects: ClassVar[models.Manager[Any]] = SoftDeleteQuerySet.as_manager()  # type: ignore[assignment]
 
     class Meta:
         abstract = True
@@ -134,6 +136,8 @@ class RetentionConfigRow(models.Model):
     target_batch_ms = models.PositiveIntegerField(default=200, help_text="adaptive batching aims at this")
     min_batch_size = models.PositiveIntegerField(default=100)
     max_batch_size = models.PositiveIntegerField(default=10000)
+    enable_notifications = models.BooleanField(default=True)
+    notification_threshold = models.PositiveIntegerField(default=10000, help_text="alert above this many rows")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -165,6 +169,7 @@ class RetentionRun(models.Model):
     rows_deleted = models.BigIntegerField(default=0)
     error = models.TextField(blank=True, default="")
     backend_pid = models.IntegerField(null=True)
+    requested_by = models.CharField(max_length=150, blank=True, default="", db_default="")
 
     class Meta:
         db_table = "retention_run"
@@ -236,3 +241,75 @@ class RetentionReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_path}: {self.eligible} eligible"
+
+
+class RetentionDaily(models.Model):
+    """The retention_daily view: rows deleted per model per day by real runs (unmanaged)."""
+
+    id = models.CharField(max_length=220, primary_key=True)  # day|model_path
+    day = models.DateField()
+    model_path = models.CharField(max_length=200)
+    roots_deleted = models.BigIntegerField()
+    rows_deleted = models.BigIntegerField()
+
+    class Meta:
+        managed = False
+        db_table = "retention_daily"
+        ordering = ["day", "model_path"]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.model_path}: {self.rows_deleted}"
+
+
+class RequestStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class RetentionRequest(models.Model):
+    """A real run asked for in the admin: the database runs it (retention.drain_requests), not the web request."""
+
+    requested_by = models.CharField(max_length=150)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    model_path = models.CharField(max_length=200, blank=True, default="")
+    days = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=RequestStatus.choices, default=RequestStatus.PENDING)
+    run = models.ForeignKey(RetentionRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "retention_request"
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"request {self.pk} by {self.requested_by} ({self.status})"
+
+
+class RetentionAlert(models.Model):
+    """A run worth telling someone about (failed, timed out, or above notification_threshold).
+
+    Written by a trigger on retention_run; ``manage.py retention_notify`` mails and marks it sent.
+    """
+
+    run = models.ForeignKey(RetentionRun, on_delete=models.CASCADE, related_name="alerts")
+    run_id: int
+    kind = models.CharField(max_length=32)
+    message = models.TextField()
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "retention_alert"
+        ordering = ["-id"]
+        indexes = [
+            models.Index(
+                fields=["sent_at"], name="retention_alert_unsent_idx", condition=models.Q(sent_at__isnull=True)
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} alert for run {self.run_id}"

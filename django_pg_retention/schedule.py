@@ -207,6 +207,8 @@ def desired_jobs(app_db: str, cron_db: str) -> list[CronJob]:
             jobs.append(
                 CronJob(prefix + name, expression, "CALL retention.run_cleanup(triggered_by => 'pg_cron')", app_db)
             )
+        elif name == "requests":
+            jobs.append(CronJob(prefix + name, expression, "CALL retention.drain_requests()", app_db))
         elif name == "housekeeping":
             prune = sql.SQL("SELECT retention.prune_audit({})").format(sql.Literal(cleanup.audit_retention_days))
             jobs.append(CronJob(prefix + name, expression, prune.as_string(None), app_db))

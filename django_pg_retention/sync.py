@@ -148,6 +148,8 @@ def sync(using: str = "default") -> SyncResult:
                 "target_batch_ms": cleanup.target_batch_ms,
                 "min_batch_size": cleanup.min_batch_size,
                 "max_batch_size": min(max(cleanup.max_batch_size, cleanup.min_batch_size), 1_000_000),
+                "enable_notifications": cleanup.enable_notifications,
+                "notification_threshold": cleanup.notification_threshold,
             },
         )
         existing = {p.model_path: p for p in RetentionPolicy.objects.using(using).select_for_update()}

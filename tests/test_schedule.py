@@ -53,7 +53,7 @@ def test_migrate_scheduled_the_jobs_in_pg_crons_database(cron_db: psycopg.Connec
     cron_database = cron_db.execute("SELECT current_database()").fetchone()[0]
     assert cron_database != app_db_name()  # the layout the suite exercises: pg_cron in another database
     jobs = our_jobs(cron_db)
-    assert set(jobs) == {"cleanup", "housekeeping", "housekeeping-cron-history"}
+    assert set(jobs) == {"cleanup", "housekeeping", "housekeeping-cron-history", "requests"}
     _, schedule, database, active, command = jobs["cleanup"]
     assert (schedule, database, active) == ("0 0 * * *", app_db_name(), True)
     assert command == "CALL retention.run_cleanup(triggered_by => 'pg_cron')"
@@ -79,7 +79,7 @@ def test_changing_disabling_and_removing_jobs(settings: Any, cron_db: psycopg.Co
         assert sorted(result.unscheduled) == sorted(
             job_prefix(app_db_name()) + name for name in ("housekeeping", "housekeeping-cron-history")
         )
-        assert set(our_jobs(cron_db)) == {"cleanup"}
+        assert set(our_jobs(cron_db)) == {"cleanup", "requests"}
 
         # A job deactivated by hand is reactivated by the next sync.
         cron_db.execute("SELECT cron.alter_job(%s, active => false)", [after["cleanup"][0]])
@@ -98,13 +98,13 @@ def test_the_same_database_layout(cron_db: psycopg.Connection[Any]) -> None:
         result = same.sync()
         assert not result.unavailable
         jobs = our_jobs(cron_db, cron_database)
-        assert set(jobs) == {"cleanup", "housekeeping", "housekeeping-cron-history"}
+        assert set(jobs) == {"cleanup", "housekeeping", "housekeeping-cron-history", "requests"}
         assert {j[2] for j in jobs.values()} == {cron_database}
         assert same.sync().changes == 0
     finally:
         removed = same.unschedule_all()
-    assert len(removed) == 3 and our_jobs(cron_db, cron_database) == {}
-    assert set(our_jobs(cron_db)) == {"cleanup", "housekeeping", "housekeeping-cron-history"}  # untouched
+    assert len(removed) == 4 and our_jobs(cron_db, cron_database) == {}
+    assert set(our_jobs(cron_db)) == {"cleanup", "housekeeping", "housekeeping-cron-history", "requests"}  # untouched
 
 
 def test_invalid_schedules_are_refused_by_pg_cron(settings: Any) -> None:

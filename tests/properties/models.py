@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-from django_pg_retention.models import SoftDeleteMixin
+from django_pg_retention.models import SoftDeleteManager, SoftDeleteMixin
 
 
 class Amenity(models.Model):
@@ -23,6 +23,8 @@ class Property(SoftDeleteMixin):
     )
     address = models.CharField(max_length=200)
     amenities = models.ManyToManyField(Amenity, blank=True, related_name="properties")
+
+    objects = SoftDeleteManager()
 
 
 class PropertyImage(SoftDeleteMixin):

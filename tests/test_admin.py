@@ -1,0 +1,180 @@
+"""The audit admin, the report, run requests and notifications, through Django's test client."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core import mail
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from purge_helpers import call_cleanup, reset_rules_data
+from rules.models import Place
+
+from django_pg_retention.models import RetentionAlert, RetentionDaily, RetentionRequest, RetentionRun, RetentionRunItem
+from django_pg_retention.sync import sync
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def clean() -> None:
+    reset_rules_data()
+    RetentionAlert.objects.all().delete()
+    RetentionRequest.objects.all().delete()
+
+
+def places(n: int, age_days: int = 100) -> None:
+    now = timezone.now()
+    Place.objects.bulk_create(
+        Place(name=f"p{i}", is_deleted=True, deleted_at=now - timedelta(days=age_days)) for i in range(n)
+    )
+
+
+def user_client(*, staff: bool, superuser: bool = False) -> tuple[Client, Any]:
+    User = get_user_model()
+    name = "root" if superuser else ("staff" if staff else "plain")
+    user = User.objects.create_user(username=name, password="pw", is_staff=staff, is_superuser=superuser)
+    client = Client()
+    client.force_login(user)
+    return client, user
+
+
+def test_anonymous_users_are_sent_to_login() -> None:
+    client = Client()
+    for name in ("admin:django_pg_retention_retentionrun_changelist", "admin:django_pg_retention_report"):
+        response = client.get(reverse(name))
+        assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_staff_see_runs_items_policies_and_the_report_with_its_chart() -> None:
+    places(3)
+    run = call_cleanup()
+    client, _ = user_client(staff=True)
+    runs = client.get(reverse("admin:django_pg_retention_retentionrun_changelist"))
+    assert runs.status_code == 200 and f">{run.pk}<" in runs.content.decode()
+    filtered = client.get(reverse("admin:django_pg_retention_retentionrun_changelist") + "?status__exact=succeeded")
+    assert filtered.status_code == 200
+    detail = client.get(reverse("admin:django_pg_retention_retentionrun_change", args=[run.pk]))
+    page = detail.content.decode()
+    assert detail.status_code == 200 and "rules.Place" in page and "rules_place" in page
+    policies = client.get(reverse("admin:django_pg_retention_retentionpolicy_changelist"))
+    assert policies.status_code == 200 and "rules.Place" in policies.content.decode()
+    policy = client.get(reverse("admin:django_pg_retention_retentionpolicy_changelist") + "?q=rules.Author")
+    assert policy.status_code == 200
+    report = client.get(reverse("admin:django_pg_retention_report"))
+    html = report.content.decode()
+    assert report.status_code == 200 and 'id="retention-report"' in html
+    assert "<svg" in html and "rows deleted per day" in html and f"{timezone.now().date().isoformat()}: 3 rows" in html
+
+
+def test_nobody_can_add_change_or_delete_audit_rows() -> None:
+    run = call_cleanup()
+    client, _ = user_client(staff=True, superuser=True)
+    assert client.get(reverse("admin:django_pg_retention_retentionrun_add")).status_code == 403
+    change = client.post(reverse("admin:django_pg_retention_retentionrun_change", args=[run.pk]), {"status": "failed"})
+    assert change.status_code == 403
+    assert (
+        client.post(
+            reverse("admin:django_pg_retention_retentionrun_delete", args=[run.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )
+    run.refresh_from_db()
+    assert run.status == "succeeded"
+
+
+def test_staff_preview_a_dry_run_but_cannot_request_a_real_one() -> None:
+    places(2)
+    client, _ = user_client(staff=True)
+    preview = client.post(reverse("admin:django_pg_retention_preview"), {"model": "rules.Place", "days": ""})
+    assert preview.status_code == 200 and 'id="retention-preview"' in preview.content.decode()
+    dry = RetentionRun.objects.get(triggered_by="admin-preview")
+    assert dry.dry_run and dry.requested_by == "staff"
+    assert RetentionRunItem.objects.get(run=dry).deleted == 2 and Place.objects.count() == 2
+    assert client.post(reverse("admin:django_pg_retention_request"), {"model": "rules.Place"}).status_code == 403
+    assert not RetentionRequest.objects.exists()
+
+
+def test_a_superusers_request_is_queued_then_run_by_the_database() -> None:
+    places(2)
+    client, _ = user_client(staff=True, superuser=True)
+    response = client.post(reverse("admin:django_pg_retention_request"), {"model": "rules.Place", "days": ""})
+    assert response.status_code == 302
+    queued = RetentionRequest.objects.get()
+    assert (queued.requested_by, queued.model_path, queued.status) == ("root", "rules.Place", "pending")
+    assert Place.objects.count() == 2  # not in the web request
+
+    with connection.cursor() as cursor:
+        cursor.execute("CALL retention.drain_requests()")  # what the pg_cron job "requests" runs
+    queued.refresh_from_db()
+    assert queued.status == "done" and queued.run is not None
+    assert (queued.run.triggered_by, queued.run.requested_by, queued.run.dry_run) == ("admin", "root", False)
+    assert not Place.objects.exists()
+    bad = client.post(reverse("admin:django_pg_retention_request"), {"model": "rules.Nope"})
+    assert bad.status_code == 302 and RetentionRequest.objects.count() == 1
+
+
+def test_failed_and_large_runs_raise_one_alert_each_mailed_once(settings: Any) -> None:
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.RETENTION_CLEANUP_CONFIG = {**settings.RETENTION_CLEANUP_CONFIG, "notification_threshold": 3}
+    sync()
+    places(2)
+    assert call_cleanup().status == "succeeded"
+    assert not RetentionAlert.objects.exists()  # 2 rows: under the threshold
+
+    places(5)
+    large = call_cleanup()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION test_boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'boom'; END $$;"
+            "CREATE TRIGGER test_boom BEFORE DELETE ON rules_place FOR EACH ROW EXECUTE FUNCTION test_boom();"
+        )
+    try:
+        places(1)
+        failed = call_cleanup(model="rules.Place")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER test_boom ON rules_place; DROP FUNCTION test_boom();")
+    alerts = {a.run_id: a.kind for a in RetentionAlert.objects.all()}
+    assert alerts == {large.pk: "large_deletion", failed.pk: "failed"}
+
+    mail.outbox.clear()
+    call_command("retention_notify", stdout=io.StringIO())
+    assert len(mail.outbox) == 2 and mail.outbox[0].to == ["ops@example.com"]
+    assert any("boom" in m.body for m in mail.outbox) and any("deleted 5 rows" in m.body for m in mail.outbox)
+    assert not RetentionAlert.objects.filter(sent_at__isnull=True).exists()
+    out = io.StringIO()
+    call_command("retention_notify", stdout=out)
+    assert len(mail.outbox) == 2 and "0 alert(s) sent" in out.getvalue()
+
+
+def test_daily_view_and_report_command() -> None:
+    places(3)
+    call_cleanup()
+    places(2)
+    call_cleanup(dry_run=True)  # dry runs are not counted
+    today = RetentionDaily.objects.get(model_path="rules.Place")
+    assert (today.day, today.roots_deleted, today.rows_deleted) == (timezone.now().date(), 3, 3)
+
+    out = io.StringIO()
+    call_command("retention_report", "--format", "json", stdout=out)
+    report = json.loads(out.getvalue())
+    place = next(m for m in report["models"] if m["model_path"] == "rules.Place")
+    assert (place["eligible_for_cleanup"], place["total_soft_deleted"], place["last_deleted"]) == (2, 2, 3)
+    out = io.StringIO()
+    call_command("retention_report", "--format", "csv", stdout=out)
+    rows = {r["model_path"]: r for r in csv.DictReader(io.StringIO(out.getvalue()))}
+    assert rows["rules.Place"]["eligible_for_cleanup"] == "2"
+    out = io.StringIO()
+    call_command("retention_report", stdout=out)
+    assert "rules.Place" in out.getvalue() and "eligible now" in out.getvalue()
