@@ -145,3 +145,22 @@ class Garage(models.Model):
 
 class Parking(models.Model):
     car = models.ForeignKey(Car, on_delete=models.SET_NULL, null=True)
+
+
+class Hostile(SoftDeleteMixin):
+    """Identifiers with quotes, spaces, semicolons and mixed case: quoted everywhere or broken."""
+
+    label = models.CharField(max_length=20, db_column="Label 'x'; DROP TABLE rules_place;--")
+
+    class Meta:
+        db_table = "rules_Hostile 'Table'; DROP TABLE rules_place;--"
+
+
+class HostileChild(models.Model):
+    parent = models.ForeignKey(Hostile, on_delete=models.CASCADE, db_column="Parent Id; 'x'")
+    watcher = models.ForeignKey(
+        Hostile, on_delete=models.SET_NULL, null=True, related_name="+", db_column="MixedCase Watcher"
+    )
+
+    class Meta:
+        db_table = "rules hostile child; SELECT 1"

@@ -1,0 +1,162 @@
+"""Fault and abuse tests against the real database: hostile names, kills, concurrency."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from django.db import connection
+from django.utils import timezone
+from purge_helpers import call_cleanup, reset_rules_data
+from rules.models import Hostile, HostileChild, Place
+from test_purge_runs import app_db_dsn, start_cleanup, wait_for
+
+from django_pg_retention.models import RetentionRun, RetentionRunItem
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+OLD = timedelta(days=100)
+
+
+@pytest.fixture(autouse=True)
+def clean() -> None:
+    reset_rules_data()
+
+
+@pytest.fixture
+def slow_place_deletes() -> Any:
+    """Each deleted rules_place row takes 20 ms, so runs last long enough to be interfered with."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE OR REPLACE FUNCTION test_slow_delete() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN PERFORM pg_sleep(0.02); RETURN OLD; END $$;"
+            "CREATE TRIGGER test_slow BEFORE DELETE ON rules_place FOR EACH ROW EXECUTE FUNCTION test_slow_delete();"
+        )
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER IF EXISTS test_slow ON rules_place; DROP FUNCTION IF EXISTS test_slow_delete();")
+
+
+def test_hostile_table_and_column_names_purge_correctly() -> None:
+    now = timezone.now()
+    old = Hostile.objects.create(label="old'; --", is_deleted=True, deleted_at=now - OLD)
+    young = Hostile.objects.create(label="young", is_deleted=True, deleted_at=now - timedelta(days=1))
+    live = Hostile.objects.create(label="live")
+    gone = HostileChild.objects.create(parent=old, watcher=live)
+    kept = HostileChild.objects.create(parent=young, watcher=old)
+    run = call_cleanup(model="rules.Hostile")
+    assert run.status == "succeeded", run.error
+    item = RetentionRunItem.objects.get(run=run)
+    assert (item.eligible, item.deleted) == (1, 1)
+    assert set(Hostile.objects.values_list("pk", flat=True)) == {young.pk, live.pk}
+    assert not HostileChild.objects.filter(pk=gone.pk).exists()
+    kept.refresh_from_db()
+    assert kept.watcher_id is None  # SET_NULL through a mixed-case, spaced column
+    assert Place._meta.db_table in connection.introspection.table_names()  # nothing was injected
+    assert item.cascaded == {Hostile._meta.db_table: 1, HostileChild._meta.db_table: 1}
+
+
+def test_killed_twenty_times_at_random_points(slow_place_deletes: None) -> None:
+    """pg_terminate_backend mid-run, 20 times: committed batches stay, nothing ineligible goes, the
+    audit matches the data after each kill, and the next run finishes the work."""
+    rng = random.Random(20)
+    for iteration in range(20):
+        reset_rules_data()
+        now = timezone.now()
+        young = {
+            p.pk
+            for p in Place.objects.bulk_create(
+                Place(name="young", is_deleted=True, deleted_at=now - timedelta(days=2)) for _ in range(3)
+            )
+        }
+        live = {Place.objects.create(name="live").pk}
+        eligible = {
+            p.pk
+            for p in Place.objects.bulk_create(
+                Place(name=f"old{i}", is_deleted=True, deleted_at=now - OLD - timedelta(minutes=i)) for i in range(25)
+            )
+        }
+        thread, state = start_cleanup(
+            model="rules.Place", batch_size=rng.choice([1, 2, 3]), triggered_by=f"kill-{iteration}"
+        )
+        time.sleep(rng.uniform(0.05, 0.4))
+        with psycopg.connect(app_db_dsn(), autocommit=True) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", [state["pid"]])
+        thread.join(30)
+        assert not thread.is_alive()
+
+        left = set(Place.objects.values_list("pk", flat=True))
+        assert young | live <= left, f"iteration {iteration}: an ineligible row was deleted"
+        killed = RetentionRun.objects.get(triggered_by=f"kill-{iteration}")
+        committed = sum(i.deleted for i in RetentionRunItem.objects.filter(run=killed))
+        assert len(eligible - left) == committed, (
+            f"iteration {iteration}: audit {committed} vs data {len(eligible - left)}"
+        )
+        if killed.status == "running":  # killed mid-run (it may also have finished before the kill)
+            after = call_cleanup(model="rules.Place", triggered_by=f"after-{iteration}")
+            killed.refresh_from_db()
+            assert killed.status == "interrupted"
+            assert RetentionRunItem.objects.get(run=killed).status in ("interrupted", "succeeded")
+        else:
+            assert killed.status == "succeeded"
+            after = call_cleanup(model="rules.Place", triggered_by=f"after-{iteration}")
+        assert after.status == "succeeded"
+        assert set(Place.objects.values_list("pk", flat=True)) == young | live, f"iteration {iteration}"
+
+
+def test_eight_concurrent_calls_and_a_writer(slow_place_deletes: None) -> None:
+    """Exactly one run purges at a time; every row restored by the writer survives."""
+    now = timezone.now()
+    eligible = [
+        p.pk
+        for p in Place.objects.bulk_create(
+            Place(name=f"old{i}", is_deleted=True, deleted_at=now - OLD - timedelta(minutes=i)) for i in range(60)
+        )
+    ]
+    live = [p.pk for p in Place.objects.bulk_create(Place(name=f"live{i}") for i in range(30))]
+    restored: set[int] = set()
+    stop = threading.Event()
+
+    def writer() -> None:
+        rng = random.Random(8)
+        to_restore = eligible[:]
+        rng.shuffle(to_restore)
+        with psycopg.connect(app_db_dsn(), autocommit=True) as conn:
+            while not stop.is_set() and to_restore:
+                pk = to_restore.pop()
+                cur = conn.execute("UPDATE rules_place SET is_deleted = false, deleted_at = NULL WHERE id = %s", [pk])
+                if cur.rowcount == 1:
+                    restored.add(pk)  # committed: it is live from now on
+                victim = rng.choice(live)
+                conn.execute(
+                    "UPDATE rules_place SET is_deleted = true, deleted_at = now() - interval '100 days' WHERE id = %s",
+                    [victim],
+                )
+                time.sleep(0.03)
+
+    write = threading.Thread(target=writer)
+    write.start()
+    calls = [start_cleanup(model="rules.Place", batch_size=2, triggered_by=f"c{i}") for i in range(8)]
+    for thread, _ in calls:
+        thread.join(60)
+    stop.set()
+    write.join(10)
+
+    runs = list(RetentionRun.objects.filter(triggered_by__startswith="c").order_by("started_at"))
+    assert len(runs) == 8 and all(r.status in ("succeeded", "skipped") for r in runs), [
+        (r.status, r.error) for r in runs
+    ]
+    purging = [r for r in runs if r.status == "succeeded"]
+    assert purging, "no call purged"
+    for a, b in itertools.pairwise(purging):
+        assert a.finished_at is not None and a.finished_at <= b.started_at, "two runs purged at the same time"
+    assert len(restored) > 0
+    left = set(Place.objects.values_list("pk", flat=True))
+    assert restored <= left, f"restored rows deleted: {sorted(restored - left)}"
+    wait_for(lambda: not RetentionRun.objects.filter(status="running").exists())
