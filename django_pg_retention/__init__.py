@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from django_pg_retention.manager import RetentionManager
+    from django_pg_retention.models import RetentionHold
 
 __version__ = "0.1.0"
 
@@ -24,4 +26,18 @@ def get_service(name: str) -> RetentionManager:
     return get_retention_manager()
 
 
-__all__ = ["get_retention_manager", "get_service"]
+def place_hold(obj_or_model: Any, reason: str, until: datetime | None = None, by: str = "") -> RetentionHold:
+    """Hold a row (an instance) or a whole model (a class): no purge deletes or cascades into it."""
+    from django_pg_retention.holds import place_hold as place
+
+    return place(obj_or_model, reason, until=until, by=by)
+
+
+def release_hold(obj_or_model: Any, by: str = "") -> int:
+    """Release the active holds on that row or model; returns how many were released."""
+    from django_pg_retention.holds import release_hold as release
+
+    return release(obj_or_model, by=by)
+
+
+__all__ = ["get_retention_manager", "get_service", "place_hold", "release_hold"]

@@ -25,6 +25,7 @@ from django_pg_retention.manager import call_run_cleanup
 from django_pg_retention.models import (
     RetentionAlert,
     RetentionDaily,
+    RetentionHold,
     RetentionPolicy,
     RetentionPolicyHistory,
     RetentionReport,
@@ -291,6 +292,68 @@ class RetentionPolicyAdmin(ReadOnlyAdmin):
             ),
         )
         return format_html("<table><tr><th>when</th><th>change</th><th>days</th><th>source</th></tr>{}</table>", rows)
+
+
+class RetentionHoldForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = RetentionHold
+        fields = ("model_path", "object_pk", "reason", "until")
+
+    def clean_model_path(self) -> str:
+        value = str(self.cleaned_data["model_path"]).strip()
+        try:
+            return model_path(get_model(value)._meta.concrete_model)  # type: ignore[arg-type]
+        except LookupError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
+@admin.register(RetentionHold)
+class RetentionHoldAdmin(_ModelAdmin):
+    """Holds are placed and released by users with the model's permissions; never edited or deleted."""
+
+    form = RetentionHoldForm
+    list_display = (
+        "id",
+        "model_path",
+        "object_pk",
+        "reason",
+        "created_by",
+        "created_at",
+        "until",
+        "released_at",
+        "released_by",
+        "active",
+    )
+    list_filter = ("model_path",)
+    search_fields = ("model_path", "object_pk", "reason")
+    actions = ["release"]
+
+    @admin.display(boolean=True, description="active")
+    def active(self, obj: RetentionHold) -> bool:
+        return obj.is_active
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        if obj is None:
+            return ()
+        return ("model_path", "object_pk", "reason", "until", "created_by", "created_at", "released_at", "released_by")
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        # Existing holds are evidence: released by the action, never edited.
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        obj.created_by = request.user.get_username()
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Release the selected holds", permissions=["change"])
+    def release(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        count = queryset.filter(released_at__isnull=True).update(
+            released_at=timezone.now(), released_by=request.user.get_username()
+        )
+        messages.success(request, f"{count} hold(s) released.")
 
 
 @admin.register(RetentionRequest)

@@ -58,6 +58,11 @@ def _type(db_type: str) -> sql.SQL:
     return sql.SQL(cast(LiteralString, db_type))
 
 
+def _path(node: Node) -> str:
+    """'app_label.ModelName', as holds and policies name a model."""
+    return f"{node.model._meta.app_label}.{node.model._meta.object_name}"
+
+
 def _q(name: str) -> sql.Identifier:
     return sql.Identifier(name)
 
@@ -167,6 +172,25 @@ class _Function:
             msg=sql.Literal(reason),
         )
 
+    def holds(self) -> list[sql.Composable]:
+        """Legal holds: no row of any table this batch deletes may be held (or its whole model)."""
+        out: list[sql.Composable] = []
+        for node in self.graph.nodes:
+            out.append(
+                sql.SQL(
+                    "SELECT 'legal hold on ' || h.model_path || coalesce(' ' || nullif(h.object_pk, ''), '')"
+                    " || ': ' || h.reason INTO hold_reason FROM retention_hold h\n"
+                    "   WHERE h.model_path = {path} AND h.released_at IS NULL\n"
+                    "     AND (h.until IS NULL OR h.until > now())\n"
+                    "     AND ((h.object_pk = '' AND cardinality({arr}) > 0) OR h.object_pk = ANY({arr}::text[]))\n"
+                    "   ORDER BY h.id LIMIT 1;\n"
+                    "  IF hold_reason IS NOT NULL THEN\n"
+                    "    RAISE EXCEPTION USING ERRCODE = {code}, MESSAGE = hold_reason;\n"
+                    "  END IF;"
+                ).format(path=sql.Literal(_path(node)), arr=self.arr(node), code=sql.Literal(BLOCKED_SQLSTATE))
+            )
+        return out
+
     def checks(self) -> list[sql.Composable]:
         out: list[sql.Composable] = []
         for e in self.graph.edges:
@@ -234,11 +258,18 @@ class _Function:
             )
             for n in self.graph.nodes
         ]
-        body = [*self.ignore_triggers(), *self.closure(), *self.checks(), *self.updates(), self.deletes()]
+        body = [
+            *self.ignore_triggers(),
+            *self.closure(),
+            *self.holds(),
+            *self.checks(),
+            *self.updates(),
+            self.deletes(),
+        ]
         return sql.SQL(
             "CREATE OR REPLACE FUNCTION {schema}.{name}(roots text[]) RETURNS jsonb\n"
             "LANGUAGE plpgsql VOLATILE AS $purge$\n"
-            "DECLARE\n  {declare}\n  n bigint;\n  size_before bigint;\n"
+            "DECLARE\n  {declare}\n  n bigint;\n  size_before bigint;\n  hold_reason text;\n"
             "  deleted jsonb;\n  updated jsonb := '{{}}';\n"
             "BEGIN\n  {body}\n"
             "  RETURN jsonb_build_object('deleted', deleted, 'updated', updated);\n"
@@ -279,6 +310,14 @@ def _render_select(fn: _Function, name: str) -> sql.Composable:
         for e, reason in _direct_blockers(fn)
     ]
     blocked = sql.SQL("CASE {} END").format(sql.SQL(" ").join(cases)) if cases else sql.SQL("NULL::text")
+    # A held root is counted as blocked by its hold without being tried.
+    held = sql.SQL(
+        "(SELECT 'legal hold on ' || h.model_path || coalesce(' ' || nullif(h.object_pk, ''), '') || ': ' || h.reason"
+        " FROM retention_hold h WHERE h.model_path = {path} AND h.released_at IS NULL"
+        " AND (h.until IS NULL OR h.until > now()) AND (h.object_pk = '' OR h.object_pk = t.{pk}::text)"
+        " ORDER BY h.id LIMIT 1)"
+    ).format(path=sql.Literal(_path(root)), pk=_q(root.pk))
+    blocked = sql.SQL("coalesce({}, {})").format(held, blocked)
     return sql.SQL(
         "CREATE OR REPLACE FUNCTION {schema}.{name}(\n"
         "  cutoff timestamptz, after_at timestamptz, after_pk text, lim integer)\n"

@@ -313,3 +313,34 @@ class RetentionAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} alert for run {self.run_id}"
+
+
+class RetentionHold(models.Model):
+    """A legal hold: the purge never deletes a held row, nor a row whose cascade reaches one.
+
+    ``object_pk`` empty holds the whole model. A hold is released, never deleted, so the table is
+    its own history (who placed and released it, when).
+    """
+
+    model_path = models.CharField(max_length=200, db_index=True, help_text="app_label.ModelName")
+    object_pk = models.CharField(max_length=200, blank=True, default="", help_text="empty: the whole model")
+    reason = models.TextField()
+    created_by = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    until = models.DateTimeField(null=True, blank=True, help_text="the hold lapses then (empty: until released)")
+    released_at = models.DateTimeField(null=True, blank=True)
+    released_by = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        db_table = "retention_hold"
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        target = f"{self.model_path} {self.object_pk}" if self.object_pk else f"all of {self.model_path}"
+        return f"hold on {target}: {self.reason}"
+
+    @property
+    def is_active(self) -> bool:
+        from django.utils import timezone
+
+        return self.released_at is None and (self.until is None or self.until > timezone.now())

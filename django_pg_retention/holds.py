@@ -1,0 +1,47 @@
+"""Legal holds from Python: ``place_hold(obj_or_model, reason)`` and ``release_hold(...)``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import models
+from django.utils import timezone
+
+from django_pg_retention.models import RetentionHold
+from django_pg_retention.policies import model_path
+
+
+def _target(obj_or_model: models.Model | type[models.Model]) -> tuple[str, str]:
+    if isinstance(obj_or_model, models.Model):
+        concrete: type[models.Model] = obj_or_model._meta.concrete_model  # type: ignore[assignment]
+        if obj_or_model.pk is None:
+            raise ValueError(f"cannot hold an unsaved {model_path(concrete)}")
+        return model_path(concrete), str(obj_or_model.pk)
+    concrete_model: type[models.Model] = obj_or_model._meta.concrete_model  # type: ignore[assignment]
+    return model_path(concrete_model), ""
+
+
+def place_hold(
+    obj_or_model: models.Model | type[models.Model],
+    reason: str,
+    until: datetime | None = None,
+    by: str = "",
+    using: str = "default",
+) -> RetentionHold:
+    """Hold one row (an instance) or a whole model (a class) against every purge."""
+    if not reason.strip():
+        raise ValueError("a legal hold needs a reason")
+    path, pk = _target(obj_or_model)
+    return RetentionHold.objects.using(using).create(
+        model_path=path, object_pk=pk, reason=reason, until=until, created_by=by
+    )
+
+
+def release_hold(obj_or_model: models.Model | type[models.Model], by: str = "", using: str = "default") -> int:
+    """Release the active holds on that row (or on the whole model); returns how many."""
+    path, pk = _target(obj_or_model)
+    return (
+        RetentionHold.objects.using(using)
+        .filter(model_path=path, object_pk=pk, released_at__isnull=True)
+        .update(released_at=timezone.now(), released_by=by)
+    )

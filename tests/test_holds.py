@@ -1,0 +1,115 @@
+"""Legal holds: a held row, and a row whose cascade reaches a held row, both survive every purge."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from purge_helpers import call_cleanup, reset_rules_data
+from rules.models import Author, Book, Chapter, Language, Place
+
+from django_pg_retention import place_hold, release_hold
+from django_pg_retention.models import RetentionHold, RetentionRunItem
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+OLD = timedelta(days=100)
+
+
+@pytest.fixture(autouse=True)
+def clean() -> None:
+    reset_rules_data()
+    RetentionHold.objects.all().delete()
+
+
+def old_place(name: str) -> Place:
+    return Place.objects.create(name=name, is_deleted=True, deleted_at=timezone.now() - OLD)
+
+
+def test_a_held_row_survives_and_is_counted_with_its_reason() -> None:
+    held, free = old_place("held"), old_place("free")
+    hold = place_hold(held, "litigation 2026-17", by="legal")
+    assert (hold.model_path, hold.object_pk, hold.created_by) == ("rules.Place", str(held.pk), "legal")
+    run = call_cleanup(model="rules.Place")
+    item = RetentionRunItem.objects.get(run=run)
+    assert (item.eligible, item.deleted, item.blocked) == (2, 1, 1)
+    assert item.blocked_reasons == {f"legal hold on rules.Place {held.pk}: litigation 2026-17": 1}
+    assert list(Place.objects.all()) == [held] and free.pk != held.pk
+
+    assert release_hold(held, by="legal") == 1
+    hold.refresh_from_db()
+    assert hold.released_by == "legal" and hold.released_at is not None  # the release is recorded
+    call_cleanup(model="rules.Place")
+    assert not Place.objects.exists()
+
+
+def test_a_hold_on_the_whole_model_blocks_every_row_until_it_lapses() -> None:
+    for i in range(3):
+        old_place(f"p{i}")
+    hold = place_hold(Place, "audit freeze")
+    item = RetentionRunItem.objects.get(run=call_cleanup(model="rules.Place"))
+    assert (item.deleted, item.blocked) == (0, 3) and Place.objects.count() == 3
+    hold.until = timezone.now() - timedelta(seconds=1)  # lapsed
+    hold.save()
+    call_cleanup(model="rules.Place")
+    assert not Place.objects.exists()
+
+
+def test_a_row_whose_cascade_reaches_a_held_row_is_blocked() -> None:
+    now = timezone.now()
+    Language.objects.create(code="en")
+    reaching = Author.objects.create(name="reaching", is_deleted=True, deleted_at=now - OLD)
+    other = Author.objects.create(name="other", is_deleted=True, deleted_at=now - OLD)
+    book = Book.objects.create(isbn="held-book", author=reaching, language_id="en")
+    chapter = Chapter.objects.create(book=book)
+    Book.objects.create(isbn="free-book", author=other, language_id="en")
+    place_hold(chapter, "evidence in case 42")
+    run = call_cleanup(model="rules.Author")
+    item = RetentionRunItem.objects.get(run=run)
+    assert (item.deleted, item.blocked) == (1, 1)
+    assert item.blocked_reasons == {f"legal hold on rules.Chapter {chapter.pk}: evidence in case 42": 1}
+    assert Author.objects.filter(pk=reaching.pk).exists() and Chapter.objects.filter(pk=chapter.pk).exists()
+    assert not Author.objects.filter(pk=other.pk).exists()
+
+
+def test_holds_need_a_reason_and_a_saved_row() -> None:
+    with pytest.raises(ValueError, match="needs a reason"):
+        place_hold(Place, "  ")
+    with pytest.raises(ValueError, match=r"unsaved rules\.Place"):
+        place_hold(Place(name="new"), "why")
+
+
+def test_holds_in_the_admin_follow_the_model_permissions() -> None:
+    User = get_user_model()
+    clerk = User.objects.create_user(username="clerk", password="pw", is_staff=True)
+    client = Client()
+    client.force_login(clerk)
+    add_url = reverse("admin:django_pg_retention_retentionhold_add")
+    assert client.get(add_url).status_code == 403  # staff without the permission
+
+    clerk.user_permissions.add(*Permission.objects.filter(codename__in=["add_retentionhold", "view_retentionhold"]))
+    place = old_place("held")
+    response = client.post(add_url, {"model_path": "rules.Place", "object_pk": str(place.pk), "reason": "subpoena"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    hold = RetentionHold.objects.get()
+    assert (hold.created_by, hold.reason) == ("clerk", "subpoena")
+    bad = client.post(add_url, {"model_path": "rules.Nope", "reason": "x"})
+    assert bad.status_code == 200 and "is not an installed model" in bad.content.decode()
+
+    changelist = reverse("admin:django_pg_retention_retentionhold_changelist")
+    release = {"action": "release", "_selected_action": [hold.pk]}
+    client.post(changelist, release)
+    hold.refresh_from_db()
+    assert hold.released_at is None  # releasing needs the change permission
+    clerk.user_permissions.add(Permission.objects.get(codename="change_retentionhold"))
+    client.post(changelist, release)
+    hold.refresh_from_db()
+    assert hold.released_by == "clerk" and hold.released_at is not None
+    delete = reverse("admin:django_pg_retention_retentionhold_delete", args=[hold.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+    assert RetentionHold.objects.filter(pk=hold.pk).exists()
