@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import LiteralString, cast
+from typing import Any, LiteralString, cast
 
 from django.db import models
 from psycopg import sql
@@ -56,6 +56,41 @@ def _type(db_type: str) -> sql.SQL:
     if not _TYPE.match(db_type):
         raise ValueError(f"unexpected column type {db_type!r}")
     return sql.SQL(cast(LiteralString, db_type))
+
+
+def outbox_spec(model: type[models.Model]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]] | None:
+    """(file fields, snapshot fields) as (key, column) pairs, or None when a purge owes Python nothing.
+
+    Snapshot: the model's ``retention_snapshot_fields`` (field names), else every column of its
+    table when it has an ``after_permanent_delete`` hook, else nothing.
+    """
+    fields: list[Any] = list(model._meta.local_concrete_fields)
+    files = [(f.name, f.column) for f in fields if isinstance(f, models.FileField)]
+    hook = callable(getattr(model, "after_permanent_delete", None))
+    names: list[str] | None = getattr(model, "retention_snapshot_fields", None)
+    if names is not None:
+        chosen: list[Any] = [model._meta.get_field(n) for n in names]
+        snapshot = [(f.attname, f.column) for f in chosen]
+    elif hook:
+        snapshot = [(f.attname, f.column) for f in fields]
+    else:
+        snapshot = []
+    if not files and not hook and names is None:
+        return None
+    return files, snapshot
+
+
+def _json_object(pairs: list[tuple[str, str]]) -> sql.Composable:
+    """jsonb of t's columns, in chunks (jsonb_build_object takes at most 100 arguments)."""
+    if not pairs:
+        return sql.SQL("'{}'::jsonb")
+    chunks = [pairs[i : i + 40] for i in range(0, len(pairs), 40)]
+    return sql.SQL(" || ").join(
+        sql.SQL("jsonb_build_object({})").format(
+            sql.SQL(", ").join(sql.SQL("{}, t.{}").format(sql.Literal(key), _q(column)) for key, column in chunk)
+        )
+        for chunk in chunks
+    )
 
 
 def _path(node: Node) -> str:
@@ -235,6 +270,30 @@ class _Function:
         value = "{" + ",".join(pgids) + "}"
         return [sql.SQL("PERFORM set_config('pgtrigger.ignore', {}, true);").format(sql.Literal(value))]
 
+    def outbox(self) -> list[sql.Composable]:
+        """One retention_outbox row per deleted row whose model has files, a hook or a snapshot."""
+        out: list[sql.Composable] = []
+        for node in self.graph.nodes:
+            spec = outbox_spec(node.model)
+            if spec is None:
+                continue
+            files, snapshot = spec
+            out.append(
+                sql.SQL(
+                    "INSERT INTO retention_outbox (model_path, object_pk, files, snapshot, created_at)\n"
+                    "  SELECT {path}, t.{pk}::text, {files}, {snapshot}, clock_timestamp()"
+                    " FROM {table} t WHERE t.{pk} = ANY({arr});"
+                ).format(
+                    path=sql.Literal(_path(node)),
+                    pk=_q(node.pk),
+                    files=_json_object(files),
+                    snapshot=_json_object(snapshot),
+                    table=_q(node.table),
+                    arr=self.arr(node),
+                )
+            )
+        return out
+
     def deletes(self) -> sql.Composable:
         # One statement: foreign keys (checked immediately by the caller) see the final state.
         ctes = sql.SQL(", ").join(
@@ -264,6 +323,7 @@ class _Function:
             *self.holds(),
             *self.checks(),
             *self.updates(),
+            *self.outbox(),
             self.deletes(),
         ]
         return sql.SQL(

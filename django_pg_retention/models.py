@@ -344,3 +344,30 @@ class RetentionHold(models.Model):
         from django.utils import timezone
 
         return self.released_at is None and (self.until is None or self.until > timezone.now())
+
+
+class RetentionOutbox(models.Model):
+    """What must happen in Python after a purge: files to remove, hooks to call.
+
+    Written by the purge in the same transaction as the delete, so a committed delete always has
+    its row here, and a rolled-back one never does. ``manage.py retention_drain`` works it off.
+    """
+
+    model_path = models.CharField(max_length=200)
+    object_pk = models.CharField(max_length=200)
+    files: models.JSONField[dict[str, str]] = models.JSONField(default=dict, help_text="file field -> stored name")
+    snapshot: models.JSONField[dict[str, Any]] = models.JSONField(default=dict, help_text="columns the model asks for")
+    created_at = models.DateTimeField()
+    done_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0, db_default=0)
+    last_error = models.TextField(blank=True, default="", db_default="")
+
+    class Meta:
+        db_table = "retention_outbox"
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["id"], name="retention_outbox_pending_idx", condition=models.Q(done_at__isnull=True))
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_path} {self.object_pk} ({'done' if self.done_at else 'pending'})"
