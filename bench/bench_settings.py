@@ -11,5 +11,9 @@ INSTALLED_APPS = ["django.contrib.contenttypes", "django_pg_retention", os.envir
 DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"])}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 SOFT_DELETE_RETENTION_POLICIES = {"default": 30}
-RETENTION_CLEANUP_CONFIG = {"max_execution_time": 86400, "large_deletion_threshold": 100_000_000}
+RETENTION_CLEANUP_CONFIG = {
+    "max_execution_time": 86400,
+    "large_deletion_threshold": 100_000_000,
+    "max_deletions_per_run": None,  # the benchmarks purge half a million rows on purpose
+}
 RETENTION_SCHEDULE = {"cleanup": None, "housekeeping": None}

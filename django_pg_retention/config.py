@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -37,6 +37,10 @@ CLEANUP_KEYS: dict[str, tuple[type, Any]] = {
     "target_batch_ms": (int, 200),  # adaptive batching: batch duration to aim at
     "min_batch_size": (int, 100),
     "max_batch_size": (int, 10000),
+    # Guard rail for unattended runs: more eligible rows of one model than this, and the run deletes
+    # none of them until a person confirms (cleanup_soft_deleted --model ... --execute --force).
+    # An int for every model, or {"default": n, "app": n, "app.Model": n}; None: no limit.
+    "max_deletions_per_run": (dict, 100_000),
 }
 POSITIVE_KEYS = {
     "batch_size",
@@ -66,6 +70,7 @@ class CleanupConfig:
     target_batch_ms: int
     min_batch_size: int
     max_batch_size: int
+    max_deletions_per_run: int | dict[str, int] | None
 
 
 def as_mapping(raw: object) -> dict[object, object] | None:
@@ -105,6 +110,9 @@ def cleanup_config_problems(raw: object) -> list[tuple[str, str]]:
             continue
         expected, _ = CLEANUP_KEYS[key]
         is_bool = isinstance(value, bool)
+        if key == "max_deletions_per_run":
+            problems.extend(_limit_problems(value))
+            continue
         if expected is bool and not is_bool:
             problems.append((key, f"must be True or False, not {value!r}"))
         elif expected is int and (is_bool or not isinstance(value, int)):
@@ -152,3 +160,31 @@ def retention_schedule() -> dict[str, str | None]:
     for key, value in (as_mapping(raw) or {}).items():
         merged[str(key)] = value.strip() if isinstance(value, str) else None
     return merged
+
+
+def _limit_problems(value: object) -> list[tuple[str, str]]:
+    key = "max_deletions_per_run"
+    if value is None:
+        return []
+    if isinstance(value, bool) or not isinstance(value, int | dict):
+        shape = "a whole number, a dict of 'default'/'app'/'app.Model' to numbers, or None"
+        return [(key, f"must be {shape}, not {value!r}")]
+    items: dict[object, object] = {"default": value}
+    if not isinstance(value, int):
+        items = as_mapping(cast(object, value)) or {}
+    return [
+        (key, f"[{name!r}] must be a whole number of at least 1, not {limit!r}")
+        for name, limit in items.items()
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+    ]
+
+
+def max_deletions_for(path: str) -> int | None:
+    """The unattended-run limit for 'app.Model': model > app > default; None means no limit."""
+    limit = cleanup_config().max_deletions_per_run
+    if limit is None or isinstance(limit, int):
+        return limit
+    for key in (path, path.split(".")[0], "default"):
+        if key in limit:
+            return limit[key]
+    return None

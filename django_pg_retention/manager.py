@@ -63,6 +63,7 @@ def call_run_cleanup(
     days: int | None = None,
     batch_size: int | None = None,
     triggered_by: str = "python",
+    force: bool = False,
 ) -> RetentionRun:
     """CALL retention.run_cleanup(...) outside any transaction (it commits per batch)."""
     connection = connections[using]
@@ -79,8 +80,9 @@ def call_run_cleanup(
     )
     with connection.cursor() as cursor:
         cursor.execute(
-            "CALL retention.run_cleanup(dry_run => %s, model => %s, days => %s, batch_size => %s, triggered_by => %s)",
-            [dry_run, model, days, batch_size, triggered_by],
+            "CALL retention.run_cleanup(dry_run => %s, model => %s, days => %s, batch_size => %s,"
+            " triggered_by => %s, force => %s)",
+            [dry_run, model, days, batch_size, triggered_by, force],
         )
         # The procedure records its run under this backend's pid; the newest one is ours.
         cursor.execute("SELECT id FROM retention_run WHERE backend_pid = pg_backend_pid() ORDER BY id DESC LIMIT 1")

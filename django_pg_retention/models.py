@@ -93,6 +93,7 @@ class RetentionPolicy(models.Model):
     purge_function = models.CharField(max_length=200)
     select_function = models.CharField(max_length=200)
     position = models.PositiveIntegerField(help_text="purge order: referencing models first")
+    max_deletions_per_run = models.PositiveIntegerField(null=True, blank=True, help_text="unattended-run limit")
     is_active = models.BooleanField(default=True)
     sql_hash = models.CharField(max_length=64)
     updated_at = models.DateTimeField(auto_now=True)
@@ -156,6 +157,15 @@ class RunStatus(models.TextChoices):
     INTERRUPTED = "interrupted"
 
 
+class ItemStatus(models.TextChoices):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    INTERRUPTED = "interrupted"
+    NEEDS_CONFIRMATION = "needs_confirmation"  # over max_deletions_per_run: left for a person
+
+
 class RetentionRun(models.Model):
     """One call of ``retention.run_cleanup``; written by the database, read by Python."""
 
@@ -207,7 +217,7 @@ class RetentionRunItem(models.Model):
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True)
     duration = models.DurationField(null=True)
-    status = models.CharField(max_length=16, choices=RunStatus.choices)
+    status = models.CharField(max_length=24, choices=ItemStatus.choices)
     error = models.TextField(blank=True, default="")
 
     class Meta:

@@ -166,6 +166,7 @@ def sync(using: str = "default") -> SyncResult:
                 "purge_function": compiled.purge_function,
                 "select_function": compiled.select_function,
                 "position": order[model],
+                "max_deletions_per_run": config.max_deletions_for(policy.model_path),
                 "is_active": True,
                 "sql_hash": compiled.sql_hash,
             }

@@ -46,13 +46,15 @@ def cleanup_soft_deleted_records(
 ) -> dict[str, Any]:
     """Purge (or preview) one model or all of them in the database, like the specification's task.
 
-    ``force`` is accepted for compatibility: like the specification's task, this one applies no
-    large-deletion guard (that is ``cleanup_soft_deleted``'s, for people at a terminal).
+    ``force`` bypasses the guard rail ``max_deletions_per_run``, as the specification's ``force``
+    bypasses safety checks. ``cleanup_soft_deleted``'s large-deletion question is for terminals only.
     """
     try:
         if target_model:
             target_model = model_path(get_model(target_model))
-        run = call_run_cleanup(dry_run=dry_run, model=target_model, days=days_override, triggered_by="celery")
+        run = call_run_cleanup(
+            dry_run=dry_run, model=target_model, days=days_override, triggered_by="celery", force=force
+        )
         items = {i.model_path: i for i in RetentionRunItem.objects.filter(run=run)}
         if run.status in ("failed", "skipped") and not items:
             return {"success": False, "error": run.error, "run_id": run.pk}

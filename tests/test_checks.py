@@ -74,6 +74,8 @@ def test_unknown_cleanup_key(settings: Any) -> None:
         ("max_execution_time", 2.5),
         ("dry_run_default", "yes"),
         ("require_confirmation", 1),
+        ("max_deletions_per_run", "100"),
+        ("max_deletions_per_run", {"leases.Lease": 0}),
     ],
 )
 def test_wrong_cleanup_value(settings: Any, key: str, value: Any) -> None:

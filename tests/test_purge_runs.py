@@ -298,3 +298,35 @@ def test_batches_adapt_to_the_target_duration(settings: Any, slow_place_deletes:
     make_places(7)
     fixed = call_cleanup(model="rules.Place", batch_size=3)
     assert RetentionRunItem.objects.get(run=fixed).batch_sizes == [3, 3, 3]
+
+
+def test_unattended_runs_stop_at_max_deletions_per_run(settings: Any) -> None:
+    """A policy typo (7 days for 2555) must not purge everything: a person confirms with --force."""
+    import io
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from django_pg_retention.models import RetentionAlert
+
+    settings.RETENTION_CLEANUP_CONFIG = {
+        **settings.RETENTION_CLEANUP_CONFIG,
+        "max_deletions_per_run": {"default": 100_000, "rules.Place": 3},
+    }
+    sync()
+    make_places(5)
+    run = call_cleanup(triggered_by="pg_cron")
+    item = RetentionRunItem.objects.get(run=run, model_path="rules.Place")
+    assert (item.status, item.eligible, item.deleted) == ("needs_confirmation", 5, 0)
+    assert "exceed max_deletions_per_run (3)" in item.error and "--force" in item.error
+    assert Place.objects.count() == 5
+    alert = RetentionAlert.objects.get(run=run)
+    assert alert.kind == "needs_confirmation" and "rules.Place" in alert.message
+
+    preview = call_cleanup(dry_run=True, model="rules.Place")  # a preview is not limited
+    assert RetentionRunItem.objects.get(run=preview).deleted == 5
+    with pytest.raises(CommandError, match=r"rules\.Place exceed max_deletions_per_run"):
+        call_command("cleanup_soft_deleted", "--model", "rules.Place", "--execute", stdout=io.StringIO())
+    assert Place.objects.count() == 5
+    call_command("cleanup_soft_deleted", "--model", "rules.Place", "--execute", "--force", stdout=io.StringIO())
+    assert not Place.objects.exists()

@@ -80,6 +80,7 @@ class Command(BaseCommand):
             days=options["days"],
             batch_size=options["batch_size"],
             triggered_by="command",
+            force=options["force"],  # a person confirming past max_deletions_per_run
         )
         items = list(RetentionRunItem.objects.using(using).filter(run=run).order_by("id"))
         if options["format"] == "json":
@@ -88,6 +89,12 @@ class Command(BaseCommand):
             print_run(self.stdout._out, run, items)  # pyright: ignore[reportPrivateUsage]
         if run.status in ("failed", "skipped"):
             raise CommandError(f"run {run.pk} {run.status}: {run.error}")
+        waiting = [i.model_path for i in items if i.status == "needs_confirmation"]
+        if waiting:
+            raise CommandError(
+                f"run {run.pk}: {', '.join(waiting)} exceed max_deletions_per_run and were not purged; "
+                "check the policy, then confirm with --model app.Model --execute --force"
+            )
 
     def guard(self, using: str, models: list[Any], days: int | None, cleanup: config.CleanupConfig) -> None:
         """The specification's large-deletion guard, then a question on a terminal."""
