@@ -41,6 +41,9 @@ CLEANUP_KEYS: dict[str, tuple[type, Any]] = {
     # none of them until a person confirms (cleanup_soft_deleted --model ... --execute --force).
     # An int for every model, or {"default": n, "app": n, "app.Model": n}; None: no limit.
     "max_deletions_per_run": (dict, 100_000),
+    # The database role allowed to run purges: sync grants it USAGE on schema retention and EXECUTE
+    # on its routines (nothing there is executable by PUBLIC). None: only the owner and superusers.
+    "executor_role": (str, None),
 }
 POSITIVE_KEYS = {
     "batch_size",
@@ -71,6 +74,7 @@ class CleanupConfig:
     min_batch_size: int
     max_batch_size: int
     max_deletions_per_run: int | dict[str, int] | None
+    executor_role: str | None
 
 
 def as_mapping(raw: object) -> dict[object, object] | None:
@@ -112,6 +116,10 @@ def cleanup_config_problems(raw: object) -> list[tuple[str, str]]:
         is_bool = isinstance(value, bool)
         if key == "max_deletions_per_run":
             problems.extend(_limit_problems(value))
+            continue
+        if key == "executor_role":
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                problems.append((key, f"must be the name of a database role, or None, not {value!r}"))
             continue
         if expected is bool and not is_bool:
             problems.append((key, f"must be True or False, not {value!r}"))

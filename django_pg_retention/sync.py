@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, models, router, transaction
 from django.db.backends.utils import CursorWrapper
 from psycopg import sql
@@ -119,6 +120,23 @@ def drop_functions(using: str, policy: RetentionPolicy) -> None:
             cursor.execute(sql.SQL("DROP FUNCTION IF EXISTS {}").format(function).as_string(None))
 
 
+def grant_executor(using: str, role: str) -> None:
+    """Let ``role`` run purges: USAGE on schema retention, EXECUTE on every routine in it."""
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+        if cursor.fetchone() is None:
+            raise ImproperlyConfigured(
+                f"RETENTION_CLEANUP_CONFIG['executor_role'] names {role!r}, which is not a role of this server"
+            )
+        for statement in (
+            "GRANT USAGE ON SCHEMA {schema} TO {role}",
+            "GRANT EXECUTE ON ALL ROUTINES IN SCHEMA {schema} TO {role}",
+        ):
+            cursor.execute(
+                sql.SQL(statement).format(schema=sql.Identifier(SCHEMA), role=sql.Identifier(role)).as_string(None)
+            )
+
+
 def _record(using: str, path: str, change: str, old: RetentionPolicy | None, new: Policy | None) -> None:
     RetentionPolicyHistory.objects.using(using).create(
         model_path=path,
@@ -189,6 +207,8 @@ def sync(using: str = "default") -> SyncResult:
                 for k, v in values.items():
                     setattr(row, k, v)
                 row.save(using=using)
+        if cleanup.executor_role:
+            grant_executor(using, cleanup.executor_role)
         for path, row in existing.items():
             if row.is_active:
                 drop_functions(using, row)
