@@ -16,4 +16,6 @@ RETENTION_CLEANUP_CONFIG = {
     "large_deletion_threshold": 100_000_000,
     "max_deletions_per_run": None,  # the benchmarks purge half a million rows on purpose
 }
+if os.environ.get("BENCH_MAX_BATCH"):  # try another adaptive-batching ceiling
+    RETENTION_CLEANUP_CONFIG["max_batch_size"] = int(os.environ["BENCH_MAX_BATCH"])
 RETENTION_SCHEDULE = {"cleanup": None, "housekeeping": None}

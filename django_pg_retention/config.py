@@ -36,7 +36,7 @@ CLEANUP_KEYS: dict[str, tuple[type, Any]] = {
     "cron_history_days": (int, 30),  # our rows in cron.job_run_details
     "target_batch_ms": (int, 200),  # adaptive batching: batch duration to aim at
     "min_batch_size": (int, 100),
-    "max_batch_size": (int, 10000),
+    "max_batch_size": (int, 5000),  # bounds the slowest batch (docs/benchmarks.md)
     # Guard rail for unattended runs: more eligible rows of one model than this, and the run deletes
     # none of them until a person confirms (cleanup_soft_deleted --model ... --execute --force).
     # An int for every model, or {"default": n, "app": n, "app.Model": n}; None: no limit.

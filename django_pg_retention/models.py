@@ -136,7 +136,7 @@ class RetentionConfigRow(models.Model):
     lock_timeout_ms = models.PositiveIntegerField()
     target_batch_ms = models.PositiveIntegerField(default=200, help_text="adaptive batching aims at this")
     min_batch_size = models.PositiveIntegerField(default=100)
-    max_batch_size = models.PositiveIntegerField(default=10000)
+    max_batch_size = models.PositiveIntegerField(default=5000)
     enable_notifications = models.BooleanField(default=True)
     notification_threshold = models.PositiveIntegerField(default=10000, help_text="alert above this many rows")
     updated_at = models.DateTimeField(auto_now=True)
