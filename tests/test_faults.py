@@ -160,3 +160,47 @@ def test_eight_concurrent_calls_and_a_writer(slow_place_deletes: None) -> None:
     left = set(Place.objects.values_list("pk", flat=True))
     assert restored <= left, f"restored rows deleted: {sorted(restored - left)}"
     wait_for(lambda: not RetentionRun.objects.filter(status="running").exists())
+
+
+def test_a_server_restart_mid_run_keeps_the_guarantees(slow_place_deletes: None) -> None:
+    """Stop and start PostgreSQL while a purge runs: committed batches stay, nothing ineligible goes,
+    the audit matches the data, and the next run marks the old one interrupted and finishes."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    if os.environ.get("RETENTION_TEST_SERVER") != "devdb":
+        pytest.skip("the server is not the suite's own scripts/devdb, so the test may not restart it")
+    devdb = str(Path(__file__).resolve().parents[1] / "scripts" / "devdb")
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    now = timezone.now()
+    young = {
+        p.pk
+        for p in Place.objects.bulk_create(
+            Place(name="young", is_deleted=True, deleted_at=now - timedelta(days=2)) for _ in range(3)
+        )
+    }
+    eligible = {
+        p.pk
+        for p in Place.objects.bulk_create(
+            Place(name=f"old{i}", is_deleted=True, deleted_at=now - OLD - timedelta(minutes=i)) for i in range(40)
+        )
+    }
+    thread, state = start_cleanup(model="rules.Place", batch_size=2, triggered_by="restarted")
+    wait_for(lambda: sum(i.deleted for i in RetentionRunItem.objects.filter(run__triggered_by="restarted")) >= 6)
+    connection.close()
+    subprocess.run([devdb, "stop"], env=env, check=True)
+    subprocess.run([devdb, "start"], env=env, check=True, stderr=subprocess.DEVNULL)
+    thread.join(30)
+    assert isinstance(state.get("error"), psycopg.OperationalError)  # its server went away
+
+    left = set(Place.objects.values_list("pk", flat=True))  # Django reconnects
+    assert young <= left
+    killed = RetentionRun.objects.get(triggered_by="restarted")
+    assert killed.status == "running"
+    committed = sum(i.deleted for i in RetentionRunItem.objects.filter(run=killed))
+    assert 6 <= committed < 40 and len(eligible - left) == committed
+    after = call_cleanup(model="rules.Place", triggered_by="after-restart")
+    killed.refresh_from_db()
+    assert killed.status == "interrupted" and after.status == "succeeded"
+    assert set(Place.objects.values_list("pk", flat=True)) == young

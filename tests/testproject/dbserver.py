@@ -47,7 +47,11 @@ def _devdb_url() -> str:
 def database_url() -> str:
     url = os.environ.get("DATABASE_URL")
     if not url:
-        url = _testcontainers_url() if _docker_answers() else _devdb_url()
+        if _docker_answers():
+            url = _testcontainers_url()
+        else:
+            url = _devdb_url()
+            os.environ["RETENTION_TEST_SERVER"] = "devdb"  # ours: tests may restart it
         # Child processes (manage.py, workers) must reach the same server without starting another.
         os.environ["DATABASE_URL"] = url
     return url
