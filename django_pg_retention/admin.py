@@ -196,9 +196,7 @@ class RetentionRunAdmin(ReadOnlyAdmin):
         if not form.is_valid():
             messages.error(request, f"Not queued: {form.errors.as_text()}")
             return HttpResponseRedirect(reverse("admin:django_pg_retention_preview"))
-        model = form.cleaned_data["model"]
-        if model:
-            get_model(model)  # validated by the form's choices; raises with the name if not
+        model = form.cleaned_data["model"]  # one of the form's choices: a policy's model
         queued = RetentionRequest.objects.create(
             requested_by=request.user.get_username(), model_path=model, days=form.cleaned_data["days"]
         )

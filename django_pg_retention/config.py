@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 SYSTEM_DEFAULT_DAYS = 30
+T = TypeVar("T")
 
 POLICIES_SETTING = "SOFT_DELETE_RETENTION_POLICIES"
 CLEANUP_SETTING = "RETENTION_CLEANUP_CONFIG"
@@ -187,12 +189,18 @@ def _limit_problems(value: object) -> list[tuple[str, str]]:
     ]
 
 
+def most_specific(path: str, values: Mapping[str, T]) -> tuple[T, int] | None:
+    """The value settings give 'app.Model', and its level: the model (0) > its app (1) > 'default' (2)."""
+    for level, key in enumerate((path, path.split(".")[0], "default")):
+        if key in values:
+            return values[key], level
+    return None
+
+
 def max_deletions_for(path: str) -> int | None:
-    """The unattended-run limit for 'app.Model': model > app > default; None means no limit."""
+    """The unattended-run limit for 'app.Model'; None means no limit."""
     limit = cleanup_config().max_deletions_per_run
     if limit is None or isinstance(limit, int):
         return limit
-    for key in (path, path.split(".")[0], "default"):
-        if key in limit:
-            return limit[key]
-    return None
+    found = most_specific(path, limit)
+    return found[0] if found else None

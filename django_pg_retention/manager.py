@@ -19,7 +19,7 @@ from django_pg_retention.models import (
     RetentionRunItem,
     SoftDeleteMixin,
 )
-from django_pg_retention.policies import PolicySource, model_path, soft_delete_models
+from django_pg_retention.policies import model_path, resolve_days, soft_delete_models
 
 logger = logging.getLogger(__name__)
 
@@ -36,17 +36,11 @@ class RetentionConfig:
 
 def days_from_settings(path: str) -> tuple[int, str]:
     """model > app > default > 30 for any 'app.Model' string, from settings."""
-    days = config.as_mapping(config.raw_policies()) or {}
-    app_label = path.split(".")[0]
-    for key, source in (
-        (path, PolicySource.MODEL_SPECIFIC),
-        (app_label, PolicySource.APP_LEVEL),
-        ("default", PolicySource.GLOBAL_DEFAULT),
-    ):
-        value = days.get(key)
-        if isinstance(value, int) and config.policy_value_problem(value) is None:
-            return value, source.value
-    return config.SYSTEM_DEFAULT_DAYS, PolicySource.SYSTEM_DEFAULT.value
+    raw = config.as_mapping(config.raw_policies()) or {}
+    # Invalid values are left out (manage.py check reports them), as if they were not set.
+    valid = {str(k): v for k, v in raw.items() if isinstance(v, int) and config.policy_value_problem(v) is None}
+    days, source = resolve_days(path, valid)
+    return days, source.value
 
 
 def base_queryset(model: type[models.Model], using: str) -> models.QuerySet[Any]:

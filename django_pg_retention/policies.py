@@ -68,18 +68,22 @@ def _policies_dict() -> dict[str, int]:
     return checked
 
 
-def resolve(model: type[models.Model], days: dict[str, int] | None = None) -> Policy:
+# The source of a value found at each level of config.most_specific.
+SOURCES = (PolicySource.MODEL_SPECIFIC, PolicySource.APP_LEVEL, PolicySource.GLOBAL_DEFAULT)
+
+
+def resolve_days(path: str, days: dict[str, int]) -> tuple[int, PolicySource]:
     """model > app > default > 30 days."""
-    days = _policies_dict() if days is None else days
+    found = config.most_specific(path, days)
+    if found is None:
+        return config.SYSTEM_DEFAULT_DAYS, PolicySource.SYSTEM_DEFAULT
+    return found[0], SOURCES[found[1]]
+
+
+def resolve(model: type[models.Model], days: dict[str, int] | None = None) -> Policy:
     path = model_path(model)
-    for key, source in (
-        (path, PolicySource.MODEL_SPECIFIC),
-        (model._meta.app_label, PolicySource.APP_LEVEL),
-        ("default", PolicySource.GLOBAL_DEFAULT),
-    ):
-        if key in days:
-            return Policy(path, model, days[key], source)
-    return Policy(path, model, config.SYSTEM_DEFAULT_DAYS, PolicySource.SYSTEM_DEFAULT)
+    value, source = resolve_days(path, _policies_dict() if days is None else days)
+    return Policy(path, model, value, source)
 
 
 def all_policies() -> list[Policy]:
