@@ -41,6 +41,8 @@ demo: $(BIN)/.installed db-start
 	scripts/devdb psql -c "CALL retention.run_cleanup(triggered_by => 'demo')" && \
 	echo "== the audit: manage.py retention show" && \
 	$(MANAGE) retention show && \
+	echo "== proof: every run sealed in a hash chain; manage.py retention verify recomputes it" && \
+	$(MANAGE) retention verify && \
 	$(MANAGE) demo_counts
 
 lint: $(BIN)/.installed

@@ -82,6 +82,7 @@ class RetentionRunItemInline(_TabularInline):
         "duration",
         "status",
         "error",
+        "digests",
     )
     readonly_fields = fields
 
@@ -127,6 +128,9 @@ class RetentionRunAdmin(ReadOnlyAdmin):
         "rows_deleted",
         "error",
         "backend_pid",
+        "chain_position",
+        "prev_hash",
+        "hash",
     )
     readonly_fields = fields
 
@@ -173,9 +177,8 @@ class RetentionRunAdmin(ReadOnlyAdmin):
                 model=form.cleaned_data["model"] or None,
                 days=form.cleaned_data["days"],
                 triggered_by="admin-preview",
+                requested_by=request.user.get_username(),
             )
-            run.requested_by = request.user.get_username()
-            run.save(update_fields=["requested_by"])
             items = list(RetentionRunItem.objects.filter(run=run))
         context = {
             **self._context(request, "Preview a retention run"),

@@ -1,6 +1,6 @@
 """System checks: every bad setting or uncompilable model is reported by ``manage.py check``.
 
-Ids: pg_retention.E001-E010 (errors), pg_retention.W001-W002 (warnings). Each message names the
+Ids: pg_retention.E001-E011 (errors), pg_retention.W001-W002 (warnings). Each message names the
 setting key or the model.
 """
 
@@ -11,12 +11,12 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import signals
 
 from django_pg_retention import config
 from django_pg_retention.graph import DELETING, UncompilableRelation, build
-from django_pg_retention.models import SoftDeleteMixin
-from django_pg_retention.policies import model_path, soft_delete_models
+from django_pg_retention.policies import declares_soft_delete, model_path, soft_delete_columns, soft_delete_models
 
 POLICIES = config.POLICIES_SETTING
 CLEANUP = config.CLEANUP_SETTING
@@ -64,11 +64,12 @@ def _policy_errors() -> list[checks.CheckMessage]:
                 )
             )
             continue
-        if not issubclass(model, SoftDeleteMixin):
+        if not declares_soft_delete(model):
             errors.append(
                 checks.Error(
                     f"{POLICIES}[{key!r}]: {model_path(model)} is not soft-deletable.",
-                    hint="Inherit from django_pg_retention.models.SoftDeleteMixin, or remove the key.",
+                    hint="Inherit from django_pg_retention.models.SoftDeleteMixin, name its fields with "
+                    "retention_deleted_at_field / retention_flag_field, or remove the key.",
                     id="pg_retention.E004",
                 )
             )
@@ -98,6 +99,11 @@ def check_models(models: list[Any]) -> list[checks.CheckMessage]:
                     id="pg_retention.E007",
                 )
             )
+            continue
+        try:
+            soft_delete_columns(model)
+        except ImproperlyConfigured as exc:
+            messages.append(checks.Error(str(exc), obj=model, id="pg_retention.E011"))
             continue
         try:
             graph = build(model)

@@ -1,13 +1,14 @@
 """Compile a model's deletion graph into two PL/pgSQL functions.
 
 ``retention.purge__<model>(roots text[]) -> jsonb`` deletes the given rows and everything Django's
-Collector would delete with them, applies SET_NULL/SET_DEFAULT/SET(constant), and raises
+Collector would delete with them (recording the deleted keys under the run item named by the
+setting ``retention.item_id``), applies SET_NULL/SET_DEFAULT/SET(constant), and raises
 SQLSTATE ``RT001`` when PROTECT or RESTRICT forbids the delete (DO_NOTHING is left to the foreign
 key, checked immediately by the caller). It returns ``{"deleted": {table: n}, "updated":
 {table.column: n}}``.
 
 ``retention.select__<model>(cutoff, after_at, after_pk, lim)`` locks the next batch of eligible
-rows (keyset on ``deleted_at, pk``, ``FOR UPDATE SKIP LOCKED``) and names the rows that a direct
+rows (keyset on the model's deleted-at column and pk, ``FOR UPDATE SKIP LOCKED``) and names the rows that a direct
 blocker keeps, so they are counted without being tried.
 
 All identifiers and values go through ``psycopg.sql``; the text is hashed into the function's
@@ -25,6 +26,7 @@ from django.db import models
 from psycopg import sql
 
 from django_pg_retention.graph import DELETING, Edge, EdgeKind, Graph, Node, build
+from django_pg_retention.policies import model_path, soft_delete_columns
 
 SCHEMA = "retention"
 BLOCKED_SQLSTATE = "RT001"
@@ -62,20 +64,22 @@ def outbox_spec(model: type[models.Model]) -> tuple[list[tuple[str, str]], list[
     """(file fields, snapshot fields) as (key, column) pairs, or None when a purge owes Python nothing.
 
     Snapshot: the model's ``retention_snapshot_fields`` (field names), else every column of its
-    table when it has an ``after_permanent_delete`` hook, else nothing.
+    table when it has an ``after_permanent_delete`` hook, else nothing. Only columns of the model's
+    own table count: a multi-table child inherits the attribute, but its parent's row has its own
+    outbox row.
     """
     fields: list[Any] = list(model._meta.local_concrete_fields)
     files = [(f.name, f.column) for f in fields if isinstance(f, models.FileField)]
     hook = callable(getattr(model, "after_permanent_delete", None))
     names: list[str] | None = getattr(model, "retention_snapshot_fields", None)
     if names is not None:
-        chosen: list[Any] = [model._meta.get_field(n) for n in names]
-        snapshot = [(f.attname, f.column) for f in chosen]
+        chosen: list[Any] = [model._meta.get_field(n) for n in names]  # FieldDoesNotExist names a typo
+        snapshot = [(f.attname, f.column) for f in chosen if f in fields]
     elif hook:
         snapshot = [(f.attname, f.column) for f in fields]
     else:
         snapshot = []
-    if not files and not hook and names is None:
+    if not files and not hook and not snapshot:
         return None
     return files, snapshot
 
@@ -295,18 +299,32 @@ class _Function:
         return out
 
     def deletes(self) -> sql.Composable:
-        # One statement: foreign keys (checked immediately by the caller) see the final state.
-        ctes = sql.SQL(", ").join(
-            sql.SQL("{x} AS (DELETE FROM {table} WHERE {pk} = ANY({arr}) RETURNING 1)").format(
+        """Delete every table's rows in one statement, so that foreign keys (checked immediately by
+        the caller) see the final state, and record the deleted keys for the run item's digest."""
+        ctes = [
+            sql.SQL("{x} AS (DELETE FROM {table} t WHERE t.{pk} = ANY({arr}) RETURNING t.{pk}::text AS k)").format(
                 x=_q(f"x{i}"), table=_q(n.table), pk=_q(n.pk), arr=self.arr(n)
             )
             for i, n in enumerate(self.graph.nodes)
+        ]
+        keys = sql.SQL(", ").join(
+            sql.SQL("({}, ARRAY(SELECT k FROM {}))").format(sql.Literal(n.table), _q(f"x{i}"))
+            for i, n in enumerate(self.graph.nodes)
+        )
+        ctes.append(
+            sql.SQL(
+                "keys AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, keys)\n"
+                "    SELECT item, v.db_table, v.keys FROM (VALUES {}) v(db_table, keys)\n"
+                "     WHERE item IS NOT NULL AND cardinality(v.keys) > 0)"
+            ).format(keys)
         )
         counts = sql.SQL(", ").join(
             sql.SQL("{}, (SELECT count(*) FROM {})").format(sql.Literal(n.table), _q(f"x{i}"))
             for i, n in enumerate(self.graph.nodes)
         )
-        return sql.SQL("WITH {} SELECT jsonb_strip_nulls(jsonb_build_object({})) INTO deleted;").format(ctes, counts)
+        return sql.SQL("WITH {} SELECT jsonb_strip_nulls(jsonb_build_object({})) INTO deleted;").format(
+            sql.SQL(",\n  ").join(ctes), counts
+        )
 
     def render(self, name: str) -> sql.Composable:
         declare = [
@@ -330,6 +348,7 @@ class _Function:
             "CREATE OR REPLACE FUNCTION {schema}.{name}(roots text[]) RETURNS jsonb\n"
             "LANGUAGE plpgsql VOLATILE AS $purge$\n"
             "DECLARE\n  {declare}\n  n bigint;\n  size_before bigint;\n  hold_reason text;\n"
+            "  item bigint := nullif(current_setting('retention.item_id', true), '')::bigint;\n"
             "  deleted jsonb;\n  updated jsonb := '{{}}';\n"
             "BEGIN\n  {body}\n"
             "  RETURN jsonb_build_object('deleted', deleted, 'updated', updated);\n"
@@ -363,6 +382,7 @@ def _direct_blockers(fn: _Function) -> list[tuple[Edge, str]]:
 
 def _render_select(fn: _Function, name: str) -> sql.Composable:
     root = fn.graph.root
+    columns = soft_delete_columns(root.model)
     cases = [
         sql.SQL("WHEN EXISTS (SELECT 1 FROM {table} r WHERE r.{col} = t.{pk}) THEN {reason}").format(
             table=_q(e.target.table), col=_q(e.column), pk=_q(root.pk), reason=sql.Literal(reason)
@@ -384,12 +404,12 @@ def _render_select(fn: _Function, name: str) -> sql.Composable:
         "RETURNS TABLE(ids text[], blocked text[], last_at timestamptz, last_pk text)\n"
         "LANGUAGE sql VOLATILE AS $select$\n"
         "  WITH c AS (\n"
-        "    SELECT t.{pk} AS pk, t.deleted_at, {blocked} AS blocked_by\n"
+        "    SELECT t.{pk} AS pk, t.{deleted_at} AS deleted_at, {blocked} AS blocked_by\n"
         "    FROM {table} t\n"
-        "    WHERE t.is_deleted AND t.deleted_at < cutoff\n"
-        "      AND (after_at IS NULL OR (t.deleted_at >= after_at\n"
-        "           AND (t.deleted_at > after_at OR t.{pk} > after_pk::{pk_type})))\n"
-        "    ORDER BY t.deleted_at, t.{pk}\n"
+        "    WHERE {flag}t.{deleted_at} < cutoff\n"
+        "      AND (after_at IS NULL OR (t.{deleted_at} >= after_at\n"
+        "           AND (t.{deleted_at} > after_at OR t.{pk} > after_pk::{pk_type})))\n"
+        "    ORDER BY t.{deleted_at}, t.{pk}\n"
         "    LIMIT lim\n"
         "    FOR UPDATE OF t SKIP LOCKED\n"
         "  ), last AS (SELECT deleted_at, pk FROM c ORDER BY deleted_at DESC, pk DESC LIMIT 1)\n"
@@ -405,12 +425,12 @@ def _render_select(fn: _Function, name: str) -> sql.Composable:
         pk_type=_type(root.pk_type),
         blocked=blocked,
         table=_q(root.table),
+        deleted_at=_q(columns.deleted_at_column),
+        flag=sql.SQL("t.{} AND ").format(_q(columns.flag_column)) if columns.flag_column else sql.SQL(""),
     )
 
 
 def compile_model(model: type[models.Model]) -> CompiledModel:
-    from django_pg_retention.policies import model_path
-
     graph = build(model)
     fn = _Function(graph)
     purge_name = function_name("purge", model)

@@ -17,9 +17,14 @@ from django_pg_retention.models import (
     RetentionReport,
     RetentionRun,
     RetentionRunItem,
-    SoftDeleteMixin,
 )
-from django_pg_retention.policies import model_path, resolve_days, soft_delete_models
+from django_pg_retention.policies import (
+    declares_soft_delete,
+    model_path,
+    resolve_days,
+    soft_delete_columns,
+    soft_delete_models,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +63,13 @@ def call_run_cleanup(
     batch_size: int | None = None,
     triggered_by: str = "python",
     force: bool = False,
+    requested_by: str = "",
 ) -> RetentionRun:
-    """CALL retention.run_cleanup(...) outside any transaction (it commits per batch)."""
+    """CALL retention.run_cleanup(...) outside any transaction (it commits per batch).
+
+    ``requested_by`` reaches the run through the setting retention.requested_by: a finished run
+    is sealed and cannot be updated afterwards.
+    """
     connection = connections[using]
     if connection.in_atomic_block:
         raise RuntimeError("run_cleanup commits after every batch: call it outside transaction.atomic()")
@@ -73,11 +83,16 @@ def call_run_cleanup(
         using,
     )
     with connection.cursor() as cursor:
-        cursor.execute(
-            "CALL retention.run_cleanup(dry_run => %s, model => %s, days => %s, batch_size => %s,"
-            " triggered_by => %s, force => %s)",
-            [dry_run, model, days, batch_size, triggered_by, force],
-        )
+        cursor.execute("SELECT set_config('retention.requested_by', %s, false)", [requested_by])
+        try:
+            cursor.execute(
+                "CALL retention.run_cleanup(dry_run => %s, model => %s, days => %s, batch_size => %s,"
+                " triggered_by => %s, force => %s)",
+                [dry_run, model, days, batch_size, triggered_by, force],
+            )
+        finally:
+            if requested_by:
+                cursor.execute("SELECT set_config('retention.requested_by', '', false)")
         # The procedure records its run under this backend's pid; the newest one is ours.
         cursor.execute("SELECT id FROM retention_run WHERE backend_pid = pg_backend_pid() ORDER BY id DESC LIMIT 1")
         row = cursor.fetchone()
@@ -121,17 +136,24 @@ class RetentionManager(IRetentionManager):
         return policy.retention_days if policy else days_from_settings(model_path)[0]
 
     def _soft_deletable(self, model_class: type[models.Model]) -> None:
-        if not issubclass(model_class, SoftDeleteMixin):
-            raise ValueError(f"{model_path(model_class)} does not support soft deletion (no SoftDeleteMixin)")
+        if not declares_soft_delete(model_class):
+            raise ValueError(
+                f"{model_path(model_class)} does not support soft deletion "
+                "(no SoftDeleteMixin and no retention_deleted_at_field)"
+            )
 
     def get_eligible_records(
         self, model_class: type[models.Model], cutoff_date: datetime | None = None
     ) -> models.QuerySet[Any]:
-        """The rows the SQL purge considers: is_deleted and deleted_at before the cutoff."""
+        """The rows the SQL purge considers: soft-deleted before the cutoff."""
         self._soft_deletable(model_class)
         if cutoff_date is None:
             cutoff_date = timezone.now() - timedelta(days=self.get_retention_days(model_path(model_class)))
-        return base_queryset(model_class, self.using).filter(is_deleted=True, deleted_at__lt=cutoff_date)
+        columns = soft_delete_columns(model_class)
+        eligible: dict[str, Any] = {f"{columns.deleted_at_field}__lt": cutoff_date}
+        if columns.flag_field:
+            eligible[columns.flag_field] = True
+        return base_queryset(model_class, self.using).filter(**eligible)
 
     def cleanup_model(self, model_class: type[models.Model], dry_run: bool = True) -> dict[str, Any]:
         """Purge (or preview) one model through the SQL procedure."""

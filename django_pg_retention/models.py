@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+# Class attributes by which a model names its soft-delete fields (see policies.SoftDeleteColumns).
+DELETED_AT_ATTR = "retention_deleted_at_field"
+FLAG_ATTR = "retention_flag_field"
 
 
 class PurgeIndex(models.Index):
@@ -55,6 +60,9 @@ class SoftDeleteMixin(models.Model):
     is_deleted = models.BooleanField(default=False)
     deleted_at = models.DateTimeField(null=True, blank=True)
 
+    retention_deleted_at_field: ClassVar[str] = "deleted_at"
+    retention_flag_field: ClassVar[str | None] = "is_deleted"
+
     class Meta:
         abstract = True
         indexes = [PurgeIndex(fields=["deleted_at"], condition=Q(is_deleted=True))]
@@ -94,6 +102,10 @@ class RetentionPolicy(models.Model):
     select_function = models.CharField(max_length=200)
     position = models.PositiveIntegerField(help_text="purge order: referencing models first")
     max_deletions_per_run = models.PositiveIntegerField(null=True, blank=True, help_text="unattended-run limit")
+    deleted_at_column = models.CharField(max_length=200, default="deleted_at", db_default="deleted_at")
+    flag_column = models.CharField(
+        max_length=200, blank=True, default="is_deleted", db_default="is_deleted", help_text="empty: no flag column"
+    )
     is_active = models.BooleanField(default=True)
     sql_hash = models.CharField(max_length=64)
     updated_at = models.DateTimeField(auto_now=True)
@@ -180,6 +192,11 @@ class RetentionRun(models.Model):
     error = models.TextField(blank=True, default="")
     backend_pid = models.IntegerField(null=True)
     requested_by = models.CharField(max_length=150, blank=True, default="", db_default="")
+    # The audit chain: each finished run is sealed with sha256(prev_hash || its canonical record);
+    # `manage.py retention verify` recomputes it.
+    chain_position = models.BigIntegerField(null=True, unique=True)
+    prev_hash = models.CharField(max_length=64, blank=True, default="", db_default="")
+    hash = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     class Meta:
         db_table = "retention_run"
@@ -219,6 +236,9 @@ class RetentionRunItem(models.Model):
     duration = models.DurationField(null=True)
     status = models.CharField(max_length=24, choices=ItemStatus.choices)
     error = models.TextField(blank=True, default="")
+    digests: models.JSONField[dict[str, dict[str, Any]]] = models.JSONField(
+        default=dict, help_text="per table: count and SHA-256 of the sorted deleted primary keys"
+    )
 
     class Meta:
         db_table = "retention_run_item"
@@ -226,6 +246,24 @@ class RetentionRunItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_path} in run {self.run_id}"
+
+
+class RetentionDeletedKeys(models.Model):
+    """Primary keys a running item has deleted, one row per table per batch.
+
+    Written by the purge functions in each batch's transaction; digested into
+    ``RetentionRunItem.digests`` and removed when the item finishes.
+    """
+
+    run_item_id = models.BigIntegerField()
+    db_table = models.CharField(max_length=200)
+    keys = ArrayField(models.TextField())
+
+    class Meta:
+        db_table = "retention_deleted_keys"
+
+    def __str__(self) -> str:
+        return f"{len(self.keys)} keys of {self.db_table} for item {self.run_item_id}"
 
 
 class RetentionReport(models.Model):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from django.apps import apps
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models
 
 from django_pg_retention import config
-from django_pg_retention.models import SoftDeleteMixin
+from django_pg_retention.models import DELETED_AT_ATTR, FLAG_ATTR
 
 
 class PolicySource(StrEnum):
@@ -38,20 +39,79 @@ def model_path(model: type[models.Model]) -> str:
     return f"{model._meta.app_label}.{model._meta.object_name}"
 
 
-def owns_soft_delete_columns(model: type[models.Model]) -> bool:
-    """False for a multi-table child whose is_deleted lives in its parent's table.
+@dataclass(frozen=True)
+class SoftDeleteColumns:
+    """Where a model keeps its soft delete: a timestamp, and optionally a boolean flag.
 
-    Such a child is purged with its parent (deleting a parent row deletes its child rows).
+    SoftDeleteMixin uses ``deleted_at`` and ``is_deleted``. Any model can name its own with the
+    class attributes ``retention_deleted_at_field`` (a DateTimeField, required) and
+    ``retention_flag_field`` (a BooleanField, or None when a set timestamp alone marks the row
+    deleted, as in django-safedelete).
     """
-    return model._meta.get_field("is_deleted").model is model
+
+    deleted_at_field: str
+    flag_field: str | None
+    deleted_at_column: str
+    flag_column: str | None
+
+
+def declares_soft_delete(model: type[models.Model]) -> bool:
+    return isinstance(getattr(model, DELETED_AT_ATTR, None), str)
+
+
+def soft_delete_columns(model: type[models.Model]) -> SoftDeleteColumns:
+    """The model's soft-delete columns; ImproperlyConfigured names the attribute that is wrong."""
+    path = model_path(model)
+    deleted_at_name: object = getattr(model, DELETED_AT_ATTR, None)
+    flag_name: object = getattr(model, FLAG_ATTR, None)
+    if not isinstance(deleted_at_name, str) or not deleted_at_name:
+        raise ImproperlyConfigured(f"{path}.{DELETED_AT_ATTR} must name a DateTimeField, not {deleted_at_name!r}")
+    if flag_name is not None and (not isinstance(flag_name, str) or not flag_name):
+        raise ImproperlyConfigured(f"{path}.{FLAG_ATTR} must name a BooleanField or be None, not {flag_name!r}")
+    found: list[Any] = []
+    for attr, name, kind in (
+        (DELETED_AT_ATTR, deleted_at_name, models.DateTimeField),
+        (FLAG_ATTR, flag_name, models.BooleanField),
+    ):
+        if name is None:
+            found.append(None)
+            continue
+        try:
+            field = model._meta.get_field(name)
+        except FieldDoesNotExist:
+            raise ImproperlyConfigured(f"{path}.{attr} = {name!r}: {path} has no such field") from None
+        if not isinstance(field, kind):
+            raise ImproperlyConfigured(
+                f"{path}.{attr} = {name!r} must name a {kind.__name__}, not a {type(field).__name__}"
+            )
+        found.append(field)
+    deleted_at, flag = found
+    return SoftDeleteColumns(
+        deleted_at_field=deleted_at.name,
+        flag_field=flag.name if flag is not None else None,
+        deleted_at_column=deleted_at.column,
+        flag_column=flag.column if flag is not None else None,
+    )
+
+
+def owns_soft_delete_columns(model: type[models.Model]) -> bool:
+    """False for a multi-table child whose soft-delete columns live in its parent's table.
+
+    Such a child is purged with its parent (deleting a parent row deletes its child rows). A
+    model whose attributes name no field is kept, so that the system check can name the mistake.
+    """
+    try:
+        return model._meta.get_field(getattr(model, DELETED_AT_ATTR)).model is model
+    except FieldDoesNotExist:
+        return True
 
 
 def soft_delete_models() -> list[type[models.Model]]:
-    """Concrete, managed models with SoftDeleteMixin and their own columns, in registry order."""
+    """Concrete, managed models with soft-delete columns of their own, in registry order."""
     return [
         m
         for m in apps.get_models()
-        if issubclass(m, SoftDeleteMixin) and not m._meta.proxy and m._meta.managed and owns_soft_delete_columns(m)
+        if declares_soft_delete(m) and not m._meta.proxy and m._meta.managed and owns_soft_delete_columns(m)
     ]
 
 

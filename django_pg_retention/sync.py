@@ -14,13 +14,14 @@ from django.db.backends.utils import CursorWrapper
 from psycopg import sql
 
 from django_pg_retention import config
+from django_pg_retention.audit import ensure_triggers
 from django_pg_retention.compiler import SCHEMA, CompiledModel, compile_model
 from django_pg_retention.models import (
     RetentionConfigRow,
     RetentionPolicy,
     RetentionPolicyHistory,
 )
-from django_pg_retention.policies import Policy, all_policies, soft_delete_models
+from django_pg_retention.policies import Policy, all_policies, soft_delete_columns, soft_delete_models
 from django_pg_retention.schedule import sync_jobs
 
 APP_LABEL = "django_pg_retention"
@@ -40,10 +41,17 @@ class SyncResult:
     changed: list[str] = field(default_factory=list[str])
     deactivated: list[str] = field(default_factory=list[str])
     functions_installed: list[str] = field(default_factory=list[str])
+    triggers_installed: list[str] = field(default_factory=list[str])  # append-only triggers put back
 
     @property
     def changes(self) -> int:
-        return len(self.created) + len(self.changed) + len(self.deactivated) + len(self.functions_installed)
+        return (
+            len(self.created)
+            + len(self.changed)
+            + len(self.deactivated)
+            + len(self.functions_installed)
+            + len(self.triggers_installed)
+        )
 
 
 def can_sync(using: str) -> bool:
@@ -176,6 +184,7 @@ def sync(using: str = "default") -> SyncResult:
             if install_functions(using, compiled):
                 result.functions_installed.append(policy.model_path)
             row = existing.pop(policy.model_path, None)
+            columns = soft_delete_columns(model)
             values = {
                 "db_table": policy.db_table,
                 "pk_column": model._meta.pk.column,  # type: ignore[union-attr]
@@ -185,6 +194,8 @@ def sync(using: str = "default") -> SyncResult:
                 "select_function": compiled.select_function,
                 "position": order[model],
                 "max_deletions_per_run": config.max_deletions_for(policy.model_path),
+                "deleted_at_column": columns.deleted_at_column,
+                "flag_column": columns.flag_column or "",
                 "is_active": True,
                 "sql_hash": compiled.sql_hash,
             }
@@ -207,6 +218,7 @@ def sync(using: str = "default") -> SyncResult:
                 for k, v in values.items():
                     setattr(row, k, v)
                 row.save(using=using)
+        result.triggers_installed = ensure_triggers(using)
         if cleanup.executor_role:
             grant_executor(using, cleanup.executor_role)
         for path, row in existing.items():

@@ -15,6 +15,7 @@ from django.utils import timezone
 from rules import models as r
 
 from django_pg_retention.models import RetentionPolicy, RetentionRun
+from django_pg_retention.policies import soft_delete_columns
 from django_pg_retention.sync import sync
 
 ELIGIBLE_AGE = timedelta(days=100)  # rules policy: 30 days
@@ -108,6 +109,20 @@ def build_rules_data(rng: random.Random, authors: int = 12) -> None:
             vehicle = r.Vehicle.objects.create(plate=f"v{i}")
         if rng.random() < 0.5:
             r.Garage.objects.create(vehicle=vehicle)
+    # Own soft-delete columns (drawn last, so the rows above stay as each seed always made them).
+    for i in range(6):
+        s = state(rng)
+        archive = r.Archive.objects.create(title=f"a{i}", deleted=s["deleted_at"])
+        for _ in range(rng.randrange(0, 3)):
+            r.ArchivePage.objects.create(archive=archive)
+        if rng.random() < 0.2:
+            r.ArchiveLock.objects.create(archive=archive)
+        m = state(rng)
+        r.Memo.objects.create(
+            removed=m["is_deleted"], removed_on=m["deleted_at"], archive=archive if rng.random() < 0.5 else None
+        )
+    # A timestamp without the flag is not soft-deleted (the flag decides for Memo).
+    r.Memo.objects.create(removed=False, removed_on=timezone.now() - ELIGIBLE_AGE)
 
 
 def rules_tables() -> list[str]:
@@ -125,8 +140,12 @@ def snapshot(tables: list[str]) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def eligible_pks(model: Any, days: int, now: datetime) -> list[Any]:
-    qs = model._base_manager.filter(is_deleted=True, deleted_at__lt=now - timedelta(days=days))
-    return list(qs.order_by("deleted_at", "pk").values_list("pk", flat=True))
+    columns = soft_delete_columns(model)
+    eligible: dict[str, Any] = {f"{columns.deleted_at_field}__lt": now - timedelta(days=days)}
+    if columns.flag_field:
+        eligible[columns.flag_field] = True
+    qs = model._base_manager.filter(**eligible)
+    return list(qs.order_by(columns.deleted_at_field, "pk").values_list("pk", flat=True))
 
 
 def django_purge(now: datetime) -> int:
@@ -203,7 +222,7 @@ def purge_until_stable(max_runs: int = 5) -> list[RetentionRun]:
 
 def reset_rules_data() -> None:
     """Empty the rules tables and the audit (between hypothesis examples) and re-sync policies."""
-    tables = [*rules_tables(), "retention_run_item", "retention_run"]
+    tables = [*rules_tables(), "retention_run_item", "retention_run", "retention_deleted_keys", "retention_outbox"]
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
     ContentType.objects.clear_cache()

@@ -17,7 +17,8 @@ from purge_helpers import call_cleanup, reset_rules_data
 from rules.models import Hostile, HostileChild, Place
 from test_purge_runs import app_db_dsn, start_cleanup, wait_for
 
-from django_pg_retention.models import RetentionRun, RetentionRunItem
+from django_pg_retention.audit import keys_digest, verify
+from django_pg_retention.models import RetentionDeletedKeys, RetentionOutbox, RetentionRun, RetentionRunItem
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -43,6 +44,22 @@ def slow_place_deletes() -> Any:
         cursor.execute("DROP TRIGGER IF EXISTS test_slow ON rules_place; DROP FUNCTION IF EXISTS test_slow_delete();")
 
 
+def assert_outbox_matches(deleted: set[int], where: str) -> None:
+    """One outbox row per committed deleted place, none for any other (rules.Place snapshots its name)."""
+    rows = list(RetentionOutbox.objects.filter(model_path="rules.Place").values_list("object_pk", flat=True))
+    assert sorted(rows) == sorted(str(pk) for pk in deleted), f"{where}: outbox rows differ from deleted rows"
+
+
+def assert_proof(run: RetentionRun, deleted: set[int], where: str) -> None:
+    """The run's item proves exactly the committed deletions, and the audit chain holds."""
+    item = RetentionRunItem.objects.get(run=run)
+    expected = {"rules_place": {"count": len(deleted), "sha256": keys_digest(str(pk) for pk in deleted)}}
+    assert item.digests == (expected if deleted else {}), where
+    result = verify()
+    assert result.ok, f"{where}: {result.problem}"
+    assert not RetentionDeletedKeys.objects.exists(), f"{where}: keys left behind"
+
+
 def test_hostile_table_and_column_names_purge_correctly() -> None:
     now = timezone.now()
     old = Hostile.objects.create(label="old'; --", is_deleted=True, deleted_at=now - OLD)
@@ -63,9 +80,11 @@ def test_hostile_table_and_column_names_purge_correctly() -> None:
 
 
 def test_killed_twenty_times_at_random_points(slow_place_deletes: None) -> None:
-    """pg_terminate_backend mid-run, 20 times: committed batches stay, nothing ineligible goes, the
-    audit matches the data after each kill, and the next run finishes the work."""
+    """pg_terminate_backend mid-run, 20 times. After each kill: nothing ineligible went, the audit
+    count and the outbox rows match the committed deletions; after the next run: it finished the
+    work, the killed run is interrupted with digests of exactly what it deleted, the chain holds."""
     rng = random.Random(20)
+    kills = {"mid-run": 0, "after it finished": 0}
     for iteration in range(20):
         reset_rules_data()
         now = timezone.now()
@@ -98,6 +117,7 @@ def test_killed_twenty_times_at_random_points(slow_place_deletes: None) -> None:
         assert len(eligible - left) == committed, (
             f"iteration {iteration}: audit {committed} vs data {len(eligible - left)}"
         )
+        assert_outbox_matches(eligible - left, f"iteration {iteration}")
         if killed.status == "running":  # killed mid-run (it may also have finished before the kill)
             after = call_cleanup(model="rules.Place", triggered_by=f"after-{iteration}")
             killed.refresh_from_db()
@@ -108,6 +128,11 @@ def test_killed_twenty_times_at_random_points(slow_place_deletes: None) -> None:
             after = call_cleanup(model="rules.Place", triggered_by=f"after-{iteration}")
         assert after.status == "succeeded"
         assert set(Place.objects.values_list("pk", flat=True)) == young | live, f"iteration {iteration}"
+        assert_proof(killed, eligible - left, f"iteration {iteration}")
+        assert_outbox_matches(eligible, f"iteration {iteration}, after the next run")
+        kills["mid-run" if killed.status == "interrupted" else "after it finished"] += 1
+    print(f"kill loop: {kills}")  # shown with pytest -s
+    assert kills["mid-run"] >= 10, kills  # most kills must land mid-run, or the loop proves little
 
 
 def test_eight_concurrent_calls_and_a_writer(slow_place_deletes: None) -> None:
@@ -200,7 +225,10 @@ def test_a_server_restart_mid_run_keeps_the_guarantees(slow_place_deletes: None)
     assert killed.status == "running"
     committed = sum(i.deleted for i in RetentionRunItem.objects.filter(run=killed))
     assert 6 <= committed < 40 and len(eligible - left) == committed
+    assert_outbox_matches(eligible - left, "after the restart")
     after = call_cleanup(model="rules.Place", triggered_by="after-restart")
     killed.refresh_from_db()
     assert killed.status == "interrupted" and after.status == "succeeded"
     assert set(Place.objects.values_list("pk", flat=True)) == young
+    assert_proof(killed, eligible - left, "after the restart")
+    assert_outbox_matches(eligible, "after the next run")

@@ -1,7 +1,8 @@
 """A model graph with every on_delete rule the purge must reproduce (the differential tests' subject).
 
 Purged (soft-deletable): Author (bigint pk, self-FK cycle, self M2M, generic relations),
-Publisher (UUID pk), Language (char pk), Place (MTI parent), Car (MTI child of a plain model).
+Publisher (UUID pk), Language (char pk), Place (MTI parent), Car (MTI child of a plain model),
+Archive and Memo (soft-delete columns of their own, no SoftDeleteMixin).
 """
 
 import uuid
@@ -122,6 +123,8 @@ class Fan(models.Model):
 class Place(SoftDeleteMixin):
     name = models.CharField(max_length=50)
 
+    retention_snapshot_fields = ["name"]  # an outbox row per purged place (checked by the fault tests)
+
 
 class Restaurant(Place):
     serves_pizza = models.BooleanField(default=False)
@@ -164,3 +167,32 @@ class HostileChild(models.Model):
 
     class Meta:
         db_table = "rules hostile child; SELECT 1"
+
+
+class Archive(models.Model):
+    """django-safedelete's scheme: one nullable ``deleted`` timestamp and no boolean flag."""
+
+    title = models.CharField(max_length=50)
+    deleted = models.DateTimeField(null=True, blank=True, editable=False, db_column="Deleted On")
+
+    retention_deleted_at_field = "deleted"
+    retention_flag_field = None
+
+
+class ArchivePage(models.Model):
+    archive = models.ForeignKey(Archive, on_delete=models.CASCADE)
+
+
+class ArchiveLock(models.Model):
+    archive = models.ForeignKey(Archive, on_delete=models.PROTECT)
+
+
+class Memo(models.Model):
+    """Its own names for both: a ``removed`` flag and a ``removed_on`` timestamp."""
+
+    removed = models.BooleanField(default=False)
+    removed_on = models.DateTimeField(null=True, blank=True)
+    archive = models.ForeignKey(Archive, null=True, on_delete=models.SET_NULL)
+
+    retention_deleted_at_field = "removed_on"
+    retention_flag_field = "removed"

@@ -65,7 +65,8 @@ class Command(BaseCommand):
                 raise CommandError(f"--model {exc}") from exc
             if model not in models:
                 raise CommandError(
-                    f"--model {target!r}: {model_path(model)} is not soft-deletable (no SoftDeleteMixin)"
+                    f"--model {target!r}: {model_path(model)} is not soft-deletable "
+                    "(no SoftDeleteMixin and no retention_deleted_at_field)"
                 )
             target = model_path(model)
             models = [model]

@@ -1,4 +1,4 @@
-"""The database side: ``retention sync | status | sql [app.Model] | show [run]``."""
+"""The database side: ``retention sync | status | sql [app.Model] | show [run] | verify``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
+from django_pg_retention.audit import missing_triggers, verify
 from django_pg_retention.compiler import compile_model
 from django_pg_retention.display import print_run, print_status, run_as_dict, status_as_dict
 from django_pg_retention.models import RetentionRun, RetentionRunItem
@@ -32,6 +33,8 @@ class Command(BaseCommand):
         w.add_argument("run_id", nargs="?", type=int)
         w.add_argument("--database", default=DEFAULT_DB_ALIAS)
         w.add_argument("--format", choices=["table", "json"], default="table")
+        v = sub.add_parser("verify", help="recompute the audit hash chain; report the first broken link")
+        v.add_argument("--database", default=DEFAULT_DB_ALIAS)
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "sync":
@@ -48,6 +51,7 @@ class Command(BaseCommand):
                 ("changed", result.changed),
                 ("deactivated", result.deactivated),
                 ("functions installed", result.functions_installed),
+                ("append-only triggers put back", result.triggers_installed),
                 ("jobs scheduled", jobs.scheduled),
                 ("jobs updated", jobs.updated),
                 ("jobs unscheduled", jobs.unscheduled),
@@ -67,6 +71,9 @@ class Command(BaseCommand):
         if options["action"] == "show":
             self.show(options["database"], options["run_id"], options["format"])
             return
+        if options["action"] == "verify":
+            self.verify(options["database"])
+            return
         models = soft_delete_models()
         if options["model"]:
             try:
@@ -79,6 +86,25 @@ class Command(BaseCommand):
         for model in models:
             compiled = compile_model(model)
             self.stdout.write(f"-- {compiled.model_path}  sha256:{compiled.sql_hash}\n{compiled.sql}\n")
+
+    def verify(self, using: str) -> None:
+        """Exit non-zero when the chain does not hold or a protecting trigger is gone."""
+        missing = missing_triggers(using)
+        result = verify(using)
+        if result.checked:
+            pruned = " (earlier runs pruned by housekeeping)" if (result.first_position or 1) > 1 else ""
+            span = f"positions {result.first_position}-{result.last_position}"
+            self.stdout.write(f"audit chain: {result.checked} run(s) verified, {span}{pruned}")
+        else:
+            self.stdout.write("audit chain: no sealed runs yet")
+        problems = [result.problem] if result.problem else []
+        if missing:
+            problems.append(
+                f"append-only triggers missing: {', '.join(missing)} (manage.py retention sync restores them)"
+            )
+        if problems:
+            raise CommandError("; ".join(problems))
+        self.stdout.write("audit chain intact")
 
     def show(self, using: str, run_id: int | None, fmt: str) -> None:
         runs = RetentionRun.objects.using(using)

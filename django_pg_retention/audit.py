@@ -1,0 +1,255 @@
+"""The audit trail is append-only and chained, so that it proves what the purge deleted.
+
+Triggers (django-pgtrigger ``Protect``) stop anyone from editing a finished run or item, a policy
+history row or a released hold, and from deleting any of them; only ``retention.prune_audit``
+(the housekeeping job) lifts them, for its own transaction. Each finished run is sealed by the
+database with ``hash = sha256(prev_hash || record)``; :func:`verify` recomputes every record and
+link here, in Python, from the rows alone, so a change made with the triggers lifted shows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pgtrigger
+from django.db import models
+
+from django_pg_retention.models import (
+    RetentionHold,
+    RetentionPolicyHistory,
+    RetentionRun,
+    RetentionRunItem,
+)
+
+_NO_DELETE = pgtrigger.Protect(name="append_only_delete", operation=pgtrigger.Delete)
+
+# What each audit table refuses. The names start with "append_only_" (prune_audit finds them so).
+TRIGGERS: dict[type[models.Model], list[pgtrigger.Trigger]] = {
+    RetentionRun: [
+        _NO_DELETE,
+        # A run is sealed (chained) in the transaction that finishes it.
+        pgtrigger.Protect(
+            name="append_only_update",
+            operation=pgtrigger.Update,
+            condition=pgtrigger.Q(old__chain_position__isnull=False),
+        ),
+    ],
+    RetentionRunItem: [
+        _NO_DELETE,
+        pgtrigger.Protect(
+            name="append_only_update",
+            operation=pgtrigger.Update,
+            condition=~pgtrigger.Q(old__status="running"),
+        ),
+    ],
+    RetentionPolicyHistory: [
+        _NO_DELETE,
+        pgtrigger.Protect(name="append_only_update", operation=pgtrigger.Update),
+    ],
+    RetentionHold: [
+        _NO_DELETE,
+        # An active hold may be released or given an expiry; what it holds, why and who placed it
+        # never change, and a released hold is final.
+        pgtrigger.Protect(
+            name="append_only_update",
+            operation=pgtrigger.Update,
+            condition=pgtrigger.Q(old__released_at__isnull=False)
+            | pgtrigger.Q(old__model_path__df=pgtrigger.F("new__model_path"))
+            | pgtrigger.Q(old__object_pk__df=pgtrigger.F("new__object_pk"))
+            | pgtrigger.Q(old__reason__df=pgtrigger.F("new__reason"))
+            | pgtrigger.Q(old__created_by__df=pgtrigger.F("new__created_by"))
+            | pgtrigger.Q(old__created_at__df=pgtrigger.F("new__created_at")),
+        ),
+    ],
+}
+
+
+def _each(apps: Any) -> Iterable[tuple[Any, pgtrigger.Trigger]]:
+    """(model, trigger) pairs; Any because pgtrigger annotates its model parameters as instances."""
+    for model, triggers in TRIGGERS.items():
+        historical: Any = apps.get_model(model._meta.app_label, model._meta.object_name)
+        for trigger in triggers:
+            yield historical, trigger
+
+
+def install_triggers(apps: Any, schema_editor: Any) -> None:
+    """Migration step: install the append-only triggers.
+
+    They are compiled by django-pgtrigger but not registered with it: registered triggers would
+    make ``makemigrations`` of a project with "pgtrigger" installed write migrations into this
+    package. ``manage.py pgtrigger prune`` therefore drops them; :func:`ensure_triggers` (run by
+    every ``migrate`` and ``retention sync``) puts back any that are missing.
+    """
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    with schema_editor.connection.cursor() as cursor:
+        for model, trigger in _each(apps):
+            cursor.execute(trigger.compile(model).install_sql)
+
+
+def uninstall_triggers(apps: Any, schema_editor: Any) -> None:
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    with schema_editor.connection.cursor() as cursor:
+        for model, trigger in _each(apps):
+            cursor.execute(trigger.compile(model).uninstall_sql)
+
+
+def missing_triggers(using: str = "default") -> list[str]:
+    """'table.trigger' of every append-only trigger that is not installed."""
+    from django.apps import apps as global_apps
+    from django.db import connections
+
+    wanted = {(m._meta.db_table, t.get_pgid(m)): f"{m._meta.db_table}.{t.get_pgid(m)}" for m, t in _each(global_apps)}
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE t.tgname LIKE %s",
+            [r"pgtrigger\_append\_only\_%"],
+        )
+        present = set(cursor.fetchall())
+    return sorted(label for key, label in wanted.items() if key not in present)
+
+
+def ensure_triggers(using: str = "default") -> list[str]:
+    """Install the append-only triggers that are missing; returns what was installed."""
+    from django.apps import apps as global_apps
+    from django.db import connections
+
+    missing = missing_triggers(using)
+    if missing:
+        with connections[using].cursor() as cursor:
+            for model, trigger in _each(global_apps):
+                if f"{model._meta.db_table}.{trigger.get_pgid(model)}" in missing:
+                    cursor.execute(trigger.compile(model).install_sql)
+    return missing
+
+
+# --- the chain, recomputed -------------------------------------------------------------------
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def keys_digest(keys: Iterable[str]) -> str:
+    """SHA-256 of primary keys (as text) sorted bytewise, each followed by a newline.
+
+    What ``retention_run_item.digests`` stores per table; an auditor holding the keys computes
+    the same figure.
+    """
+    return hashlib.sha256("".join(k + "\n" for k in sorted(keys, key=lambda k: k.encode())).encode()).hexdigest()
+
+
+def _netstring(value: str) -> str:
+    return f"{len(value.encode())}:{value},"
+
+
+def _us(moment: datetime | None) -> str:
+    return "" if moment is None else str((moment - EPOCH) // timedelta(microseconds=1))
+
+
+def _record(run: RetentionRun, items: list[RetentionRunItem]) -> str:
+    """The canonical text of a run and its items, field for field as retention.run_record writes it."""
+    fields = [
+        "run",
+        str(run.pk),
+        _us(run.started_at),
+        _us(run.finished_at),
+        run.status,
+        run.triggered_by,
+        "true" if run.dry_run else "false",
+        run.model_filter,
+        "" if run.days_override is None else str(run.days_override),
+        str(run.rows_deleted),
+        run.error,
+        run.requested_by,
+    ]
+    text = "".join(_netstring(f) for f in fields)
+    for item in sorted(items, key=lambda i: i.pk):
+        digests = item.digests or {}
+        text += "".join(
+            _netstring(f)
+            for f in [
+                "item",
+                str(item.pk),
+                item.model_path,
+                item.db_table,
+                str(item.retention_days),
+                _us(item.cutoff),
+                str(item.eligible),
+                str(item.deleted),
+                str(item.blocked),
+                str(item.skipped_locked),
+                item.status,
+                item.error,
+                str(len(digests)),
+            ]
+        )
+        for table in sorted(digests, key=lambda t: t.encode()):
+            entry = digests[table]
+            text += _netstring(table) + _netstring(str(entry["count"])) + _netstring(str(entry["sha256"]))
+    return text
+
+
+def run_hash(prev_hash: str, run: RetentionRun, items: list[RetentionRunItem]) -> str:
+    return hashlib.sha256((prev_hash + _record(run, items)).encode()).hexdigest()
+
+
+@dataclass
+class Verification:
+    checked: int = 0  # sealed runs whose hash and link were recomputed
+    first_position: int | None = None
+    last_position: int | None = None
+    unsealed: list[int] = field(default_factory=list[int])  # finished runs outside the chain
+    broken_run: int | None = None  # id of the first run whose record or link does not hold
+    problem: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_run is None and not self.problem
+
+
+def verify(using: str = "default") -> Verification:
+    """Walk the chain oldest first; stop at the first run whose record or link does not hold."""
+    result = Verification()
+    runs = RetentionRun.objects.using(using).filter(chain_position__isnull=False).order_by("chain_position")
+    items: dict[int, list[RetentionRunItem]] = {}
+    for item in RetentionRunItem.objects.using(using).filter(run__chain_position__isnull=False).order_by("id"):
+        items.setdefault(item.run_id, []).append(item)
+    previous: RetentionRun | None = None
+    for run in runs.iterator():
+        position: int = run.chain_position  # type: ignore[assignment]
+        if previous is None:
+            result.first_position = position
+        elif position != (previous.chain_position or 0) + 1:
+            result.broken_run = run.pk
+            result.problem = (
+                f"run {run.pk} is at chain position {position}, after position {previous.chain_position}: "
+                "the runs between were deleted"
+            )
+            return result
+        elif run.prev_hash != previous.hash:
+            result.broken_run = run.pk
+            result.problem = f"run {run.pk} does not link to run {previous.pk}: prev_hash differs from its hash"
+            return result
+        if run_hash(run.prev_hash, run, items.get(run.pk, [])) != run.hash:
+            result.broken_run = run.pk
+            result.problem = (
+                f"run {run.pk} (chain position {position}) no longer matches its hash: it or its items changed"
+            )
+            return result
+        result.checked += 1
+        result.last_position = position
+        previous = run
+    result.unsealed = list[int](
+        RetentionRun.objects.using(using)
+        .filter(chain_position__isnull=True)
+        .exclude(status="running")
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    if result.unsealed:
+        result.problem = f"{len(result.unsealed)} finished run(s) are not in the chain: {result.unsealed[:10]}"
+    return result

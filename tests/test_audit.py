@@ -1,0 +1,335 @@
+"""Append-only audit with proof of deletion, and models with soft-delete columns of their own."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import random
+from datetime import timedelta
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+from psycopg import sql
+from purge_helpers import (
+    ELIGIBLE_AGE,
+    build_rules_data,
+    call_cleanup,
+    purge_until_stable,
+    reset_rules_data,
+    rules_tables,
+)
+from rules.models import Archive, ArchiveLock, ArchivePage, Memo, Place
+
+from django_pg_retention import get_retention_manager, place_hold, release_hold
+from django_pg_retention.audit import TRIGGERS, keys_digest, missing_triggers, run_hash, verify
+from django_pg_retention.models import (
+    RetentionHold,
+    RetentionPolicy,
+    RetentionPolicyHistory,
+    RetentionRun,
+    RetentionRunItem,
+)
+from django_pg_retention.sync import sync
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+OLD = timedelta(days=100)
+
+
+@pytest.fixture(autouse=True)
+def clean() -> None:
+    reset_rules_data()
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE retention_hold")
+
+
+def pk_columns() -> dict[str, str]:
+    """Every rules table (M2M through tables included) and its primary key column."""
+    return {
+        m._meta.db_table: m._meta.pk.column
+        for m in apps.get_app_config("rules").get_models(include_auto_created=True)
+        if m._meta.pk is not None and not m._meta.proxy
+    }
+
+
+def pks(table: str, column: str) -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql.SQL("SELECT {}::text FROM {}").format(sql.Identifier(column), sql.Identifier(table)))
+        return {row[0] for row in cursor.fetchall()}
+
+
+def lifted(sql: str, params: Any = None) -> None:
+    """Run SQL with the append-only triggers lifted, as only housekeeping (or a tamperer) may."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('pgtrigger.ignore', '{' || string_agg(tgname, ',') || '}', true) FROM pg_trigger"
+            " WHERE tgname LIKE 'pgtrigger\\_append\\_only\\_%%'"
+        )
+        cursor.execute(sql, params)
+
+
+# --- proof of deletion ---------------------------------------------------------------------------
+
+
+def test_each_item_stores_count_and_digest_of_the_keys_it_deleted_per_table() -> None:
+    build_rules_data(random.Random(11))
+    columns = pk_columns()
+    assert set(rules_tables()) <= set(columns)
+    before = {t: pks(t, c) for t, c in columns.items()}
+    runs = purge_until_stable()
+    after = {t: pks(t, c) for t, c in columns.items()}
+    recorded: dict[str, list[dict[str, Any]]] = {}
+    for item in RetentionRunItem.objects.filter(run__in=runs):
+        assert item.status == "succeeded"
+        for table, entry in item.digests.items():
+            recorded.setdefault(table, []).append(entry)
+            assert entry["count"] == item.cascaded[table]
+    gone = {t: before[t] - after[t] for t in before if before[t] - after[t]}
+    assert gone, "the data deleted nothing"
+    for table, keys in gone.items():
+        # All rows of a table went in one item here (one run deleted them all).
+        assert recorded[table] == [{"count": len(keys), "sha256": keys_digest(keys)}], table
+    assert set(recorded) == set(gone)
+
+
+def test_the_digest_is_the_sha256_of_sorted_keys_one_per_line() -> None:
+    assert keys_digest(["10", "9", "1"]) == hashlib.sha256(b"1\n10\n9\n").hexdigest()
+
+
+# --- the chain -------------------------------------------------------------------------------------
+
+
+def a_few_runs() -> list[RetentionRun]:
+    build_rules_data(random.Random(3))
+    runs = [call_cleanup(dry_run=True), call_cleanup(), call_cleanup(model="rules.Place", days=1)]
+    with connection.cursor() as cursor:  # a skipped run (the lock is held by this session)
+        cursor.execute("SELECT pg_advisory_lock(hashtext('django_pg_retention.run_cleanup'))")
+        try:
+            other = connection.copy()  # type: ignore[attr-defined]
+            with other.cursor() as c2:
+                c2.execute("CALL retention.run_cleanup(triggered_by => 'second')")
+            other.close()
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(hashtext('django_pg_retention.run_cleanup'))")
+    runs.append(RetentionRun.objects.get(triggered_by="second"))
+    return runs
+
+
+def test_every_finished_run_is_sealed_in_order_and_the_chain_verifies() -> None:
+    runs = a_few_runs()
+    assert runs[-1].status == "skipped"
+    chain = list(RetentionRun.objects.order_by("chain_position"))
+    assert [r.chain_position for r in chain] == list(range(1, len(chain) + 1))
+    assert chain[0].prev_hash == ""
+    for prev, run in itertools.pairwise(chain):
+        assert run.prev_hash == prev.hash
+    # Python's record of each run is the database's, byte for byte.
+    with connection.cursor() as cursor:
+        for run in chain:
+            cursor.execute("SELECT retention.run_record(%s)", [run.pk])
+            (record,) = cursor.fetchone()
+            items = list(RetentionRunItem.objects.filter(run=run))
+            assert run_hash(run.prev_hash, run, items) == run.hash
+            assert hashlib.sha256((run.prev_hash + record).encode()).hexdigest() == run.hash
+    result = verify()
+    assert result.ok and result.checked == len(chain), result.problem
+    out = StringIO()
+    call_command("retention", "verify", stdout=out)
+    assert f"{len(chain)} run(s) verified" in out.getvalue() and "intact" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("tamper", "expected"),
+    [
+        ("UPDATE retention_run_item SET deleted = deleted + 1 WHERE run_id = %(id)s", "no longer matches its hash"),
+        ("UPDATE retention_run SET error = 'nothing to see' WHERE id = %(id)s", "no longer matches its hash"),
+        (
+            "UPDATE retention_run_item SET digests = jsonb_set(digests, '{rules_author,count}', '0')"
+            " WHERE run_id = %(id)s",
+            "no longer matches its hash",
+        ),
+        ("DELETE FROM retention_run_item WHERE run_id = %(id)s", "no longer matches its hash"),
+        (
+            "WITH i AS (DELETE FROM retention_run_item WHERE run_id = %(id)s)"
+            " DELETE FROM retention_run WHERE id = %(id)s",
+            "the runs between were deleted",
+        ),
+    ],
+)
+def test_verify_reports_the_first_broken_link(tamper: str, expected: str) -> None:
+    runs = a_few_runs()
+    real = runs[1]  # the real run that deleted authors
+    assert RetentionRunItem.objects.filter(run=real, digests__has_key="rules_author").exists()
+    lifted(tamper, {"id": real.pk})
+    result = verify()
+    assert not result.ok and expected in result.problem
+    broken = runs[2].pk if "DELETE FROM retention_run WHERE" in tamper else real.pk
+    assert result.broken_run == broken
+    assert f"run {broken}" in result.problem
+    with pytest.raises(CommandError, match=f"run {broken}"):
+        call_command("retention", "verify", stdout=StringIO())
+
+
+# --- append-only ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE retention_run SET rows_deleted = 0",
+        "UPDATE retention_run SET status = 'running'",
+        "DELETE FROM retention_run",
+        "UPDATE retention_run_item SET deleted = 0",
+        "DELETE FROM retention_run_item",
+        "UPDATE retention_policy_history SET new_days = 1",
+        "DELETE FROM retention_policy_history",
+    ],
+)
+def test_finished_audit_rows_cannot_be_changed_or_deleted(statement: str) -> None:
+    a_few_runs()
+    assert RetentionPolicyHistory.objects.exists()
+    with pytest.raises(DatabaseError, match="pgtrigger: Cannot"), transaction.atomic(), connection.cursor() as c:
+        c.execute(statement)
+    assert verify().ok
+
+
+def test_a_hold_may_be_released_once_and_never_rewritten_or_deleted() -> None:
+    place = Place.objects.create(name="p", is_deleted=True, deleted_at=timezone.now() - OLD)
+    hold = place_hold(place, "audit 7", by="legal")
+    for statement in (
+        "UPDATE retention_hold SET reason = 'nothing'",
+        "UPDATE retention_hold SET object_pk = '0'",
+        "DELETE FROM retention_hold",
+    ):
+        with pytest.raises(DatabaseError, match="pgtrigger: Cannot"), transaction.atomic(), connection.cursor() as c:
+            c.execute(statement)
+    RetentionHold.objects.filter(pk=hold.pk).update(until=timezone.now() + timedelta(days=9))  # active: allowed
+    release_hold(place, by="legal")
+    with pytest.raises(DatabaseError, match="pgtrigger: Cannot"), transaction.atomic():
+        RetentionHold.objects.filter(pk=hold.pk).update(released_at=None)
+    assert RetentionHold.objects.get(pk=hold.pk).released_by == "legal"
+
+
+def test_housekeeping_still_prunes_and_the_chain_verifies_from_where_it_starts() -> None:
+    runs = a_few_runs()
+    old = runs[:2]
+    lifted(
+        "UPDATE retention_run SET started_at = started_at - interval '4000 days',"
+        " finished_at = finished_at - interval '4000 days' WHERE id = ANY(%s)",
+        [[r.pk for r in old]],
+    )
+    # Moving the timestamps broke those two records: prune them as housekeeping does.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT retention.prune_audit(2555)")
+        assert cursor.fetchone()[0] == 2
+    assert not RetentionRun.objects.filter(pk__in=[r.pk for r in old]).exists()
+    result = verify()
+    assert result.ok, result.problem
+    assert result.first_position == 3 and result.checked == len(runs) - 2
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:  # lifted only inside
+        cursor.execute("DELETE FROM retention_run")
+
+
+def test_a_dropped_trigger_is_reported_and_put_back_by_sync() -> None:
+    model = RetentionRun
+    trigger = TRIGGERS[model][0]
+    pgid = trigger.get_pgid(model)
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP TRIGGER {pgid} ON "retention_run"')
+    assert missing_triggers() == [f"retention_run.{pgid}"]
+    with pytest.raises(CommandError, match="append-only triggers missing"):
+        call_command("retention", "verify", stdout=StringIO())
+    assert sync().triggers_installed == [f"retention_run.{pgid}"]
+    assert missing_triggers() == []
+
+
+# --- soft-delete columns of a model's own -----------------------------------------------------------
+
+
+def test_own_columns_are_synced_and_purged_like_the_mixin() -> None:
+    policies = {p.model_path: p for p in RetentionPolicy.objects.filter(model_path__in=["rules.Archive", "rules.Memo"])}
+    assert (policies["rules.Archive"].deleted_at_column, policies["rules.Archive"].flag_column) == ("Deleted On", "")
+    assert (policies["rules.Memo"].deleted_at_column, policies["rules.Memo"].flag_column) == ("removed_on", "removed")
+    now = timezone.now()
+    gone = Archive.objects.create(title="gone", deleted=now - ELIGIBLE_AGE)
+    young = Archive.objects.create(title="young", deleted=now - timedelta(days=2))
+    live = Archive.objects.create(title="live")
+    locked = Archive.objects.create(title="locked", deleted=now - ELIGIBLE_AGE)
+    ArchiveLock.objects.create(archive=locked)
+    page = ArchivePage.objects.create(archive=gone)
+    memo = Memo.objects.create(removed=True, removed_on=now - ELIGIBLE_AGE, archive=live)
+    unflagged = Memo.objects.create(removed=False, removed_on=now - ELIGIBLE_AGE, archive=gone)
+    manager = get_retention_manager()
+    assert set(manager.get_eligible_records(Archive)) == {gone, locked}
+    assert set(manager.get_eligible_records(Memo)) == {memo}
+    report = {row["model_path"]: row for row in manager.generate_cleanup_report()["models"]}
+    assert (report["rules.Archive"]["total_soft_deleted"], report["rules.Archive"]["eligible_for_cleanup"]) == (3, 2)
+    assert (report["rules.Memo"]["total_soft_deleted"], report["rules.Memo"]["eligible_for_cleanup"]) == (1, 1)
+
+    run = call_cleanup()
+    assert run.status == "succeeded", run.error
+    items = {i.model_path: i for i in RetentionRunItem.objects.filter(run=run)}
+    assert (items["rules.Archive"].eligible, items["rules.Archive"].deleted, items["rules.Archive"].blocked) == (
+        2,
+        1,
+        1,
+    )
+    assert (items["rules.Memo"].eligible, items["rules.Memo"].deleted) == (1, 1)
+    assert set(Archive.objects.all()) == {young, live, locked}
+    assert not ArchivePage.objects.filter(pk=page.pk).exists()
+    assert set(Memo.objects.all()) == {unflagged}
+    unflagged.refresh_from_db()
+    assert unflagged.archive_id is None  # SET_NULL from the purged archive
+
+
+def test_own_columns_are_checked_and_each_mistake_named() -> None:
+    from django.db import models
+    from django.test.utils import isolate_apps
+
+    from django_pg_retention.checks import check_models
+
+    with isolate_apps("rules"):
+
+        class NoSuchField(models.Model):
+            retention_deleted_at_field = "removed_at"
+
+            class Meta:
+                app_label = "rules"
+
+        class WrongType(models.Model):
+            deleted = models.BooleanField(default=False)
+            retention_deleted_at_field = "deleted"
+
+            class Meta:
+                app_label = "rules"
+
+        class WrongFlag(models.Model):
+            deleted = models.DateTimeField(null=True)
+            gone = models.DateTimeField(null=True)
+            retention_deleted_at_field = "deleted"
+            retention_flag_field = "gone"
+
+            class Meta:
+                app_label = "rules"
+
+        messages = check_models([NoSuchField, WrongType, WrongFlag])
+    texts = [(m.id, m.msg) for m in messages]
+    assert texts == [
+        (
+            "pg_retention.E011",
+            "rules.NoSuchField.retention_deleted_at_field = 'removed_at': rules.NoSuchField has no such field",
+        ),
+        (
+            "pg_retention.E011",
+            "rules.WrongType.retention_deleted_at_field = 'deleted' must name a DateTimeField, not a BooleanField",
+        ),
+        (
+            "pg_retention.E011",
+            "rules.WrongFlag.retention_flag_field = 'gone' must name a BooleanField, not a DateTimeField",
+        ),
+    ]
