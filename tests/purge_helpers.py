@@ -220,6 +220,12 @@ def purge_until_stable(max_runs: int = 5) -> list[RetentionRun]:
     raise AssertionError(f"purge still deleting after {max_runs} runs")
 
 
+def clear_holds() -> None:
+    """Holds are never deleted row by row (append-only): tests empty the table with TRUNCATE."""
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE retention_hold")
+
+
 def reset_rules_data() -> None:
     """Empty the rules tables and the audit (between hypothesis examples) and re-sync policies."""
     tables = [*rules_tables(), "retention_run_item", "retention_run", "retention_deleted_keys", "retention_outbox"]

@@ -19,6 +19,7 @@ from purge_helpers import (
     ELIGIBLE_AGE,
     build_rules_data,
     call_cleanup,
+    clear_holds,
     purge_until_stable,
     reset_rules_data,
     rules_tables,
@@ -44,8 +45,7 @@ OLD = timedelta(days=100)
 @pytest.fixture(autouse=True)
 def clean() -> None:
     reset_rules_data()
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE retention_hold")
+    clear_holds()
 
 
 def pk_columns() -> dict[str, str]:

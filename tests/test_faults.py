@@ -23,6 +23,7 @@ from django_pg_retention.models import RetentionDeletedKeys, RetentionOutbox, Re
 pytestmark = pytest.mark.django_db(transaction=True)
 
 OLD = timedelta(days=100)
+RESTARTS = 3  # server stop/start cycles in the restart test
 
 
 @pytest.fixture(autouse=True)
@@ -42,6 +43,18 @@ def slow_place_deletes() -> Any:
     yield
     with connection.cursor() as cursor:
         cursor.execute("DROP TRIGGER IF EXISTS test_slow ON rules_place; DROP FUNCTION IF EXISTS test_slow_delete();")
+
+
+def make_places(old: int) -> tuple[set[int], set[int]]:
+    """Three soft-deleted places too young to purge, and `old` eligible ones (their pks)."""
+    now = timezone.now()
+    young = Place.objects.bulk_create(
+        Place(name="young", is_deleted=True, deleted_at=now - timedelta(days=2)) for _ in range(3)
+    )
+    eligible = Place.objects.bulk_create(
+        Place(name=f"old{i}", is_deleted=True, deleted_at=now - OLD - timedelta(minutes=i)) for i in range(old)
+    )
+    return {p.pk for p in young}, {p.pk for p in eligible}
 
 
 def assert_outbox_matches(deleted: set[int], where: str) -> None:
@@ -87,20 +100,8 @@ def test_killed_twenty_times_at_random_points(slow_place_deletes: None) -> None:
     kills = {"mid-run": 0, "after it finished": 0}
     for iteration in range(20):
         reset_rules_data()
-        now = timezone.now()
-        young = {
-            p.pk
-            for p in Place.objects.bulk_create(
-                Place(name="young", is_deleted=True, deleted_at=now - timedelta(days=2)) for _ in range(3)
-            )
-        }
+        young, eligible = make_places(25)
         live = {Place.objects.create(name="live").pk}
-        eligible = {
-            p.pk
-            for p in Place.objects.bulk_create(
-                Place(name=f"old{i}", is_deleted=True, deleted_at=now - OLD - timedelta(minutes=i)) for i in range(25)
-            )
-        }
         thread, state = start_cleanup(
             model="rules.Place", batch_size=rng.choice([1, 2, 3]), triggered_by=f"kill-{iteration}"
         )
@@ -188,8 +189,9 @@ def test_eight_concurrent_calls_and_a_writer(slow_place_deletes: None) -> None:
 
 
 def test_a_server_restart_mid_run_keeps_the_guarantees(slow_place_deletes: None) -> None:
-    """Stop and start PostgreSQL while a purge runs: committed batches stay, nothing ineligible goes,
-    the audit matches the data, and the next run marks the old one interrupted and finishes."""
+    """Stop and start PostgreSQL while a purge runs, RESTARTS times. After each: nothing ineligible
+    went, the audit count and the outbox rows match the committed deletions; after the next run: it
+    finished, the old run is interrupted with digests of exactly what it deleted, the chain holds."""
     import os
     import subprocess
     from pathlib import Path
@@ -198,37 +200,30 @@ def test_a_server_restart_mid_run_keeps_the_guarantees(slow_place_deletes: None)
         pytest.skip("the server is not the suite's own scripts/devdb, so the test may not restart it")
     devdb = str(Path(__file__).resolve().parents[1] / "scripts" / "devdb")
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    now = timezone.now()
-    young = {
-        p.pk
-        for p in Place.objects.bulk_create(
-            Place(name="young", is_deleted=True, deleted_at=now - timedelta(days=2)) for _ in range(3)
+    for iteration in range(RESTARTS):
+        reset_rules_data()
+        young, eligible = make_places(40)
+        label = f"restarted-{iteration}"
+        thread, state = start_cleanup(model="rules.Place", batch_size=2, triggered_by=label)
+        wait_for(
+            lambda label=label: sum(i.deleted for i in RetentionRunItem.objects.filter(run__triggered_by=label)) >= 6
         )
-    }
-    eligible = {
-        p.pk
-        for p in Place.objects.bulk_create(
-            Place(name=f"old{i}", is_deleted=True, deleted_at=now - OLD - timedelta(minutes=i)) for i in range(40)
-        )
-    }
-    thread, state = start_cleanup(model="rules.Place", batch_size=2, triggered_by="restarted")
-    wait_for(lambda: sum(i.deleted for i in RetentionRunItem.objects.filter(run__triggered_by="restarted")) >= 6)
-    connection.close()
-    subprocess.run([devdb, "stop"], env=env, check=True)
-    subprocess.run([devdb, "start"], env=env, check=True, stderr=subprocess.DEVNULL)
-    thread.join(30)
-    assert isinstance(state.get("error"), psycopg.OperationalError)  # its server went away
+        connection.close()
+        subprocess.run([devdb, "stop"], env=env, check=True)
+        subprocess.run([devdb, "start"], env=env, check=True, stderr=subprocess.DEVNULL)
+        thread.join(30)
+        assert isinstance(state.get("error"), psycopg.OperationalError)  # its server went away
 
-    left = set(Place.objects.values_list("pk", flat=True))  # Django reconnects
-    assert young <= left
-    killed = RetentionRun.objects.get(triggered_by="restarted")
-    assert killed.status == "running"
-    committed = sum(i.deleted for i in RetentionRunItem.objects.filter(run=killed))
-    assert 6 <= committed < 40 and len(eligible - left) == committed
-    assert_outbox_matches(eligible - left, "after the restart")
-    after = call_cleanup(model="rules.Place", triggered_by="after-restart")
-    killed.refresh_from_db()
-    assert killed.status == "interrupted" and after.status == "succeeded"
-    assert set(Place.objects.values_list("pk", flat=True)) == young
-    assert_proof(killed, eligible - left, "after the restart")
-    assert_outbox_matches(eligible, "after the next run")
+        left = set(Place.objects.values_list("pk", flat=True))  # Django reconnects
+        assert young <= left
+        killed = RetentionRun.objects.get(triggered_by=label)
+        assert killed.status == "running"
+        committed = sum(i.deleted for i in RetentionRunItem.objects.filter(run=killed))
+        assert 6 <= committed < 40 and len(eligible - left) == committed
+        assert_outbox_matches(eligible - left, f"restart {iteration}")
+        after = call_cleanup(model="rules.Place", triggered_by=f"after-restart-{iteration}")
+        killed.refresh_from_db()
+        assert killed.status == "interrupted" and after.status == "succeeded"
+        assert set(Place.objects.values_list("pk", flat=True)) == young
+        assert_proof(killed, eligible - left, f"restart {iteration}")
+        assert_outbox_matches(eligible, f"restart {iteration}, after the next run")

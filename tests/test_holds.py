@@ -7,11 +7,10 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from purge_helpers import call_cleanup, reset_rules_data
+from purge_helpers import call_cleanup, clear_holds, reset_rules_data
 from rules.models import Author, Book, Chapter, Language, Place
 
 from django_pg_retention import place_hold, release_hold
@@ -25,8 +24,7 @@ OLD = timedelta(days=100)
 @pytest.fixture(autouse=True)
 def clean() -> None:
     reset_rules_data()
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE retention_hold")  # holds are never deleted row by row (append-only)
+    clear_holds()
 
 
 def old_place(name: str) -> Place:
