@@ -16,7 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pgtrigger
-from django.db import models
+from django.apps import apps as global_apps
+from django.db import connections, models
 
 from django_pg_retention.models import (
     RetentionHold,
@@ -100,25 +101,29 @@ def uninstall_triggers(apps: Any, schema_editor: Any) -> None:
 
 
 def missing_triggers(using: str = "default") -> list[str]:
-    """'table.trigger' of every append-only trigger that is not installed."""
-    from django.apps import apps as global_apps
-    from django.db import connections
+    """'table.trigger' of every append-only trigger that is not installed as compiled.
 
-    wanted = {(m._meta.db_table, t.get_pgid(m)): f"{m._meta.db_table}.{t.get_pgid(m)}" for m, t in _each(global_apps)}
+    pgtrigger comments each trigger with the hash of its definition, so a trigger that was
+    dropped, or replaced by another of the same name, is listed.
+    """
+    wanted = {
+        (model._meta.db_table, trigger.get_pgid(model)): trigger.compile(model).hash
+        for model, trigger in _each(global_apps)
+    }
     with connections[using].cursor() as cursor:
         cursor.execute(
-            "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE t.tgname LIKE %s",
+            "SELECT c.relname, t.tgname, obj_description(t.oid, 'pg_trigger') FROM pg_trigger t"
+            " JOIN pg_class c ON c.oid = t.tgrelid WHERE t.tgname LIKE %s",
             [r"pgtrigger\_append\_only\_%"],
         )
-        present = set(cursor.fetchall())
-    return sorted(label for key, label in wanted.items() if key not in present)
+        installed = {(table, name): comment for table, name, comment in cursor.fetchall()}
+    return sorted(
+        f"{table}.{name}" for (table, name), digest in wanted.items() if installed.get((table, name)) != digest
+    )
 
 
 def ensure_triggers(using: str = "default") -> list[str]:
-    """Install the append-only triggers that are missing; returns what was installed."""
-    from django.apps import apps as global_apps
-    from django.db import connections
-
+    """Install the append-only triggers that are missing or altered; returns what was installed."""
     missing = missing_triggers(using)
     if missing:
         with connections[using].cursor() as cursor:

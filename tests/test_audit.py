@@ -248,6 +248,21 @@ def test_a_dropped_trigger_is_reported_and_put_back_by_sync() -> None:
     assert missing_triggers() == []
 
 
+def test_a_trigger_replaced_under_its_name_is_reported_and_put_back() -> None:
+    model = RetentionRunItem
+    pgid = TRIGGERS[model][1].get_pgid(model)
+    with connection.cursor() as cursor:  # same name, does nothing
+        cursor.execute(
+            f'DROP TRIGGER {pgid} ON "retention_run_item"; CREATE TRIGGER {pgid} BEFORE UPDATE ON "retention_run_item"'
+            " FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()"
+        )
+    assert missing_triggers() == [f"retention_run_item.{pgid}"]
+    assert sync().triggers_installed == [f"retention_run_item.{pgid}"]
+    a_few_runs()
+    with pytest.raises(DatabaseError, match="pgtrigger: Cannot"), transaction.atomic(), connection.cursor() as c:
+        c.execute("UPDATE retention_run_item SET deleted = 0")
+
+
 # --- soft-delete columns of a model's own -----------------------------------------------------------
 
 
