@@ -2,11 +2,16 @@
 
     .venv/bin/python bench/proof_cost.py                  # 1M parents, 6 rounds
     .venv/bin/python bench/proof_cost.py --parents 100000 --rounds 3
+    .venv/bin/python bench/proof_cost.py --batches 40     # per batch instead: 40 pairs of 5,000 roots
 
 Each round purges three copies of one template (issue 7's two-CASCADE shape): the bare DELETE,
 the current run_cleanup (SQL 0.7: keys recorded per batch, digested per item, run sealed), and
 run_cleanup of SQL 0.6 (no keys, no digests, no seal) installed into its copy. Medians and ratios
 are printed; the end states of the three must be identical.
+
+With --batches N, one copy instead: N pairs of committed batches of 5,000 eligible roots each,
+purged by the model's generated function with the keys recorded (retention.item_id set to a
+running item) and without, alternating which goes first; per-batch medians and means.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -28,14 +35,59 @@ SQL_0_6 = Path(__file__).resolve().parents[1] / "sql" / "django_pg_retention--0.
 CALL = "CALL retention.run_cleanup(triggered_by => 'bench')"
 
 
+def batch_pairs(url: str, pairs: int) -> None:
+    recreate(url, COPY, TEMPLATE)
+    with psycopg.connect(with_db(url, COPY)) as conn:
+        purge = conn.execute("SELECT purge_function FROM retention_policy WHERE model_path = 'benchsimple.Parent'")
+        function = sql.Identifier("retention", purge.fetchone()[0])  # type: ignore[index]
+        run = conn.execute(
+            "INSERT INTO retention_run (started_at, status, triggered_by, dry_run, model_filter, rows_deleted, error)"
+            " VALUES (now(), 'running', 'bench', false, '', 0, '') RETURNING id"
+        ).fetchone()[0]  # type: ignore[index]
+        item = conn.execute(
+            "INSERT INTO retention_run_item (run_id, model_path, db_table, retention_days, policy_source, cutoff,"
+            " eligible, deleted, blocked, skipped_locked, cascaded, updated, blocked_reasons, batches, batch_sizes,"
+            " batch_durations_ms, started_at, status, error, digests) VALUES (%s, 'benchsimple.Parent', '', 30, '',"
+            " now(), 0, 0, 0, 0, '{}', '{}', '{}', 0, '[]', '[]', now(), 'running', '', '{}') RETURNING id",
+            [run],
+        ).fetchone()[0]  # type: ignore[index]
+        roots = conn.execute(
+            "SELECT id::text FROM benchsimple_parent WHERE is_deleted ORDER BY id LIMIT %s", [pairs * 2 * 5000]
+        ).fetchall()
+        conn.commit()
+        chunks = [[r[0] for r in roots[i : i + 5000]] for i in range(0, len(roots), 5000)]
+        times: dict[str, list[float]] = {"keys recorded": [], "no keys": []}
+        for pair in range(pairs):
+            order = ("keys recorded", "no keys") if pair % 2 == 0 else ("no keys", "keys recorded")
+            for offset, mode in enumerate(order):
+                conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                conn.execute(
+                    "SELECT set_config('retention.item_id', %s, true)", [str(item) if mode == "keys recorded" else ""]
+                )
+                started = time.perf_counter()
+                conn.execute(sql.SQL("SELECT {}(%s)").format(function), [chunks[2 * pair + offset]])
+                conn.commit()
+                times[mode].append(time.perf_counter() - started)
+    drop(url, COPY)
+    drop(url, TEMPLATE)
+    print(f"\n{pairs} pairs of committed batches of 5,000 roots (15,000 rows)")
+    print("| mode | median ms | mean ms |\n|---|---|---|")
+    for mode, values in times.items():
+        print(f"| {mode} | {1000 * statistics.median(values):.1f} | {1000 * statistics.mean(values):.1f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parents", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--batches", type=int, default=0, help="measure N pairs of batches instead of whole runs")
     args = parser.parse_args()
     url = server_url()
     shape = Shape(args.parents, mixed=False)
     build_template(url, TEMPLATE, shape)
+    if args.batches:
+        batch_pairs(url, args.batches)
+        return
     times: dict[str, list[float]] = {"bare DELETE": [], "run_cleanup 0.7 (proof)": [], "run_cleanup 0.6 (no proof)": []}
     states: dict[str, object] = {}
     for round_ in range(args.rounds):
