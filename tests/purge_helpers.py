@@ -115,7 +115,7 @@ def build_rules_data(rng: random.Random, authors: int = 12) -> None:
         archive = r.Archive.objects.create(title=f"a{i}", deleted=s["deleted_at"])
         for _ in range(rng.randrange(0, 3)):
             r.ArchivePage.objects.create(archive=archive)
-        if rng.random() < 0.2:
+        if rng.random() < 0.4:
             r.ArchiveLock.objects.create(archive=archive)
         m = state(rng)
         r.Memo.objects.create(
