@@ -115,14 +115,19 @@ def build_rules_data(rng: random.Random, authors: int = 12) -> None:
         archive = r.Archive.objects.create(title=f"a{i}", deleted=s["deleted_at"])
         for _ in range(rng.randrange(0, 3)):
             r.ArchivePage.objects.create(archive=archive)
-        if rng.random() < 0.4:
+        if rng.random() < 0.2:
             r.ArchiveLock.objects.create(archive=archive)
         m = state(rng)
         r.Memo.objects.create(
             removed=m["is_deleted"], removed_on=m["deleted_at"], archive=archive if rng.random() < 0.5 else None
         )
-    # A timestamp without the flag is not soft-deleted (the flag decides for Memo).
-    r.Memo.objects.create(removed=False, removed_on=timezone.now() - ELIGIBLE_AGE)
+    # In every data set: a timestamp without the flag is not soft-deleted (the flag decides for
+    # Memo; this one's archive goes, so SET_NULL reaches it), and an eligible archive PROTECT keeps.
+    gone = r.Archive.objects.create(title="gone", deleted=timezone.now() - ELIGIBLE_AGE)
+    r.Memo.objects.create(removed=False, removed_on=timezone.now() - ELIGIBLE_AGE, archive=gone)
+    r.ArchiveLock.objects.create(
+        archive=r.Archive.objects.create(title="locked", deleted=timezone.now() - ELIGIBLE_AGE)
+    )
 
 
 def rules_tables() -> list[str]:
