@@ -225,15 +225,11 @@ def purge_until_stable(max_runs: int = 5) -> list[RetentionRun]:
     raise AssertionError(f"purge still deleting after {max_runs} runs")
 
 
-def clear_holds() -> None:
-    """Holds are never deleted row by row (append-only): tests empty the table with TRUNCATE."""
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE retention_hold")
-
-
 def reset_rules_data() -> None:
-    """Empty the rules tables and the audit (between hypothesis examples) and re-sync policies."""
-    tables = [*rules_tables(), "retention_run_item", "retention_run", "retention_deleted_keys", "retention_outbox"]
+    """Empty the rules tables, the audit and the holds (between hypothesis examples) and re-sync policies."""
+    # TRUNCATE: the append-only triggers refuse row deletes of runs, items and holds.
+    audit = ["retention_run_item", "retention_run", "retention_deleted_keys", "retention_outbox", "retention_hold"]
+    tables = [*rules_tables(), *audit]
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
     ContentType.objects.clear_cache()

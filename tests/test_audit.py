@@ -19,7 +19,6 @@ from purge_helpers import (
     ELIGIBLE_AGE,
     build_rules_data,
     call_cleanup,
-    clear_holds,
     purge_until_stable,
     reset_rules_data,
     rules_tables,
@@ -45,7 +44,6 @@ OLD = timedelta(days=100)
 @pytest.fixture(autouse=True)
 def clean() -> None:
     reset_rules_data()
-    clear_holds()
 
 
 def pk_columns() -> dict[str, str]:

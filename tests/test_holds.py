@@ -10,7 +10,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from purge_helpers import call_cleanup, clear_holds, reset_rules_data
+from purge_helpers import call_cleanup, reset_rules_data
 from rules.models import Author, Book, Chapter, Language, Place
 
 from django_pg_retention import place_hold, release_hold
@@ -24,7 +24,6 @@ OLD = timedelta(days=100)
 @pytest.fixture(autouse=True)
 def clean() -> None:
     reset_rules_data()
-    clear_holds()
 
 
 def old_place(name: str) -> Place:
