@@ -1,13 +1,14 @@
-"""What the proof of deletion costs: run_cleanup with and without recording the deleted keys.
+"""What the proof of deletion costs: run_cleanup with and without storing the deleted keys.
 
     .venv/bin/python bench/proof_cost.py                  # 1M parents, 6 rounds
     .venv/bin/python bench/proof_cost.py --parents 100000 --rounds 3
     .venv/bin/python bench/proof_cost.py --batches 40     # per batch instead: 40 pairs of 5,000 roots
 
 Each round purges three copies of one template (issue 7's two-CASCADE shape): the bare DELETE,
-the current run_cleanup (SQL 0.7: keys recorded per batch, digested per item, run sealed), and
-run_cleanup of SQL 0.6 (no keys, no digests, no seal) installed into its copy. Medians and ratios
-are printed; the end states of the three must be identical.
+run_cleanup as shipped (keys recorded per batch, digested per item, run sealed), and run_cleanup
+with the keys dropped on the way in: a BEFORE INSERT trigger on retention_deleted_keys returns NULL
+in that copy (the purge still builds the key arrays; the items get empty digests). Medians and
+ratios are printed; the end states of the three must be identical.
 
 With --batches N, one copy instead: N pairs of committed batches of 5,000 eligible roots each,
 purged by the model's generated function with the keys recorded (retention.item_id set to a
@@ -31,7 +32,10 @@ from common import Shape, build_template, drop, fingerprint, recreate, server_ur
 from run import BARE_SIMPLE, COPY, timed_sql
 
 TEMPLATE = "retention_bench_proof_template"
-SQL_0_6 = Path(__file__).resolve().parents[1] / "sql" / "django_pg_retention--0.5--0.6.sql"
+DROP_KEYS = """
+CREATE FUNCTION bench_drop_keys() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE TRIGGER bench_drop_keys BEFORE INSERT ON retention_deleted_keys FOR EACH ROW EXECUTE FUNCTION bench_drop_keys();
+"""
 CALL = "CALL retention.run_cleanup(triggered_by => 'bench')"
 
 
@@ -88,16 +92,14 @@ def main() -> None:
     if args.batches:
         batch_pairs(url, args.batches)
         return
-    times: dict[str, list[float]] = {"bare DELETE": [], "run_cleanup 0.7 (proof)": [], "run_cleanup 0.6 (no proof)": []}
+    times: dict[str, list[float]] = {"bare DELETE": [], "run_cleanup": [], "run_cleanup, keys dropped": []}
     states: dict[str, object] = {}
     for round_ in range(args.rounds):
         for name in times:
             recreate(url, COPY, TEMPLATE)
-            if name.endswith("(no proof)"):
+            if name.endswith("keys dropped"):
                 with psycopg.connect(with_db(url, COPY), autocommit=True) as conn:
-                    # 0.6 does not fill the digests column, which has no database default.
-                    conn.execute("ALTER TABLE retention_run_item ALTER digests SET DEFAULT '{}'")
-                    conn.execute(SQL_0_6.read_text(encoding="utf-8"))  # type: ignore[arg-type]
+                    conn.execute(DROP_KEYS)  # type: ignore[arg-type]
             times[name].append(timed_sql(url, BARE_SIMPLE if name == "bare DELETE" else CALL))
             states[name] = fingerprint(url, COPY, shape)
             print(f"round {round_}: {name}: {times[name][-1]:.2f}s", flush=True)
@@ -109,8 +111,8 @@ def main() -> None:
     print("| method | median s | ratio to bare DELETE |\n|---|---|---|")
     for name, seconds in medians.items():
         print(f"| {name} | {seconds:.2f} | {seconds / bare:.2f} |")
-    proof, plain = medians["run_cleanup 0.7 (proof)"], medians["run_cleanup 0.6 (no proof)"]
-    print(f"proof of deletion costs {100 * (proof / plain - 1):+.1f}% of run_cleanup's time")
+    proof, plain = medians["run_cleanup"], medians["run_cleanup, keys dropped"]
+    print(f"storing the deleted keys costs {100 * (proof / plain - 1):+.1f}% of run_cleanup's time")
     identical = len({repr(s) for s in states.values()}) == 1
     print(f"end states identical: {identical}")
     if not identical:

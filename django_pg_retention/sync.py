@@ -55,11 +55,16 @@ class SyncResult:
 
 
 def can_sync(using: str) -> bool:
+    """PostgreSQL, routed here, and migrated far enough: the tables and schema retention exist
+    (a migrate backwards to 0001 leaves the tables without the schema)."""
     connection = connections[using]
     if connection.vendor != "postgresql" or not router.allow_migrate(using, APP_LABEL):
         return False
-    tables = connection.introspection.table_names()
-    return RetentionPolicy._meta.db_table in tables
+    if RetentionPolicy._meta.db_table not in connection.introspection.table_names():
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regnamespace(%s) IS NOT NULL", [SCHEMA])
+        return bool(cursor.fetchone()[0])  # type: ignore[index]
 
 
 def purge_order(models_: list[type[models.Model]]) -> list[type[models.Model]]:
