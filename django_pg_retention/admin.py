@@ -43,11 +43,8 @@ else:
     _TabularInline = admin.TabularInline
 
 
-class ReadOnlyAdmin(_ModelAdmin):
-    """Audit rows are evidence: visible to staff, changed by nobody."""
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.is_active and request.user.is_staff)
+class ReadOnlyPermissions:
+    """Audit rows are evidence: visible to staff, changed by nobody (for admins and inlines)."""
 
     def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return bool(request.user.is_active and request.user.is_staff)
@@ -62,7 +59,12 @@ class ReadOnlyAdmin(_ModelAdmin):
         return False
 
 
-class RetentionRunItemInline(_TabularInline):
+class ReadOnlyAdmin(ReadOnlyPermissions, _ModelAdmin):
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_staff)
+
+
+class RetentionRunItemInline(ReadOnlyPermissions, _TabularInline):
     model = RetentionRunItem
     extra = 0
     can_delete = False
@@ -85,18 +87,6 @@ class RetentionRunItemInline(_TabularInline):
         "digests",
     )
     readonly_fields = fields
-
-    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return bool(request.user.is_active and request.user.is_staff)
-
-    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
 
 class RunRequestForm(forms.Form):
