@@ -1,6 +1,6 @@
 """System checks: every bad setting or uncompilable model is reported by ``manage.py check``.
 
-Ids: pg_retention.E001-E011 (errors), pg_retention.W001-W002 (warnings). Each message names the
+Ids: pg_retention.E001-E011 (errors), pg_retention.W001-W003 (warnings). Each message names the
 setting key or the model.
 """
 
@@ -12,11 +12,17 @@ from django.apps import apps
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import signals
+from django.db.models import Q, signals
 
 from django_pg_retention import config
 from django_pg_retention.graph import DELETING, UncompilableRelation, build
-from django_pg_retention.policies import declares_soft_delete, model_path, soft_delete_columns, soft_delete_models
+from django_pg_retention.policies import (
+    SoftDeleteColumns,
+    declares_soft_delete,
+    model_path,
+    soft_delete_columns,
+    soft_delete_models,
+)
 
 POLICIES = config.POLICIES_SETTING
 CLEANUP = config.CLEANUP_SETTING
@@ -101,10 +107,13 @@ def check_models(models: list[Any]) -> list[checks.CheckMessage]:
             )
             continue
         try:
-            soft_delete_columns(model)
+            columns = soft_delete_columns(model)
         except ImproperlyConfigured as exc:
             messages.append(checks.Error(str(exc), obj=model, id="pg_retention.E011"))
             continue
+        missing_index = _keyset_index_warning(model, columns)
+        if missing_index:
+            messages.append(missing_index)
         try:
             graph = build(model)
         except UncompilableRelation as exc:
@@ -139,6 +148,30 @@ def check_models(models: list[Any]) -> list[checks.CheckMessage]:
                     )
                     break
     return messages
+
+
+def _keyset_index_warning(model: Any, columns: SoftDeleteColumns) -> checks.CheckMessage | None:
+    """The purge takes batches in (deleted_at, pk) order; without an index in that order each batch
+    scans from the oldest soft-deleted row again, and a large purge goes quadratic."""
+    pk_name: str = model._meta.pk.name
+    fields = [columns.deleted_at_field, pk_name]
+    usable = [Q(), Q(**{f"{columns.deleted_at_field}__isnull": False})]
+    if columns.flag_field:
+        usable.append(Q(**{columns.flag_field: True}))
+    for index in model._meta.indexes:
+        if list(index.fields[:2]) == fields and (index.condition or Q()) in usable:
+            return None
+    condition = f"{columns.flag_field}=True" if columns.flag_field else f"{columns.deleted_at_field}__isnull=False"
+    name = f"{model._meta.model_name[:20]}_purge_idx"
+    return checks.Warning(
+        f"{model_path(model)} has no index on ({columns.deleted_at_field}, {pk_name}), the order in which the "
+        "purge takes batches: every batch would scan past the rows already purged.",
+        hint=f"Add to {model.__name__}.Meta.indexes: models.Index(fields={fields!r}, condition=Q({condition}), "
+        f"name={name!r}), then run makemigrations (for a large table, make the operation "
+        "django.contrib.postgres.operations.AddIndexConcurrently in a migration with atomic = False).",
+        obj=model,
+        id="pg_retention.W003",
+    )
 
 
 def _schedule_errors() -> list[checks.CheckMessage]:

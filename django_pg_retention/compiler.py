@@ -1,15 +1,24 @@
 """Compile a model's deletion graph into two PL/pgSQL functions.
 
-``retention.purge__<model>(roots text[]) -> jsonb`` deletes the given rows and everything Django's
-Collector would delete with them (recording the deleted keys under the run item named by the
-setting ``retention.item_id``), applies SET_NULL/SET_DEFAULT/SET(constant), and raises
-SQLSTATE ``RT001`` when PROTECT or RESTRICT forbids the delete (DO_NOTHING is left to the foreign
-key, checked immediately by the caller). It returns ``{"deleted": {table: n}, "updated":
-{table.column: n}}``.
+``retention.purge__<model>(roots text[], dry_run boolean) -> jsonb`` deletes the given rows and
+everything Django's Collector would delete with them (recording the deleted keys under the run
+item named by the setting ``retention.item_id``), applies SET_NULL/SET_DEFAULT/SET(constant), and
+raises SQLSTATE ``RT001`` when PROTECT, RESTRICT or a legal hold forbids the delete (DO_NOTHING is
+left to the foreign key, checked immediately by the caller). It returns ``{"deleted": {table: n},
+"updated": {table.column: n}}``, and in a dry run also ``"keys": {table: [pk, ...]}``.
 
-``retention.select__<model>(cutoff, after_at, after_pk, lim)`` locks the next batch of eligible
-rows (keyset on the model's deleted-at column and pk, ``FOR UPDATE SKIP LOCKED``) and names the rows that a direct
-blocker keeps, so they are counted without being tried.
+A dry run rolls every batch back, so it keeps a ledger of the rows it has counted as gone
+(``pg_temp.retention_dry_gone``, filled by run_cleanup from ``keys``): in dry-run mode every
+query of the cascade treats those rows as absent, and DO_NOTHING foreign keys are checked by the
+function itself (the deferred constraints would see the ledger's rows). That makes a dry run
+announce what the real run then does, batch for batch, without holding locks any longer.
+
+``retention.select__<model>(cutoff, after_at, after_pk, lim, dry_run)`` locks the next batch of
+eligible rows, ``FOR UPDATE SKIP LOCKED``, in keyset order ``(deleted_at, pk)``: the first batch
+bounded by the cutoff alone, every later one by the row comparison ``(deleted_at, pk) > (after_at,
+after_pk)`` as well, so that both bounds are index conditions on the ``(deleted_at, pk)`` index and
+a batch costs the same at the end of a run as at its start. It names the rows that a direct
+blocker or a legal hold keeps, so they are counted without being tried.
 
 All identifiers and values go through ``psycopg.sql``; the text is hashed into the function's
 comment so drift is detectable.
@@ -110,15 +119,43 @@ def _text(composed: sql.Composable) -> str:
     return composed.as_string(None)
 
 
-class _Function:
-    """Builds the body of one purge function."""
+def _not_gone(alias: str, node: Node) -> sql.Composable:
+    """Dry runs: the row is not in the ledger of rows this dry run already counted as deleted."""
+    return sql.SQL(
+        " AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = {table} AND g.pk = {a}.{pk}::text)"
+    ).format(table=sql.Literal(node.table), a=_q(alias), pk=_q(node.pk))
 
-    def __init__(self, graph: Graph) -> None:
+
+def _if_dry(dry: list[sql.Composable], real: list[sql.Composable]) -> list[sql.Composable]:
+    if _text(sql.SQL("\n").join(dry)) == _text(sql.SQL("\n").join(real)):
+        return real
+    indent = sql.SQL("\n    ")
+    return [
+        sql.SQL("IF dry_run THEN\n    {}\n  ELSE\n    {}\n  END IF;").format(
+            indent.join(dry) if dry else sql.SQL("NULL;"), indent.join(real) if real else sql.SQL("NULL;")
+        )
+    ]
+
+
+def _holds_of(paths: list[str]) -> sql.Composable:
+    return sql.SQL("retention.active_holds(ARRAY[{}]::text[])").format(
+        sql.SQL(", ").join(sql.Literal(p) for p in paths)
+    )
+
+
+class _Function:
+    """Builds the body of one purge function (``dry`` renders the statements of a dry run)."""
+
+    def __init__(self, graph: Graph, dry: bool = False) -> None:
         self.graph = graph
+        self.dry = dry
         self.var = {node: f"d{i}" for i, node in enumerate(graph.nodes)}
 
     def arr(self, node: Node) -> sql.Identifier:
         return _q(self.var[node])
+
+    def gone(self, alias: str, node: Node) -> sql.Composable:
+        return _not_gone(alias, node) if self.dry else sql.SQL("")
 
     def match(self, alias: str, edge: Edge) -> sql.Composable:
         """SQL true for ``alias`` rows of edge.target that the deleted edge.source rows reach."""
@@ -154,8 +191,11 @@ class _Function:
 
     def reached(self, edge: Edge) -> sql.Composable:
         """ARRAY of target primary keys that a deleting edge reaches."""
-        return sql.SQL("ARRAY(SELECT t.{pk} FROM {table} t WHERE {match})").format(
-            pk=_q(edge.target.pk), table=_q(edge.target.table), match=self.match("t", edge)
+        return sql.SQL("ARRAY(SELECT t.{pk} FROM {table} t WHERE {match}{gone})").format(
+            pk=_q(edge.target.pk),
+            table=_q(edge.target.table),
+            match=self.match("t", edge),
+            gone=self.gone("t", edge.target),
         )
 
     def closure(self) -> list[sql.Composable]:
@@ -200,35 +240,40 @@ class _Function:
 
     def blocker(self, edge: Edge, reason: str, where_extra: sql.Composable) -> sql.Composable:
         return sql.SQL(
-            "IF EXISTS (SELECT 1 FROM {table} r WHERE {match}{extra}) THEN\n"
+            "IF EXISTS (SELECT 1 FROM {table} r WHERE {match}{extra}{gone}) THEN\n"
             "    RAISE EXCEPTION USING ERRCODE = {code}, MESSAGE = {msg};\n"
             "  END IF;"
         ).format(
             table=_q(edge.target.table),
             match=self.match("r", edge),
             extra=where_extra,
+            gone=self.gone("r", edge.target),
             code=sql.Literal(BLOCKED_SQLSTATE),
             msg=sql.Literal(reason),
         )
 
     def holds(self) -> list[sql.Composable]:
-        """Legal holds: no row of any table this batch deletes may be held (or its whole model)."""
-        out: list[sql.Composable] = []
-        for node in self.graph.nodes:
-            out.append(
-                sql.SQL(
-                    "SELECT 'legal hold on ' || h.model_path || coalesce(' ' || nullif(h.object_pk, ''), '')"
-                    " || ': ' || h.reason INTO hold_reason FROM retention_hold h\n"
-                    "   WHERE h.model_path = {path} AND h.released_at IS NULL\n"
-                    "     AND (h.until IS NULL OR h.until > now())\n"
-                    "     AND ((h.object_pk = '' AND cardinality({arr}) > 0) OR h.object_pk = ANY({arr}::text[]))\n"
-                    "   ORDER BY h.id LIMIT 1;\n"
-                    "  IF hold_reason IS NOT NULL THEN\n"
-                    "    RAISE EXCEPTION USING ERRCODE = {code}, MESSAGE = hold_reason;\n"
-                    "  END IF;"
-                ).format(path=sql.Literal(_path(node)), arr=self.arr(node), code=sql.Literal(BLOCKED_SQLSTATE))
+        """Legal holds: no row of any table this batch deletes may be held (or its whole model).
+
+        One probe of the (small) hold table per batch; the per-table checks run only when a model
+        of this graph has an active hold."""
+        paths = sorted({_path(n) for n in self.graph.nodes})
+        checks = [
+            sql.SQL(
+                "SELECT h.reason INTO hold_reason FROM {holds} h\n"
+                "     WHERE (h.object_pk = '' AND cardinality({arr}) > 0) OR h.object_pk = ANY({arr}::text[])\n"
+                "     ORDER BY h.id LIMIT 1;\n"
+                "    IF hold_reason IS NOT NULL THEN\n"
+                "      RAISE EXCEPTION USING ERRCODE = {code}, MESSAGE = hold_reason;\n"
+                "    END IF;"
+            ).format(holds=_holds_of([_path(node)]), arr=self.arr(node), code=sql.Literal(BLOCKED_SQLSTATE))
+            for node in self.graph.nodes
+        ]
+        return [
+            sql.SQL("IF EXISTS (SELECT 1 FROM {}) THEN\n    {}\n  END IF;").format(
+                _holds_of(paths), sql.SQL("\n    ").join(checks)
             )
-        return out
+        ]
 
     def checks(self) -> list[sql.Composable]:
         out: list[sql.Composable] = []
@@ -238,7 +283,38 @@ class _Function:
             elif e.kind is EdgeKind.RESTRICT:
                 # Allowed only when the restricting row goes too, by a cascade from this batch.
                 out.append(self.blocker(e, f"RESTRICT {e.label}", self.not_deleted("r", e.target)))
+            elif e.kind is EdgeKind.DO_NOTHING and e.db_constraint and self.dry:
+                out.append(self.foreign_key_check(e))
         return out
+
+    def foreign_key_check(self, edge: Edge) -> sql.Composable:
+        """Dry runs: what the (deferred) foreign key of a DO_NOTHING relation would refuse, with
+        PostgreSQL's own message, ignoring rows the dry run already counted as deleted."""
+        constraint = sql.SQL(
+            "(SELECT c.conname FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_attribute a"
+            " ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]"
+            " WHERE c.contype = 'f' AND c.conrelid = {target}::regclass AND c.confrelid = {source}::regclass"
+            " AND a.attname = {column} LIMIT 1)"
+        ).format(
+            target=sql.Literal(_text(_q(edge.target.table))),
+            source=sql.Literal(_text(_q(edge.source.table))),
+            column=sql.Literal(edge.column),
+        )
+        return sql.SQL(
+            "IF EXISTS (SELECT 1 FROM {table} r WHERE {match}{extra}{gone}) THEN\n"
+            "    RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', MESSAGE = format(\n"
+            '      \'update or delete on table "%s" violates foreign key constraint "%s" on table "%s"\',\n'
+            "      {source}, {constraint}, {target});\n"
+            "  END IF;"
+        ).format(
+            table=_q(edge.target.table),
+            match=self.match("r", edge),
+            extra=self.not_deleted("r", edge.target),
+            gone=self.gone("r", edge.target),
+            source=sql.Literal(edge.source.table),
+            target=sql.Literal(edge.target.table),
+            constraint=constraint,
+        )
 
     def updates(self) -> list[sql.Composable]:
         out: list[sql.Composable] = []
@@ -252,7 +328,7 @@ class _Function:
             )
             out.append(
                 sql.SQL(
-                    "UPDATE {table} r SET {col} = {value} WHERE {match}{extra};\n"
+                    "UPDATE {table} r SET {col} = {value} WHERE {match}{extra}{gone};\n"
                     "  GET DIAGNOSTICS n = ROW_COUNT;\n"
                     "  IF n > 0 THEN updated := updated || jsonb_build_object({key}, n); END IF;"
                 ).format(
@@ -261,6 +337,7 @@ class _Function:
                     value=value,
                     match=self.match("r", e),
                     extra=self.not_deleted("r", e.target),
+                    gone=self.gone("r", e.target),
                     key=sql.Literal(f"{e.target.table}.{e.column}"),
                 )
             )
@@ -300,7 +377,8 @@ class _Function:
 
     def deletes(self) -> sql.Composable:
         """Delete every table's rows in one statement, so that foreign keys (checked immediately by
-        the caller) see the final state, and record the deleted keys for the run item's digest."""
+        the caller) see the final state. A real run records the deleted keys for the run item's
+        digest; a dry run returns them for its ledger."""
         ctes = [
             sql.SQL("{x} AS (DELETE FROM {table} t WHERE t.{pk} = ANY({arr}) RETURNING t.{pk}::text AS k)").format(
                 x=_q(f"x{i}"), table=_q(n.table), pk=_q(n.pk), arr=self.arr(n)
@@ -311,20 +389,20 @@ class _Function:
             sql.SQL("({}, ARRAY(SELECT k FROM {}))").format(sql.Literal(n.table), _q(f"x{i}"))
             for i, n in enumerate(self.graph.nodes)
         )
+        ctes.append(sql.SQL("keys(db_table, keys) AS (VALUES {})").format(keys))
         ctes.append(
             sql.SQL(
-                "keys AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, keys)\n"
-                "    SELECT item, v.db_table, v.keys FROM (VALUES {}) v(db_table, keys)\n"
-                "     WHERE item IS NOT NULL AND cardinality(v.keys) > 0)"
-            ).format(keys)
+                "proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, keys)\n"
+                "    SELECT item, v.db_table, v.keys FROM keys v\n"
+                "     WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)"
+            )
         )
-        counts = sql.SQL(", ").join(
-            sql.SQL("{}, (SELECT count(*) FROM {})").format(sql.Literal(n.table), _q(f"x{i}"))
-            for i, n in enumerate(self.graph.nodes)
-        )
-        return sql.SQL("WITH {} SELECT jsonb_strip_nulls(jsonb_build_object({})) INTO deleted;").format(
-            sql.SQL(",\n  ").join(ctes), counts
-        )
+        return sql.SQL(
+            "WITH {}\n"
+            "  SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),\n"
+            "         CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys)) FILTER (WHERE cardinality(v.keys) > 0) END\n"
+            "    INTO deleted, deleted_keys FROM keys v;"
+        ).format(sql.SQL(",\n  ").join(ctes))
 
     def render(self, name: str) -> sql.Composable:
         declare = [
@@ -335,23 +413,25 @@ class _Function:
             )
             for n in self.graph.nodes
         ]
+        dry = _Function(self.graph, dry=True)
         body = [
             *self.ignore_triggers(),
-            *self.closure(),
+            *_if_dry(dry.closure(), self.closure()),
             *self.holds(),
-            *self.checks(),
-            *self.updates(),
-            *self.outbox(),
+            *_if_dry(dry.checks(), self.checks()),
+            *_if_dry(dry.updates(), self.updates()),
+            *_if_dry([], self.outbox()),
             self.deletes(),
         ]
         return sql.SQL(
-            "CREATE OR REPLACE FUNCTION {schema}.{name}(roots text[]) RETURNS jsonb\n"
+            "CREATE OR REPLACE FUNCTION {schema}.{name}(roots text[], dry_run boolean) RETURNS jsonb\n"
             "LANGUAGE plpgsql VOLATILE AS $purge$\n"
             "DECLARE\n  {declare}\n  n bigint;\n  size_before bigint;\n  hold_reason text;\n"
             "  item bigint := nullif(current_setting('retention.item_id', true), '')::bigint;\n"
-            "  deleted jsonb;\n  updated jsonb := '{{}}';\n"
+            "  deleted jsonb;\n  deleted_keys jsonb;\n  updated jsonb := '{{}}';\n"
             "BEGIN\n  {body}\n"
-            "  RETURN jsonb_build_object('deleted', deleted, 'updated', updated);\n"
+            "  RETURN jsonb_strip_nulls(jsonb_build_object('deleted', coalesce(deleted, '{{}}'), 'updated', updated,"
+            " 'keys', deleted_keys));\n"
             "END\n$purge$;"
         ).format(
             schema=_q(SCHEMA),
@@ -380,35 +460,37 @@ def _direct_blockers(fn: _Function) -> list[tuple[Edge, str]]:
     return out
 
 
-def _render_select(fn: _Function, name: str) -> sql.Composable:
+def batch_query(model: type[models.Model], first: bool, dry: bool = False) -> sql.Composable:
+    """The select function's query for a first or a later batch (parameters: the function's
+    arguments and ``held``, the jsonb of this model's active holds)."""
+    fn = _Function(build(model), dry=dry)
     root = fn.graph.root
     columns = soft_delete_columns(root.model)
     cases = [
-        sql.SQL("WHEN EXISTS (SELECT 1 FROM {table} r WHERE r.{col} = t.{pk}) THEN {reason}").format(
-            table=_q(e.target.table), col=_q(e.column), pk=_q(root.pk), reason=sql.Literal(reason)
+        sql.SQL("WHEN EXISTS (SELECT 1 FROM {table} r WHERE r.{col} = t.{pk}{gone}) THEN {reason}").format(
+            table=_q(e.target.table),
+            col=_q(e.column),
+            pk=_q(root.pk),
+            gone=fn.gone("r", e.target),
+            reason=sql.Literal(reason),
         )
         for e, reason in _direct_blockers(fn)
     ]
     blocked = sql.SQL("CASE {} END").format(sql.SQL(" ").join(cases)) if cases else sql.SQL("NULL::text")
-    # A held root is counted as blocked by its hold without being tried.
-    held = sql.SQL(
-        "(SELECT 'legal hold on ' || h.model_path || coalesce(' ' || nullif(h.object_pk, ''), '') || ': ' || h.reason"
-        " FROM retention_hold h WHERE h.model_path = {path} AND h.released_at IS NULL"
-        " AND (h.until IS NULL OR h.until > now()) AND (h.object_pk = '' OR h.object_pk = t.{pk}::text)"
-        " ORDER BY h.id LIMIT 1)"
-    ).format(path=sql.Literal(_path(root)), pk=_q(root.pk))
-    blocked = sql.SQL("coalesce({}, {})").format(held, blocked)
+    # A held root is counted as blocked by its hold without being tried (held is NULL without holds).
+    blocked = sql.SQL("coalesce(held->>(t.{pk}::text), held->>'', {blocked})").format(pk=_q(root.pk), blocked=blocked)
+    after = (
+        sql.SQL("")
+        if first
+        else sql.SQL("\n      AND (t.{at}, t.{pk}) > (after_at, after_pk::{pk_type})").format(
+            at=_q(columns.deleted_at_column), pk=_q(root.pk), pk_type=_type(root.pk_type)
+        )
+    )
     return sql.SQL(
-        "CREATE OR REPLACE FUNCTION {schema}.{name}(\n"
-        "  cutoff timestamptz, after_at timestamptz, after_pk text, lim integer)\n"
-        "RETURNS TABLE(ids text[], blocked text[], last_at timestamptz, last_pk text)\n"
-        "LANGUAGE sql VOLATILE AS $select$\n"
-        "  WITH c AS (\n"
+        "WITH c AS (\n"
         "    SELECT t.{pk} AS pk, t.{deleted_at} AS deleted_at, {blocked} AS blocked_by\n"
         "    FROM {table} t\n"
-        "    WHERE {flag}t.{deleted_at} < cutoff\n"
-        "      AND (after_at IS NULL OR (t.{deleted_at} >= after_at\n"
-        "           AND (t.{deleted_at} > after_at OR t.{pk} > after_pk::{pk_type})))\n"
+        "    WHERE {flag}t.{deleted_at} < cutoff{after}{gone}\n"
         "    ORDER BY t.{deleted_at}, t.{pk}\n"
         "    LIMIT lim\n"
         "    FOR UPDATE OF t SKIP LOCKED\n"
@@ -416,17 +498,45 @@ def _render_select(fn: _Function, name: str) -> sql.Composable:
         "  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),\n"
         "         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),\n"
         "         (SELECT deleted_at FROM last), (SELECT pk::text FROM last)\n"
-        "  FROM c\n"
-        "$select$;"
+        "  FROM c"
     ).format(
-        schema=_q(SCHEMA),
-        name=_q(name),
         pk=_q(root.pk),
-        pk_type=_type(root.pk_type),
         blocked=blocked,
         table=_q(root.table),
         deleted_at=_q(columns.deleted_at_column),
         flag=sql.SQL("t.{} AND ").format(_q(columns.flag_column)) if columns.flag_column else sql.SQL(""),
+        after=after,
+        gone=fn.gone("t", root),
+    )
+
+
+def _render_select(model: type[models.Model], name: str) -> sql.Composable:
+    root = build(model).root
+
+    def form(first: bool) -> sql.Composable:
+        return sql.SQL("IF dry_run THEN\n      RETURN QUERY {};\n    ELSE\n      RETURN QUERY {};\n    END IF;").format(
+            batch_query(model, first, dry=True), batch_query(model, first)
+        )
+
+    return sql.SQL(
+        "CREATE OR REPLACE FUNCTION {schema}.{name}(\n"
+        "  cutoff timestamptz, after_at timestamptz, after_pk text, lim integer, dry_run boolean)\n"
+        "RETURNS TABLE(ids text[], blocked text[], last_at timestamptz, last_pk text)\n"
+        "LANGUAGE plpgsql VOLATILE AS $select$\n"
+        "DECLARE\n"
+        "  held jsonb;  -- {{pk or '': reason}} of this model's active legal holds, NULL without any\n"
+        "BEGIN\n"
+        "  SELECT jsonb_object_agg(h.object_pk, h.reason) INTO held\n"
+        "    FROM (SELECT DISTINCT ON (object_pk) object_pk, reason FROM {holds} ORDER BY object_pk, id) h;\n"
+        "  -- Two forms, so that the planner gets the keyset bound as an index condition, never as a filter.\n"
+        "  IF after_at IS NULL THEN\n    {first}\n  ELSE\n    {next}\n  END IF;\n"
+        "END\n$select$;"
+    ).format(
+        schema=_q(SCHEMA),
+        name=_q(name),
+        holds=_holds_of([_path(root)]),
+        first=form(True),
+        next=form(False),
     )
 
 
@@ -435,7 +545,7 @@ def compile_model(model: type[models.Model]) -> CompiledModel:
     fn = _Function(graph)
     purge_name = function_name("purge", model)
     select_name = function_name("select", model)
-    text = "\n\n".join([_text(fn.render(purge_name)), _text(_render_select(fn, select_name))])
+    text = "\n\n".join([_text(fn.render(purge_name)), _text(_render_select(model, select_name))])
     digest = hashlib.sha256(text.encode()).hexdigest()
     return CompiledModel(
         model_path=model_path(model),
@@ -446,4 +556,4 @@ def compile_model(model: type[models.Model]) -> CompiledModel:
     )
 
 
-__all__ = ["DELETING", "CompiledModel", "compile_model", "function_name"]
+__all__ = ["DELETING", "CompiledModel", "batch_query", "compile_model", "function_name"]

@@ -15,13 +15,23 @@ FLAG_ATTR = "retention_flag_field"
 
 
 class PurgeIndex(models.Index):
-    """A partial index on ``deleted_at`` for soft-deleted rows, named per concrete model.
+    """The purge's keyset index, ``(deleted_at, pk) WHERE is_deleted``, named per concrete model.
+
+    Its order is exactly the order in which the purge takes batches, so that each batch starts
+    where the last one ended (an index bound) instead of scanning past the rows already purged.
+    ``"pk"`` in ``fields`` stands for the concrete model's primary key column.
 
     An abstract model cannot give a conditional index a unique name that fits PostgreSQL's
     limits, and Django refuses a conditional index without a name, so the name starts empty
     and Django's ``set_name_with_model`` fills in a hashed one for each subclass. Migrations
     record a plain ``models.Index``.
     """
+
+    def set_name_with_model(self, model: type[models.Model]) -> None:
+        pk_name: str = model._meta.pk.name  # type: ignore[union-attr]
+        self.fields = [pk_name if f == "pk" else f for f in self.fields]
+        self.fields_orders = [(pk_name if f == "pk" else f, order) for f, order in self.fields_orders]
+        super().set_name_with_model(model)
 
     def __init__(self, *expressions: Any, name: str = "", **kwargs: Any) -> None:
         super().__init__(*expressions, name=name or "pending", **kwargs)
@@ -65,7 +75,7 @@ class SoftDeleteMixin(models.Model):
 
     class Meta:
         abstract = True
-        indexes = [PurgeIndex(fields=["deleted_at"], condition=Q(is_deleted=True))]
+        indexes = [PurgeIndex(fields=["deleted_at", "pk"], condition=Q(is_deleted=True))]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

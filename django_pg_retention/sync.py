@@ -27,8 +27,8 @@ from django_pg_retention.schedule import sync_jobs
 APP_LABEL = "django_pg_retention"
 HASH_PREFIX = "django-pg-retention sha256:"
 logger = logging.getLogger(__name__)
-PURGE_SIGNATURE = sql.SQL("(text[])")
-SELECT_SIGNATURE = sql.SQL("(timestamptz, timestamptz, text, integer)")
+PURGE_SIGNATURE = sql.SQL("(text[], boolean)")
+SELECT_SIGNATURE = sql.SQL("(timestamptz, timestamptz, text, integer, boolean)")
 
 
 def _function(name: str, signature: sql.SQL) -> sql.Composed:

@@ -29,14 +29,15 @@ LANGUAGE sql IMMUTABLE AS $$
     'updated', retention.add_counts(a->'updated', b->'updated'),
     'blocked', coalesce((a->>'blocked')::bigint, 0) + coalesce((b->>'blocked')::bigint, 0),
     'blocked_reasons', retention.add_counts(a->'blocked_reasons', b->'blocked_reasons'),
-    'purged', coalesce((a->>'purged')::bigint, 0) + coalesce((b->>'purged')::bigint, 0),
-    'ok', coalesce(a->'ok', '[]') || coalesce(b->'ok', '[]'))
+    'purged', coalesce((a->>'purged')::bigint, 0) + coalesce((b->>'purged')::bigint, 0))
 $$;
 COMMENT ON FUNCTION retention.merge_results(jsonb, jsonb) IS 'Merges the counts of two purge attempts';
 
--- Purge rows with a generated purge function; when a blocker (SQLSTATE RT001 from PROTECT or
--- RESTRICT, or a foreign key violation from DO_NOTHING) fails the batch, bisect it so that only
--- the blocking rows stay. A dry run purges inside a subtransaction and rolls it back.
+-- Purge rows with a generated purge function; when a blocker (SQLSTATE RT001 from PROTECT,
+-- RESTRICT or a legal hold, or a foreign key violation from DO_NOTHING) fails the batch, bisect
+-- it so that only the blocking rows stay. The second half runs after the first, as in a real
+-- run: a dry run purges inside a subtransaction, rolls it back, and adds the keys it would have
+-- deleted to the run's ledger (pg_temp.retention_dry_gone), which the purge functions treat as gone.
 CREATE OR REPLACE FUNCTION retention.purge_isolating(purge_function regproc, ids text[], dry_run boolean)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE AS $$
@@ -47,60 +48,36 @@ DECLARE
 BEGIN
   IF ids IS NULL OR cardinality(ids) = 0 THEN
     RETURN jsonb_build_object('deleted', '{}'::jsonb, 'updated', '{}'::jsonb, 'blocked', 0,
-                              'blocked_reasons', '{}'::jsonb, 'purged', 0, 'ok', '[]'::jsonb);
+                              'blocked_reasons', '{}'::jsonb, 'purged', 0);
   END IF;
   BEGIN
-    EXECUTE format('SELECT %s($1)', purge_function) INTO result USING ids;
-    result := result || jsonb_build_object('blocked', 0, 'blocked_reasons', '{}'::jsonb,
-                                           'purged', cardinality(ids), 'ok', to_jsonb(ids));
+    EXECUTE format('SELECT %s($1, $2)', purge_function) INTO result USING ids, dry_run;
+    result := result || jsonb_build_object('blocked', 0, 'blocked_reasons', '{}'::jsonb, 'purged', cardinality(ids));
     IF dry_run THEN
       RAISE EXCEPTION USING ERRCODE = 'RT002', MESSAGE = result::text;
     END IF;
     RETURN result;
   EXCEPTION
     WHEN SQLSTATE 'RT002' THEN
-      RETURN SQLERRM::jsonb;
+      result := SQLERRM::jsonb;
+      INSERT INTO pg_temp.retention_dry_gone (db_table, pk)
+      SELECT k.key, jsonb_array_elements_text(k.value) FROM jsonb_each(coalesce(result->'keys', '{}')) k
+      ON CONFLICT DO NOTHING;
+      RETURN result - 'keys';
     WHEN SQLSTATE 'RT001' OR foreign_key_violation OR restrict_violation THEN
       IF cardinality(ids) = 1 THEN
         reason := CASE WHEN SQLSTATE = 'RT001' THEN SQLERRM ELSE 'foreign key: ' || SQLERRM END;
         RETURN jsonb_build_object('deleted', '{}'::jsonb, 'updated', '{}'::jsonb, 'blocked', 1,
-                                  'blocked_reasons', jsonb_build_object(reason, 1), 'purged', 0,
-                                  'ok', '[]'::jsonb);
+                                  'blocked_reasons', jsonb_build_object(reason, 1), 'purged', 0);
       END IF;
       half := cardinality(ids) / 2;
-      RETURN retention.merge_results(
-        retention.purge_isolating(purge_function, ids[1:half], dry_run),
-        retention.purge_isolating(purge_function, ids[half + 1:], dry_run));
+      result := retention.purge_isolating(purge_function, ids[1:half], dry_run);
+      RETURN retention.merge_results(result, retention.purge_isolating(purge_function, ids[half + 1:], dry_run));
   END;
 END
 $$;
 COMMENT ON FUNCTION retention.purge_isolating(regproc, text[], boolean) IS
-  'Runs a generated purge function on a batch, bisecting around rows that PROTECT/RESTRICT/DO_NOTHING keep';
-
--- One batch. A dry run that had to bisect counts again with the rows that would go, in one
--- rolled-back call: halves rolled back one by one would count rows they share twice.
-CREATE OR REPLACE FUNCTION retention.purge_batch(purge_function regproc, ids text[], dry_run boolean)
-RETURNS jsonb
-LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-  result jsonb := retention.purge_isolating(purge_function, ids, dry_run);
-  exact jsonb;
-BEGIN
-  IF dry_run AND (result->>'blocked')::bigint > 0 AND jsonb_array_length(result->'ok') > 0 THEN
-    BEGIN
-      EXECUTE format('SELECT %s($1)', purge_function) INTO exact
-        USING ARRAY(SELECT jsonb_array_elements_text(result->'ok'));
-      RAISE EXCEPTION USING ERRCODE = 'RT002', MESSAGE = exact::text;
-    EXCEPTION WHEN SQLSTATE 'RT002' THEN
-      exact := SQLERRM::jsonb;
-    END;
-    result := result || jsonb_build_object('deleted', exact->'deleted', 'updated', exact->'updated');
-  END IF;
-  RETURN result - 'ok';
-END
-$$;
-COMMENT ON FUNCTION retention.purge_batch(regproc, text[], boolean) IS
-  'Purges (or previews) one batch of eligible rows, blocked rows isolated';
+  'Runs a generated purge function on a batch, bisecting around rows that PROTECT/RESTRICT/DO_NOTHING/holds keep';
 
 -- The SQL condition "this row is soft-deleted" for a policy's columns.
 CREATE OR REPLACE FUNCTION retention.soft_deleted_condition(deleted_at_column text, flag_column text) RETURNS text
@@ -189,10 +166,233 @@ END
 $$;
 COMMENT ON FUNCTION retention.seal_run(bigint) IS 'Seals a finished run into the audit hash chain';
 
--- The entry point: what pg_cron calls, and what anyone can CALL from psql. Without `force`, a model
--- with more eligible rows than its max_deletions_per_run is left `needs_confirmation` (nothing
--- deleted, an alert recorded). Each batch names its item in retention.item_id, so the purge functions
--- record the keys they delete; a finishing item stores their digests; a finishing run is sealed.
+-- Legal holds in force on the given models, each with the reason a row it keeps is blocked by.
+-- Inlinable (one SELECT, STABLE): the purge functions probe it once per batch.
+CREATE OR REPLACE FUNCTION retention.active_holds(model_paths text[])
+RETURNS TABLE(id bigint, model_path text, object_pk text, reason text)
+LANGUAGE sql STABLE AS $$
+  SELECT h.id::bigint, h.model_path, h.object_pk,
+         'legal hold on ' || h.model_path || coalesce(' ' || nullif(h.object_pk, ''), '') || ': ' || h.reason
+    FROM retention_hold h
+   WHERE h.model_path = ANY(model_paths) AND h.released_at IS NULL AND (h.until IS NULL OR h.until > now())
+$$;
+COMMENT ON FUNCTION retention.active_holds(text[]) IS 'Legal holds in force on the given models, with the reason they block';
+
+-- A run row. 'running' for a run that starts; any other status records a run that ends at once
+-- (a call that found another run holding the lock is 'skipped'), sealed into the chain.
+CREATE OR REPLACE FUNCTION retention.start_run(dry_run boolean, model text, days integer, triggered_by text,
+                                               status text DEFAULT 'running', error text DEFAULT '')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  run bigint;
+BEGIN
+  INSERT INTO retention_run (started_at, finished_at, status, triggered_by, dry_run, model_filter, days_override,
+                             rows_deleted, error, backend_pid, requested_by)
+  VALUES (clock_timestamp(), CASE WHEN status <> 'running' THEN clock_timestamp() END, status, triggered_by,
+          dry_run, coalesce(model, ''), days, 0, error, pg_backend_pid(),
+          coalesce(current_setting('retention.requested_by', true), ''))
+  RETURNING id INTO run;
+  IF status <> 'running' THEN
+    PERFORM retention.seal_run(run);
+  ELSE
+    RAISE LOG 'django-pg-retention: run % started (dry_run=%, model=%, triggered_by=%)', run, dry_run, model, triggered_by;
+  END IF;
+  RETURN run;
+END
+$$;
+COMMENT ON FUNCTION retention.start_run(boolean, text, integer, text, text, text) IS
+  'Records the start of a run (or a run that ended at once, such as a skipped one)';
+
+-- Runs still marked running were killed mid-way (their backend and lock are gone): their items
+-- keep the digests of their committed batches, and the runs are sealed into the chain. Only
+-- called by the holder of the run lock.
+CREATE OR REPLACE FUNCTION retention.recover_interrupted_runs() RETURNS integer
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  stale bigint;
+  recovered integer := 0;
+BEGIN
+  UPDATE retention_run_item SET status = 'interrupted', finished_at = clock_timestamp(), digests = retention.item_digests(id)
+   WHERE status = 'running';
+  DELETE FROM retention_deleted_keys k
+   WHERE NOT EXISTS (SELECT 1 FROM retention_run_item i WHERE i.id = k.run_item_id AND i.status = 'running');
+  FOR stale IN UPDATE retention_run SET status = 'interrupted', finished_at = clock_timestamp(),
+                      error = 'the run ended without finishing (backend terminated or server restarted)'
+                WHERE status = 'running' RETURNING id
+  LOOP
+    PERFORM retention.seal_run(stale);
+    recovered := recovered + 1;
+  END LOOP;
+  RETURN recovered;
+END
+$$;
+COMMENT ON FUNCTION retention.recover_interrupted_runs() IS
+  'Marks runs (and items) left running by a killed backend as interrupted and seals them';
+
+-- A model's item: counts its eligible rows (in a dry run, less those the run already counted as
+-- gone) and applies the guard rail: without force, a real run deletes none of a model with more
+-- eligible rows than its max_deletions_per_run (a policy typo, say 7 days for 2555); the item
+-- is then 'needs_confirmation' and an alert is recorded. A failing count fails the item only.
+CREATE OR REPLACE FUNCTION retention.start_item(run bigint, pol retention_policy, days integer, dry_run boolean,
+                                                force boolean, notify boolean)
+RETURNS retention_run_item
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  item retention_run_item;
+  started constant timestamptz := clock_timestamp();
+  n_eligible bigint;
+BEGIN
+  INSERT INTO retention_run_item (run_id, model_path, db_table, retention_days, policy_source, cutoff,
+                                  eligible, deleted, blocked, skipped_locked, cascaded, updated,
+                                  blocked_reasons, batches, batch_sizes, batch_durations_ms, started_at,
+                                  status, error, digests)
+  VALUES (run, pol.model_path, pol.db_table, coalesce(days, pol.retention_days),
+          CASE WHEN days IS NULL THEN pol.policy_source ELSE 'override' END,
+          started - make_interval(days => coalesce(days, pol.retention_days)),
+          0, 0, 0, 0, '{}', '{}', '{}', 0, '[]', '[]', started, 'running', '', '{}')
+  RETURNING * INTO item;
+  BEGIN
+    EXECUTE format('SELECT count(*) FROM %I t WHERE %s AND t.%I < $1', pol.db_table,
+                   retention.soft_deleted_condition(pol.deleted_at_column, pol.flag_column), pol.deleted_at_column)
+         || CASE WHEN dry_run THEN format(' AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g'
+                                          ' WHERE g.db_table = $2 AND g.pk = t.%I::text)', pol.pk_column)
+                 ELSE '' END
+      INTO n_eligible USING item.cutoff, pol.db_table;
+    item.eligible := n_eligible;
+    IF NOT dry_run AND NOT force AND pol.max_deletions_per_run IS NOT NULL AND n_eligible > pol.max_deletions_per_run THEN
+      item.status := 'needs_confirmation';
+      item.error := format('%s eligible rows exceed max_deletions_per_run (%s): nothing deleted; confirm with '
+                           '`manage.py cleanup_soft_deleted --model %s --execute --force`',
+                           n_eligible, pol.max_deletions_per_run, pol.model_path);
+      IF notify THEN
+        INSERT INTO retention_alert (run_id, kind, message, created_at)
+        SELECT run, 'needs_confirmation', format('Retention run %s (%s): %s %s', run, r.triggered_by, pol.model_path, item.error),
+               clock_timestamp()
+          FROM retention_run r WHERE r.id = run;
+      END IF;
+    END IF;
+  EXCEPTION WHEN OTHERS THEN
+    item.status := 'failed';
+    item.error := SQLERRM;
+  END;
+  UPDATE retention_run_item SET eligible = item.eligible WHERE id = item.id;
+  RETURN item;
+END
+$$;
+COMMENT ON FUNCTION retention.start_item(bigint, retention_policy, integer, boolean, boolean, boolean) IS
+  'Starts a model''s item of a run: eligible count and the max_deletions_per_run guard rail';
+
+-- Another pass over a model that ended its last pass with blocked rows: a row counts as blocked
+-- only if it is still blocked at the end of the run, so the pass counts them afresh.
+CREATE OR REPLACE FUNCTION retention.begin_pass(item bigint) RETURNS retention_run_item
+LANGUAGE sql VOLATILE AS $$
+  UPDATE retention_run_item SET blocked = 0, blocked_reasons = '{}', skipped_locked = 0
+   WHERE id = item AND status = 'running'
+  RETURNING *
+$$;
+COMMENT ON FUNCTION retention.begin_pass(bigint) IS 'Resets the blocked counts of an item that another pass retries';
+
+-- Adaptive batching: aim the next batch at target_ms, scaling by the last batch's time, at most
+-- doubling or halving per step, within [min_size, max_size].
+CREATE OR REPLACE FUNCTION retention.next_batch_size(current_size integer, last_ms integer, target_ms integer,
+                                                     min_size integer, max_size integer)
+RETURNS integer
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT least(max_size, greatest(min_size,
+           least(current_size * 2, greatest(current_size / 2,
+             (current_size::numeric * target_ms / greatest(last_ms, 1))::integer))))
+$$;
+COMMENT ON FUNCTION retention.next_batch_size(integer, integer, integer, integer, integer) IS
+  'The next adaptive batch size from the last one and its duration';
+
+-- What one batch did, added to its item (and, for a real run, to the run's rows_deleted).
+-- Returns the roots purged.
+CREATE OR REPLACE FUNCTION retention.record_batch(item bigint, result jsonb, blocked_early text[], skipped bigint,
+                                                  batch_size integer, batch_ms integer, dry_run boolean)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  res constant jsonb := coalesce(result, '{}');
+  purged constant bigint := coalesce((res->>'purged')::bigint, 0);
+  reasons jsonb := '{}';
+  run bigint;
+BEGIN
+  SELECT coalesce(jsonb_object_agg(r, c), '{}') INTO reasons
+    FROM (SELECT r, count(*) AS c FROM unnest(blocked_early) r GROUP BY r) s;
+  UPDATE retention_run_item i
+     SET deleted = i.deleted + purged,
+         blocked = i.blocked + coalesce(cardinality(blocked_early), 0) + coalesce((res->>'blocked')::bigint, 0),
+         skipped_locked = i.skipped_locked + coalesce(skipped, 0),
+         cascaded = retention.add_counts(i.cascaded, res->'deleted'),
+         updated = retention.add_counts(i.updated, res->'updated'),
+         blocked_reasons = retention.add_counts(retention.add_counts(i.blocked_reasons, reasons), res->'blocked_reasons'),
+         batches = i.batches + 1,
+         batch_sizes = i.batch_sizes || to_jsonb(batch_size),
+         batch_durations_ms = i.batch_durations_ms || to_jsonb(batch_ms)
+   WHERE i.id = item
+  RETURNING i.run_id INTO run;
+  IF NOT dry_run THEN
+    UPDATE retention_run r
+       SET rows_deleted = r.rows_deleted + (SELECT coalesce(sum(value::bigint), 0) FROM jsonb_each_text(coalesce(res->'deleted', '{}')))
+     WHERE r.id = run;
+  END IF;
+  RETURN purged;
+END
+$$;
+COMMENT ON FUNCTION retention.record_batch(bigint, jsonb, text[], bigint, integer, integer, boolean) IS
+  'Adds one batch''s counts to its item and its run';
+
+-- An item ends: its status, and the digests of the keys it deleted (which are then dropped).
+CREATE OR REPLACE FUNCTION retention.finish_item(item bigint, status text, error text) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  UPDATE retention_run_item i
+     SET status = finish_item.status, error = finish_item.error, finished_at = clock_timestamp(),
+         duration = clock_timestamp() - i.started_at, digests = retention.item_digests(i.id)
+   WHERE i.id = item AND i.status = 'running';
+  DELETE FROM retention_deleted_keys k WHERE k.run_item_id = item;
+END
+$$;
+COMMENT ON FUNCTION retention.finish_item(bigint, text, text) IS 'Ends a run item: status, error, digests';
+
+-- A run ends: its status (failed when an item failed, timed_out when the budget ran out), its
+-- items still open closed as succeeded, and the run sealed into the chain.
+CREATE OR REPLACE FUNCTION retention.finish_run(run bigint, timed_out boolean, max_execution_time integer,
+                                                error text DEFAULT '')
+RETURNS text
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  open_item bigint;
+  run_status text;
+  run_error text := error;
+BEGIN
+  FOR open_item IN SELECT i.id FROM retention_run_item i WHERE i.run_id = run AND i.status = 'running' LOOP
+    PERFORM retention.finish_item(open_item, 'succeeded', '');
+  END LOOP;
+  SELECT concat_ws('; ', nullif(run_error, ''), string_agg(i.model_path || ': ' || i.error, '; ' ORDER BY i.id))
+    INTO run_error FROM retention_run_item i WHERE i.run_id = run AND i.status = 'failed';
+  run_status := CASE WHEN run_error <> '' THEN 'failed'
+                     WHEN timed_out THEN 'timed_out'
+                     ELSE 'succeeded' END;
+  IF run_status = 'timed_out' THEN
+    run_error := format('max_execution_time (%s s) spent; the rest is left for the next run', max_execution_time);
+  END IF;
+  UPDATE retention_run r SET status = run_status, error = run_error, finished_at = clock_timestamp() WHERE r.id = run;
+  PERFORM retention.seal_run(run);
+  RAISE LOG 'django-pg-retention: run % finished: % (% rows deleted)', run, run_status,
+    (SELECT r.rows_deleted FROM retention_run r WHERE r.id = run);
+  RETURN run_status;
+END
+$$;
+COMMENT ON FUNCTION retention.finish_run(bigint, boolean, integer, text) IS 'Ends a run: status, error, seal';
+
+-- The entry point: what pg_cron calls, and what anyone can CALL from psql. It owns the COMMITs;
+-- the work is in the functions above. Models are purged in policy order; while a pass deletes
+-- something and leaves rows blocked, another pass retries the models with blocked rows (a row
+-- that a later model's purge frees goes in the same run), until a pass deletes nothing or the
+-- time budget is spent. A dry run rolls every batch back and keeps a ledger of the rows it
+-- counted as gone (pg_temp.retention_dry_gone), so that it announces what the real run does.
 CREATE OR REPLACE PROCEDURE retention.run_cleanup(
   dry_run boolean DEFAULT false,
   model text DEFAULT NULL,
@@ -203,46 +403,28 @@ CREATE OR REPLACE PROCEDURE retention.run_cleanup(
 LANGUAGE plpgsql AS $$
 DECLARE
   lock_key constant bigint := hashtext('django_pg_retention.run_cleanup');
-  cfg_batch_size integer;
-  cfg_max_time integer;
-  cfg_lock_ms integer;
-  cfg_target_ms integer;
-  cfg_min_batch integer;
-  cfg_max_batch integer;
-  adaptive boolean;
-  notify boolean;
-  batch_started timestamptz;
-  batch_ms integer;
-  pol retention_policy;
-  policies retention_policy[];
+  cfg retention_config;
   run_id bigint;
-  item_id bigint;
   deadline timestamptz;
-  cutoff timestamptz;
-  item_started timestamptz;
-  effective_batch integer;
-  n_eligible bigint;
+  pending retention_policy[];  -- the models of this pass
+  retry retention_policy[];  -- the models that ended this pass with blocked rows
+  item_ids jsonb := '{}';  -- model_path: item id
+  pol retention_policy;
+  item retention_run_item;
+  pass_purged bigint;
+  size integer;
+  min_size integer;
+  max_size integer;
   after_at timestamptz;
   after_pk text;
   ids text[];
-  blocked_here text[];
+  blocked_early text[];
   res jsonb;
-  deleted_rows jsonb;
-  updated_rows jsonb;
-  reasons jsonb;
-  n_blocked bigint;
-  n_purged bigint;
-  n_skipped bigint;
-  n_batches integer;
-  item_status text;
-  item_error text;
-  run_status text := 'succeeded';
+  skipped bigint;
+  batch_started timestamptz;
+  batch_ms integer;
   run_error text := '';
-  total_deleted bigint := 0;
   timed_out boolean := false;
-  soft_deleted text;
-  stale bigint;
-  requester text := coalesce(current_setting('retention.requested_by', true), '');
 BEGIN
   IF days IS NOT NULL AND days < 1 THEN
     RAISE EXCEPTION 'retention.run_cleanup: days must be at least 1, not %', days;
@@ -253,198 +435,113 @@ BEGIN
 
   -- One run at a time per database; a concurrent call is recorded as skipped.
   IF NOT pg_try_advisory_lock(lock_key) THEN
-    INSERT INTO retention_run (started_at, finished_at, status, triggered_by, dry_run, model_filter,
-                               days_override, rows_deleted, error, backend_pid, requested_by)
-    VALUES (clock_timestamp(), clock_timestamp(), 'skipped', triggered_by, dry_run, coalesce(model, ''),
-            days, 0, 'another run_cleanup holds the lock', pg_backend_pid(), requester)
-    RETURNING id INTO run_id;
-    PERFORM retention.seal_run(run_id);
+    PERFORM retention.start_run(dry_run, model, days, triggered_by, 'skipped', 'another run_cleanup holds the lock');
     COMMIT;
     RETURN;
   END IF;
-
-  -- A run still marked running was killed mid-way (its backend and lock are gone): its items
-  -- keep the digests of their committed batches, and the run is sealed into the chain.
-  UPDATE retention_run_item SET status = 'interrupted', finished_at = clock_timestamp(), digests = retention.item_digests(id)
-   WHERE status = 'running';
-  DELETE FROM retention_deleted_keys k
-   WHERE NOT EXISTS (SELECT 1 FROM retention_run_item i WHERE i.id = k.run_item_id AND i.status = 'running');
-  FOR stale IN UPDATE retention_run SET status = 'interrupted', finished_at = clock_timestamp(),
-                      error = 'the run ended without finishing (backend terminated or server restarted)'
-                WHERE status = 'running' RETURNING id
-  LOOP
-    PERFORM retention.seal_run(stale);
-  END LOOP;
+  PERFORM retention.recover_interrupted_runs();
 
   -- RETENTION_CLEANUP_CONFIG as synced by `manage.py migrate` / `retention sync`.
-  SELECT c.batch_size, c.max_execution_time, c.lock_timeout_ms, c.target_batch_ms, c.min_batch_size, c.max_batch_size
-    INTO cfg_batch_size, cfg_max_time, cfg_lock_ms, cfg_target_ms, cfg_min_batch, cfg_max_batch
-    FROM retention_config c WHERE c.id = 1;
-  -- An explicit batch_size is kept as given; otherwise batches adapt to take about target_batch_ms.
-  adaptive := batch_size IS NULL;
-  cfg_target_ms := coalesce(cfg_target_ms, 200);
-  cfg_min_batch := coalesce(cfg_min_batch, 100);
-  cfg_max_batch := greatest(coalesce(cfg_max_batch, 10000), cfg_min_batch);
-  SELECT coalesce(c.enable_notifications, true) INTO notify FROM retention_config c WHERE c.id = 1;
-  deadline := clock_timestamp() + make_interval(secs => coalesce(cfg_max_time, 3600));
-
-  INSERT INTO retention_run (started_at, status, triggered_by, dry_run, model_filter, days_override,
-                             rows_deleted, error, backend_pid, requested_by)
-  VALUES (clock_timestamp(), 'running', triggered_by, dry_run, coalesce(model, ''), days, 0, '', pg_backend_pid(),
-          requester)
-  RETURNING id INTO run_id;
-  RAISE LOG 'django-pg-retention: run % started (dry_run=%, model=%, triggered_by=%)', run_id, dry_run, model, triggered_by;
-
-  policies := ARRAY(SELECT p FROM retention_policy p
-                    WHERE p.is_active AND (model IS NULL OR p.model_path = model)
-                    ORDER BY p.position, p.model_path);
-  IF model IS NOT NULL AND cardinality(policies) = 0 THEN
-    run_status := 'failed';
+  SELECT * INTO cfg FROM retention_config c WHERE c.id = 1;
+  min_size := coalesce(cfg.min_batch_size, 100);
+  max_size := greatest(coalesce(cfg.max_batch_size, 5000), min_size);
+  deadline := clock_timestamp() + make_interval(secs => coalesce(cfg.max_execution_time, 3600));
+  run_id := retention.start_run(dry_run, model, days, triggered_by);
+  pending := ARRAY(SELECT p FROM retention_policy p
+                   WHERE p.is_active AND (model IS NULL OR p.model_path = model)
+                   ORDER BY p.position, p.model_path);
+  IF model IS NOT NULL AND cardinality(pending) = 0 THEN
     run_error := format('no active retention policy for model %L (expected app_label.ModelName of a soft-deletable model)', model);
+  END IF;
+  IF dry_run THEN
+    CREATE TEMP TABLE IF NOT EXISTS retention_dry_gone (db_table text, pk text, PRIMARY KEY (db_table, pk));
+    TRUNCATE pg_temp.retention_dry_gone;
   END IF;
   COMMIT;
 
-  FOREACH pol IN ARRAY policies LOOP
-    EXIT WHEN timed_out;
-    item_started := clock_timestamp();
-    cutoff := item_started - make_interval(days => coalesce(days, pol.retention_days));
-    INSERT INTO retention_run_item (run_id, model_path, db_table, retention_days, policy_source, cutoff,
-                                    eligible, deleted, blocked, skipped_locked, cascaded, updated,
-                                    blocked_reasons, batches, batch_sizes, batch_durations_ms, started_at,
-                                    status, error, digests)
-    VALUES (run_id, pol.model_path, pol.db_table, coalesce(days, pol.retention_days),
-            CASE WHEN days IS NULL THEN pol.policy_source ELSE 'override' END, cutoff,
-            0, 0, 0, 0, '{}', '{}', '{}', 0, '[]', '[]', item_started, 'running', '', '{}')
-    RETURNING id INTO item_id;
-    COMMIT;
-
-    item_status := 'succeeded';
-    item_error := '';
-    n_batches := 0;
-    effective_batch := coalesce(batch_size, least(greatest(coalesce(cfg_batch_size, 1000), cfg_min_batch), cfg_max_batch));
-    after_at := NULL;
-    after_pk := NULL;
-    BEGIN
-      soft_deleted := retention.soft_deleted_condition(pol.deleted_at_column, pol.flag_column);
-      EXECUTE format('SELECT count(*) FROM %I WHERE %s AND %I < $1', pol.db_table, soft_deleted, pol.deleted_at_column)
-        INTO n_eligible USING cutoff;
-      UPDATE retention_run_item SET eligible = n_eligible WHERE id = item_id;
-      -- Guard rail: an unattended run deletes none of a model with more eligible rows than its
-      -- limit (a policy typo, say 7 days for 2555); a person confirms with force.
-      IF NOT dry_run AND NOT force AND pol.max_deletions_per_run IS NOT NULL
-         AND n_eligible > pol.max_deletions_per_run THEN
-        item_status := 'needs_confirmation';
-        item_error := format('%s eligible rows exceed max_deletions_per_run (%s): nothing deleted; confirm with '
-                             '`manage.py cleanup_soft_deleted --model %s --execute --force`',
-                             n_eligible, pol.max_deletions_per_run, pol.model_path);
-        IF coalesce(notify, true) THEN
-          INSERT INTO retention_alert (run_id, kind, message, created_at)
-          VALUES (run_id, 'needs_confirmation',
-                  format('Retention run %s (%s): %s %s', run_id, triggered_by, pol.model_path, item_error),
-                  clock_timestamp());
+  WHILE cardinality(pending) > 0 LOOP
+    pass_purged := 0;
+    retry := '{}';
+    FOREACH pol IN ARRAY pending LOOP
+      EXIT WHEN timed_out;
+      IF item_ids ? pol.model_path THEN
+        item := retention.begin_pass((item_ids->>pol.model_path)::bigint);
+      ELSE
+        item := retention.start_item(run_id, pol, days, dry_run, force, coalesce(cfg.enable_notifications, true));
+        item_ids := item_ids || jsonb_build_object(pol.model_path, item.id);
+      END IF;
+      COMMIT;
+      -- An explicit batch_size is kept as given; otherwise batches adapt to take about target_batch_ms.
+      size := coalesce(batch_size, least(greatest(coalesce(cfg.batch_size, 1000), min_size), max_size));
+      after_at := NULL;
+      after_pk := NULL;
+      WHILE item.status = 'running' LOOP
+        IF clock_timestamp() >= deadline THEN
+          timed_out := true;
+          item.status := 'timed_out';
+          EXIT;
         END IF;
-      END IF;
-    EXCEPTION WHEN OTHERS THEN
-      item_status := 'failed';
-      item_error := SQLERRM;
-    END;
-    COMMIT;
-
-    WHILE item_status = 'succeeded' LOOP
-      IF clock_timestamp() >= deadline THEN
-        timed_out := true;
-        item_status := 'timed_out';
-        EXIT;
-      END IF;
-      batch_started := clock_timestamp();
-      ids := NULL;
-      blocked_here := NULL;
-      res := NULL;
-      n_skipped := 0;
-      BEGIN
-        PERFORM set_config('lock_timeout', coalesce(cfg_lock_ms, 2000) || 'ms', true);
-        -- The purge functions record the keys they delete under this item (this transaction only).
-        PERFORM set_config('retention.item_id', item_id::text, true);
-        SET CONSTRAINTS ALL IMMEDIATE;
-        EXECUTE format('SELECT ids, blocked, last_at, last_pk FROM %s($1, $2, $3, $4)', format('%I.%I', 'retention', pol.select_function)::regproc)
-          INTO ids, blocked_here, after_at, after_pk
-          USING cutoff, after_at, after_pk, effective_batch;
-        IF ids IS NULL AND blocked_here IS NULL THEN
-          EXIT;  -- nothing left
+        batch_started := clock_timestamp();
+        ids := NULL;
+        blocked_early := NULL;
+        res := NULL;
+        skipped := 0;
+        BEGIN
+          PERFORM set_config('lock_timeout', coalesce(cfg.lock_timeout_ms, 2000) || 'ms', true);
+          -- The purge functions record the keys they delete under this item (this transaction only).
+          PERFORM set_config('retention.item_id', item.id::text, true);
+          IF dry_run THEN
+            SET CONSTRAINTS ALL DEFERRED;  -- rolled back unchecked; the purge function checks DO_NOTHING itself
+          ELSE
+            SET CONSTRAINTS ALL IMMEDIATE;
+          END IF;
+          EXECUTE format('SELECT ids, blocked, last_at, last_pk FROM %I.%I($1, $2, $3, $4, $5)', 'retention', pol.select_function)
+            INTO ids, blocked_early, after_at, after_pk
+            USING item.cutoff, after_at, after_pk, size, dry_run;
+          IF ids IS NULL AND blocked_early IS NULL THEN
+            item.status := 'succeeded';  -- nothing left
+          ELSE
+            res := retention.purge_isolating(format('%I.%I', 'retention', pol.purge_function)::regproc, ids, dry_run);
+          END IF;
+        EXCEPTION
+          WHEN lock_not_available THEN
+            -- Someone holds locks this batch needs: leave it for the next run.
+            IF after_pk IS NULL THEN
+              item.status := 'failed';  -- the batch could not even be selected
+              item.error := SQLERRM;
+            END IF;
+            skipped := coalesce(cardinality(ids), 0);
+            res := NULL;
+          WHEN OTHERS THEN
+            item.status := 'failed';
+            item.error := SQLERRM;
+        END;
+        EXIT WHEN item.status <> 'running';
+        batch_ms := ceil(extract(epoch FROM clock_timestamp() - batch_started) * 1000)::integer;
+        pass_purged := pass_purged + retention.record_batch(item.id, res, blocked_early, skipped, size, batch_ms, dry_run);
+        IF batch_size IS NULL THEN
+          size := retention.next_batch_size(size, batch_ms, coalesce(cfg.target_batch_ms, 200), min_size, max_size);
         END IF;
-        res := retention.purge_batch(format('%I.%I', 'retention', pol.purge_function)::regproc, ids, dry_run);
-      EXCEPTION
-        WHEN lock_not_available THEN
-          -- Someone holds locks this batch needs: leave it for the next run.
-          n_skipped := coalesce(cardinality(ids), 0);
-          res := NULL;
-        WHEN OTHERS THEN
-          item_status := 'failed';
-          item_error := SQLERRM;
-          res := NULL;
-      END;
-      IF item_status <> 'succeeded' THEN
-        EXIT;
-      END IF;
-      reasons := '{}';
-      IF blocked_here IS NOT NULL THEN
-        SELECT coalesce(jsonb_object_agg(r, c), '{}') INTO reasons
-          FROM (SELECT r, count(*) AS c FROM unnest(blocked_here) r GROUP BY r) s;
-      END IF;
-      n_blocked := coalesce(cardinality(blocked_here), 0) + coalesce((res->>'blocked')::bigint, 0);
-      n_purged := coalesce((res->>'purged')::bigint, 0);
-      deleted_rows := coalesce(res->'deleted', '{}');
-      updated_rows := coalesce(res->'updated', '{}');
-      n_batches := n_batches + 1;
-      batch_ms := ceil(extract(epoch FROM clock_timestamp() - batch_started) * 1000)::integer;
-      UPDATE retention_run_item i
-         SET deleted = i.deleted + n_purged,
-             blocked = i.blocked + n_blocked,
-             skipped_locked = i.skipped_locked + n_skipped,
-             cascaded = retention.add_counts(i.cascaded, deleted_rows),
-             updated = retention.add_counts(i.updated, updated_rows),
-             blocked_reasons = retention.add_counts(retention.add_counts(i.blocked_reasons, reasons),
-                                                    coalesce(res->'blocked_reasons', '{}')),
-             batches = n_batches,
-             batch_sizes = i.batch_sizes || to_jsonb(effective_batch),
-             batch_durations_ms = i.batch_durations_ms || to_jsonb(batch_ms)
-       WHERE i.id = item_id;
-      IF adaptive THEN
-        -- Aim the next batch at target_batch_ms: scale by the last timing, at most doubling or
-        -- halving per step, within [min_batch_size, max_batch_size].
-        effective_batch := least(cfg_max_batch, greatest(cfg_min_batch,
-          least(effective_batch * 2, greatest(effective_batch / 2,
-            (effective_batch::numeric * cfg_target_ms / greatest(batch_ms, 1))::integer))));
-      END IF;
-      IF NOT dry_run THEN
-        total_deleted := total_deleted + (SELECT coalesce(sum(value::bigint), 0) FROM jsonb_each_text(deleted_rows));
-        UPDATE retention_run SET rows_deleted = total_deleted WHERE id = run_id;
+        COMMIT;
+      END LOOP;
+
+      IF item.status = 'succeeded' AND (SELECT i.blocked > 0 FROM retention_run_item i WHERE i.id = item.id) THEN
+        retry := retry || pol;  -- the item stays open for another pass
+      ELSE
+        PERFORM retention.finish_item(item.id, item.status, item.error);
+        IF item.status = 'failed' THEN
+          RAISE LOG 'django-pg-retention: run % model % failed: %', run_id, pol.model_path, item.error;
+        END IF;
       END IF;
       COMMIT;
     END LOOP;
-
-    UPDATE retention_run_item
-       SET status = item_status, error = item_error, finished_at = clock_timestamp(),
-           duration = clock_timestamp() - item_started, digests = retention.item_digests(item_id)
-     WHERE id = item_id;
-    DELETE FROM retention_deleted_keys k WHERE k.run_item_id = item_id;
-    IF item_status = 'failed' THEN
-      run_status := 'failed';
-      run_error := concat_ws('; ', nullif(run_error, ''), pol.model_path || ': ' || item_error);
-      RAISE LOG 'django-pg-retention: run % model % failed: %', run_id, pol.model_path, item_error;
-    END IF;
-    COMMIT;
+    pending := CASE WHEN pass_purged > 0 AND NOT timed_out THEN retry ELSE '{}' END;
   END LOOP;
 
-  IF timed_out AND run_status = 'succeeded' THEN
-    run_status := 'timed_out';
-    run_error := format('max_execution_time (%s s) spent; the rest is left for the next run', coalesce(cfg_max_time, 3600));
+  PERFORM retention.finish_run(run_id, timed_out, coalesce(cfg.max_execution_time, 3600), run_error);
+  IF dry_run THEN
+    DROP TABLE IF EXISTS pg_temp.retention_dry_gone;
   END IF;
-  UPDATE retention_run SET status = run_status, error = run_error, finished_at = clock_timestamp(),
-         rows_deleted = total_deleted
-   WHERE id = run_id;
-  PERFORM retention.seal_run(run_id);
-  RAISE LOG 'django-pg-retention: run % finished: % (% rows deleted)', run_id, run_status, total_deleted;
   COMMIT;
   PERFORM pg_advisory_unlock(lock_key);
 END
@@ -625,7 +722,6 @@ CREATE TRIGGER retention_run_alert AFTER UPDATE OF status ON retention_run
 REVOKE ALL ON FUNCTION retention.add_counts(jsonb, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.merge_results(jsonb, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.purge_isolating(regproc, text[], boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION retention.purge_batch(regproc, text[], boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.soft_deleted_condition(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.item_digests(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.netstring(text) FROM PUBLIC;
@@ -635,4 +731,13 @@ REVOKE ALL ON FUNCTION retention.run_record(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.seal_run(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.prune_audit(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.report() FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.active_holds(text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.start_run(boolean, text, integer, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.recover_interrupted_runs() FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.start_item(bigint, retention_policy, integer, boolean, boolean, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.begin_pass(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.next_batch_size(integer, integer, integer, integer, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.record_batch(bigint, jsonb, text[], bigint, integer, integer, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.finish_item(bigint, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.finish_run(bigint, boolean, integer, text) FROM PUBLIC;
 REVOKE ALL ON PROCEDURE retention.drain_requests() FROM PUBLIC;

@@ -186,7 +186,9 @@ def test_retention_sql_prints_what_is_installed() -> None:
     compiled = compile_model(Author)
     assert compiled.sql in out.getvalue() and compiled.sql_hash in out.getvalue()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT obj_description('retention.purge__rules__author(text[])'::regprocedure, 'pg_proc')")
+        cursor.execute(
+            "SELECT obj_description('retention.purge__rules__author(text[], boolean)'::regprocedure, 'pg_proc')"
+        )
         assert cursor.fetchone()[0] == f"django-pg-retention sha256:{compiled.sql_hash}"
 
 

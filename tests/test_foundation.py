@@ -60,7 +60,7 @@ def test_migrations_are_complete_and_applied() -> None:
             """
         )
         defs = [r[0] for r in cursor.fetchall()]
-    assert len(defs) == 1 and "(deleted_at)" in defs[0], defs
+    assert len(defs) == 1 and "(deleted_at, id)" in defs[0], defs
 
 
 def test_soft_delete_and_restore() -> None:

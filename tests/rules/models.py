@@ -11,6 +11,7 @@ import pgtrigger
 from django.contrib.contenttypes.fields import GenericForeignKey, GenericRelation
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.db.models import Q
 
 from django_pg_retention.models import SoftDeleteMixin
 
@@ -155,7 +156,7 @@ class Hostile(SoftDeleteMixin):
 
     label = models.CharField(max_length=20, db_column="Label 'x'; DROP TABLE rules_place;--")
 
-    class Meta:
+    class Meta(SoftDeleteMixin.Meta):  # a Meta of its own keeps the mixin's purge index only this way
         db_table = "rules_Hostile 'Table'; DROP TABLE rules_place;--"
 
 
@@ -178,6 +179,9 @@ class Archive(models.Model):
     retention_deleted_at_field = "deleted"
     retention_flag_field = None
 
+    class Meta:
+        indexes = [models.Index(fields=["deleted", "id"], condition=Q(deleted__isnull=False), name="archive_purge_idx")]
+
 
 class ArchivePage(models.Model):
     archive = models.ForeignKey(Archive, on_delete=models.CASCADE)
@@ -196,3 +200,21 @@ class Memo(models.Model):
 
     retention_deleted_at_field = "removed_on"
     retention_flag_field = "removed"
+
+    class Meta:
+        indexes = [models.Index(fields=["removed_on", "id"], condition=Q(removed=True), name="memo_purge_idx")]
+
+
+# One run must reach the fixpoint: Bin is purged before Owner (registry order, neither references
+# the other), and a Bin row is RESTRICTed by a Link that only Owner's purge removes.
+class Bin(SoftDeleteMixin):
+    label = models.CharField(max_length=20, default="")
+
+
+class Owner(SoftDeleteMixin):
+    label = models.CharField(max_length=20, default="")
+
+
+class Link(models.Model):
+    owner = models.ForeignKey(Owner, on_delete=models.CASCADE)
+    bin = models.ForeignKey(Bin, on_delete=models.RESTRICT)
