@@ -22,14 +22,26 @@ SIMPLE_TABLES = {"parent": "id", "childa": "id", "childb": "id"}
 MIXED_TABLES = {**SIMPLE_TABLES, "parent_tags": "id", "note": "id", "ref": "id, parent_id"}
 
 
+# How the eligible parents' deleted_at values were made: one per row (soft deletes one at a time),
+# 100 shared timestamps (bulk soft deletes: QuerySet.update(deleted_at=now()) in 100 calls), or one
+# timestamp for all of them (a single bulk soft delete).
+STAMPS = {
+    "row": "now() - interval '100 days' - g * interval '1 s'",
+    "shared": "now() - interval '100 days' - (g % 100) * interval '1 hour'",
+    "one": "now() - interval '100 days'",
+}
+
+
 @dataclass(frozen=True)
 class Shape:
     """N soft-deletable parents, two CASCADE children each (childa, childb); mixed adds a SET_NULL
-    ref, an M2M tag and a generic note per parent; the share of parents past retention."""
+    ref, an M2M tag and a generic note per parent; the share of parents past retention; how their
+    soft-delete timestamps were made (STAMPS)."""
 
     parents: int
     mixed: bool
     eligible: float = 0.5
+    stamps: str = "row"
 
     @property
     def app(self) -> str:
@@ -48,7 +60,8 @@ class Shape:
     @property
     def label(self) -> str:
         kind = "2 CASCADE children" if not self.mixed else "2 CASCADE + 1 SET_NULL + 1 M2M + 1 generic"
-        return f"{self.parents:,} parents, {kind} each, {self.eligible:.0%} eligible"
+        stamps = {"row": "a timestamp per row", "shared": "100 shared timestamps", "one": "one timestamp"}
+        return f"{self.parents:,} parents, {kind} each, {self.eligible:.0%} eligible, {stamps[self.stamps]}"
 
 
 def server_url() -> str:
@@ -107,16 +120,16 @@ def build_template(url: str, name: str, shape: Shape, ages: str = "fixed") -> No
                 "INSERT INTO {} (id, name, is_deleted, deleted_at)"
                 " SELECT g, 'parent ' || g, true, now() - (g::float8 / %(n)s * 1000) * interval '1 day'"
                 " FROM generate_series(1, %(n)s) g"
-            )
+            ).format(t["parent"])
         else:
             # Parents whose scrambled id falls in the eligible share are past retention; the rest live.
             parents = sql.SQL(
                 "INSERT INTO {} (id, name, is_deleted, deleted_at)"
-                " SELECT g, 'parent ' || g, e, CASE WHEN e THEN now() - interval '100 days' - g * interval '1 s' END"
+                " SELECT g, 'parent ' || g, e, CASE WHEN e THEN {stamp} END"
                 " FROM (SELECT g, (g::bigint * 7919 %% 1000) < %(share)s * 1000 AS e"
                 "       FROM generate_series(1, %(n)s) g) s"
-            )
-        conn.execute(parents.format(t["parent"]), {"n": n, "share": shape.eligible})
+            ).format(t["parent"], stamp=sql.SQL(STAMPS[shape.stamps].replace("%", "%%")))  # type: ignore[arg-type]
+        conn.execute(parents, {"n": n, "share": shape.eligible})
         per_parent = "INSERT INTO {} (parent_id, payload) SELECT g, 'row ' || g FROM generate_series(1, %(n)s) g"
         for child in ("childa", "childb"):
             conn.execute(sql.SQL(per_parent).format(t[child]), {"n": n})

@@ -3,6 +3,8 @@
     .venv/bin/python bench/run.py                      # 100k and 1M parents, every section
     .venv/bin/python bench/run.py --sizes 10000000     # 10M on request
     .venv/bin/python bench/run.py --sizes 100000 --check-only   # CI: end states identical, no timing verdicts
+    .venv/bin/python bench/run.py --simple --sizes 1000000,4000000 --stamps row,shared,one --no-orm
+                                                       # issue 12: every timestamp shape, linear cost
 
 For each size a template database is built once (bench/common.py) and copied with CREATE DATABASE
 ... TEMPLATE for every measurement, so every method starts from the same data and the same cold
@@ -29,7 +31,19 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BENCH, Shape, build_template, django_env, drop, fingerprint, recreate, scalar, server_url, with_db
+from common import (
+    BENCH,
+    STAMPS,
+    Shape,
+    build_template,
+    django_env,
+    drop,
+    fingerprint,
+    recreate,
+    scalar,
+    server_url,
+    with_db,
+)
 
 TEMPLATE = "retention_bench_template"
 COPY = "retention_bench_copy"
@@ -91,25 +105,57 @@ def child_peak_rss_kb(url: str, app: str, *args: str) -> int:
     return int(usage.ru_maxrss)
 
 
+PURGE = "CALL retention.run_cleanup()"
+
+
+def batch_stats(url: str) -> dict[str, float]:
+    """The purge's batches in the copy just purged: the longest, and the median of the last tenth
+    of the run against the first tenth (a batch must cost the same at the end as at the start)."""
+    rows = scalar(
+        url,
+        COPY,
+        "SELECT jsonb_agg(d ORDER BY i.id, o) FROM retention_run_item i,"
+        " jsonb_array_elements(i.batch_durations_ms) WITH ORDINALITY AS e(d, o)",
+    )
+    durations = [float(d) for d in rows or []]
+    tenth = max(1, len(durations) // 10)
+    first, last = statistics.median(durations[:tenth]), statistics.median(durations[-tenth:])
+    return {
+        "batches": len(durations),
+        "longest_ms": max(durations),
+        "first_ms": first,
+        "last_ms": last,
+        "last_vs_first": last / first,
+    }
+
+
 def compare(url: str, shape: Shape, rounds: int, orm: bool) -> dict[str, Any]:
     build_started = time.perf_counter()
     build_template(url, TEMPLATE, shape)
     print(f"\n== {shape.label}: template built in {time.perf_counter() - build_started:.1f}s", flush=True)
     methods: dict[str, Any] = {
         "bare DELETE (one statement)": lambda: timed_sql(url, BARE_MIXED if shape.mixed else BARE_SIMPLE),
-        "CALL retention.run_cleanup()": lambda: timed_sql(url, "CALL retention.run_cleanup(triggered_by => 'bench')"),
+        PURGE: lambda: timed_sql(url, "CALL retention.run_cleanup(triggered_by => 'bench')"),
     }
     if orm:
         methods["Django QuerySet.delete()"] = lambda: timed_orm(url, shape.app, "queryset")
         methods["specification's loop (1,000 rows)"] = lambda: timed_orm(url, shape.app, "spec-loop")
     times: dict[str, list[float]] = {m: [] for m in methods}
     states: dict[str, Any] = {}
+    batches: list[dict[str, float]] = []
     for _ in range(rounds):
         for name, run in methods.items():
             recreate(url, COPY, TEMPLATE)
             times[name].append(run())
             states[name] = fingerprint(url, COPY, shape)
             print(f"  {name}: {times[name][-1]:.2f}s", flush=True)
+            if name == PURGE:
+                batches.append(batch_stats(url))
+                print(
+                    "    batches: {batches:.0f}, longest {longest_ms:.0f} ms, median of the first tenth "
+                    "{first_ms:.0f} ms, of the last tenth {last_ms:.0f} ms".format(**batches[-1]),
+                    flush=True,
+                )
     reference = states["bare DELETE (one statement)"]
     identical = all(s == reference for s in states.values())
     medians = {m: statistics.median(t) for m, t in times.items()}
@@ -117,7 +163,14 @@ def compare(url: str, shape: Shape, rounds: int, orm: bool) -> dict[str, Any]:
         count = sql.SQL("SELECT count(*) FROM {}")
         before = {t: conn.execute(count.format(sql.Identifier(t))).fetchone()[0] for t in reference}  # type: ignore[index]
     removed = sum(before[t] - reference[t][0] for t in reference)
-    return {"shape": shape.label, "medians": medians, "identical": identical, "rows_removed": removed, "states": states}
+    return {
+        "shape": shape,
+        "medians": medians,
+        "identical": identical,
+        "rows_removed": removed,
+        "states": states,
+        "batches": batches,
+    }
 
 
 def memory(url: str, shape: Shape) -> int:
@@ -170,6 +223,23 @@ def report_speed(url: str, parents: int) -> dict[str, Any]:
     return {"report_s": report_s, "count_s": count_s, "rows": rows, "plan": plan, "seq_scan": "Seq Scan" in plan}
 
 
+def print_linearity(results: list[dict[str, Any]]) -> None:
+    """run_cleanup's time at the largest size against the smallest, per timestamp shape."""
+    by_stamps: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        by_stamps.setdefault(r["shape"].stamps, []).append(r)
+    for stamps, rs in by_stamps.items():
+        if len(rs) < 2:
+            continue
+        small, large = rs[0], rs[-1]
+        factor = large["shape"].parents / small["shape"].parents
+        ratio = large["medians"][PURGE] / small["medians"][PURGE]
+        print(
+            f"\nrun_cleanup, {stamps} timestamps: {large['shape'].parents:,} / {small['shape'].parents:,} parents = "
+            f"{ratio:.2f} for {factor:.0f}x the rows (target <= {factor * 1.1:.1f}: linear)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100000,1000000", help="parents per run, comma-separated")
@@ -178,16 +248,26 @@ def main() -> None:
         "--simple", action="store_true", help="only 2 CASCADE children per parent (issue 7's baseline shape)"
     )
     parser.add_argument("--check-only", action="store_true", help="CI: compare end states; skip the extra sections")
+    parser.add_argument(
+        "--stamps", default="row", help=f"timestamp shapes of the eligible rows, comma-separated: {', '.join(STAMPS)}"
+    )
+    parser.add_argument("--no-orm", action="store_true", help="only the bare DELETE and run_cleanup (large sizes)")
     args = parser.parse_args()
     url = server_url()
     sizes = [int(s) for s in args.sizes.split(",")]
+    stamps = args.stamps.split(",")
+    unknown = [s for s in stamps if s not in STAMPS]
+    if unknown:
+        parser.error(f"--stamps: unknown shape(s) {', '.join(unknown)} (choose from {', '.join(STAMPS)})")
     results = []
-    for size in sizes:
-        result = compare(url, Shape(size, mixed=not args.simple), args.rounds, orm=True)
-        if not args.check_only:
-            result["peak_rss_kb"] = memory(url, Shape(size, mixed=not args.simple))
-            result["report"] = report_speed(url, size)
-        results.append(result)
+    for stamp in stamps:
+        for size in sizes:
+            shape = Shape(size, mixed=not args.simple, stamps=stamp)
+            result = compare(url, shape, args.rounds, orm=not args.no_orm)
+            if not args.check_only:
+                result["peak_rss_kb"] = memory(url, shape)
+                result["report"] = report_speed(url, size)
+            results.append(result)
 
     print("\n| data set | method | median s | rows/s | ratio to bare DELETE |")
     print("|---|---|---|---|---|")
@@ -195,14 +275,21 @@ def main() -> None:
         bare = r["medians"]["bare DELETE (one statement)"]
         for method, seconds in r["medians"].items():
             rate = r["rows_removed"] / seconds
-            print(f"| {r['shape']} | {method} | {seconds:.2f} | {rate:,.0f} | {seconds / bare:.2f} |")
-    failures = [r["shape"] for r in results if not r["identical"]]
+            print(f"| {r['shape'].label} | {method} | {seconds:.2f} | {rate:,.0f} | {seconds / bare:.2f} |")
+    failures = [r["shape"].label for r in results if not r["identical"]]
     for r in results:
-        print(f"\n{r['shape']}: {r['rows_removed']:,} rows removed or updated; end states identical: {r['identical']}")
-        purge = r["medians"]["CALL retention.run_cleanup()"]
+        print(
+            f"\n{r['shape'].label}: {r['rows_removed']:,} rows removed or updated; end states identical: {r['identical']}"
+        )
+        purge = r["medians"][PURGE]
         print(
             f"  run_cleanup / bare DELETE = {purge / r['medians']['bare DELETE (one statement)']:.3f} (target <= 1.10)"
         )
+        for b in r["batches"]:
+            print(
+                f"  batches {b['batches']:.0f}: longest {b['longest_ms']:.0f} ms (target <= 500); median of the last "
+                f"tenth / the first tenth = {b['last_vs_first']:.2f} (target <= 1.5)"
+            )
         loop = r["medians"].get("specification's loop (1,000 rows)")
         if loop:
             print(f"  specification's loop / run_cleanup = {loop / purge:.2f}x (target >= 4x)")
@@ -216,6 +303,7 @@ def main() -> None:
                 f"{rep['seq_scan']}"
             )
             print("    " + rep["plan"].replace("\n", "\n    "))
+    print_linearity(results)
     if len(results) > 1 and all("peak_rss_kb" in r for r in results):
         small, large = results[0]["peak_rss_kb"], results[-1]["peak_rss_kb"]
         print(f"\ncleanup_soft_deleted peak memory, largest / smallest size: {large / small:.3f} (target: the same)")

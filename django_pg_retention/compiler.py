@@ -283,9 +283,16 @@ class _Function:
             elif e.kind is EdgeKind.RESTRICT:
                 # Allowed only when the restricting row goes too, by a cascade from this batch.
                 out.append(self.blocker(e, f"RESTRICT {e.label}", self.not_deleted("r", e.target)))
-            elif e.kind is EdgeKind.DO_NOTHING and e.db_constraint and self.dry:
-                out.append(self.foreign_key_check(e))
         return out
+
+    def foreign_keys(self) -> list[sql.Composable]:
+        """Dry runs: the DO_NOTHING foreign keys, checked where a real run's constraint fires (after
+        every other check and update, at the end of the deleting statement)."""
+        return [
+            self.foreign_key_check(e)
+            for e in self.graph.edges
+            if e.kind is EdgeKind.DO_NOTHING and e.db_constraint and self.dry
+        ]
 
     def foreign_key_check(self, edge: Edge) -> sql.Composable:
         """Dry runs: what the (deferred) foreign key of a DO_NOTHING relation would refuse, with
@@ -419,7 +426,7 @@ class _Function:
             *_if_dry(dry.closure(), self.closure()),
             *self.holds(),
             *_if_dry(dry.checks(), self.checks()),
-            *_if_dry(dry.updates(), self.updates()),
+            *_if_dry([*dry.updates(), *dry.foreign_keys()], self.updates()),
             *_if_dry([], self.outbox()),
             self.deletes(),
         ]

@@ -91,11 +91,14 @@ COMMENT ON FUNCTION retention.soft_deleted_condition(text, text) IS
 -- Per table: how many keys an item deleted and the SHA-256 (hex) of them sorted bytewise
 -- (COLLATE "C"), each followed by a newline. Python: sha256("".join(k + "\n" for k in sorted(keys))).
 CREATE OR REPLACE FUNCTION retention.item_digests(item bigint) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+SET work_mem = '256MB'  -- a 1M-row item sorts about 1.5M keys: in memory, not spilled to disk
+AS $$
   SELECT coalesce(jsonb_object_agg(s.db_table, jsonb_build_object('count', s.n, 'sha256', s.digest)), '{}'::jsonb)
   FROM (
     SELECT k.db_table, count(*) AS n,
-           encode(sha256(convert_to(string_agg(key || E'\n', '' ORDER BY key COLLATE "C"), 'UTF8')), 'hex') AS digest
+           encode(sha256(convert_to(array_to_string(array_agg(key ORDER BY key COLLATE "C"), E'\n') || E'\n', 'UTF8')), 'hex')
+             AS digest
       FROM retention_deleted_keys k, unnest(k.keys) AS key
      WHERE k.run_item_id = item
      GROUP BY k.db_table

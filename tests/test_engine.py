@@ -1,0 +1,418 @@
+"""The engine on data shapes users make: index-bounded batches, one run to the fixpoint, an exact
+dry run, and the functions run_cleanup is made of, each called directly."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.core import checks
+from django.db import connection, models
+from django.db.models import Q
+from django.test.utils import isolate_apps
+from django.utils import timezone
+from purge_helpers import (
+    ELIGIBLE_AGE,
+    build_rules_data,
+    call_cleanup,
+    purge_once,
+    reset_rules_data,
+    rules_tables,
+    snapshot,
+)
+from rules import models as r
+
+from django_pg_retention.checks import check_models
+from django_pg_retention.models import RetentionPolicy, RetentionRun, RetentionRunItem
+from django_pg_retention.policies import soft_delete_columns
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def clean() -> None:
+    reset_rules_data()
+
+
+def scalar(query: str, params: list[Any] | None = None) -> Any:
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        return cursor.fetchone()[0]  # type: ignore[index]
+
+
+def as_json(value: Any) -> Any:
+    """jsonb as Django's cursor returns it (text) to Python."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+# --- batches bounded by the index ------------------------------------------------------------------
+
+# Bulk soft deletes: every eligible row carries one and the same timestamp.
+BULK_ROWS: dict[str, str] = {
+    "rules.Owner": "INSERT INTO rules_owner (label, is_deleted, deleted_at) "
+    "SELECT 'o' || g, true, %(at)s FROM generate_series(1, %(n)s) g",
+    "rules.Language": "INSERT INTO rules_language (code, is_deleted, deleted_at) "
+    "SELECT lpad(g::text, 8, '0'), true, %(at)s FROM generate_series(1, %(n)s) g",
+    "rules.Archive": "INSERT INTO rules_archive (title, \"Deleted On\") SELECT 'a' || g, %(at)s FROM generate_series(1, %(n)s) g",
+    "rules.Memo": "INSERT INTO rules_memo (removed, removed_on) SELECT true, %(at)s FROM generate_series(1, %(n)s) g",
+}
+
+
+@pytest.fixture
+def plans() -> Iterator[list[dict[str, Any]]]:
+    """The plans of every statement this connection runs, nested ones included (auto_explain's
+    JSON, sent to the client as LOG messages)."""
+    collected: list[dict[str, Any]] = []
+
+    def on_notice(diag: Any) -> None:
+        text = diag.message_primary or ""
+        if "plan:" in text:
+            collected.append(json.loads(text.split("plan:", 1)[1]))
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on;"
+            " SET auto_explain.log_nested_statements = on; SET auto_explain.log_format = json;"
+            " SET client_min_messages = log"
+        )
+    raw: Any = connection.connection
+    raw.add_notice_handler(on_notice)
+    yield collected
+    raw.remove_notice_handler(on_notice)
+    with connection.cursor() as cursor:
+        cursor.execute("RESET client_min_messages; RESET auto_explain.log_min_duration")
+
+
+def scans_of(plan: dict[str, Any], table: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    stack = [plan["Plan"]]
+    while stack:
+        node = stack.pop()
+        if node.get("Relation Name") == table:
+            found.append(node)
+        stack.extend(node.get("Plans", []))
+    return found
+
+
+def select_plan(plans: list[dict[str, Any]], function: str, args: list[Any]) -> dict[str, Any]:
+    plans.clear()
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT * FROM retention."{function}"(%s, %s, %s, %s, false)', args)
+        ids = cursor.fetchone()[0]  # type: ignore[index]
+    nested = [p for p in plans if "SKIP LOCKED" in p.get("Query Text", "")]
+    assert len(nested) == 1, [p.get("Query Text") for p in plans]
+    return {"plan": nested[0], "ids": ids}
+
+
+@pytest.mark.parametrize("model_path", list(BULK_ROWS))
+def test_batch_select_bounds_are_index_conditions_after_rows_purged_before_the_cursor(
+    model_path: str, plans: list[dict[str, Any]]
+) -> None:
+    """200,000 rows sharing one timestamp; the first half purged (dead, not vacuumed); the next
+    batch starts at the cursor: both bounds in the Index Cond, no Filter, no rows read past it."""
+    model = apps.get_model(model_path)
+    policy = RetentionPolicy.objects.get(model_path=model_path)
+    columns = soft_delete_columns(model)
+    at = timezone.now() - ELIGIBLE_AGE
+    n, lim = 200_000, 1000
+    with connection.cursor() as cursor:
+        cursor.execute(BULK_ROWS[model_path], {"at": at, "n": n})
+        cursor.execute(f'ANALYZE "{policy.db_table}"')
+        # The purge before the cursor: the first half in keyset order, deleted and left unvacuumed.
+        cursor.execute(
+            f'SELECT "{columns.deleted_at_column}", "{policy.pk_column}"::text FROM "{policy.db_table}"'
+            f' ORDER BY 1, "{policy.pk_column}" OFFSET %s LIMIT 1',
+            [n // 2 - 1],
+        )
+        after_at, after_pk = cursor.fetchone()  # type: ignore[misc]
+        cursor.execute(
+            f'DELETE FROM "{policy.db_table}" WHERE ("{columns.deleted_at_column}", "{policy.pk_column}") <= (%s, %s)',
+            [after_at, after_pk],
+        )
+    cutoff = timezone.now() - timedelta(days=30)
+    for args, form in (([cutoff, None, None, lim], "first"), ([cutoff, after_at, after_pk, lim], "next")):
+        found = select_plan(plans, policy.select_function, args)
+        assert len(found["ids"]) == lim, form
+        (scan,) = scans_of(found["plan"], policy.db_table)
+        condition = scan.get("Index Cond", "")
+        assert scan["Node Type"] in ("Index Scan", "Index Only Scan"), (form, scan["Node Type"])
+        assert f"{columns.deleted_at_column} < " in condition.replace('"', ""), (form, condition)
+        if form == "next":
+            assert "ROW(" in condition and ") > ROW(" in condition, condition
+        # Only the flag may stay a filter: PostgreSQL keeps a partial index's predicate as a recheck on
+        # a relation locked FOR UPDATE (a row restored meanwhile is skipped). It removes no row.
+        allowed = {None, f"{columns.flag_column}"} if columns.flag_column else {None}
+        assert scan.get("Filter") in allowed, (form, scan.get("Filter"))
+        assert scan.get("Rows Removed by Filter", 0) == 0, (form, scan["Rows Removed by Filter"])
+        # The scan stops at the batch: it neither reads past it nor walks the rows purged before it.
+        assert scan["Actual Rows"] == lim, (form, scan["Actual Rows"])
+
+
+# --- one run reaches the fixpoint ------------------------------------------------------------------
+
+
+def test_one_run_deletes_what_a_later_model_frees_and_counts_only_rows_still_blocked() -> None:
+    old = {"is_deleted": True, "deleted_at": timezone.now() - ELIGIBLE_AGE}
+    freed = r.Bin.objects.create(label="freed", **old)
+    r.Link.objects.create(owner=r.Owner.objects.create(label="eligible", **old), bin=freed)
+    kept = r.Bin.objects.create(label="kept", **old)
+    r.Link.objects.create(owner=r.Owner.objects.create(label="live"), bin=kept)
+    bin_position = RetentionPolicy.objects.get(model_path="rules.Bin").position
+    assert bin_position < RetentionPolicy.objects.get(model_path="rules.Owner").position
+
+    run = purge_once()
+    assert list(r.Bin.objects.values_list("label", flat=True)) == ["kept"]
+    item = RetentionRunItem.objects.get(run=run, model_path="rules.Bin")
+    assert (item.eligible, item.deleted, item.blocked) == (2, 1, 1)
+    assert item.blocked_reasons == {"RESTRICT rules.Link.bin": 1}
+    assert item.batches >= 2  # a pass that found it blocked, and a pass that deleted it
+
+
+# --- the dry run announces the real run ------------------------------------------------------------
+
+
+def items_of(run: RetentionRun) -> dict[str, tuple[Any, ...]]:
+    return {
+        i.model_path: (i.eligible, i.deleted, i.blocked, i.cascaded, i.updated, i.blocked_reasons, i.status)
+        for i in run.items.all()
+    }
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6, 11, 12, 13])
+@pytest.mark.parametrize("batch_size", [None, 2])
+def test_a_dry_run_announces_exactly_what_the_real_run_then_records(seed: int, batch_size: int | None) -> None:
+    build_rules_data(random.Random(seed), authors=20 if seed > 10 else 12)
+    before = snapshot(rules_tables())
+    preview = call_cleanup(dry_run=True, batch_size=batch_size)
+    assert preview.status == "succeeded" and preview.rows_deleted == 0
+    assert snapshot(rules_tables()) == before, "the dry run changed data"
+    real = call_cleanup(batch_size=batch_size)
+    assert real.status == "succeeded"
+    dry, done = items_of(preview), items_of(real)
+    assert dry == done, {m: (dry.get(m), done.get(m)) for m in set(dry) | set(done) if dry.get(m) != done.get(m)}
+    assert sum(i.deleted for i in real.items.all()) > 0
+
+
+# --- the functions run_cleanup is made of ----------------------------------------------------------
+
+
+def test_next_batch_size_aims_at_the_target_within_bounds() -> None:
+    cases = [
+        ((1000, 100, 200, 100, 5000), 2000),  # twice as fast as the target: at most double
+        ((1000, 400, 200, 100, 5000), 500),  # twice as slow: half
+        ((1000, 10_000, 200, 100, 5000), 500),  # far too slow: still only halved
+        ((1000, 250, 200, 100, 5000), 800),  # in between: scaled
+        ((4000, 50, 200, 100, 5000), 5000),  # capped at the maximum
+        ((150, 1000, 200, 100, 5000), 100),  # floored at the minimum
+        ((1000, 0, 200, 100, 5000), 2000),  # a batch under a millisecond
+    ]
+    for args, expected in cases:
+        assert scalar("SELECT retention.next_batch_size(%s, %s, %s, %s, %s)", list(args)) == expected, args
+    assert (
+        scalar(
+            "SELECT provolatile FROM pg_proc WHERE oid = 'retention.next_batch_size(integer, integer, integer, integer,"
+            " integer)'::regprocedure"
+        )
+        == "i"
+    )
+
+
+def start_run(dry_run: bool = False) -> int:
+    return int(scalar("SELECT retention.start_run(%s, NULL, NULL, 'test')", [dry_run]))
+
+
+def start_item(run: int, model_path: str, **kwargs: Any) -> dict[str, Any]:
+    args = {"days": None, "dry_run": False, "force": False, "notify": True, **kwargs}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT to_jsonb(retention.start_item(%s, p, %s, %s, %s, %s)) FROM retention_policy p WHERE model_path = %s",
+            [run, args["days"], args["dry_run"], args["force"], args["notify"], model_path],
+        )
+        return as_json(cursor.fetchone()[0])  # type: ignore[index]
+
+
+def test_start_item_counts_eligible_rows_and_applies_the_guard_rail(settings: Any) -> None:
+    old = timezone.now() - ELIGIBLE_AGE
+    r.Bin.objects.bulk_create(r.Bin(is_deleted=True, deleted_at=old) for _ in range(3))
+    r.Bin.objects.create(is_deleted=True, deleted_at=timezone.now())  # too young
+    r.Bin.objects.create(is_deleted=False, deleted_at=old)  # live
+    run = start_run()
+    item = start_item(run, "rules.Bin")
+    assert (item["status"], item["eligible"], item["policy_source"]) == ("running", 3, "app_level")
+    assert RetentionRunItem.objects.get(id=item["id"]).eligible == 3
+    assert start_item(run, "rules.Bin", days=1)["policy_source"] == "override"
+
+    RetentionPolicy.objects.filter(model_path="rules.Bin").update(max_deletions_per_run=2)
+    guarded = start_item(run, "rules.Bin")
+    assert guarded["status"] == "needs_confirmation" and "exceed max_deletions_per_run (2)" in guarded["error"]
+    assert "--model rules.Bin --execute --force" in guarded["error"]
+    assert start_item(run, "rules.Bin", force=True)["status"] == "running"
+    # A dry run's item leaves out the rows its ledger already counts as gone, and no guard rail.
+    counted = r.Bin.objects.filter(is_deleted=True, deleted_at=old).values_list("pk", flat=True)[0]
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE retention_dry_gone (db_table text, pk text, PRIMARY KEY (db_table, pk))")
+        cursor.execute("INSERT INTO pg_temp.retention_dry_gone VALUES ('rules_bin', %s)", [str(counted)])
+    try:
+        dry = start_item(start_run(dry_run=True), "rules.Bin", dry_run=True)
+        assert (dry["status"], dry["eligible"]) == ("running", 2)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE pg_temp.retention_dry_gone")
+
+
+def test_start_item_fails_only_its_item_when_the_count_fails() -> None:
+    RetentionPolicy.objects.filter(model_path="rules.Bin").update(deleted_at_column="no_such_column")
+    item = start_item(start_run(), "rules.Bin")
+    assert item["status"] == "failed" and "no_such_column" in item["error"]
+
+
+def test_record_batch_adds_a_batch_to_its_item_and_a_real_run() -> None:
+    run = start_run()
+    item = start_item(run, "rules.Bin")["id"]
+    result = {
+        "deleted": {"rules_bin": 3, "rules_link": 2},
+        "updated": {"rules_x.y": 1},
+        "blocked": 1,
+        "blocked_reasons": {"RESTRICT rules.Link.bin": 1},
+        "purged": 3,
+    }
+    for _ in range(2):
+        purged = scalar(
+            "SELECT retention.record_batch(%s, %s, ARRAY['PROTECT a', 'PROTECT a'], 4, 100, 37, false)",
+            [item, json.dumps(result)],
+        )
+        assert purged == 3
+    i = RetentionRunItem.objects.get(id=item)
+    assert (i.deleted, i.blocked, i.skipped_locked, i.batches) == (6, 6, 8, 2)
+    assert i.cascaded == {"rules_bin": 6, "rules_link": 4} and i.updated == {"rules_x.y": 2}
+    assert i.blocked_reasons == {"PROTECT a": 4, "RESTRICT rules.Link.bin": 2}
+    assert (i.batch_sizes, i.batch_durations_ms) == ([100, 100], [37, 37])
+    assert RetentionRun.objects.get(id=run).rows_deleted == 10
+    # A batch that did nothing (skipped for locks): counted, nothing added.
+    assert scalar("SELECT retention.record_batch(%s, NULL, NULL, 5, 100, 2001, false)", [item]) == 0
+    assert RetentionRunItem.objects.get(id=item).skipped_locked == 13
+    # A dry run's batch never counts as rows deleted by the run.
+    dry = start_run(dry_run=True)
+    dry_item = start_item(dry, "rules.Bin", dry_run=True)["id"]
+    scalar("SELECT retention.record_batch(%s, %s, NULL, 0, 100, 5, true)", [dry_item, json.dumps(result)])
+    assert RetentionRunItem.objects.get(id=dry_item).deleted == 3
+    assert RetentionRun.objects.get(id=dry).rows_deleted == 0
+
+
+def test_begin_pass_counts_blocked_rows_afresh_and_only_for_open_items() -> None:
+    run = start_run()
+    item = start_item(run, "rules.Bin")["id"]
+    scalar(
+        "SELECT retention.record_batch(%s, %s, ARRAY['PROTECT a'], 2, 10, 1, false)",
+        [item, json.dumps({"deleted": {"rules_bin": 1}, "purged": 1})],
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_jsonb(retention.begin_pass(%s))", [item])
+        reopened = as_json(cursor.fetchone()[0])  # type: ignore[index]
+    assert (reopened["blocked"], reopened["blocked_reasons"], reopened["skipped_locked"]) == (0, {}, 0)
+    assert (reopened["deleted"], reopened["cascaded"]) == (1, {"rules_bin": 1})  # deletions stay
+    scalar("SELECT retention.finish_item(%s, 'succeeded', '')", [item])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_jsonb(retention.begin_pass(%s))", [item])
+        assert cursor.fetchone()[0] is None  # type: ignore[index]  # a finished item is never reopened
+
+
+def test_finish_item_stores_digests_and_drops_the_keys() -> None:
+    run = start_run()
+    item = start_item(run, "rules.Bin")["id"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO retention_deleted_keys (run_item_id, db_table, keys) VALUES (%s, 'rules_bin', %s)",
+            [item, ["2", "10", "1"]],
+        )
+    scalar("SELECT retention.finish_item(%s, 'timed_out', 'budget')", [item])
+    i = RetentionRunItem.objects.get(id=item)
+    assert (i.status, i.error) == ("timed_out", "budget") and i.finished_at is not None and i.duration is not None
+    assert i.digests["rules_bin"]["count"] == 3
+    assert scalar("SELECT count(*) FROM retention_deleted_keys WHERE run_item_id = %s", [item]) == 0
+
+
+def test_finish_run_derives_the_status_closes_open_items_and_seals() -> None:
+    def finish(run: int, timed_out: bool = False, error: str = "") -> RetentionRun:
+        assert scalar("SELECT retention.finish_run(%s, %s, 60, %s)", [run, timed_out, error]) is not None
+        return RetentionRun.objects.get(id=run)
+
+    ok = start_run()
+    open_item = start_item(ok, "rules.Bin")["id"]
+    done = finish(ok)
+    assert (done.status, done.error) == ("succeeded", "") and done.hash and done.chain_position
+    assert RetentionRunItem.objects.get(id=open_item).status == "succeeded"
+
+    late = finish(start_run(), timed_out=True)
+    assert late.status == "timed_out" and "max_execution_time (60 s)" in late.error
+
+    broken = start_run()
+    failed_item = start_item(broken, "rules.Bin")["id"]
+    scalar("SELECT retention.finish_item(%s, 'failed', 'boom')", [failed_item])
+    failed = finish(broken, timed_out=True)
+    assert (failed.status, failed.error) == ("failed", "rules.Bin: boom")
+    assert finish(start_run(), error="no policy").status == "failed"
+
+
+def test_recover_interrupted_runs_marks_and_seals_what_a_killed_backend_left() -> None:
+    run = start_run()
+    item = start_item(run, "rules.Bin")["id"]
+    other = start_item(run, "rules.Owner")["id"]
+    scalar("SELECT retention.finish_item(%s, 'succeeded', '')", [other])
+    assert scalar("SELECT retention.recover_interrupted_runs()") == 1
+    stale = RetentionRun.objects.get(id=run)
+    assert stale.status == "interrupted" and stale.hash and "without finishing" in stale.error
+    assert RetentionRunItem.objects.get(id=item).status == "interrupted"
+    assert RetentionRunItem.objects.get(id=other).status == "succeeded"
+    assert scalar("SELECT retention.recover_interrupted_runs()") == 0
+
+
+def test_the_procedure_is_short_and_owns_only_the_transaction_control() -> None:
+    source = scalar("SELECT prosrc FROM pg_proc WHERE oid = 'retention.run_cleanup'::regproc")
+    assert len(source.splitlines()) < 160
+    for part in (
+        "start_run",
+        "recover_interrupted_runs",
+        "start_item",
+        "begin_pass",
+        "record_batch",
+        "next_batch_size",
+        "finish_item",
+        "finish_run",
+    ):
+        assert f"retention.{part}(" in source, part
+
+
+# --- the keyset index check ------------------------------------------------------------------------
+
+
+@isolate_apps("rules")
+def test_w003_names_a_model_without_the_keyset_index_and_the_index_to_add() -> None:
+    class Note(models.Model):
+        gone_at = models.DateTimeField(null=True)
+        retention_deleted_at_field = "gone_at"
+        retention_flag_field = None
+
+        class Meta:
+            app_label = "rules"
+            indexes = [models.Index(fields=["gone_at"], name="note_gone_idx")]  # not in keyset order
+
+    class Sheet(models.Model):
+        gone_at = models.DateTimeField(null=True)
+        retention_deleted_at_field = "gone_at"
+        retention_flag_field = None
+
+        class Meta:
+            app_label = "rules"
+            indexes = [models.Index(fields=["gone_at", "id"], condition=Q(gone_at__isnull=False), name="sheet_idx")]
+
+    warnings = [m for m in check_models([Note, Sheet]) if m.id == "pg_retention.W003"]
+    assert len(warnings) == 1 and warnings[0].level == checks.WARNING
+    assert "rules.Note has no index on (gone_at, id)" in warnings[0].msg
+    assert "models.Index(fields=['gone_at', 'id'], condition=Q(gone_at__isnull=False)" in str(warnings[0].hint)
+    assert "AddIndexConcurrently" in str(warnings[0].hint)
