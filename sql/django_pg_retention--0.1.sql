@@ -94,15 +94,14 @@ CREATE OR REPLACE FUNCTION retention.item_digests(item bigint) RETURNS jsonb
 LANGUAGE sql STABLE
 SET work_mem = '256MB'  -- a 1M-row item sorts about 1.5M keys: in memory, not spilled to disk
 AS $$
-  SELECT coalesce(jsonb_object_agg(s.db_table, jsonb_build_object('count', s.n, 'sha256', s.digest)), '{}'::jsonb)
-  FROM (
-    SELECT k.db_table, count(*) AS n,
-           encode(sha256(convert_to(array_to_string(array_agg(key ORDER BY key COLLATE "C"), E'\n') || E'\n', 'UTF8')), 'hex')
-             AS digest
-      FROM retention_deleted_keys k, unnest(k.keys) AS key
-     WHERE k.run_item_id = item
-     GROUP BY k.db_table
-  ) s
+  -- One sort per table (an ordered aggregate per group is about 1.6x slower).
+  SELECT coalesce(jsonb_object_agg(t.db_table, jsonb_build_object(
+           'count', cardinality(t.sorted),
+           'sha256', encode(sha256(convert_to(array_to_string(t.sorted, E'\n') || E'\n', 'UTF8')), 'hex'))), '{}'::jsonb)
+  FROM (SELECT d.db_table,
+               ARRAY(SELECT key FROM retention_deleted_keys k, unnest(k.keys) AS key
+                      WHERE k.run_item_id = item AND k.db_table = d.db_table ORDER BY key COLLATE "C") AS sorted
+          FROM (SELECT DISTINCT k.db_table FROM retention_deleted_keys k WHERE k.run_item_id = item) d) t
 $$;
 COMMENT ON FUNCTION retention.item_digests(bigint) IS
   'Count and SHA-256 of the sorted primary keys an item deleted, per table';

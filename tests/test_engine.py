@@ -74,9 +74,9 @@ def plans() -> Iterator[list[dict[str, Any]]]:
         if "plan:" in text:
             collected.append(json.loads(text.split("plan:", 1)[1]))
 
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor:  # on only around the call examined (select_plan)
         cursor.execute(
-            "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on;"
+            "LOAD 'auto_explain'; SET auto_explain.log_min_duration = -1; SET auto_explain.log_analyze = on;"
             " SET auto_explain.log_nested_statements = on; SET auto_explain.log_format = json;"
             " SET client_min_messages = log"
         )
@@ -102,8 +102,12 @@ def scans_of(plan: dict[str, Any], table: str) -> list[dict[str, Any]]:
 def select_plan(plans: list[dict[str, Any]], function: str, args: list[Any]) -> dict[str, Any]:
     plans.clear()
     with connection.cursor() as cursor:
-        cursor.execute(f'SELECT * FROM retention."{function}"(%s, %s, %s, %s, false)', args)
-        ids = cursor.fetchone()[0]  # type: ignore[index]
+        cursor.execute("SET auto_explain.log_min_duration = 0")
+        try:
+            cursor.execute(f'SELECT * FROM retention."{function}"(%s, %s, %s, %s, false)', args)
+            ids = cursor.fetchone()[0]  # type: ignore[index]
+        finally:
+            cursor.execute("SET auto_explain.log_min_duration = -1")
     nested = [p for p in plans if "SKIP LOCKED" in p.get("Query Text", "")]
     assert len(nested) == 1, [p.get("Query Text") for p in plans]
     return {"plan": nested[0], "ids": ids}
