@@ -278,9 +278,8 @@ def main() -> None:
             print(f"| {r['shape'].label} | {method} | {seconds:.2f} | {rate:,.0f} | {seconds / bare:.2f} |")
     failures = [r["shape"].label for r in results if not r["identical"]]
     for r in results:
-        print(
-            f"\n{r['shape'].label}: {r['rows_removed']:,} rows removed or updated; end states identical: {r['identical']}"
-        )
+        removed, identical = r["rows_removed"], r["identical"]
+        print(f"\n{r['shape'].label}: {removed:,} rows removed or updated; end states identical: {identical}")
         purge = r["medians"][PURGE]
         print(
             f"  run_cleanup / bare DELETE = {purge / r['medians']['bare DELETE (one statement)']:.3f} (target <= 1.10)"

@@ -1,6 +1,6 @@
 """System checks: every bad setting or uncompilable model is reported by ``manage.py check``.
 
-Ids: pg_retention.E001-E011 (errors), pg_retention.W001-W003 (warnings). Each message names the
+Ids: pg_retention.E001-E011 (errors), pg_retention.W001-W004 (warnings). Each message names the
 setting key or the model.
 """
 
@@ -15,9 +15,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Q, signals
 
 from django_pg_retention import config
-from django_pg_retention.graph import DELETING, UncompilableRelation, build
+from django_pg_retention.graph import DELETING, Graph, UncompilableRelation, build
 from django_pg_retention.policies import (
     SoftDeleteColumns,
+    all_policies,
     declares_soft_delete,
     model_path,
     soft_delete_columns,
@@ -91,10 +92,64 @@ def _cleanup_errors() -> list[checks.CheckMessage]:
     return errors
 
 
+def _policy_days() -> dict[Any, int]:
+    """Days per soft-delete model, or nothing when the policies are broken (E001-E004 say why)."""
+    try:
+        return {p.model: p.retention_days for p in all_policies()}
+    except (ImproperlyConfigured, LookupError):
+        return {}
+
+
+def _cascade_paths(graph: Graph) -> dict[Any, list[str]]:
+    """The shortest deleting path (edge labels) from the root to each model its purge deletes from."""
+    paths: dict[Any, list[str]] = {graph.root: []}
+    pending = [graph.root]
+    while pending:
+        node = pending.pop(0)
+        for e in graph.deleting():
+            if e.source == node and e.target not in paths:
+                paths[e.target] = [*paths[node], e.label]
+                pending.append(e.target)
+    return paths
+
+
+def _retained_cascade_warnings(model: Any, graph: Graph, days: dict[Any, int]) -> list[checks.CheckMessage]:
+    """W004: a cascade from a soft-delete model into one that its policy keeps longer."""
+    if model not in days:
+        return []
+    block = config.cleanup_config().on_retained_cascade == "block"
+    messages: list[checks.CheckMessage] = []
+    for node, labels in _cascade_paths(graph).items():
+        target = node.model
+        if target is model or target not in days or days[target] <= days[model]:
+            continue
+        head = f"A purge of {model_path(model)} ({days[model]} days)"
+        kept = f"{model_path(target)} ({days[target]} days) through {' -> '.join(labels)}"
+        msg = (
+            f"{head} deletes rows of {kept}: such roots are blocked while a {target._meta.verbose_name} is kept."
+            if block
+            else f"{head} destroys rows of {kept}: on_retained_cascade is 'delete', so rows their own policy "
+            "still keeps go with their parent."
+        )
+        messages.append(
+            checks.Warning(
+                msg,
+                hint="Align the two periods, make the relation PROTECT (the parent then waits for its children), "
+                "or cascade the soft delete (soft-delete the children with their parent, so both clocks start "
+                "together).",
+                obj=model,
+                id="pg_retention.W004",
+            )
+        )
+    return messages
+
+
 def check_models(models: list[Any]) -> list[checks.CheckMessage]:
-    """Composite keys, uncompilable on_delete and delete signals on what a purge deletes."""
+    """Composite keys, uncompilable on_delete, delete signals on what a purge deletes, the keyset
+    index, and cascades into models kept longer."""
     messages: list[checks.CheckMessage] = []
     warned: set[Any] = set()
+    days = _policy_days() if not _cleanup_errors() else {}
     for model in models:
         path = model_path(model)
         if getattr(model._meta, "pk", None) is not None and model._meta.pk.__class__.__name__ == "CompositePrimaryKey":  # type: ignore[union-attr]
@@ -126,6 +181,7 @@ def check_models(models: list[Any]) -> list[checks.CheckMessage]:
                 )
             )
             continue
+        messages.extend(_retained_cascade_warnings(model, graph, days))
         deleted = {graph.root.model} | {e.target.model for e in graph.edges if e.kind in DELETING}
         for target in sorted(deleted, key=lambda m: m._meta.label):
             if target in warned:

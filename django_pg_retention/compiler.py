@@ -34,8 +34,9 @@ from typing import Any, LiteralString, cast
 from django.db import models
 from psycopg import sql
 
+from django_pg_retention import config
 from django_pg_retention.graph import DELETING, Edge, EdgeKind, Graph, Node, build
-from django_pg_retention.policies import model_path, soft_delete_columns
+from django_pg_retention.policies import model_path, soft_delete_columns, soft_delete_models
 
 SCHEMA = "retention"
 BLOCKED_SQLSTATE = "RT001"
@@ -122,7 +123,8 @@ def _text(composed: sql.Composable) -> str:
 def _not_gone(alias: str, node: Node) -> sql.Composable:
     """Dry runs: the row is not in the ledger of rows this dry run already counted as deleted."""
     return sql.SQL(
-        " AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = {table} AND g.pk = {a}.{pk}::text)"
+        " AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g"
+        " WHERE g.db_table = {table} AND g.pk = {a}.{pk}::text)"
     ).format(table=sql.Literal(node.table), a=_q(alias), pk=_q(node.pk))
 
 
@@ -143,13 +145,71 @@ def _holds_of(paths: list[str]) -> sql.Composable:
     )
 
 
+def _retained_models() -> set[type[models.Model]]:
+    """Models whose rows a cascade must not take while their own policy keeps them: every model
+    with a policy, unless on_retained_cascade is "delete" (Django's plain cascade)."""
+    if config.cleanup_config().on_retained_cascade != "block":
+        return set()
+    return set(soft_delete_models())
+
+
+class _Retention:
+    """SQL for 'a row of this node is kept by its own policy', and the reason it is kept.
+
+    The root's own table uses the run's days (``retention.days``, set per batch: a ``days``
+    override applies to the rows the root's cascade reaches in its own table too)."""
+
+    def __init__(self, node: Node, root: Node) -> None:
+        self.node = node
+        self.path = _path(node)
+        columns = soft_delete_columns(node.model)
+        self.deleted_at = _q(columns.deleted_at_column)
+        self.flag = _q(columns.flag_column) if columns.flag_column else None
+        policy_days = sql.SQL(
+            "(SELECT p.retention_days FROM retention_policy p WHERE p.model_path = {} AND p.is_active)"
+        ).format(sql.Literal(self.path))
+        self.days: sql.Composable = policy_days
+        if node == root:
+            self.days = sql.SQL("coalesce(nullif(current_setting('retention.days', true), '')::integer, {})").format(
+                policy_days
+            )
+
+    def live(self, alias: str) -> sql.Composable:
+        a = _q(alias)
+        if self.flag is None:
+            return sql.SQL("{}.{} IS NULL").format(a, self.deleted_at)
+        return sql.SQL("({a}.{d} IS NULL OR NOT coalesce({a}.{f}, false))").format(a=a, d=self.deleted_at, f=self.flag)
+
+    def kept(self, alias: str, days: sql.Composable) -> sql.Composable:
+        """True for a row that is not eligible (live, or younger than its policy)."""
+        return sql.SQL(
+            "NOT coalesce({live} IS FALSE AND {a}.{d} < now() - make_interval(days => {days}), false)"
+        ).format(live=self.live(alias), a=_q(alias), d=self.deleted_at, days=days)
+
+    def reason(self, alias: str, days: sql.Composable) -> sql.Composable:
+        return sql.SQL("CASE WHEN {live} THEN {live_reason} ELSE {young} END").format(
+            live=self.live(alias), live_reason=self.live_reason(), young=self.young_reason(days)
+        )
+
+    def live_reason(self) -> sql.Composable:
+        return sql.Literal(f"RETAINED {self.path} (live)")
+
+    def young_reason(self, days: sql.Composable) -> sql.Composable:
+        return sql.SQL("coalesce({prefix} || {days} || ' days)', {no_policy})").format(
+            prefix=sql.Literal(f"RETAINED {self.path} ("),
+            days=days,
+            no_policy=sql.Literal(f"RETAINED {self.path} (no active policy)"),
+        )
+
+
 class _Function:
     """Builds the body of one purge function (``dry`` renders the statements of a dry run)."""
 
-    def __init__(self, graph: Graph, dry: bool = False) -> None:
+    def __init__(self, graph: Graph, dry: bool = False, retained: set[type[models.Model]] | None = None) -> None:
         self.graph = graph
         self.dry = dry
         self.var = {node: f"d{i}" for i, node in enumerate(graph.nodes)}
+        self.retained_models = _retained_models() if retained is None else retained
 
     def arr(self, node: Node) -> sql.Identifier:
         return _q(self.var[node])
@@ -274,6 +334,39 @@ class _Function:
                 _holds_of(paths), sql.SQL("\n    ").join(checks)
             )
         ]
+
+    def retention_checks(self) -> list[sql.Composable]:
+        """Retention-aware cascades: no row the cascade reaches may be one its own policy still
+        keeps (live, or younger than that policy). Live rows are reported first. The root's table
+        is checked only where the root's cascade can reach it again (its roots are eligible)."""
+        root = self.graph.root
+        reaches_root = any(e.target == root for e in self.graph.deleting())
+        out: list[sql.Composable] = []
+        for node in self.graph.nodes:
+            if node.model not in self.retained_models or (node == root and not reaches_root):
+                continue
+            rule = _Retention(node, root)
+            days = sql.SQL("p.days")
+            out.append(
+                sql.SQL(
+                    "SELECT {reason} INTO retained_reason FROM {table} t, (SELECT {days} AS days) p\n"
+                    "   WHERE t.{pk} = ANY({arr}) AND {kept}\n"
+                    "   ORDER BY {live} DESC LIMIT 1;\n"
+                    "  IF retained_reason IS NOT NULL THEN\n"
+                    "    RAISE EXCEPTION USING ERRCODE = {code}, MESSAGE = retained_reason;\n"
+                    "  END IF;"
+                ).format(
+                    reason=rule.reason("t", days),
+                    table=_q(node.table),
+                    days=rule.days,
+                    pk=_q(node.pk),
+                    arr=self.arr(node),
+                    kept=rule.kept("t", days),
+                    live=rule.live("t"),
+                    code=sql.Literal(BLOCKED_SQLSTATE),
+                )
+            )
+        return out
 
     def checks(self) -> list[sql.Composable]:
         out: list[sql.Composable] = []
@@ -407,7 +500,8 @@ class _Function:
         return sql.SQL(
             "WITH {}\n"
             "  SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),\n"
-            "         CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys)) FILTER (WHERE cardinality(v.keys) > 0) END\n"
+            "         CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))\n"
+            "                                FILTER (WHERE cardinality(v.keys) > 0) END\n"
             "    INTO deleted, deleted_keys FROM keys v;"
         ).format(sql.SQL(",\n  ").join(ctes))
 
@@ -420,11 +514,12 @@ class _Function:
             )
             for n in self.graph.nodes
         ]
-        dry = _Function(self.graph, dry=True)
+        dry = _Function(self.graph, dry=True, retained=self.retained_models)
         body = [
             *self.ignore_triggers(),
             *_if_dry(dry.closure(), self.closure()),
             *self.holds(),
+            *self.retention_checks(),
             *_if_dry(dry.checks(), self.checks()),
             *_if_dry([*dry.updates(), *dry.foreign_keys()], self.updates()),
             *_if_dry([], self.outbox()),
@@ -434,6 +529,7 @@ class _Function:
             "CREATE OR REPLACE FUNCTION {schema}.{name}(roots text[], dry_run boolean) RETURNS jsonb\n"
             "LANGUAGE plpgsql VOLATILE AS $purge$\n"
             "DECLARE\n  {declare}\n  n bigint;\n  size_before bigint;\n  hold_reason text;\n"
+            "  retained_reason text;\n"
             "  item bigint := nullif(current_setting('retention.item_id', true), '')::bigint;\n"
             "  deleted jsonb;\n  deleted_keys jsonb;\n  updated jsonb := '{{}}';\n"
             "BEGIN\n  {body}\n"
@@ -483,6 +579,30 @@ def batch_query(model: type[models.Model], first: bool, dry: bool = False) -> sq
         )
         for e, reason in _direct_blockers(fn)
     ]
+    # Children a CASCADE from the root reaches directly, kept by their own policy (deeper rows are
+    # found by the purge function): counted without being tried, live first.
+    for e in fn.graph.edges:
+        if e.kind is not EdgeKind.CASCADE or e.source != root or not e.by_pk or e.target == root:
+            continue
+        if e.target.model not in fn.retained_models:
+            continue
+        rule = _Retention(e.target, root)
+        for condition, reason in (
+            (rule.live("r"), rule.live_reason()),
+            (rule.kept("r", rule.days), rule.young_reason(rule.days)),
+        ):
+            cases.append(
+                sql.SQL(
+                    "WHEN EXISTS (SELECT 1 FROM {table} r WHERE r.{col} = t.{pk} AND {cond}{gone}) THEN {reason}"
+                ).format(
+                    table=_q(e.target.table),
+                    col=_q(e.column),
+                    pk=_q(root.pk),
+                    cond=condition,
+                    gone=fn.gone("r", e.target),
+                    reason=reason,
+                )
+            )
     blocked = sql.SQL("CASE {} END").format(sql.SQL(" ").join(cases)) if cases else sql.SQL("NULL::text")
     # A held root is counted as blocked by its hold without being tried (held is NULL without holds).
     blocked = sql.SQL("coalesce(held->>(t.{pk}::text), held->>'', {blocked})").format(pk=_q(root.pk), blocked=blocked)

@@ -46,7 +46,12 @@ CLEANUP_KEYS: dict[str, tuple[type, Any]] = {
     # The database role allowed to run purges: sync grants it USAGE on schema retention and EXECUTE
     # on its routines (nothing there is executable by PUBLIC). None: only the owner and superusers.
     "executor_role": (str, None),
+    # A root whose cascade reaches a row its own policy still keeps (a soft-delete model's row that is
+    # live, younger than its policy, or held): "block" keeps the root (RETAINED app.Model ...);
+    # "delete" is Django's plain cascade. Holds block in both.
+    "on_retained_cascade": (str, "block"),
 }
+RETAINED_CASCADE_MODES = ("block", "delete")
 POSITIVE_KEYS = {
     "batch_size",
     "max_execution_time",
@@ -77,6 +82,7 @@ class CleanupConfig:
     max_batch_size: int
     max_deletions_per_run: int | dict[str, int] | None
     executor_role: str | None
+    on_retained_cascade: str
 
 
 def as_mapping(raw: object) -> dict[object, object] | None:
@@ -118,6 +124,10 @@ def cleanup_config_problems(raw: object) -> list[tuple[str, str]]:
         is_bool = isinstance(value, bool)
         if key == "max_deletions_per_run":
             problems.extend(_limit_problems(value))
+            continue
+        if key == "on_retained_cascade":
+            if value not in RETAINED_CASCADE_MODES:
+                problems.append((key, f"must be 'block' or 'delete', not {value!r}"))
             continue
         if key == "executor_role":
             if value is not None and (not isinstance(value, str) or not value.strip()):

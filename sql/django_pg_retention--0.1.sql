@@ -492,6 +492,8 @@ BEGIN
           PERFORM set_config('lock_timeout', coalesce(cfg.lock_timeout_ms, 2000) || 'ms', true);
           -- The purge functions record the keys they delete under this item (this transaction only).
           PERFORM set_config('retention.item_id', item.id::text, true);
+          -- The days of this item, for the rows of its own table that its cascades reach.
+          PERFORM set_config('retention.days', item.retention_days::text, true);
           IF dry_run THEN
             SET CONSTRAINTS ALL DEFERRED;  -- rolled back unchecked; the purge function checks DO_NOTHING itself
           ELSE

@@ -11,15 +11,18 @@ from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, connection, transaction
 from django.db.models import ProtectedError, RestrictedError
+from django.db.models.deletion import Collector
 from django.utils import timezone
 from rules import models as r
 
-from django_pg_retention.models import RetentionPolicy, RetentionRun
-from django_pg_retention.policies import soft_delete_columns
+from django_pg_retention import config
+from django_pg_retention.models import RetentionHold, RetentionPolicy, RetentionRun
+from django_pg_retention.policies import model_path, soft_delete_columns
 from django_pg_retention.sync import sync
 
 ELIGIBLE_AGE = timedelta(days=100)  # rules policy: 30 days
 YOUNG_AGE = timedelta(days=5)
+BETWEEN_AGE = timedelta(days=45)  # past the rules policy (30 days), not past rules.Slot's (60 days)
 
 
 def state(rng: random.Random, eligible_share: float = 0.45) -> dict[str, Any]:
@@ -139,6 +142,41 @@ def build_rules_data(rng: random.Random, authors: int = 12) -> None:
     r.Link.objects.create(
         owner=r.Owner.objects.create(label="frees", **old), bin=r.Bin.objects.create(label="freed", **old)
     )
+    build_retained_cascades(rng, owners)
+
+
+def aged_state(rng: random.Random) -> dict[str, Any]:
+    """state(), and soft-deleted 45 days ago: eligible under 30 days, not under rules.Slot's 60."""
+    if rng.random() < 0.2:
+        return {"is_deleted": True, "deleted_at": timezone.now() - BETWEEN_AGE}
+    return state(rng, eligible_share=0.5)
+
+
+def build_retained_cascades(rng: random.Random, owners: list[r.Owner]) -> None:
+    """Cascades into soft-delete models: shelves of owners and slots of shelves (two levels, Slot kept
+    longer), restaurants of chains (their Place rows: multi-table inheritance), a held slot. In every
+    data set too: eligible owners kept by a live shelf, by a 45-day slot and by a held slot, one whose
+    subtree all goes, and an eligible chain kept by its open restaurant."""
+    old = {"is_deleted": True, "deleted_at": timezone.now() - ELIGIBLE_AGE}
+    for owner in owners:
+        for _ in range(rng.randrange(0, 3)):
+            shelf = r.Shelf.objects.create(owner=owner, **aged_state(rng))
+            for _ in range(rng.randrange(0, 3)):
+                r.Slot.objects.create(shelf=shelf, **aged_state(rng))
+    for i in range(3):
+        chain = r.Chain.objects.create(name=f"c{i}", **state(rng))
+        for _ in range(rng.randrange(0, 3)):
+            r.Restaurant.objects.create(name=f"r{i}", chain=chain, **aged_state(rng))
+    r.Shelf.objects.create(owner=r.Owner.objects.create(label="live shelf", **old))
+    kept = r.Owner.objects.create(label="kept by a slot", **old)
+    between = {"is_deleted": True, "deleted_at": timezone.now() - BETWEEN_AGE}
+    r.Slot.objects.create(shelf=r.Shelf.objects.create(owner=kept, **old), **between)
+    held_owner = r.Owner.objects.create(label="held slot", **old)
+    held = r.Slot.objects.create(shelf=r.Shelf.objects.create(owner=held_owner, **old), **old)
+    RetentionHold.objects.create(model_path="rules.Slot", object_pk=str(held.pk), reason="litigation")
+    gone = r.Owner.objects.create(label="all goes", **old)
+    r.Slot.objects.create(shelf=r.Shelf.objects.create(owner=gone, **old), **old)
+    r.Restaurant.objects.create(name="open", chain=r.Chain.objects.create(name="open restaurant", **old))
 
 
 def rules_tables() -> list[str]:
@@ -164,13 +202,36 @@ def eligible_pks(model: Any, days: int, now: datetime) -> list[Any]:
     return list(qs.order_by(columns.deleted_at_field, "pk").values_list("pk", flat=True))
 
 
+def kept_by_retention(obj: Any, now: datetime) -> bool:
+    """What the purge adds to Django's collector: a root is kept when a row its delete would take
+    is held, or (on_retained_cascade "block") belongs to a model with a policy and is not itself
+    eligible. Raises ProtectedError/RestrictedError as obj.delete() would."""
+    collector = Collector(using="default", origin=obj)
+    collector.collect([obj])
+    rows: list[Any] = [row for instances in collector.data.values() for row in instances]
+    rows += [row for queryset in collector.fast_deletes for row in queryset]
+    block = config.cleanup_config().on_retained_cascade == "block"
+    days = dict(RetentionPolicy.objects.filter(is_active=True).values_list("model_path", "retention_days"))
+    held = list(RetentionHold.objects.filter(released_at__isnull=True).values_list("model_path", "object_pk"))
+    for row in rows:
+        path = model_path(type(row))
+        if (path, str(row.pk)) in held or (path, "") in held:
+            return True
+        if not block or path not in days or (type(row), row.pk) == (type(obj), obj.pk):
+            continue
+        columns = soft_delete_columns(type(row))
+        deleted_at = getattr(row, columns.deleted_at_field)
+        flagged = getattr(row, columns.flag_field) if columns.flag_field else deleted_at is not None
+        if not (flagged and deleted_at is not None and deleted_at < now - timedelta(days=days[path])):
+            return True
+    return False
+
+
 def django_purge(now: datetime) -> int:
     """The oracle: delete each eligible row with obj.delete() in a savepoint, skipping the rows
-    Django refuses (ProtectedError, RestrictedError, or a DO_NOTHING foreign key), until nothing
-    changes. Returns the number of root rows deleted."""
+    Django refuses (ProtectedError, RestrictedError, or a DO_NOTHING foreign key) and the rows the
+    retention rule keeps (kept_by_retention), until nothing changes. Returns the roots deleted."""
     deleted = 0
-    with connection.cursor() as cursor:
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # DO_NOTHING violations fail the savepoint
     # What a Django user purging by hand must do for a table whose hard deletes are protected.
     with pgtrigger.ignore("rules.Chapter:protect_deletes"):
         return _django_purge(now, deleted)
@@ -188,7 +249,14 @@ def _django_purge(now: datetime, deleted: int) -> int:
                     continue  # already gone with an earlier cascade
                 try:
                     with transaction.atomic():
+                        if kept_by_retention(obj, now):
+                            continue
                         obj.delete()
+                        # Django's foreign keys are deferred and its delete order relies on it: check
+                        # them once the delete is complete, as a commit would (DO_NOTHING fails here).
+                        with connection.cursor() as cursor:
+                            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
                 except (ProtectedError, RestrictedError, IntegrityError):
                     continue
                 deleted += 1

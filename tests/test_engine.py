@@ -58,7 +58,8 @@ BULK_ROWS: dict[str, str] = {
     "SELECT 'o' || g, true, %(at)s FROM generate_series(1, %(n)s) g",
     "rules.Language": "INSERT INTO rules_language (code, is_deleted, deleted_at) "
     "SELECT lpad(g::text, 8, '0'), true, %(at)s FROM generate_series(1, %(n)s) g",
-    "rules.Archive": "INSERT INTO rules_archive (title, \"Deleted On\") SELECT 'a' || g, %(at)s FROM generate_series(1, %(n)s) g",
+    "rules.Archive": 'INSERT INTO rules_archive (title, "Deleted On") '
+    "SELECT 'a' || g, %(at)s FROM generate_series(1, %(n)s) g",
     "rules.Memo": "INSERT INTO rules_memo (removed, removed_on) SELECT true, %(at)s FROM generate_series(1, %(n)s) g",
 }
 
@@ -234,7 +235,8 @@ def start_item(run: int, model_path: str, **kwargs: Any) -> dict[str, Any]:
     args = {"days": None, "dry_run": False, "force": False, "notify": True, **kwargs}
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT to_jsonb(retention.start_item(%s, p, %s, %s, %s, %s)) FROM retention_policy p WHERE model_path = %s",
+            "SELECT to_jsonb(retention.start_item(%s, p, %s, %s, %s, %s))"
+            " FROM retention_policy p WHERE model_path = %s",
             [run, args["days"], args["dry_run"], args["force"], args["notify"], model_path],
         )
         return as_json(cursor.fetchone()[0])  # type: ignore[index]

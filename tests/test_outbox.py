@@ -44,7 +44,10 @@ def lease_with_document(tenant: User, *, eligible: bool, name: str) -> tuple[lea
         deleted_at=deleted_at,
     )
     stored = default_storage.save(f"lease-documents/{name}.pdf", ContentFile(b"%PDF-1.4 " + name.encode()))
-    document = leases.LeaseDocument.objects.create(lease=lease, file=stored, uploaded_by=tenant)
+    # Soft-deleted with its lease: a live document would keep the lease (retention-aware cascades).
+    document = leases.LeaseDocument.objects.create(
+        lease=lease, file=stored, uploaded_by=tenant, is_deleted=True, deleted_at=deleted_at
+    )
     return lease, document, stored
 
 

@@ -114,7 +114,7 @@ def test_invalid_schedules_are_refused_by_pg_cron(settings: Any) -> None:
     errors = check_pg_cron(databases=["default"])
     assert [e.id for e in errors] == ["pg_retention.E010"]
     assert "RETENTION_SCHEDULE['cleanup'] = 'every day at noon'" in errors[0].msg
-    assert check_retention() == []  # well-formed as a setting; only pg_cron knows it is wrong
+    assert [m for m in check_retention() if m.id != "pg_retention.W004"] == []  # only pg_cron knows it is wrong
 
     settings.RETENTION_SCHEDULE = {"cleanup": "0 0 * * *", "report": "0 1 * * *", "housekeeping": 5}
     messages = {m.msg for m in check_retention()}

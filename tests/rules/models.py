@@ -2,7 +2,8 @@
 
 Purged (soft-deletable): Author (bigint pk, self-FK cycle, self M2M, generic relations),
 Publisher (UUID pk), Language (char pk), Place (MTI parent), Car (MTI child of a plain model),
-Archive and Memo (soft-delete columns of their own, no SoftDeleteMixin).
+Archive and Memo (soft-delete columns of their own, no SoftDeleteMixin), Bin/Owner (an order that
+needs a second pass), Chain/Shelf/Slot (cascades into soft-delete models, Slot kept longer).
 """
 
 import uuid
@@ -129,6 +130,9 @@ class Place(SoftDeleteMixin):
 
 class Restaurant(Place):
     serves_pizza = models.BooleanField(default=False)
+    # Purging a chain deletes its restaurants and with them their Place rows: a multi-table
+    # inheritance path into a soft-delete model.
+    chain = models.ForeignKey("Chain", on_delete=models.CASCADE, null=True, blank=True)
 
 
 class Menu(models.Model):
@@ -218,3 +222,18 @@ class Owner(SoftDeleteMixin):
 class Link(models.Model):
     owner = models.ForeignKey(Owner, on_delete=models.CASCADE)
     bin = models.ForeignKey(Bin, on_delete=models.RESTRICT)
+
+
+# Retention-aware cascades: soft-delete models that cascades from other soft-delete models reach.
+class Chain(SoftDeleteMixin):
+    name = models.CharField(max_length=20, default="")
+
+
+class Shelf(SoftDeleteMixin):
+    owner = models.ForeignKey(Owner, on_delete=models.CASCADE, null=True, blank=True)
+
+
+class Slot(SoftDeleteMixin):
+    """Kept 60 days (testproject settings), longer than the 30 days of the rest of the app."""
+
+    shelf = models.ForeignKey(Shelf, on_delete=models.CASCADE)

@@ -84,6 +84,8 @@ SOFT_DELETE_RETENTION_POLICIES = {
 
 # The differential tests' model graph (tests/rules) gets a 30-day app policy.
 SOFT_DELETE_RETENTION_POLICIES["rules"] = 30
+# ... but rules.Slot is kept longer, so purging an owner or a shelf must not take young slots along.
+SOFT_DELETE_RETENTION_POLICIES["rules.Slot"] = 60
 
 RETENTION_CLEANUP_CONFIG = {
     "batch_size": 1000,
