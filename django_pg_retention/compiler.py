@@ -479,7 +479,7 @@ class _Function:
         """Delete every table's rows in one statement, so that foreign keys (checked immediately by
         the caller) see the final state. A real run records the deleted keys for the run item's
         digest; a dry run returns them for its ledger."""
-        ctes = [
+        ctes: list[sql.Composable] = [
             sql.SQL("{x} AS (DELETE FROM {table} t WHERE t.{pk} = ANY({arr}) RETURNING t.{pk}::text AS k)").format(
                 x=_q(f"x{i}"), table=_q(n.table), pk=_q(n.pk), arr=self.arr(n)
             )
@@ -569,7 +569,7 @@ def batch_query(model: type[models.Model], first: bool, dry: bool = False) -> sq
     fn = _Function(build(model), dry=dry)
     root = fn.graph.root
     columns = soft_delete_columns(root.model)
-    cases = [
+    cases: list[sql.Composable] = [
         sql.SQL("WHEN EXISTS (SELECT 1 FROM {table} r WHERE r.{col} = t.{pk}{gone}) THEN {reason}").format(
             table=_q(e.target.table),
             col=_q(e.column),
