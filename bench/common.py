@@ -42,10 +42,13 @@ class Shape:
     mixed: bool
     eligible: float = 0.5
     stamps: str = "row"
+    kept: bool = False  # the children are soft-delete models (issue 13); 5% of eligible parents keep a live child
 
     @property
     def app(self) -> str:
-        """The Django app whose schema holds this shape: bench/benchapp or bench/benchsimple."""
+        """The Django app whose schema holds this shape: bench/benchapp, benchsimple or benchkept."""
+        if self.kept:
+            return "benchkept"
         return "benchapp" if self.mixed else "benchsimple"
 
     def table(self, name: str) -> str:
@@ -60,6 +63,8 @@ class Shape:
     @property
     def label(self) -> str:
         kind = "2 CASCADE children" if not self.mixed else "2 CASCADE + 1 SET_NULL + 1 M2M + 1 generic"
+        if self.kept:
+            kind = "2 soft-delete CASCADE children (5% of eligible parents keep a live one)"
         stamps = {"row": "a timestamp per row", "shared": "100 shared timestamps", "one": "one timestamp"}
         return f"{self.parents:,} parents, {kind} each, {self.eligible:.0%} eligible, {stamps[self.stamps]}"
 
@@ -131,8 +136,20 @@ def build_template(url: str, name: str, shape: Shape, ages: str = "fixed") -> No
             ).format(t["parent"], stamp=sql.SQL(STAMPS[shape.stamps].replace("%", "%%")))  # type: ignore[arg-type]
         conn.execute(parents, {"n": n, "share": shape.eligible})
         per_parent = "INSERT INTO {} (parent_id, payload) SELECT g, 'row ' || g FROM generate_series(1, %(n)s) g"
+        if shape.kept:  # soft-deleted with their parent, except childa of every 20th eligible parent
+            per_parent = (
+                "INSERT INTO {} (parent_id, payload, is_deleted, deleted_at)"
+                " SELECT p.id, 'row ' || p.id, p.is_deleted AND (p.id %% 20 <> 0 OR {} = 'childb'),"
+                " CASE WHEN p.is_deleted AND (p.id %% 20 <> 0 OR {} = 'childb') THEN p.deleted_at END"
+                " FROM {} p ORDER BY p.id"
+            )
         for child in ("childa", "childb"):
-            conn.execute(sql.SQL(per_parent).format(t[child]), {"n": n})
+            statement = sql.SQL(per_parent)
+            if shape.kept:
+                statement = statement.format(t[child], sql.Literal(child), sql.Literal(child), t["parent"])
+            else:
+                statement = statement.format(t[child])
+            conn.execute(statement, {"n": n})
         if shape.mixed:
             conn.execute(
                 sql.SQL("INSERT INTO {} (name) SELECT 'tag ' || g FROM generate_series(1, 20) g").format(t["tag"])

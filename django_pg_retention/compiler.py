@@ -569,15 +569,11 @@ def batch_query(model: type[models.Model], first: bool, dry: bool = False) -> sq
     fn = _Function(build(model), dry=dry)
     root = fn.graph.root
     columns = soft_delete_columns(root.model)
-    cases: list[sql.Composable] = [
-        sql.SQL("WHEN EXISTS (SELECT 1 FROM {table} r WHERE r.{col} = t.{pk}{gone}) THEN {reason}").format(
-            table=_q(e.target.table),
-            col=_q(e.column),
-            pk=_q(root.pk),
-            gone=fn.gone("r", e.target),
-            reason=sql.Literal(reason),
-        )
-        for e, reason in _direct_blockers(fn)
+    # Each blocker is a scalar subquery with LIMIT 1, first match wins: PostgreSQL may turn an
+    # EXISTS into a hashed subplan that reads the whole referencing table once per batch; a scalar
+    # subquery is probed per candidate row through the referencing column's index.
+    checks: list[tuple[Edge, sql.Composable, sql.Composable]] = [
+        (e, sql.SQL("true"), sql.Literal(reason)) for e, reason in _direct_blockers(fn)
     ]
     # Children a CASCADE from the root reaches directly, kept by their own policy (deeper rows are
     # found by the purge function): counted without being tried, live first.
@@ -587,25 +583,25 @@ def batch_query(model: type[models.Model], first: bool, dry: bool = False) -> sq
         if e.target.model not in fn.retained_models:
             continue
         rule = _Retention(e.target, root)
-        for condition, reason in (
-            (rule.live("r"), rule.live_reason()),
-            (rule.kept("r", rule.days), rule.young_reason(rule.days)),
-        ):
-            cases.append(
-                sql.SQL(
-                    "WHEN EXISTS (SELECT 1 FROM {table} r WHERE r.{col} = t.{pk} AND {cond}{gone}) THEN {reason}"
-                ).format(
-                    table=_q(e.target.table),
-                    col=_q(e.column),
-                    pk=_q(root.pk),
-                    cond=condition,
-                    gone=fn.gone("r", e.target),
-                    reason=reason,
-                )
-            )
-    blocked = sql.SQL("CASE {} END").format(sql.SQL(" ").join(cases)) if cases else sql.SQL("NULL::text")
+        checks.append((e, rule.live("r"), rule.live_reason()))
+        checks.append((e, rule.kept("r", rule.days), rule.young_reason(rule.days)))
+    probes = [
+        sql.SQL("(SELECT {reason} FROM {table} r WHERE r.{col} = t.{pk} AND {cond}{gone} LIMIT 1)").format(
+            reason=reason,
+            table=_q(e.target.table),
+            col=_q(e.column),
+            pk=_q(root.pk),
+            cond=condition,
+            gone=fn.gone("r", e.target),
+        )
+        for e, condition, reason in checks
+    ]
     # A held root is counted as blocked by its hold without being tried (held is NULL without holds).
-    blocked = sql.SQL("coalesce(held->>(t.{pk}::text), held->>'', {blocked})").format(pk=_q(root.pk), blocked=blocked)
+    blocked = sql.SQL("coalesce({})").format(
+        sql.SQL(",\n             ").join(
+            [sql.SQL("held->>(t.{}::text)").format(_q(root.pk)), sql.SQL("held->>''"), *probes]
+        )
+    )
     after = (
         sql.SQL("")
         if first
