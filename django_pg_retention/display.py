@@ -70,7 +70,7 @@ def print_run(out: TextIO, run: RetentionRun, items: list[RetentionRunItem]) -> 
     for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
         console.print(f"  blocked by {reason}: {count:,}")
     if run.dry_run:
-        console.print("DRY RUN: no rows were deleted. Each model is previewed as if it ran alone.")
+        console.print("DRY RUN: no rows were deleted. A real run on the same data records these figures.")
     else:
         console.print(f"Rows deleted (roots and cascades): {run.rows_deleted:,}")
     if run.error:

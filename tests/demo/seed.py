@@ -30,6 +30,16 @@ def _deletion(rng: random.Random, share: float = SOFT_DELETED_SHARE) -> dict[str
     return {"is_deleted": True, "deleted_at": timezone.now() - age}
 
 
+def _with_parent(rng: random.Random, parent: Any, share: float = SOFT_DELETED_SHARE) -> dict[str, Any]:
+    """A child row's state: soft-deleted with its parent, as an app that cascades its soft deletes
+    does (99 times in 100; the 100th stays live, which keeps the parent: RETAINED), else its own."""
+    if parent.is_deleted:
+        if rng.random() < 0.99:
+            return {"is_deleted": True, "deleted_at": parent.deleted_at}
+        return {"is_deleted": False, "deleted_at": None}
+    return _deletion(rng, share)
+
+
 def _bulk(model: Any, rows: list[Any]) -> list[Any]:
     return model.objects.bulk_create(rows, batch_size=2000)
 
@@ -45,7 +55,7 @@ def seed(users: int = 2000, seed_value: int = 42) -> dict[str, int]:
     )
     _bulk(
         UserProfile,
-        [UserProfile(user=u, phone=f"+1555{i:07d}", **_deletion(rng)) for i, u in enumerate(user_rows)],
+        [UserProfile(user=u, phone=f"+1555{i:07d}", **_with_parent(rng, u)) for i, u in enumerate(user_rows)],
     )
     members = _bulk(
         TeamMember,
@@ -76,7 +86,7 @@ def seed(users: int = 2000, seed_value: int = 42) -> dict[str, int]:
     _bulk(
         PropertyImage,
         [
-            PropertyImage(property=p, image=f"property-images/{p.pk}-{k}.jpg", **_deletion(rng))
+            PropertyImage(property=p, image=f"property-images/{p.pk}-{k}.jpg", **_with_parent(rng, p))
             for p in properties
             for k in range(3)
         ],
@@ -103,7 +113,7 @@ def seed(users: int = 2000, seed_value: int = 42) -> dict[str, int]:
                 lease=lease,
                 due_date=lease.start_date + timedelta(days=30 * m),
                 amount=lease.monthly_rent,
-                **_deletion(rng),
+                **_with_parent(rng, lease),
             )
             for lease in leases
             for m in range(12)
@@ -116,7 +126,7 @@ def seed(users: int = 2000, seed_value: int = 42) -> dict[str, int]:
                 lease=lease,
                 file=f"lease-documents/{lease.pk}.pdf",
                 uploaded_by=lease.tenant,
-                **_deletion(rng),
+                **_with_parent(rng, lease),
             )
             for lease in leases
         ],
@@ -141,7 +151,7 @@ def seed(users: int = 2000, seed_value: int = 42) -> dict[str, int]:
                 request=r,
                 assigned_to=rng.choice(members),
                 cost=Decimal(rng.randrange(50, 900)),
-                **_deletion(rng),
+                **_with_parent(rng, r),
             )
             for r in requests
         ],
