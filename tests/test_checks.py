@@ -86,12 +86,16 @@ def test_unknown_cleanup_key(settings: Any) -> None:
         ("require_confirmation", 1),
         ("max_deletions_per_run", "100"),
         ("max_deletions_per_run", {"leases.Lease": 0}),
+        ("on_retained_cascade", "keep"),
+        ("on_retained_cascade", True),
     ],
 )
 def test_wrong_cleanup_value(settings: Any, key: str, value: Any) -> None:
     settings.RETENTION_CLEANUP_CONFIG = {key: value}
     error = only(check_retention(), "pg_retention.E006")
     assert f"RETENTION_CLEANUP_CONFIG[{key!r}]" in error.msg
+    if key == "on_retained_cascade":
+        assert "must be 'block' or 'delete'" in error.msg and repr(value) in error.msg
 
 
 @isolate_apps("rules")
