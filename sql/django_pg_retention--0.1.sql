@@ -206,23 +206,44 @@ $$;
 COMMENT ON FUNCTION retention.start_run(boolean, text, integer, text, text, text) IS
   'Records the start of a run (or a run that ended at once, such as a skipped one)';
 
--- Runs still marked running were killed mid-way (their backend and lock are gone): their items
--- keep the digests of their committed batches, and the runs are sealed into the chain. Only
--- called by the holder of the run lock.
+-- Whether a run's backend is still executing it: the process exists, started before the run
+-- (not a later process with a reused pid), and is active in a statement (a CALL that failed or
+-- was cancelled leaves its session idle). SECURITY DEFINER: pg_stat_activity shows the state of
+-- other roles' sessions only to superusers and members of pg_read_all_stats.
+CREATE OR REPLACE FUNCTION retention.backend_is_running(pid integer, since timestamptz) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
+                  WHERE a.pid = backend_is_running.pid AND a.state = 'active' AND a.backend_start <= since)
+$$;
+COMMENT ON FUNCTION retention.backend_is_running(integer, timestamptz) IS
+  'Whether the backend of a running retention run is still executing it';
+
+-- Runs still marked running whose backend no longer executes them (terminated, server restarted,
+-- or a CALL that failed or was cancelled; this backend's own, since it is starting a run): their
+-- items keep the digests of their committed batches, and the runs are sealed into the chain.
+-- Called under the start lock.
 CREATE OR REPLACE FUNCTION retention.recover_interrupted_runs() RETURNS integer
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   stale bigint;
+  stale_item bigint;
   recovered integer := 0;
 BEGIN
-  UPDATE retention_run_item SET status = 'interrupted', finished_at = clock_timestamp(), digests = retention.item_digests(id)
-   WHERE status = 'running';
-  DELETE FROM retention_deleted_keys k
-   WHERE NOT EXISTS (SELECT 1 FROM retention_run_item i WHERE i.id = k.run_item_id AND i.status = 'running');
-  FOR stale IN UPDATE retention_run SET status = 'interrupted', finished_at = clock_timestamp(),
-                      error = 'the run ended without finishing (backend terminated or server restarted)'
-                WHERE status = 'running' RETURNING id
+  FOR stale IN SELECT r.id FROM retention_run r
+                WHERE r.status = 'running'
+                  AND (r.backend_pid IS NULL OR r.backend_pid = pg_backend_pid()
+                       OR NOT retention.backend_is_running(r.backend_pid, r.started_at))
+                ORDER BY r.id
   LOOP
+    FOR stale_item IN SELECT i.id FROM retention_run_item i WHERE i.run_id = stale AND i.status = 'running' LOOP
+      UPDATE retention_run_item SET status = 'interrupted', finished_at = clock_timestamp(),
+                                    digests = retention.item_digests(id)
+       WHERE id = stale_item;
+      DELETE FROM retention_deleted_keys k WHERE k.run_item_id = stale_item;
+    END LOOP;
+    UPDATE retention_run SET status = 'interrupted', finished_at = clock_timestamp(),
+           error = 'the run ended without finishing (backend terminated, server restarted, or the call failed or was cancelled)'
+     WHERE id = stale;
     PERFORM retention.seal_run(stale);
     recovered := recovered + 1;
   END LOOP;
@@ -231,6 +252,33 @@ END
 $$;
 COMMENT ON FUNCTION retention.recover_interrupted_runs() IS
   'Marks runs (and items) left running by a killed backend as interrupted and seals them';
+
+-- One run at a time per database, with no lock held between transactions (a session lock would
+-- stay held by a session whose CALL failed or was cancelled): starts are serialised by a
+-- transaction lock, and a run counts as running while its backend still executes it. Returns the
+-- new run's id, or NULL for a call recorded as skipped (another start under way, or a run running).
+-- The caller commits: that ends the start lock with the run row written.
+CREATE OR REPLACE FUNCTION retention.begin_run(dry_run boolean, model text, days integer, triggered_by text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  running bigint;
+BEGIN
+  IF NOT pg_try_advisory_xact_lock(hashtext('django_pg_retention.run_cleanup')) THEN
+    PERFORM retention.start_run(dry_run, model, days, triggered_by, 'skipped', 'another run_cleanup is starting');
+    RETURN NULL;
+  END IF;
+  PERFORM retention.recover_interrupted_runs();
+  SELECT min(r.id) INTO running FROM retention_run r WHERE r.status = 'running';
+  IF running IS NOT NULL THEN
+    PERFORM retention.start_run(dry_run, model, days, triggered_by, 'skipped', format('run %s is running', running));
+    RETURN NULL;
+  END IF;
+  RETURN retention.start_run(dry_run, model, days, triggered_by);
+END
+$$;
+COMMENT ON FUNCTION retention.begin_run(boolean, text, integer, text) IS
+  'Starts a run unless another one is starting or running (then records a skipped run and returns NULL)';
 
 -- A model's item: counts its eligible rows (in a dry run, less those the run already counted as
 -- gone) and applies the guard rail: without force, a real run deletes none of a model with more
@@ -404,7 +452,6 @@ CREATE OR REPLACE PROCEDURE retention.run_cleanup(
   force boolean DEFAULT false)
 LANGUAGE plpgsql AS $$
 DECLARE
-  lock_key constant bigint := hashtext('django_pg_retention.run_cleanup');
   cfg retention_config;
   run_id bigint;
   deadline timestamptz;
@@ -435,20 +482,31 @@ BEGIN
     RAISE EXCEPTION 'retention.run_cleanup: batch_size must be at least 1, not %', batch_size;
   END IF;
 
-  -- One run at a time per database; a concurrent call is recorded as skipped.
-  IF NOT pg_try_advisory_lock(lock_key) THEN
-    PERFORM retention.start_run(dry_run, model, days, triggered_by, 'skipped', 'another run_cleanup holds the lock');
-    COMMIT;
+  -- The procedure commits after every batch, which a transaction block forbids. Before anything is
+  -- locked or written: a caller's transaction that has already written is certainly a block (say
+  -- how to call it); any other block fails on the COMMIT below (PostgreSQL's "invalid transaction
+  -- termination"), which holds nothing either. (Timestamps cannot tell: with the extended query
+  -- protocol statement_timestamp() moves on after the transaction has started, in autocommit too.)
+  IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'active_sql_transaction',
+      MESSAGE = 'retention.run_cleanup cannot run inside a transaction block: it commits after every batch',
+      HINT = 'Call it as a statement of its own with autocommit on: psql -c "CALL retention.run_cleanup()", '
+             'AUTOCOMMIT on in psql or your SQL client, psycopg.connect(..., autocommit=True), or '
+             'django_pg_retention.manager.call_run_cleanup() outside transaction.atomic().';
+  END IF;
+  COMMIT;
+
+  run_id := retention.begin_run(dry_run, model, days, triggered_by);
+  IF run_id IS NULL THEN
+    COMMIT;  -- recorded as skipped
     RETURN;
   END IF;
-  PERFORM retention.recover_interrupted_runs();
 
   -- RETENTION_CLEANUP_CONFIG as synced by `manage.py migrate` / `retention sync`.
   SELECT * INTO cfg FROM retention_config c WHERE c.id = 1;
   min_size := coalesce(cfg.min_batch_size, 100);
   max_size := greatest(coalesce(cfg.max_batch_size, 5000), min_size);
   deadline := clock_timestamp() + make_interval(secs => coalesce(cfg.max_execution_time, 3600));
-  run_id := retention.start_run(dry_run, model, days, triggered_by);
   pending := ARRAY(SELECT p FROM retention_policy p
                    WHERE p.is_active AND (model IS NULL OR p.model_path = model)
                    ORDER BY p.position, p.model_path);
@@ -547,7 +605,6 @@ BEGIN
     DROP TABLE IF EXISTS pg_temp.retention_dry_gone;
   END IF;
   COMMIT;
-  PERFORM pg_advisory_unlock(lock_key);
 END
 $$;
 COMMENT ON PROCEDURE retention.run_cleanup(boolean, text, integer, integer, text, boolean) IS
@@ -738,6 +795,8 @@ REVOKE ALL ON FUNCTION retention.report() FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.active_holds(text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.start_run(boolean, text, integer, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.recover_interrupted_runs() FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.begin_run(boolean, text, integer, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.backend_is_running(integer, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.start_item(bigint, retention_policy, integer, boolean, boolean, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.begin_pass(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.next_batch_size(integer, integer, integer, integer, integer) FROM PUBLIC;

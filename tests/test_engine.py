@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import random
+import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 import pytest
+from conftest import server_dsn
 from django.apps import apps
 from django.core import checks
 from django.db import connection, models
@@ -378,12 +382,36 @@ def test_recover_interrupted_runs_marks_and_seals_what_a_killed_backend_left() -
     assert scalar("SELECT retention.recover_interrupted_runs()") == 0
 
 
+def test_begin_run_skips_while_another_run_executes_and_recovers_a_run_whose_backend_stopped() -> None:
+    """Liveness is the backend's state, not a lock: an active backend's run blocks a start; the run
+    of a backend that is idle (its CALL failed or was cancelled) is recovered."""
+    with psycopg.connect(server_dsn(connection.settings_dict["NAME"]), autocommit=True) as other:
+        other_pid = other.info.backend_pid
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO retention_run (started_at, status, triggered_by, dry_run, model_filter, rows_deleted,"
+                " error, backend_pid, requested_by) VALUES (clock_timestamp(), 'running', 'other', false, '', 0, '',"
+                " %s, '') RETURNING id",
+                [other_pid],
+            )
+            stale = cursor.fetchone()[0]  # type: ignore[index]
+        busy = threading.Thread(target=lambda: other.execute("SELECT pg_sleep(1.5)"))
+        busy.start()
+        time.sleep(0.3)  # the other backend is now active in a statement
+        assert scalar("SELECT retention.begin_run(false, NULL, NULL, 'test')") is None
+        skipped = RetentionRun.objects.order_by("-id").first()
+        assert skipped is not None and (skipped.status, skipped.error) == ("skipped", f"run {stale} is running")
+        busy.join()  # idle again: its "run" no longer executes
+        started = scalar("SELECT retention.begin_run(false, NULL, NULL, 'test')")
+    assert started is not None and RetentionRun.objects.get(id=started).status == "running"
+    assert RetentionRun.objects.get(id=stale).status == "interrupted"
+
+
 def test_the_procedure_is_short_and_owns_only_the_transaction_control() -> None:
     source = scalar("SELECT prosrc FROM pg_proc WHERE oid = 'retention.run_cleanup'::regproc")
     assert len(source.splitlines()) < 160
     for part in (
-        "start_run",
-        "recover_interrupted_runs",
+        "begin_run",
         "start_item",
         "begin_pass",
         "record_batch",

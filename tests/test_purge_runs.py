@@ -123,7 +123,10 @@ def test_two_concurrent_calls_one_purges_the_other_is_skipped(slow_place_deletes
     wait_for(lambda: RetentionRun.objects.filter(triggered_by="first", status="running").exists())
     second = call_cleanup(model="rules.Place", triggered_by="second")
     thread.join(30)
-    assert second.status == "skipped" and "lock" in second.error
+    assert (
+        second.status == "skipped"
+        and f"run {RetentionRun.objects.get(triggered_by='first').pk} is running" in second.error
+    )
     first = RetentionRun.objects.get(triggered_by="first")
     assert first.status == "succeeded"
     assert deleted_places(first) == 20 and not Place.objects.exists()
@@ -154,6 +157,62 @@ def test_a_terminated_run_keeps_its_batches_and_the_next_run_finishes(
     assert RetentionRunItem.objects.get(run=killed).status == "interrupted"
     assert after.status == "succeeded" and deleted_places(after) == 40 - committed
     assert sorted(Place.objects.values_list("pk", flat=True)) == sorted(young)  # nothing ineligible deleted
+
+
+def test_a_call_inside_a_transaction_block_is_refused_before_anything_is_held() -> None:
+    """As DBeaver, psql with AUTOCOMMIT off or any client in a transaction would call it. Before,
+    the CALL failed on its first COMMIT with the session lock taken: every later run was skipped."""
+    make_places(3)
+    with psycopg.connect(app_db_dsn()) as client:  # not autocommit: psycopg opens a transaction
+        # A transaction that has written: refused with a message that says how to call it.
+        client.execute("SELECT set_config('retention.requested_by', 'x', false)")
+        client.execute("CREATE TEMP TABLE scratch (x int)")
+        with pytest.raises(psycopg.errors.ActiveSqlTransaction) as refused:
+            client.execute("CALL retention.run_cleanup(dry_run => true)")
+        assert "cannot run inside a transaction block" in str(refused.value)
+        assert "autocommit" in (refused.value.diag.message_hint or "")
+        client.rollback()
+        # A transaction that has only read: PostgreSQL refuses the procedure's first COMMIT.
+        client.execute("SELECT 1")
+        with pytest.raises(psycopg.errors.InvalidTransactionTermination):
+            client.execute("CALL retention.run_cleanup(dry_run => true)")
+        client.rollback()
+        # The client's session is still open: another session's run is not skipped.
+        run = call_cleanup(model="rules.Place", triggered_by="after")
+        assert run.status == "succeeded" and deleted_places(run) == 3
+    assert not RetentionRun.objects.filter(dry_run=True).exists()  # the refused calls recorded nothing
+
+
+def test_a_cancelled_run_holds_nothing_and_the_next_run_from_another_session_purges(
+    slow_place_deletes: None,
+) -> None:
+    make_places(40)
+    with psycopg.connect(app_db_dsn(), autocommit=True) as client:
+        pid = client.info.backend_pid
+
+        def run() -> None:
+            with pytest.raises(psycopg.errors.QueryCanceled):
+                client.execute(
+                    "CALL retention.run_cleanup(model => 'rules.Place', batch_size => 2, triggered_by => 'cancelled')"
+                )
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        wait_for(lambda: deleted_places() >= 6)
+        with psycopg.connect(app_db_dsn(), autocommit=True) as other:
+            other.execute("SELECT pg_cancel_backend(%s)", [pid])
+        thread.join(30)
+        # The cancelled client's session stays open and idle.
+        cancelled = RetentionRun.objects.get(triggered_by="cancelled")
+        committed = deleted_places(cancelled)
+        after = call_cleanup(model="rules.Place", triggered_by="after")
+        assert after.status == "succeeded" and deleted_places(after) == 40 - committed
+        cancelled.refresh_from_db()
+        assert cancelled.status == "interrupted" and "cancelled" in cancelled.error and cancelled.hash
+        # The session whose CALL was cancelled can run again too.
+        client.execute("CALL retention.run_cleanup(model => 'rules.Place', triggered_by => 'same session')")
+    assert RetentionRun.objects.get(triggered_by="same session").status == "succeeded"
+    assert not Place.objects.exists()
 
 
 def test_a_batch_that_cannot_get_its_locks_is_left_for_the_next_run(settings: Any) -> None:
