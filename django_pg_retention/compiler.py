@@ -421,11 +421,12 @@ class _Function:
         for e in self.graph.edges:
             if e.kind is not EdgeKind.SET:
                 continue
-            value = (
-                sql.SQL("NULL")
-                if e.set_value is None
-                else sql.SQL("{}::{}").format(sql.Literal(e.set_value), _type(e.set_type))
-            )
+            if e.set_db_default:
+                value: sql.Composable = sql.SQL("DEFAULT")
+            elif e.set_value is None:
+                value = sql.SQL("NULL")
+            else:
+                value = sql.SQL("{}::{}").format(sql.Literal(e.set_value), _type(e.set_type))
             out.append(
                 sql.SQL(
                     "UPDATE {table} r SET {col} = {value} WHERE {match}{extra}{gone};\n"

@@ -76,6 +76,7 @@ class Edge:
     label: str  # app.Model.field, for messages and the audit
     set_value: Any = None  # SET edges: the value to write (already prepared for the database)
     set_type: str = ""  # SET edges: the column's database type
+    set_db_default: bool = False  # SET_DEFAULT of a field whose default is its db_default: SET col = DEFAULT
     content_type: tuple[str, str] | None = None  # GENERIC: (app_label, model) of the source
     object_id_type: str = ""  # GENERIC: the object id column's type
     db_constraint: bool = True
@@ -173,11 +174,32 @@ def field_label(f: Any) -> str:
     return f"{f.model._meta.label}.{f.name}"
 
 
+class DatabaseDefault:
+    """SET_DEFAULT of a field with a db_default and no Python default: the column's DEFAULT."""
+
+
+def _set_default(f: Any) -> Any:
+    """The value SET_DEFAULT writes, without evaluating anything: Django calls a callable default
+    at delete time (it may query the database, or give another value each time), so compiling it
+    once would freeze one result; refuse it. A db_default is PostgreSQL's to evaluate."""
+    if f.has_default():
+        if callable(f.default):
+            raise UncompilableRelation(
+                field_label(f),
+                "on_delete=SET_DEFAULT with a callable default is evaluated in Python at delete time; "
+                "use a constant default, a db_default, or SET(constant)",
+            )
+        return f.default
+    if f.has_db_default():
+        return DatabaseDefault()
+    return None  # Django's get_default() for a relation without a default
+
+
 def _set_value(f: Any, on_delete: Any) -> Any:
     if on_delete is deletion.SET_NULL:
         return None
     if on_delete is deletion.SET_DEFAULT:
-        return f.get_default()
+        return _set_default(f)
     # SET(value) builds a function whose deconstruct() returns ("django.db.models.SET", (value,), {}).
     deconstruct = getattr(on_delete, "deconstruct", None)
     if deconstruct is None:
@@ -240,8 +262,19 @@ def edges_from(node: Node, nodes: dict[type[models.Model], Node]) -> list[Edge]:
         }
         if kind is EdgeKind.SET:
             value = _set_value(f, on_delete)
-            prepared = None if value is None else f.get_db_prep_save(value, connection)
-            edges.append(Edge(kind, set_value=prepared, set_type=str(f.db_type(connection)), **common))
+            db_default = isinstance(value, DatabaseDefault)
+            if isinstance(value, models.Model):
+                value = value.pk
+            prepared = None if value is None or db_default else f.get_db_prep_save(value, connection)
+            edges.append(
+                Edge(
+                    kind,
+                    set_value=prepared,
+                    set_type=str(f.db_type(connection)),
+                    set_db_default=db_default,
+                    **common,
+                )
+            )
         else:
             if f.remote_field.parent_link and kind is EdgeKind.CASCADE:
                 label = f"{label} (parent link)"

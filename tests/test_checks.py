@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import models
+from django.db.models import Value
 from django.db.models.signals import post_delete, pre_delete
 from django.test.utils import isolate_apps
 from hypothesis import given, settings
@@ -15,6 +17,7 @@ from hypothesis import strategies as st
 from rules.models import Chapter, Place
 
 from django_pg_retention.checks import check_models, check_retention
+from django_pg_retention.compiler import compile_model
 from django_pg_retention.models import SoftDeleteMixin
 
 VALID_POLICIES = {"default": 90, "leases": 2555, "leases.Lease": 2555}
@@ -206,3 +209,51 @@ def test_place_is_purged_with_its_restaurant_children() -> None:
 
     names = {m._meta.label for m in soft_delete_models()}
     assert "rules.Place" in names and "rules.Restaurant" not in names and Place._meta.label in names
+
+
+@isolate_apps("rules")
+def test_set_default_with_a_callable_default_is_refused_without_calling_it() -> None:
+    calls: list[int] = []
+
+    def current_owner() -> int:
+        calls.append(1)  # a default like this may query the database: check must never call it
+        return 1
+
+    class Parent(SoftDeleteMixin):
+        class Meta:
+            app_label = "rules"
+
+    class Ticket(models.Model):
+        parent = models.ForeignKey(Parent, on_delete=models.SET_DEFAULT, default=current_owner)
+
+        class Meta:
+            app_label = "rules"
+
+    error = only(check_models([Parent]), "pg_retention.E008")
+    assert "rules.Ticket.parent" in error.msg and "SET_DEFAULT with a callable default" in error.msg
+    assert "constant default, a db_default, or SET(constant)" in error.msg
+    assert calls == []
+
+
+@isolate_apps("rules")
+def test_set_default_compiles_a_constant_default_and_a_db_default() -> None:
+    class Parent(SoftDeleteMixin):
+        class Meta:
+            app_label = "rules"
+
+    class Constant(models.Model):
+        parent = models.ForeignKey(Parent, on_delete=models.SET_DEFAULT, default=7, null=True)
+
+        class Meta:
+            app_label = "rules"
+
+    class Database(models.Model):
+        parent = models.ForeignKey(Parent, on_delete=models.SET_DEFAULT, db_default=Value(1), null=True)
+
+        class Meta:
+            app_label = "rules"
+
+    assert not [m for m in check_models([Parent]) if m.level >= checks.ERROR]
+    text = compile_model(Parent).sql
+    assert 'UPDATE "rules_constant" r SET "parent_id" = 7::bigint' in text
+    assert 'UPDATE "rules_database" r SET "parent_id" = DEFAULT' in text
