@@ -53,12 +53,15 @@ TRIGGERS: dict[type[models.Model], list[pgtrigger.Trigger]] = {
     ],
     RetentionHold: [
         _NO_DELETE,
-        # An active hold may be released or given an expiry; what it holds, why and who placed it
-        # never change, and a released hold is final.
+        # An active hold may be released (saying by whom) or held longer; what it holds, why and who
+        # placed it never change, its expiry never comes sooner, and a released hold is final.
         pgtrigger.Protect(
             name="append_only_update",
             operation=pgtrigger.Update,
             condition=pgtrigger.Q(old__released_at__isnull=False)
+            | pgtrigger.Q(old__until__isnull=True, new__until__isnull=False)
+            | pgtrigger.Q(new__until__lt=pgtrigger.F("old__until"))
+            | pgtrigger.Q(new__released_at__isnull=False, new__released_by="")
             | pgtrigger.Q(old__model_path__df=pgtrigger.F("new__model_path"))
             | pgtrigger.Q(old__object_pk__df=pgtrigger.F("new__object_pk"))
             | pgtrigger.Q(old__reason__df=pgtrigger.F("new__reason"))

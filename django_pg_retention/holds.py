@@ -38,7 +38,11 @@ def place_hold(
 
 
 def release_hold(obj_or_model: models.Model | type[models.Model], by: str = "", using: str = "default") -> int:
-    """Release the active holds on that row (or on the whole model); returns how many."""
+    """Release the active holds on that row (or on the whole model); returns how many.
+
+    ``by`` is required: the database refuses a release that does not say who released it."""
+    if not by.strip():
+        raise ValueError("releasing a legal hold must say who releases it (by=...)")
     path, pk = _target(obj_or_model)
     return (
         RetentionHold.objects.using(using)

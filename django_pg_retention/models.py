@@ -124,6 +124,16 @@ class RetentionPolicy(models.Model):
         db_table = "retention_policy"
         ordering = ["position", "model_path"]
         verbose_name_plural = "retention policies"
+        # What the settings checks enforce, held by the database too: a row written by hand with
+        # retention_days 0 would make every soft-deleted row eligible.
+        constraints = [
+            models.CheckConstraint(condition=Q(retention_days__gte=1), name="retention_policy_days_at_least_1"),
+            models.CheckConstraint(
+                condition=Q(max_deletions_per_run__isnull=True) | Q(max_deletions_per_run__gte=1),
+                name="retention_policy_max_deletions_at_least_1",
+            ),
+            models.CheckConstraint(condition=~Q(deleted_at_column=""), name="retention_policy_deleted_at_column_set"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.model_path}: {self.retention_days} days"
@@ -165,6 +175,18 @@ class RetentionConfigRow(models.Model):
 
     class Meta:
         db_table = "retention_config"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(batch_size__gte=1)
+                & Q(max_execution_time__gte=1)
+                & Q(lock_timeout_ms__gte=1)
+                & Q(target_batch_ms__gte=1)
+                & Q(min_batch_size__gte=1)
+                & Q(max_batch_size__gte=models.F("min_batch_size"))
+                & Q(notification_threshold__gte=1),
+                name="retention_config_values_in_range",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"batch_size={self.batch_size} max_execution_time={self.max_execution_time}s"
@@ -342,6 +364,11 @@ class RetentionRequest(models.Model):
     class Meta:
         db_table = "retention_request"
         ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(days__isnull=True) | Q(days__gte=1), name="retention_request_days_at_least_1"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"request {self.pk} by {self.requested_by} ({self.status})"

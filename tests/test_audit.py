@@ -198,15 +198,21 @@ def test_finished_audit_rows_cannot_be_changed_or_deleted(statement: str) -> Non
 
 def test_a_hold_may_be_released_once_and_never_rewritten_or_deleted() -> None:
     place = Place.objects.create(name="p", is_deleted=True, deleted_at=timezone.now() - OLD)
-    hold = place_hold(place, "audit 7", by="legal")
+    hold = place_hold(place, "audit 7", by="legal", until=timezone.now() + timedelta(days=9))
     for statement in (
         "UPDATE retention_hold SET reason = 'nothing'",
         "UPDATE retention_hold SET object_pk = '0'",
         "DELETE FROM retention_hold",
+        "UPDATE retention_hold SET until = now() - interval '1 day'",  # an expiry moved into the past
+        "UPDATE retention_hold SET until = until - interval '1 hour'",  # or any sooner
+        "UPDATE retention_hold SET released_at = now()",  # a release that does not say by whom
     ):
         with pytest.raises(DatabaseError, match="pgtrigger: Cannot"), transaction.atomic(), connection.cursor() as c:
             c.execute(statement)
-    RetentionHold.objects.filter(pk=hold.pk).update(until=timezone.now() + timedelta(days=9))  # active: allowed
+    RetentionHold.objects.filter(pk=hold.pk).update(until=timezone.now() + timedelta(days=30))  # longer: allowed
+    RetentionHold.objects.filter(pk=hold.pk).update(until=None)  # until released: allowed
+    with pytest.raises(DatabaseError, match="pgtrigger: Cannot"), transaction.atomic():
+        RetentionHold.objects.filter(pk=hold.pk).update(until=timezone.now() + timedelta(days=90))  # an end again
     release_hold(place, by="legal")
     with pytest.raises(DatabaseError, match="pgtrigger: Cannot"), transaction.atomic():
         RetentionHold.objects.filter(pk=hold.pk).update(released_at=None)

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from conftest import server_dsn
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from psycopg import sql
 from purge_helpers import reset_rules_data
@@ -73,3 +73,25 @@ def test_an_unknown_executor_role_is_named(settings: Any) -> None:
     settings.RETENTION_CLEANUP_CONFIG = {**settings.RETENTION_CLEANUP_CONFIG, "executor_role": "no_such_role"}
     with pytest.raises(ImproperlyConfigured, match="names 'no_such_role', which is not a role"):
         sync()
+
+
+@pytest.mark.parametrize(
+    ("statement", "constraint"),
+    [
+        ("UPDATE retention_policy SET retention_days = 0", "retention_policy_days_at_least_1"),
+        ("UPDATE retention_policy SET max_deletions_per_run = 0", "retention_policy_max_deletions_at_least_1"),
+        ("UPDATE retention_policy SET deleted_at_column = ''", "retention_policy_deleted_at_column_set"),
+        ("UPDATE retention_config SET batch_size = 0", "retention_config_values_in_range"),
+        ("UPDATE retention_config SET max_batch_size = min_batch_size - 1", "retention_config_values_in_range"),
+        (
+            "INSERT INTO retention_request (requested_by, requested_at, model_path, days, status, error)"
+            " VALUES ('x', now(), '', 0, 'pending', '')",
+            "retention_request_days_at_least_1",
+        ),
+    ],
+)
+def test_control_tables_refuse_what_the_settings_checks_refuse(statement: str, constraint: str) -> None:
+    """A row written by hand cannot hold what settings cannot: retention_days 0 would make every
+    soft-deleted row eligible."""
+    with pytest.raises(IntegrityError, match=constraint), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement)
