@@ -213,14 +213,20 @@ class Verification:
     unsealed: list[int] = field(default_factory=list[int])  # finished runs outside the chain
     broken_run: int | None = None  # id of the first run whose record or link does not hold
     problem: str = ""
+    head: tuple[int, str] | None = None  # (position, hash) of the newest sealed run
+    heads_before_start: list[int] = field(default_factory=list[int])  # known heads pruned by housekeeping
 
     @property
     def ok(self) -> bool:
         return self.broken_run is None and not self.problem
 
 
-def verify(using: str = "default") -> Verification:
-    """Walk the chain oldest first; stop at the first run whose record or link does not hold."""
+def verify(using: str = "default", heads: Iterable[tuple[int, str]] = ()) -> Verification:
+    """Walk the chain oldest first; stop at the first run whose record or link does not hold.
+
+    ``heads`` are (position, hash) pairs printed by earlier verifications and kept outside the
+    database (or read from the server log, where seal_run writes each one): a role that can write
+    the audit tables can recompute a whole chain, but not one that still contains them."""
     result = Verification()
     runs = RetentionRun.objects.using(using).filter(chain_position__isnull=False).order_by("chain_position")
     items: dict[int, list[RetentionRunItem]] = {}
@@ -250,6 +256,7 @@ def verify(using: str = "default") -> Verification:
             return result
         result.checked += 1
         result.last_position = position
+        result.head = (position, run.hash)
         previous = run
     result.unsealed = list[int](
         RetentionRun.objects.using(using)
@@ -260,4 +267,28 @@ def verify(using: str = "default") -> Verification:
     )
     if result.unsealed:
         result.problem = f"{len(result.unsealed)} finished run(s) are not in the chain: {result.unsealed[:10]}"
+        return result
+    _check_heads(using, result, heads)
     return result
+
+
+def _check_heads(using: str, result: Verification, heads: Iterable[tuple[int, str]]) -> None:
+    sealed = dict(
+        RetentionRun.objects.using(using).filter(chain_position__isnull=False).values_list("chain_position", "hash")
+    )
+    for position, expected in sorted(heads):
+        if result.first_position is not None and position < result.first_position:
+            result.heads_before_start.append(position)  # pruned by housekeeping: nothing to compare
+            continue
+        found = sealed.get(position)
+        if found is None:
+            end = result.last_position or 0
+            result.problem = (
+                f"the chain no longer contains position {position} (it ends at {end}): its tail was removed"
+            )
+            return
+        if found != expected:
+            result.problem = (
+                f"chain position {position} has hash {found}, not the recorded {expected}: the history was rewritten"
+            )
+            return

@@ -155,6 +155,8 @@ LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   last_position bigint;
   last_hash text;
+  sealed_position bigint;
+  sealed_hash text;
 BEGIN
   PERFORM pg_advisory_xact_lock(hashtext('django_pg_retention.chain'));
   SELECT r.chain_position, r.hash INTO last_position, last_hash
@@ -163,7 +165,12 @@ BEGIN
      SET chain_position = coalesce(last_position, 0) + 1,
          prev_hash = coalesce(last_hash, ''),
          hash = encode(sha256(convert_to(coalesce(last_hash, '') || retention.run_record(run), 'UTF8')), 'hex')
-   WHERE r.id = run AND r.hash = '' AND r.status <> 'running';
+   WHERE r.id = run AND r.hash = '' AND r.status <> 'running'
+  RETURNING r.chain_position, r.hash INTO sealed_position, sealed_hash;
+  IF sealed_position IS NOT NULL THEN
+    -- A witness outside the tables: a shipped server log keeps every head (retention verify --head).
+    RAISE LOG 'django-pg-retention: sealed run % as chain head %:%', run, sealed_position, sealed_hash;
+  END IF;
 END
 $$;
 COMMENT ON FUNCTION retention.seal_run(bigint) IS 'Seals a finished run into the audit hash chain';

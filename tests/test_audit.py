@@ -352,3 +352,60 @@ def test_own_columns_are_checked_and_each_mistake_named() -> None:
             "rules.WrongFlag.retention_flag_field = 'gone' must name a BooleanField, not a DateTimeField",
         ),
     ]
+
+
+# --- anchored: heads kept outside the database ---------------------------------------------------
+
+
+def test_verify_prints_the_head_and_fails_when_the_chain_lost_a_known_head(tmp_path: Any) -> None:
+    runs = a_few_runs()
+    out = StringIO()
+    call_command("retention", "verify", stdout=out)
+    head = RetentionRun.objects.order_by("-chain_position").first()
+    assert head is not None and f"chain head: {head.chain_position}:{head.hash}" in out.getvalue()
+    known = f"{head.chain_position}:{head.hash}"
+    call_command("retention", "verify", "--head", known, stdout=StringIO())  # still there
+    heads = tmp_path / "heads.txt"
+    heads.write_text(f"# kept by ops\n{known}\n", encoding="utf-8")
+    call_command("retention", "verify", "--heads-file", str(heads), stdout=StringIO())
+
+    # A history rewritten and recomputed by a role that can write the tables: the chain verifies,
+    # only the known head shows it.
+    lifted(
+        "UPDATE retention_run SET error = 'rewritten' WHERE id = %(id)s;"
+        " UPDATE retention_run SET hash = encode(sha256(convert_to(prev_hash || retention.run_record(id), 'UTF8')),"
+        " 'hex') WHERE id = %(id)s",
+        {"id": head.pk},
+    )
+    assert verify().ok
+    with pytest.raises(
+        CommandError, match=f"chain position {head.chain_position} has hash [0-9a-f]+, not the recorded"
+    ):
+        call_command("retention", "verify", "--head", known, stdout=StringIO())
+    # The tail removed: the chain itself verifies, the known head is gone.
+    lifted(
+        "WITH i AS (DELETE FROM retention_run_item WHERE run_id = %(id)s) DELETE FROM retention_run WHERE id = %(id)s",
+        {"id": head.pk},
+    )
+    assert verify().ok  # without the head, nothing shows
+    with pytest.raises(CommandError, match=f"no longer contains position {head.chain_position}"):
+        call_command("retention", "verify", "--heads-file", str(heads), stdout=StringIO())
+    with pytest.raises(CommandError, match="is not POSITION:HASH"):
+        call_command("retention", "verify", "--head", "3:abc", stdout=StringIO())
+    assert runs
+
+
+def test_each_sealed_run_is_written_to_the_server_log_as_a_head() -> None:
+    logged: list[str] = []
+    raw: Any = connection.connection if connection.connection else None
+    with connection.cursor() as cursor:
+        raw = connection.connection
+        cursor.execute("SET client_min_messages = log")  # the LOG line reaches this client too
+    raw.add_notice_handler(lambda diag: logged.append(diag.message_primary or ""))
+    try:
+        run = call_cleanup(dry_run=True)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET client_min_messages")
+    run.refresh_from_db()
+    assert f"django-pg-retention: sealed run {run.pk} as chain head {run.chain_position}:{run.hash}" in logged

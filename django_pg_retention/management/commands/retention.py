@@ -35,6 +35,14 @@ class Command(BaseCommand):
         w.add_argument("--format", choices=["table", "json"], default="table")
         v = sub.add_parser("verify", help="recompute the audit hash chain; report the first broken link")
         v.add_argument("--database", default=DEFAULT_DB_ALIAS)
+        v.add_argument(
+            "--head",
+            action="append",
+            default=[],
+            metavar="POSITION:HASH",
+            help="a chain head printed by an earlier verify (or logged by the server); fail if the chain lost it",
+        )
+        v.add_argument("--heads-file", help="a file of POSITION:HASH lines, one per kept head ('#' comments)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "sync":
@@ -72,7 +80,7 @@ class Command(BaseCommand):
             self.show(options["database"], options["run_id"], options["format"])
             return
         if options["action"] == "verify":
-            self.verify(options["database"])
+            self.verify(options["database"], _heads(options["head"], options["heads_file"]))
             return
         models = soft_delete_models()
         if options["model"]:
@@ -87,16 +95,25 @@ class Command(BaseCommand):
             compiled = compile_model(model)
             self.stdout.write(f"-- {compiled.model_path}  sha256:{compiled.sql_hash}\n{compiled.sql}\n")
 
-    def verify(self, using: str) -> None:
-        """Exit non-zero when the chain does not hold or a protecting trigger is gone."""
+    def verify(self, using: str, heads: list[tuple[int, str]]) -> None:
+        """Exit non-zero when the chain does not hold, lost a known head, or a protecting trigger is gone."""
         missing = missing_triggers(using)
-        result = verify(using)
+        result = verify(using, heads)
         if result.checked:
             pruned = " (earlier runs pruned by housekeeping)" if (result.first_position or 1) > 1 else ""
             span = f"positions {result.first_position}-{result.last_position}"
             self.stdout.write(f"audit chain: {result.checked} run(s) verified, {span}{pruned}")
         else:
             self.stdout.write("audit chain: no sealed runs yet")
+        if heads:
+            kept = len(heads) - len(result.heads_before_start)
+            pruned = (
+                f" ({len(result.heads_before_start)} older than the chain's start)" if result.heads_before_start else ""
+            )
+            self.stdout.write(f"known heads: {kept} checked{pruned}")
+        if result.head:
+            position, digest = result.head
+            self.stdout.write(f"chain head: {position}:{digest} (keep it outside the database; pass it to --head)")
         problems = [result.problem] if result.problem else []
         if missing:
             problems.append(
@@ -116,3 +133,21 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(run_as_dict(run, items), indent=2, default=str))
         else:
             print_run(self.stdout._out, run, items)  # pyright: ignore[reportPrivateUsage]
+
+
+def _heads(given: list[str], path: str | None) -> list[tuple[int, str]]:
+    """POSITION:HASH values from --head and --heads-file; a malformed one is an error naming it."""
+    lines = list(given)
+    if path:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                lines += [line.split("#", 1)[0].strip() for line in handle]
+        except OSError as exc:
+            raise CommandError(f"--heads-file {path}: {exc.strerror}") from exc
+    heads: list[tuple[int, str]] = []
+    for line in filter(None, lines):
+        position, _, digest = line.partition(":")
+        if not position.strip().isdigit() or len(digest.strip()) != 64:
+            raise CommandError(f"{line!r} is not POSITION:HASH (a chain position and a 64-digit sha256)")
+        heads.append((int(position), digest.strip().lower()))
+    return heads
