@@ -27,7 +27,6 @@ from django_pg_retention.models import (
 )
 
 _NO_DELETE = pgtrigger.Protect(name="append_only_delete", operation=pgtrigger.Delete)
-
 # What each audit table refuses. The names start with "append_only_" (prune_audit finds them so).
 TRIGGERS: dict[type[models.Model], list[pgtrigger.Trigger]] = {
     RetentionRun: [
@@ -104,10 +103,11 @@ def uninstall_triggers(apps: Any, schema_editor: Any) -> None:
 
 
 def missing_triggers(using: str = "default") -> list[str]:
-    """'table.trigger' of every append-only trigger that is not installed as compiled.
+    """'table.trigger' of every append-only trigger that is not installed as compiled, or disabled.
 
     pgtrigger comments each trigger with the hash of its definition, so a trigger that was
-    dropped, or replaced by another of the same name, is listed.
+    dropped, or replaced by another of the same name, is listed; so is one that ALTER TABLE ...
+    DISABLE TRIGGER switched off (installing it again enables it).
     """
     wanted = {
         (model._meta.db_table, trigger.get_pgid(model)): trigger.compile(model).hash
@@ -116,7 +116,7 @@ def missing_triggers(using: str = "default") -> list[str]:
     with connections[using].cursor() as cursor:
         cursor.execute(
             "SELECT c.relname, t.tgname, obj_description(t.oid, 'pg_trigger') FROM pg_trigger t"
-            " JOIN pg_class c ON c.oid = t.tgrelid WHERE t.tgname LIKE %s",
+            " JOIN pg_class c ON c.oid = t.tgrelid WHERE t.tgname LIKE %s AND t.tgenabled <> 'D'",
             [r"pgtrigger\_append\_only\_%"],
         )
         installed = {(table, name): comment for table, name, comment in cursor.fetchall()}

@@ -246,7 +246,7 @@ def test_a_dropped_trigger_is_reported_and_put_back_by_sync() -> None:
     with connection.cursor() as cursor:
         cursor.execute(f'DROP TRIGGER {pgid} ON "retention_run"')
     assert missing_triggers() == [f"retention_run.{pgid}"]
-    with pytest.raises(CommandError, match="append-only triggers missing"):
+    with pytest.raises(CommandError, match="append-only triggers missing or disabled"):
         call_command("retention", "verify", stdout=StringIO())
     assert sync().triggers_installed == [f"retention_run.{pgid}"]
     assert missing_triggers() == []
@@ -409,3 +409,18 @@ def test_each_sealed_run_is_written_to_the_server_log_as_a_head() -> None:
             cursor.execute("RESET client_min_messages")
     run.refresh_from_db()
     assert f"django-pg-retention: sealed run {run.pk} as chain head {run.chain_position}:{run.hash}" in logged
+
+
+def test_a_disabled_trigger_is_reported_and_enabled_again_by_sync() -> None:
+    model = RetentionRun
+    pgid = TRIGGERS[model][0].get_pgid(model)
+    with connection.cursor() as cursor:
+        cursor.execute(f'ALTER TABLE "retention_run" DISABLE TRIGGER {pgid}')
+    assert missing_triggers() == [f"retention_run.{pgid}"]
+    with pytest.raises(CommandError, match=f"append-only triggers missing or disabled: retention_run.{pgid}"):
+        call_command("retention", "verify", stdout=StringIO())
+    assert sync().triggers_installed == [f"retention_run.{pgid}"]
+    assert missing_triggers() == []
+    a_few_runs()
+    with pytest.raises(DatabaseError, match="pgtrigger: Cannot"), transaction.atomic(), connection.cursor() as c:
+        c.execute("DELETE FROM retention_run")

@@ -117,7 +117,8 @@ class Command(BaseCommand):
         problems = [result.problem] if result.problem else []
         if missing:
             problems.append(
-                f"append-only triggers missing: {', '.join(missing)} (manage.py retention sync restores them)"
+                f"append-only triggers missing or disabled: {', '.join(missing)} "
+                "(manage.py retention sync restores them)"
             )
         if problems:
             raise CommandError("; ".join(problems))
