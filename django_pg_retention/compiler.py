@@ -680,4 +680,4 @@ def compile_model(model: type[models.Model]) -> CompiledModel:
     )
 
 
-__all__ = ["DELETING", "CompiledModel", "batch_query", "compile_model", "function_name"]
+__all__ = ["DELETING", "CompiledModel", "compile_model", "function_name"]
