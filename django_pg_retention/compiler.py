@@ -250,13 +250,30 @@ class _Function:
         )
 
     def reached(self, edge: Edge) -> sql.Composable:
-        """ARRAY of target primary keys that a deleting edge reaches."""
-        return sql.SQL("ARRAY(SELECT t.{pk} FROM {table} t WHERE {match}{gone})").format(
+        """ARRAY of target primary keys that a deleting edge reaches.
+
+        A real run locks the rows it will delete by key (FOR UPDATE: a concurrent UPDATE that moves
+        one to a live parent is waited for and re-checked, and no new row can reference it until
+        the batch commits); leaves deleted by their match need no lock."""
+        lock = sql.SQL("") if self.dry or self.by_match(edge.target) else sql.SQL(" FOR UPDATE OF t")
+        return sql.SQL("ARRAY(SELECT t.{pk} FROM {table} t WHERE {match}{gone}{lock})").format(
             pk=_q(edge.target.pk),
             table=_q(edge.target.table),
             match=self.match("t", edge),
             gone=self.gone("t", edge.target),
+            lock=lock,
         )
+
+    def by_match(self, node: Node) -> Edge | None:
+        """The edge a real run deletes ``node``'s rows by: its one deleting edge when it is a leaf
+        of an acyclic graph. The DELETE then repeats the parent match, which PostgreSQL re-checks
+        on a row changed while the batch waited for it, so a row moved to a live parent stays."""
+        if self.dry or node == self.graph.root or self.graph.has_cycle():
+            return None
+        if any(e.source == node for e in self.graph.edges):
+            return None
+        incoming = [e for e in self.graph.deleting() if e.target == node]
+        return incoming[0] if len(incoming) == 1 else None
 
     def closure(self) -> list[sql.Composable]:
         incoming: dict[Node, list[Edge]] = {n: [] for n in self.graph.nodes}
@@ -452,40 +469,34 @@ class _Function:
         value = "{" + ",".join(pgids) + "}"
         return [sql.SQL("PERFORM set_config('pgtrigger.ignore', {}, true);").format(sql.Literal(value))]
 
-    def outbox(self) -> list[sql.Composable]:
-        """One retention_outbox row per deleted row whose model has files, a hook or a snapshot."""
-        out: list[sql.Composable] = []
-        for node in self.graph.nodes:
-            spec = outbox_spec(node.model)
-            if spec is None:
-                continue
-            files, snapshot = spec
-            out.append(
-                sql.SQL(
-                    "INSERT INTO retention_outbox (model_path, object_pk, files, snapshot, created_at)\n"
-                    "  SELECT {path}, t.{pk}::text, {files}, {snapshot}, clock_timestamp()"
-                    " FROM {table} t WHERE t.{pk} = ANY({arr});"
-                ).format(
-                    path=sql.Literal(_path(node)),
-                    pk=_q(node.pk),
-                    files=_json_object(files),
-                    snapshot=_json_object(snapshot),
-                    table=_q(node.table),
-                    arr=self.arr(node),
-                )
-            )
-        return out
-
     def deletes(self) -> sql.Composable:
         """Delete every table's rows in one statement, so that foreign keys (checked immediately by
         the caller) see the final state. A real run records the deleted keys for the run item's
-        digest; a dry run returns them for its ledger."""
-        ctes: list[sql.Composable] = [
-            sql.SQL("{x} AS (DELETE FROM {table} t WHERE t.{pk} = ANY({arr}) RETURNING t.{pk}::text AS k)").format(
-                x=_q(f"x{i}"), table=_q(n.table), pk=_q(n.pk), arr=self.arr(n)
+        digest and writes one retention_outbox row per deleted row whose model has files, a hook
+        or a snapshot (from the DELETE itself: exactly the rows that went); a dry run returns the
+        keys for its ledger."""
+        ctes: list[sql.Composable] = []
+        for i, n in enumerate(self.graph.nodes):
+            edge = self.by_match(n)
+            where = self.match("t", edge) if edge else sql.SQL("t.{} = ANY({})").format(_q(n.pk), self.arr(n))
+            spec = None if self.dry else outbox_spec(n.model)
+            extra = (
+                sql.SQL(", {} AS files, {} AS snapshot").format(_json_object(spec[0]), _json_object(spec[1]))
+                if spec
+                else sql.SQL("")
             )
-            for i, n in enumerate(self.graph.nodes)
-        ]
+            ctes.append(
+                sql.SQL("{x} AS (DELETE FROM {table} t WHERE {where} RETURNING t.{pk}::text AS k{extra})").format(
+                    x=_q(f"x{i}"), table=_q(n.table), where=where, pk=_q(n.pk), extra=extra
+                )
+            )
+            if spec:
+                ctes.append(
+                    sql.SQL(
+                        "{o} AS (INSERT INTO retention_outbox (model_path, object_pk, files, snapshot, created_at)\n"
+                        "    SELECT {path}, x.k, x.files, x.snapshot, clock_timestamp() FROM {x} x)"
+                    ).format(o=_q(f"o{i}"), path=sql.Literal(_path(n)), x=_q(f"x{i}"))
+                )
         keys = sql.SQL(", ").join(
             sql.SQL("({}, ARRAY(SELECT k FROM {}))").format(sql.Literal(n.table), _q(f"x{i}"))
             for i, n in enumerate(self.graph.nodes)
@@ -523,8 +534,7 @@ class _Function:
             *self.retention_checks(),
             *_if_dry(dry.checks(), self.checks()),
             *_if_dry([*dry.updates(), *dry.foreign_keys()], self.updates()),
-            *_if_dry([], self.outbox()),
-            self.deletes(),
+            *_if_dry([dry.deletes()], [self.deletes()]),
         ]
         return sql.SQL(
             "CREATE OR REPLACE FUNCTION {schema}.{name}(roots text[], dry_run boolean) RETURNS jsonb\n"

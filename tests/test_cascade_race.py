@@ -1,0 +1,93 @@
+"""A cascade row moved to a live parent while a batch waits for it is not deleted (two sessions).
+
+Session B changes the row first and keeps its transaction open; the purge (session A) reads the
+cascade, then waits for B's row lock; B commits; A must re-check the row against the batch's
+parents. Before the fix a row found through its foreign key was deleted by primary key, with
+everything below it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import timedelta
+
+import psycopg
+import pytest
+from django.utils import timezone
+from purge_helpers import reset_rules_data
+from rules.models import Bin, Link, Owner, Shelf, Slot
+from test_purge_runs import app_db_dsn, start_cleanup, wait_for
+
+from django_pg_retention.models import RetentionRun, RetentionRunItem
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def clean() -> None:
+    reset_rules_data()
+
+
+def purge_owners_while(change: str, params: list[object]) -> RetentionRun:
+    """Run the Owner purge while another session holds ``change`` uncommitted; commit it once the
+    purge waits for its lock."""
+    with psycopg.connect(app_db_dsn()) as other:
+        other.execute(change, params)  # a transaction block: the row stays locked until commit
+        thread, state = start_cleanup(model="rules.Owner", triggered_by="race")
+        waiting: Callable[[], bool] = lambda: bool(  # noqa: E731
+            other.execute(
+                "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s", [state["pid"]]
+            ).fetchone()
+            == (True,)
+        )
+        wait_for(waiting)
+        other.commit()
+    thread.join(30)
+    assert "error" not in state, state.get("error")
+    return RetentionRun.objects.get(triggered_by="race")
+
+
+def eligible(**kwargs: object) -> dict[str, object]:
+    return {"is_deleted": True, "deleted_at": timezone.now() - timedelta(days=100), **kwargs}
+
+
+def test_a_child_with_children_moved_to_a_live_parent_meanwhile_survives_with_its_subtree() -> None:
+    gone, live = Owner.objects.create(**eligible()), Owner.objects.create()
+    shelf = Shelf.objects.create(**eligible(owner=gone))
+    slot = Slot.objects.create(**eligible(shelf=shelf))
+    run = purge_owners_while("UPDATE rules_shelf SET owner_id = %s WHERE id = %s", [live.pk, shelf.pk])
+    assert run.status == "succeeded"
+    assert not Owner.objects.filter(pk=gone.pk).exists()
+    assert Shelf.objects.get(pk=shelf.pk).owner_id == live.pk
+    assert Slot.objects.filter(pk=slot.pk).exists()
+    item = RetentionRunItem.objects.get(run=run)
+    assert item.deleted == 1 and item.cascaded == {"rules_owner": 1}
+
+
+def test_a_leaf_row_moved_to_a_live_parent_meanwhile_survives() -> None:
+    gone, live = Owner.objects.create(**eligible()), Owner.objects.create()
+    bin_ = Bin.objects.create()
+    moved = Link.objects.create(owner=gone, bin=bin_)
+    taken = Link.objects.create(owner=gone, bin=bin_)
+    run = purge_owners_while("UPDATE rules_link SET owner_id = %s WHERE id = %s", [live.pk, moved.pk])
+    assert run.status == "succeeded"
+    assert not Owner.objects.filter(pk=gone.pk).exists()
+    assert Link.objects.get(pk=moved.pk).owner_id == live.pk
+    assert not Link.objects.filter(pk=taken.pk).exists()
+    item = RetentionRunItem.objects.get(run=run)
+    assert item.deleted == 1 and item.cascaded == {"rules_owner": 1, "rules_link": 1}
+
+
+def test_the_keys_of_a_batch_are_exactly_the_rows_it_deleted() -> None:
+    """The proof of deletion lists the rows that went, not the rows the cascade first read."""
+    gone, live = Owner.objects.create(**eligible()), Owner.objects.create()
+    bin_ = Bin.objects.create()
+    moved = Link.objects.create(owner=gone, bin=bin_)
+    taken = Link.objects.create(owner=gone, bin=bin_)
+    run = purge_owners_while("UPDATE rules_link SET owner_id = %s WHERE id = %s", [live.pk, moved.pk])
+    item = RetentionRunItem.objects.get(run=run)
+    assert item.digests == {
+        "rules_link": {"count": 1, "sha256": hashlib.sha256(f"{taken.pk}\n".encode()).hexdigest()},
+        "rules_owner": {"count": 1, "sha256": hashlib.sha256(f"{gone.pk}\n".encode()).hexdigest()},
+    }
