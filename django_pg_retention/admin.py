@@ -1,7 +1,8 @@
 """A read-only audit admin, shaped like Django's LogEntry admin, plus the report and run pages.
 
-Every staff user may look; nobody may add, change or delete audit rows. Staff may preview a run
-(a dry run computed by the procedure). Only superusers may ask for a real run, and the database runs
+Every staff user may look; nobody may add, change or delete audit rows. Users with the
+``preview_retentionrun`` permission may preview a run (a dry run computed by the procedure, which
+yields to a real run that starts meanwhile). Only superusers may ask for a real run, and the database runs
 it (``retention.drain_requests``, a pg_cron job), never the web request.
 """
 
@@ -89,6 +90,9 @@ class RetentionRunItemInline(ReadOnlyPermissions, _TabularInline):
     readonly_fields = fields
 
 
+PREVIEW_PERMISSION = "django_pg_retention.preview_retentionrun"
+
+
 class RunRequestForm(forms.Form):
     model = forms.ChoiceField(required=False, help_text="leave empty for every model")
     days = forms.IntegerField(required=False, min_value=1, help_text="override the retention period")
@@ -156,8 +160,8 @@ class RetentionRunAdmin(ReadOnlyAdmin):
         return TemplateResponse(request, "admin/django_pg_retention/report.html", context)
 
     def preview_view(self, request: HttpRequest) -> HttpResponse:
-        """Staff: what a run would do now, computed by the procedure with dry_run."""
-        if not self.has_view_permission(request):
+        """What a run would do now, computed by the procedure with dry_run."""
+        if not request.user.has_perm(PREVIEW_PERMISSION):
             raise PermissionDenied
         form = RunRequestForm(request.POST or None)
         run, items = None, []

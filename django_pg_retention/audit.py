@@ -185,6 +185,7 @@ def _record(run: RetentionRun, items: list[RetentionRunItem]) -> str:
                 item.model_path,
                 item.db_table,
                 str(item.retention_days),
+                item.policy_source,
                 _us(item.cutoff),
                 str(item.eligible),
                 str(item.deleted),
@@ -192,13 +193,26 @@ def _record(run: RetentionRun, items: list[RetentionRunItem]) -> str:
                 str(item.skipped_locked),
                 item.status,
                 item.error,
+                _us(item.started_at),
+                _us(item.finished_at),
+                "" if item.duration is None else str(item.duration // timedelta(microseconds=1)),
                 str(len(digests)),
             ]
         )
         for table in sorted(digests, key=lambda t: t.encode()):
             entry = digests[table]
             text += _netstring(table) + _netstring(str(entry["count"])) + _netstring(str(entry["sha256"]))
+        for counts in (item.cascaded, item.updated, item.blocked_reasons):
+            text += _counts_record(counts or {})
+        durations = item.batch_durations_ms or []
+        text += _netstring(str(len(durations))) + "".join(_netstring(str(ms)) for ms in durations)
     return text
+
+
+def _counts_record(counts: dict[str, int]) -> str:
+    return _netstring(str(len(counts))) + "".join(
+        _netstring(key) + _netstring(str(counts[key])) for key in sorted(counts, key=lambda k: k.encode())
+    )
 
 
 def run_hash(prev_hash: str, run: RetentionRun, items: list[RetentionRunItem]) -> str:

@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, LiteralString, cast
 
-from django.db import models
+from django.db import connections, models
 from psycopg import sql
 
 from django_pg_retention import config
@@ -517,7 +517,7 @@ class _Function:
             "    INTO deleted, deleted_keys FROM keys v;"
         ).format(sql.SQL(",\n  ").join(ctes))
 
-    def render(self, name: str) -> sql.Composable:
+    def render(self, name: str, path: sql.Composable) -> sql.Composable:
         declare = [
             sql.SQL("{} {}[] := {};").format(
                 self.arr(n),
@@ -538,7 +538,7 @@ class _Function:
         ]
         return sql.SQL(
             "CREATE OR REPLACE FUNCTION {schema}.{name}(roots text[], dry_run boolean) RETURNS jsonb\n"
-            "LANGUAGE plpgsql VOLATILE AS $purge$\n"
+            "LANGUAGE plpgsql VOLATILE SET search_path = {path} AS $purge$\n"
             "DECLARE\n  {declare}\n  n bigint;\n  size_before bigint;\n  hold_reason text;\n"
             "  retained_reason text;\n"
             "  item bigint := nullif(current_setting('retention.item_id', true), '')::bigint;\n"
@@ -550,6 +550,7 @@ class _Function:
         ).format(
             schema=_q(SCHEMA),
             name=_q(name),
+            path=path,
             declare=sql.SQL("\n  ").join(declare),
             body=sql.SQL("\n  ").join(body),
         )
@@ -644,7 +645,7 @@ def batch_query(model: type[models.Model], first: bool, dry: bool = False) -> sq
     )
 
 
-def _render_select(model: type[models.Model], name: str) -> sql.Composable:
+def _render_select(model: type[models.Model], name: str, path: sql.Composable) -> sql.Composable:
     root = build(model).root
 
     def form(first: bool) -> sql.Composable:
@@ -656,7 +657,7 @@ def _render_select(model: type[models.Model], name: str) -> sql.Composable:
         "CREATE OR REPLACE FUNCTION {schema}.{name}(\n"
         "  cutoff timestamptz, after_at timestamptz, after_pk text, lim integer, dry_run boolean)\n"
         "RETURNS TABLE(ids text[], blocked text[], last_at timestamptz, last_pk text)\n"
-        "LANGUAGE plpgsql VOLATILE AS $select$\n"
+        "LANGUAGE plpgsql VOLATILE SET search_path = {path} AS $select$\n"
         "DECLARE\n"
         "  held jsonb;  -- {{pk or '': reason}} of this model's active legal holds, NULL without any\n"
         "BEGIN\n"
@@ -668,18 +669,36 @@ def _render_select(model: type[models.Model], name: str) -> sql.Composable:
     ).format(
         schema=_q(SCHEMA),
         name=_q(name),
+        path=path,
         holds=_holds_of([_path(root)]),
         first=form(True),
         next=form(False),
     )
 
 
-def compile_model(model: type[models.Model]) -> CompiledModel:
+def app_schemas(using: str = "default") -> list[str]:
+    """The schemas the connection finds the app's tables in (its effective search_path)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT current_schemas(false)::text[]")
+        row: tuple[list[str]] | None = cursor.fetchone()
+    return list(row[0]) if row else []
+
+
+def search_path(schemas: list[str]) -> sql.Composable:
+    """pg_catalog first and pg_temp last, so that nothing on a caller's path is resolved instead."""
+    names = [s for s in schemas if s not in ("pg_catalog", "pg_temp")]
+    return sql.SQL(", ").join([sql.Identifier("pg_catalog"), *map(sql.Identifier, names), sql.Identifier("pg_temp")])
+
+
+def compile_model(model: type[models.Model], schemas: list[str]) -> CompiledModel:
+    """Both functions of a model; they resolve names in pg_catalog, ``schemas`` (the app's, see
+    app_schemas) and pg_temp, never through their caller's search_path."""
     graph = build(model)
     fn = _Function(graph)
     purge_name = function_name("purge", model)
     select_name = function_name("select", model)
-    text = "\n\n".join([_text(fn.render(purge_name)), _text(_render_select(model, select_name))])
+    path = search_path(schemas)
+    text = "\n\n".join([_text(fn.render(purge_name, path)), _text(_render_select(model, select_name, path))])
     digest = hashlib.sha256(text.encode()).hexdigest()
     return CompiledModel(
         model_path=model_path(model),

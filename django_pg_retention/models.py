@@ -171,6 +171,7 @@ class RetentionConfigRow(models.Model):
     max_batch_size = models.PositiveIntegerField(default=5000)
     enable_notifications = models.BooleanField(default=True)
     notification_threshold = models.PositiveIntegerField(default=10000, help_text="alert above this many rows")
+    audit_retention_days = models.PositiveIntegerField(default=2555, help_text="prune_audit keeps runs this long")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -185,6 +186,9 @@ class RetentionConfigRow(models.Model):
                 & Q(max_batch_size__gte=models.F("min_batch_size"))
                 & Q(notification_threshold__gte=1),
                 name="retention_config_values_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(audit_retention_days__gte=1), name="retention_config_audit_days_at_least_1"
             ),
         ]
 
@@ -234,6 +238,8 @@ class RetentionRun(models.Model):
         db_table = "retention_run"
         ordering = ["-started_at", "-id"]
         indexes = [models.Index(fields=["status"], name="retention_run_status_idx")]
+        # A preview runs the procedure (a dry run, with its row locks) from a web request.
+        permissions = [("preview_retentionrun", "Can preview a retention run")]
 
     def __str__(self) -> str:
         return f"run {self.pk} ({self.status})"

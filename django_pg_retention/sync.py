@@ -15,7 +15,7 @@ from psycopg import sql
 
 from django_pg_retention import config
 from django_pg_retention.audit import ensure_triggers
-from django_pg_retention.compiler import SCHEMA, CompiledModel, compile_model
+from django_pg_retention.compiler import SCHEMA, CompiledModel, app_schemas, compile_model
 from django_pg_retention.models import (
     RetentionConfigRow,
     RetentionPolicy,
@@ -181,11 +181,13 @@ def sync(using: str = "default") -> SyncResult:
                 "max_batch_size": min(max(cleanup.max_batch_size, cleanup.min_batch_size), 1_000_000),
                 "enable_notifications": cleanup.enable_notifications,
                 "notification_threshold": cleanup.notification_threshold,
+                "audit_retention_days": cleanup.audit_retention_days,
             },
         )
         existing = {p.model_path: p for p in RetentionPolicy.objects.using(using).select_for_update()}
+        schemas = app_schemas(using)
         for model, policy in policies.items():
-            compiled = compile_model(model)
+            compiled = compile_model(model, schemas)
             if install_functions(using, compiled):
                 result.functions_installed.append(policy.model_path)
             row = existing.pop(policy.model_path, None)

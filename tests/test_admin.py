@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
 from django.core import mail
 from django.core.management import call_command
 from django.db import connection
@@ -92,9 +94,38 @@ def test_nobody_can_add_change_or_delete_audit_rows() -> None:
     assert run.status == "succeeded"
 
 
+def grant_preview(user: Any) -> None:
+    content_type = ContentType.objects.get_for_model(RetentionRun)
+    permission, _ = Permission.objects.get_or_create(
+        codename="preview_retentionrun", content_type=content_type, defaults={"name": "Can preview a retention run"}
+    )
+    user.user_permissions.add(permission)
+
+
+def test_previews_need_their_own_permission_and_valid_days() -> None:
+    places(2)
+    client, user = user_client(staff=True)
+    url = reverse("admin:django_pg_retention_preview")
+    assert client.post(url, {"model": "rules.Place", "days": ""}).status_code == 403
+    assert client.get(url).status_code == 403
+    runs = client.get(reverse("admin:django_pg_retention_retentionrun_changelist")).content.decode()
+    assert "Preview a run" not in runs
+    assert not RetentionRun.objects.exists()
+    grant_preview(user)
+    runs = client.get(reverse("admin:django_pg_retention_retentionrun_changelist")).content.decode()
+    assert "Preview a run" in runs
+    for days in ("0", "-3", "1.5", "x"):
+        refused = client.post(url, {"model": "rules.Place", "days": days})
+        assert refused.status_code == 200 and "errorlist" in refused.content.decode(), days
+    assert not RetentionRun.objects.exists()
+    assert client.post(url, {"model": "rules.Place", "days": "1"}).status_code == 200
+    assert RetentionRun.objects.get().days_override == 1
+
+
 def test_staff_preview_a_dry_run_but_cannot_request_a_real_one() -> None:
     places(2)
-    client, _ = user_client(staff=True)
+    client, user = user_client(staff=True)
+    grant_preview(user)
     preview = client.post(reverse("admin:django_pg_retention_preview"), {"model": "rules.Place", "days": ""})
     assert preview.status_code == 200 and 'id="retention-preview"' in preview.content.decode()
     dry = RetentionRun.objects.get(triggered_by="admin-preview")

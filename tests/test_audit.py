@@ -28,6 +28,7 @@ from rules.models import Archive, ArchiveLock, ArchivePage, Memo, Place
 from django_pg_retention import get_retention_manager, place_hold, release_hold
 from django_pg_retention.audit import TRIGGERS, keys_digest, missing_triggers, run_hash, verify
 from django_pg_retention.models import (
+    RetentionConfigRow,
     RetentionHold,
     RetentionPolicy,
     RetentionPolicyHistory,
@@ -152,6 +153,25 @@ def test_every_finished_run_is_sealed_in_order_and_the_chain_verifies() -> None:
             "no longer matches its hash",
         ),
         ("DELETE FROM retention_run_item WHERE run_id = %(id)s", "no longer matches its hash"),
+        # Every item field is in the record (issue 14, item 5).
+        (
+            "UPDATE retention_run_item SET cascaded = cascaded || '{\"rules_book\": 0}' WHERE run_id = %(id)s",
+            "no longer matches its hash",
+        ),
+        ("UPDATE retention_run_item SET updated = '{}' WHERE run_id = %(id)s", "no longer matches its hash"),
+        (
+            "UPDATE retention_run_item SET blocked_reasons = '{\"PROTECT x\": 1}' WHERE run_id = %(id)s",
+            "no longer matches its hash",
+        ),
+        ("UPDATE retention_run_item SET policy_source = 'default' WHERE run_id = %(id)s", "no longer matches its hash"),
+        (
+            "UPDATE retention_run_item SET batch_durations_ms = batch_durations_ms || '[1]' WHERE run_id = %(id)s",
+            "no longer matches its hash",
+        ),
+        (
+            "UPDATE retention_run_item SET finished_at = finished_at + interval '1 hour' WHERE run_id = %(id)s",
+            "no longer matches its hash",
+        ),
         (
             "WITH i AS (DELETE FROM retention_run_item WHERE run_id = %(id)s)"
             " DELETE FROM retention_run WHERE id = %(id)s",
@@ -237,6 +257,20 @@ def test_housekeeping_still_prunes_and_the_chain_verifies_from_where_it_starts()
     assert result.first_position == 3 and result.checked == len(runs) - 2
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:  # lifted only inside
         cursor.execute("DELETE FROM retention_run")
+
+
+def test_prune_audit_refuses_a_period_shorter_than_audit_retention_days(settings: Any) -> None:
+    a_few_runs()
+    with pytest.raises(DatabaseError, match=r"older_than_days 30 is shorter than audit_retention_days \(2555\)"):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT retention.prune_audit(30)")
+    settings.RETENTION_CLEANUP_CONFIG = {**settings.RETENTION_CLEANUP_CONFIG, "audit_retention_days": 30}
+    sync()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT retention.prune_audit(30)")  # allowed now; these runs are younger
+        assert cursor.fetchone()[0] == 0
+    with pytest.raises(DatabaseError, match="audit_days_at_least_1"), transaction.atomic():
+        RetentionConfigRow.objects.update(audit_retention_days=0)
 
 
 def test_a_dropped_trigger_is_reported_and_put_back_by_sync() -> None:

@@ -254,6 +254,6 @@ def test_set_default_compiles_a_constant_default_and_a_db_default() -> None:
             app_label = "rules"
 
     assert not [m for m in check_models([Parent]) if m.level >= checks.ERROR]
-    text = compile_model(Parent).sql
+    text = compile_model(Parent, ["public"]).sql
     assert 'UPDATE "rules_constant" r SET "parent_id" = 7::bigint' in text
     assert 'UPDATE "rules_database" r SET "parent_id" = DEFAULT' in text

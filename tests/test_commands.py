@@ -183,7 +183,7 @@ def test_sync_deactivates_policies_of_models_that_are_gone() -> None:
 def test_retention_sql_prints_what_is_installed() -> None:
     out = io.StringIO()
     call_command("retention", "sql", "rules.Author", stdout=out)
-    compiled = compile_model(Author)
+    compiled = compile_model(Author, ["public"])
     assert compiled.sql in out.getvalue() and compiled.sql_hash in out.getvalue()
     with connection.cursor() as cursor:
         cursor.execute(

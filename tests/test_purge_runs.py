@@ -215,6 +215,36 @@ def test_a_cancelled_run_holds_nothing_and_the_next_run_from_another_session_pur
     assert not Place.objects.exists()
 
 
+def test_a_preview_yields_to_a_real_run_that_starts_meanwhile(slow_place_deletes: None) -> None:
+    make_places(40)
+    thread, state = start_cleanup(dry_run=True, model="rules.Place", batch_size=2, triggered_by="preview")
+
+    def previewed() -> int:
+        return sum(i.deleted for i in RetentionRunItem.objects.filter(run__triggered_by="preview"))
+
+    wait_for(lambda: previewed() >= 4)
+    real = call_cleanup(model="rules.Place", triggered_by="scheduled")
+    thread.join(30)
+    assert "error" not in state
+    preview = RetentionRun.objects.get(triggered_by="preview")
+    assert preview.status == "interrupted" and "yielded to a real run" in preview.error and preview.hash
+    assert RetentionRunItem.objects.get(run=preview).status == "interrupted"
+    assert previewed() < 40
+    assert real.status == "succeeded" and deleted_places(real) == 40 and not Place.objects.exists()
+
+
+def test_a_real_run_that_finds_a_real_run_running_is_still_skipped(slow_place_deletes: None) -> None:
+    """Only previews yield: the wait is not a queue of real runs."""
+    make_places(10)
+    thread, _ = start_cleanup(model="rules.Place", batch_size=2, triggered_by="first")
+    wait_for(lambda: deleted_places() >= 2)
+    second = call_cleanup(model="rules.Place", dry_run=True, triggered_by="preview")
+    third = call_cleanup(model="rules.Place", triggered_by="third")
+    thread.join(30)
+    assert (second.status, third.status) == ("skipped", "skipped")
+    assert RetentionRun.objects.get(triggered_by="first").status == "succeeded"
+
+
 def test_a_batch_that_cannot_get_its_locks_is_left_for_the_next_run(settings: Any) -> None:
     settings.RETENTION_CLEANUP_CONFIG = {
         **settings.RETENTION_CLEANUP_CONFIG,

@@ -98,11 +98,11 @@ def test_delete_mode_is_djangos_plain_cascade_and_holds_still_hold(delete_mode: 
 
 
 def test_the_setting_is_compiled_in() -> None:
-    assert "RETAINED rules.Slot" in compile_model(r.Owner).sql
+    assert "RETAINED rules.Slot" in compile_model(r.Owner, ["public"]).sql
 
 
 def test_delete_mode_compiles_no_retention_check(delete_mode: None) -> None:
-    assert "RETAINED" not in compile_model(r.Owner).sql
+    assert "RETAINED" not in compile_model(r.Owner, ["public"]).sql
 
 
 @pytest.mark.parametrize("seed", [21, 22, 23, 24])

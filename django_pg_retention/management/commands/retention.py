@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
 from django_pg_retention.audit import missing_triggers, verify
-from django_pg_retention.compiler import compile_model
+from django_pg_retention.compiler import app_schemas, compile_model
 from django_pg_retention.display import print_run, print_status, run_as_dict, status_as_dict
 from django_pg_retention.models import RetentionRun, RetentionRunItem
 from django_pg_retention.policies import get_model, model_path, soft_delete_models
@@ -26,6 +26,7 @@ class Command(BaseCommand):
         s.add_argument("--database", default=DEFAULT_DB_ALIAS)
         q = sub.add_parser("sql", help="print the generated purge SQL for review, like sqlmigrate")
         q.add_argument("model", nargs="?", help="app_label.ModelName (default: every policy model)")
+        q.add_argument("--database", default=DEFAULT_DB_ALIAS, help="whose search_path the functions pin")
         t = sub.add_parser("status", help="the pg_cron jobs, their last runs and what is due next")
         t.add_argument("--database", default=DEFAULT_DB_ALIAS)
         t.add_argument("--format", choices=["table", "json"], default="table")
@@ -91,8 +92,9 @@ class Command(BaseCommand):
             if model not in models:
                 raise CommandError(f"{model_path(model)} has no retention policy (not soft-deletable)")
             models = [model]
+        schemas = app_schemas(options["database"])
         for model in models:
-            compiled = compile_model(model)
+            compiled = compile_model(model, schemas)
             self.stdout.write(f"-- {compiled.model_path}  sha256:{compiled.sql_hash}\n{compiled.sql}\n")
 
     def verify(self, using: str, heads: list[tuple[int, str]]) -> None:
