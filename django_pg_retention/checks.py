@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Q, signals
 
 from django_pg_retention import config
+from django_pg_retention.compiler import ALL_FIELDS
 from django_pg_retention.graph import DELETING, Graph, UncompilableRelation, build
 from django_pg_retention.policies import (
     SoftDeleteColumns,
@@ -186,6 +187,10 @@ def check_models(models: list[Any]) -> list[checks.CheckMessage]:
         for target in sorted(deleted, key=lambda m: m._meta.label):
             if target in warned:
                 continue
+            snapshot_message = _snapshot_message(target)
+            if snapshot_message:
+                warned.add(target)
+                messages.append(snapshot_message)
             for signal, name in (
                 (signals.pre_delete, "pre_delete"),
                 (signals.post_delete, "post_delete"),
@@ -204,6 +209,40 @@ def check_models(models: list[Any]) -> list[checks.CheckMessage]:
                     )
                     break
     return messages
+
+
+def _snapshot_message(model: Any) -> checks.CheckMessage | None:
+    """retention_snapshot_fields: every name a field (E012); a hook without the list sees only the
+    primary key, since the outbox keeps no column a model does not ask for (W005)."""
+    names: object = getattr(model, "retention_snapshot_fields", None)
+    if names == ALL_FIELDS:
+        return None
+    if names is None:
+        if not callable(getattr(model, "after_permanent_delete", None)):
+            return None
+        return checks.Warning(
+            f"{model._meta.label}.after_permanent_delete gets an instance rebuilt with its primary key only: "
+            "the outbox keeps no column of a purged row that the model does not name.",
+            hint="List the fields the hook reads in retention_snapshot_fields, or set it to '__all__' to keep "
+            "every column of purged rows in retention_outbox until they are drained and pruned.",
+            obj=model,
+            id="pg_retention.W005",
+        )
+    if isinstance(names, str) or not isinstance(names, list | tuple):
+        return checks.Error(
+            f"{model._meta.label}.retention_snapshot_fields must be a list of field names or '__all__', not {names!r}.",
+            obj=model,
+            id="pg_retention.E012",
+        )
+    known = {f.name for f in model._meta.concrete_fields} | {f.attname for f in model._meta.concrete_fields}
+    unknown = [n for n in names if n not in known]  # pyright: ignore[reportUnknownVariableType]
+    if unknown:
+        return checks.Error(
+            f"{model._meta.label}.retention_snapshot_fields names {unknown!r}, which are not fields of its table.",
+            obj=model,
+            id="pg_retention.E012",
+        )
+    return None
 
 
 def _keyset_index_warning(model: Any, columns: SoftDeleteColumns) -> checks.CheckMessage | None:

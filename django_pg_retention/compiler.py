@@ -39,6 +39,7 @@ from django_pg_retention.graph import DELETING, Edge, EdgeKind, Graph, Node, bui
 from django_pg_retention.policies import model_path, soft_delete_columns, soft_delete_models
 
 SCHEMA = "retention"
+ALL_FIELDS = "__all__"  # retention_snapshot_fields: keep every column of a purged row in the outbox
 BLOCKED_SQLSTATE = "RT001"
 MAX_IDENT = 63
 
@@ -73,20 +74,20 @@ def _type(db_type: str) -> sql.SQL:
 def outbox_spec(model: type[models.Model]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]] | None:
     """(file fields, snapshot fields) as (key, column) pairs, or None when a purge owes Python nothing.
 
-    Snapshot: the model's ``retention_snapshot_fields`` (field names), else every column of its
-    table when it has an ``after_permanent_delete`` hook, else nothing. Only columns of the model's
-    own table count: a multi-table child inherits the attribute, but its parent's row has its own
-    outbox row.
+    Snapshot: the model's ``retention_snapshot_fields`` (field names, or ``"__all__"`` for every
+    column), else nothing: personal data of purged rows is kept only where a model asks for it (a
+    hook without the list sees the primary key alone). Only columns of the model's own table count:
+    a multi-table child inherits the attribute, but its parent's row has its own outbox row.
     """
     fields: list[Any] = list(model._meta.local_concrete_fields)
     files = [(f.name, f.column) for f in fields if isinstance(f, models.FileField)]
     hook = callable(getattr(model, "after_permanent_delete", None))
-    names: list[str] | None = getattr(model, "retention_snapshot_fields", None)
-    if names is not None:
+    names: list[str] | str | None = getattr(model, "retention_snapshot_fields", None)
+    if names == ALL_FIELDS:
+        snapshot = [(f.attname, f.column) for f in fields]
+    elif names is not None:
         chosen: list[Any] = [model._meta.get_field(n) for n in names]  # FieldDoesNotExist names a typo
         snapshot = [(f.attname, f.column) for f in chosen if f in fields]
-    elif hook:
-        snapshot = [(f.attname, f.column) for f in fields]
     else:
         snapshot = []
     if not files and not hook and not snapshot:

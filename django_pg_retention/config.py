@@ -36,6 +36,7 @@ CLEANUP_KEYS: dict[str, tuple[type, Any]] = {
     "large_deletion_threshold": (int, 10000),
     "audit_retention_days": (int, 2555),  # 7 years, the longest period in the specification's policies
     "cron_history_days": (int, 30),  # our rows in cron.job_run_details
+    "outbox_retention_days": (int, 30),  # drained retention_outbox rows (snapshots of purged rows)
     "target_batch_ms": (int, 200),  # adaptive batching: batch duration to aim at
     "min_batch_size": (int, 100),
     "max_batch_size": (int, 5000),  # bounds the slowest batch (docs/benchmarks.md)
@@ -59,6 +60,7 @@ POSITIVE_KEYS = {
     "notification_threshold",
     "audit_retention_days",
     "cron_history_days",
+    "outbox_retention_days",
     "target_batch_ms",
     "min_batch_size",
     "max_batch_size",
@@ -77,6 +79,7 @@ class CleanupConfig:
     large_deletion_threshold: int
     audit_retention_days: int
     cron_history_days: int
+    outbox_retention_days: int
     target_batch_ms: int
     min_batch_size: int
     max_batch_size: int

@@ -366,6 +366,7 @@ class RetentionRequest(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
+    backend_pid = models.IntegerField(null=True, blank=True, help_text="the drain's backend while running")
 
     class Meta:
         db_table = "retention_request"

@@ -210,7 +210,9 @@ def desired_jobs(app_db: str, cron_db: str) -> list[CronJob]:
         elif name == "requests":
             jobs.append(CronJob(prefix + name, expression, "CALL retention.drain_requests()", app_db))
         elif name == "housekeeping":
-            prune = sql.SQL("SELECT retention.prune_audit({})").format(sql.Literal(cleanup.audit_retention_days))
+            prune = sql.SQL("SELECT retention.prune_audit({}); SELECT retention.prune_outbox({})").format(
+                sql.Literal(cleanup.audit_retention_days), sql.Literal(cleanup.outbox_retention_days)
+            )
             jobs.append(CronJob(prefix + name, expression, prune.as_string(None), app_db))
             # pg_cron never cleans its run history: prune our jobs' rows, in pg_cron's database.
             history = sql.SQL(

@@ -725,28 +725,38 @@ COMMENT ON VIEW retention_daily IS 'django-pg-retention: rows deleted per model 
 CREATE OR REPLACE PROCEDURE retention.drain_requests()
 LANGUAGE plpgsql AS $$
 DECLARE
-  lock_key constant bigint := pg_catalog.hashtext('django_pg_retention.drain_requests');
   req @app_schema@.retention_request;
   run bigint;
 BEGIN
-  IF NOT pg_catalog.pg_try_advisory_lock(lock_key) THEN
-    RETURN;  -- another drain is at work
-  END IF;
-  -- A request left running was cut off (backend terminated, server restarted).
-  UPDATE @app_schema@.retention_request SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
-         error = 'the drain ended without finishing (backend terminated or server restarted)'
-   WHERE status = 'running';
-  COMMIT;
   LOOP
+    -- Claim the next request under a transaction lock (no session lock: a cancelled or failed call
+    -- would keep one). A request still 'running' in a backend that executes it means another drain
+    -- is at work; one whose backend does not was cut off (terminated, cancelled, server restarted).
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('django_pg_retention.drain_requests'));
+    IF EXISTS (SELECT 1 FROM @app_schema@.retention_request q
+                WHERE q.status = 'running' AND q.backend_pid IS DISTINCT FROM pg_catalog.pg_backend_pid()
+                  AND retention.backend_is_running(q.backend_pid, q.started_at)) THEN
+      COMMIT;
+      RETURN;
+    END IF;
+    UPDATE @app_schema@.retention_request SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
+           error = 'the drain ended without finishing (backend terminated, call cancelled, or server restarted)'
+     WHERE status = 'running';
     SELECT * INTO req FROM @app_schema@.retention_request WHERE status = 'pending' ORDER BY id LIMIT 1;
-    EXIT WHEN NOT FOUND;
-    UPDATE @app_schema@.retention_request SET status = 'running', started_at = pg_catalog.clock_timestamp() WHERE id = req.id;
+    IF NOT FOUND THEN
+      COMMIT;
+      RETURN;
+    END IF;
+    UPDATE @app_schema@.retention_request
+       SET status = 'running', started_at = pg_catalog.clock_timestamp(), backend_pid = pg_catalog.pg_backend_pid()
+     WHERE id = req.id;
     COMMIT;
     PERFORM pg_catalog.set_config('retention.requested_by', req.requested_by, false);
     CALL retention.run_cleanup(dry_run => false, model => nullif(req.model_path, ''), days => req.days,
                                triggered_by => 'admin');
     PERFORM pg_catalog.set_config('retention.requested_by', '', false);
-    SELECT id INTO run FROM @app_schema@.retention_run WHERE backend_pid = pg_catalog.pg_backend_pid() ORDER BY id DESC LIMIT 1;
+    SELECT id INTO run FROM @app_schema@.retention_run
+     WHERE backend_pid = pg_catalog.pg_backend_pid() ORDER BY id DESC LIMIT 1;
     UPDATE @app_schema@.retention_request
        SET status = CASE WHEN (SELECT status FROM @app_schema@.retention_run WHERE id = run) IN ('failed', 'skipped')
                          THEN 'failed' ELSE 'done' END,
@@ -755,7 +765,6 @@ BEGIN
      WHERE id = req.id;
     COMMIT;
   END LOOP;
-  PERFORM pg_catalog.pg_advisory_unlock(lock_key);
 END
 $$;
 
@@ -801,6 +810,26 @@ END
 $$;
 COMMENT ON FUNCTION retention.prune_audit(integer) IS
   'Deletes finished retention runs and their items older than the given number of days';
+
+-- Drained outbox rows hold snapshots of purged rows (personal data, when a model asks for it):
+-- removed once drained for longer than outbox_retention_days. Rows not yet drained stay.
+CREATE OR REPLACE FUNCTION retention.prune_outbox(older_than_days integer) RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  pruned bigint;
+BEGIN
+  IF older_than_days IS NULL OR older_than_days < 1 THEN
+    RAISE EXCEPTION 'retention.prune_outbox: older_than_days must be at least 1, not %', older_than_days;
+  END IF;
+  DELETE FROM retention_outbox o
+   WHERE o.done_at IS NOT NULL AND o.done_at < now() - make_interval(days => older_than_days);
+  GET DIAGNOSTICS pruned = ROW_COUNT;
+  RAISE LOG 'django-pg-retention: pruned % drained outbox rows older than % days', pruned, older_than_days;
+  RETURN pruned;
+END
+$$;
+COMMENT ON FUNCTION retention.prune_outbox(integer) IS
+  'Deletes retention_outbox rows drained more than the given number of days ago';
 
 -- An alert for every run that ends failed, timed out or interrupted, or deletes more rows than
 -- notification_threshold; manage.py retention_notify mails them (enable_notifications).
@@ -852,6 +881,7 @@ REVOKE ALL ON FUNCTION retention.item_record(retention_run_item) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.run_record(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.seal_run(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.prune_audit(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.prune_outbox(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.report() FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.active_holds(text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.start_run(boolean, text, integer, text, text, text) FROM PUBLIC;

@@ -9,18 +9,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core import checks
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command
+from django.db import connection, models
+from django.test.utils import isolate_apps
 from django.utils import timezone
 from leases import models as leases
 from properties.models import Property
 from purge_helpers import call_cleanup
 from users.models import User
 
-from django_pg_retention.models import RetentionOutbox
+from django_pg_retention.checks import check_models as check_models_of
+from django_pg_retention.compiler import outbox_spec
+from django_pg_retention.models import RetentionOutbox, SoftDeleteMixin
+from django_pg_retention.schedule import desired_jobs
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def only(messages: list[checks.CheckMessage], check_id: str) -> checks.CheckMessage:
+    found = [m for m in messages if m.id == check_id]
+    assert len(found) == 1, messages
+    return found[0]
 
 
 @pytest.fixture(autouse=True)
@@ -108,3 +120,102 @@ def test_a_blocked_root_writes_no_outbox_row() -> None:
     assert run.status == "succeeded"
     assert leases.Lease.objects.filter(pk=lease.pk).exists()
     assert not RetentionOutbox.objects.exists()
+
+
+# --- privacy (issue 14, item 6) --------------------------------------------------------------------
+
+
+@isolate_apps("rules")
+def test_the_snapshot_holds_only_the_fields_a_model_names() -> None:
+    class Parent(SoftDeleteMixin):
+        class Meta:
+            app_label = "rules"
+
+    class Named(models.Model):
+        parent = models.ForeignKey(Parent, on_delete=models.CASCADE)
+        name = models.CharField(max_length=20)
+        email = models.CharField(max_length=50)
+        retention_snapshot_fields = ["name"]
+
+        def after_permanent_delete(self) -> None: ...
+
+        class Meta:
+            app_label = "rules"
+
+    class HookOnly(models.Model):
+        parent = models.ForeignKey(Parent, on_delete=models.CASCADE)
+        email = models.CharField(max_length=50)
+
+        def after_permanent_delete(self) -> None: ...
+
+        class Meta:
+            app_label = "rules"
+
+    class Everything(models.Model):
+        parent = models.ForeignKey(Parent, on_delete=models.CASCADE)
+        email = models.CharField(max_length=50)
+        retention_snapshot_fields = "__all__"
+
+        class Meta:
+            app_label = "rules"
+
+    assert outbox_spec(Named) == ([], [("name", "name")])
+    assert outbox_spec(HookOnly) == ([], [])  # the hook gets the primary key alone
+    assert outbox_spec(Everything) == ([], [("id", "id"), ("parent_id", "parent_id"), ("email", "email")])
+    messages = check_models_of([Parent])
+    assert only(messages, "pg_retention.W005").obj is HookOnly
+    assert not [m for m in messages if m.id == "pg_retention.E012"]
+
+
+@isolate_apps("rules")
+def test_a_snapshot_list_naming_no_field_is_an_error() -> None:
+    class Parent(SoftDeleteMixin):
+        class Meta:
+            app_label = "rules"
+
+    class Typo(models.Model):
+        parent = models.ForeignKey(Parent, on_delete=models.CASCADE)
+        email = models.CharField(max_length=50)
+        retention_snapshot_fields = ["e_mail"]
+
+        class Meta:
+            app_label = "rules"
+
+    class NotAList(models.Model):
+        parent = models.ForeignKey(Parent, on_delete=models.CASCADE)
+        retention_snapshot_fields = "email"
+
+        class Meta:
+            app_label = "rules"
+
+    errors = [m for m in check_models_of([Parent]) if m.id == "pg_retention.E012"]
+    assert {e.obj for e in errors} == {Typo, NotAList}
+    assert any("['e_mail']" in e.msg for e in errors) and any("'__all__'" in e.msg for e in errors)
+
+
+def test_drained_rows_are_pruned_after_outbox_retention_days_and_waiting_ones_kept() -> None:
+    tenant = User.objects.create(username="tenant")
+    lease_with_document(tenant, eligible=True, name="a")
+    lease_with_document(tenant, eligible=True, name="b")
+    call_cleanup(model="leases.Lease")
+    first, second = RetentionOutbox.objects.order_by("id")
+    RetentionOutbox.objects.filter(pk=first.pk).update(done_at=timezone.now() - timedelta(days=31))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT retention.prune_outbox(30)")
+        assert cursor.fetchone() == (1,)
+    assert list(RetentionOutbox.objects.values_list("pk", flat=True)) == [second.pk]  # not drained yet: kept
+    job = next(j for j in desired_jobs("app", "postgres") if j.name.endswith(":housekeeping"))
+    assert "retention.prune_outbox(30)" in job.command
+
+
+def test_a_file_still_named_by_a_row_of_the_table_is_not_deleted() -> None:
+    tenant = User.objects.create(username="tenant")
+    lease, purged, stored = lease_with_document(tenant, eligible=True, name="shared")
+    other_lease, _, _ = lease_with_document(tenant, eligible=False, name="other")
+    copy = leases.LeaseDocument.objects.create(lease=other_lease, file=stored, uploaded_by=tenant)
+    call_cleanup(model="leases.Lease")
+    assert not leases.LeaseDocument.objects.filter(pk=purged.pk).exists()
+    assert drain().startswith("1 outbox row(s) done")
+    assert default_storage.exists(stored)  # the copy still names it
+    assert leases.PURGED_DOCUMENTS == [(purged.pk, lease.pk)]
+    assert leases.LeaseDocument.objects.get(pk=copy.pk).file.name == stored

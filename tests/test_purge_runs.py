@@ -17,7 +17,7 @@ from django.utils import timezone
 from purge_helpers import call_cleanup, reset_rules_data, rules_tables, snapshot
 from rules.models import Author, Language, Place
 
-from django_pg_retention.models import RetentionRun, RetentionRunItem
+from django_pg_retention.models import RetentionRequest, RetentionRun, RetentionRunItem
 from django_pg_retention.sync import sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -243,6 +243,43 @@ def test_a_real_run_that_finds_a_real_run_running_is_still_skipped(slow_place_de
     thread.join(30)
     assert (second.status, third.status) == ("skipped", "skipped")
     assert RetentionRun.objects.get(triggered_by="first").status == "succeeded"
+
+
+def test_a_cancelled_drain_holds_nothing_and_another_session_drains_the_rest(
+    settings: Any, slow_place_deletes: None
+) -> None:
+    # Batches of 2 rows (100 ms each), so that the drain is cancelled in the middle of a run.
+    settings.RETENTION_CLEANUP_CONFIG = {
+        **settings.RETENTION_CLEANUP_CONFIG,
+        "batch_size": 2,
+        "min_batch_size": 2,
+        "max_batch_size": 2,
+    }
+    sync()
+    make_places(40)
+    first = RetentionRequest.objects.create(requested_by="ops", model_path="rules.Place")
+    second = RetentionRequest.objects.create(requested_by="ops", model_path="rules.Place")
+    with psycopg.connect(app_db_dsn(), autocommit=True) as client:
+        pid = client.info.backend_pid
+
+        def run() -> None:
+            with pytest.raises(psycopg.errors.QueryCanceled):
+                client.execute("CALL retention.drain_requests()")
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        wait_for(lambda: deleted_places() >= 4)
+        with psycopg.connect(app_db_dsn(), autocommit=True) as other:
+            other.execute("SELECT pg_cancel_backend(%s)", [pid])
+        thread.join(30)
+        # The cancelled client's session stays open and idle; a drain from another session goes on.
+        with psycopg.connect(app_db_dsn(), autocommit=True) as other:
+            other.execute("CALL retention.drain_requests()")
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == "failed" and "without finishing" in first.error
+    assert second.status == "done" and second.run is not None and second.run.status == "succeeded"
+    assert not Place.objects.exists()
 
 
 def test_a_batch_that_cannot_get_its_locks_is_left_for_the_next_run(settings: Any) -> None:

@@ -188,7 +188,7 @@ def test_housekeeping_deletes_only_old_rows_of_our_jobs(cron_db: psycopg.Connect
         started_at=timezone.now(), finished_at=timezone.now(), status="failed", triggered_by="t", dry_run=False
     )
     with connection.cursor() as cursor:
-        cursor.execute(jobs["housekeeping"][4])  # SELECT retention.prune_audit(2555)
+        cursor.execute(jobs["housekeeping"][4])  # prune_audit(2555) (its count first), then prune_outbox(30)
         assert cursor.fetchone() == (1,)
     assert set(RetentionRun.objects.values_list("status", flat=True)) == {"running", "failed"}
     assert RetentionRun.objects.filter(pk=recent.pk).exists()

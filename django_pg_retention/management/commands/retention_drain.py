@@ -1,5 +1,8 @@
 """Work off retention_outbox: call purged rows' after_permanent_delete hooks, then delete their files.
 
+A file is deleted only when no row left in the model's table still names it in the same field
+(rows copied with their file, or a name reused, keep it).
+
 At least once: a row is marked done in the transaction that processed it, so a crash repeats the
 unfinished rows on the next call (deleting a file that is already gone is not an error). A row
 whose hook fails keeps its error and attempts count and is tried again on the next call.
@@ -29,10 +32,11 @@ def process(row: RetentionOutbox) -> None:
         values.setdefault(pk.attname, pk.to_python(row.object_pk))
         instance: models.Model = model(**values)
         instance.after_permanent_delete()  # type: ignore[attr-defined]
+    rows: Any = model._meta.base_manager  # every row still in the table, soft-deleted ones included
     for field_name, name in row.files.items():
-        if name:
+        if name and not rows.filter(**{field_name: name}).exists():
             field: Any = model._meta.get_field(field_name)
-            field.storage.delete(name)
+            field.storage.delete(name)  # no row of the table names it any more (a copy may share the name)
 
 
 class Command(BaseCommand):
