@@ -576,9 +576,10 @@ def _direct_blockers(fn: _Function) -> list[tuple[Edge, str]]:
     return out
 
 
-def batch_query(model: type[models.Model], first: bool, dry: bool = False) -> sql.Composable:
+def batch_query(model: type[models.Model], first: bool, dry: bool = False, by_pk: bool = False) -> sql.Composable:
     """The select function's query for a first or a later batch (parameters: the function's
-    arguments and ``held``, the jsonb of this model's active holds)."""
+    arguments and ``held``, the jsonb of this model's active holds), in keyset order or, for a
+    backlog (``by_pk``), in primary-key order."""
     fn = _Function(build(model), dry=dry)
     root = fn.graph.root
     columns = soft_delete_columns(root.model)
@@ -615,22 +616,29 @@ def batch_query(model: type[models.Model], first: bool, dry: bool = False) -> sq
             [sql.SQL("held->>(t.{}::text)").format(_q(root.pk)), sql.SQL("held->>''"), *probes]
         )
     )
-    after = (
-        sql.SQL("")
-        if first
-        else sql.SQL("\n      AND (t.{at}, t.{pk}) > (after_at, after_pk::{pk_type})").format(
+    if first:
+        after: sql.Composable = sql.SQL("")
+    elif by_pk:
+        after = sql.SQL("\n      AND t.{pk} > after_pk::{pk_type}").format(pk=_q(root.pk), pk_type=_type(root.pk_type))
+    else:
+        after = sql.SQL("\n      AND (t.{at}, t.{pk}) > (after_at, after_pk::{pk_type})").format(
             at=_q(columns.deleted_at_column), pk=_q(root.pk), pk_type=_type(root.pk_type)
         )
+    order = (
+        sql.SQL("t.{}").format(_q(root.pk))
+        if by_pk
+        else sql.SQL("t.{}, t.{}").format(_q(columns.deleted_at_column), _q(root.pk))
     )
+    last = sql.SQL("pk DESC") if by_pk else sql.SQL("deleted_at DESC, pk DESC")
     return sql.SQL(
         "WITH c AS (\n"
         "    SELECT t.{pk} AS pk, t.{deleted_at} AS deleted_at, {blocked} AS blocked_by\n"
         "    FROM {table} t\n"
         "    WHERE {flag}t.{deleted_at} < cutoff{after}{gone}\n"
-        "    ORDER BY t.{deleted_at}, t.{pk}\n"
+        "    ORDER BY {order}\n"
         "    LIMIT lim\n"
         "    FOR UPDATE OF t SKIP LOCKED\n"
-        "  ), last AS (SELECT deleted_at, pk FROM c ORDER BY deleted_at DESC, pk DESC LIMIT 1)\n"
+        "  ), last AS (SELECT deleted_at, pk FROM c ORDER BY {last} LIMIT 1)\n"
         "  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),\n"
         "         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),\n"
         "         (SELECT deleted_at FROM last), (SELECT pk::text FROM last)\n"
@@ -643,20 +651,23 @@ def batch_query(model: type[models.Model], first: bool, dry: bool = False) -> sq
         flag=sql.SQL("t.{} AND ").format(_q(columns.flag_column)) if columns.flag_column else sql.SQL(""),
         after=after,
         gone=fn.gone("t", root),
+        order=order,
+        last=last,
     )
 
 
 def _render_select(model: type[models.Model], name: str, path: sql.Composable) -> sql.Composable:
     root = build(model).root
 
-    def form(first: bool) -> sql.Composable:
+    def form(first: bool, by_pk: bool = False) -> sql.Composable:
         return sql.SQL("IF dry_run THEN\n      RETURN QUERY {};\n    ELSE\n      RETURN QUERY {};\n    END IF;").format(
-            batch_query(model, first, dry=True), batch_query(model, first)
+            batch_query(model, first, dry=True, by_pk=by_pk), batch_query(model, first, by_pk=by_pk)
         )
 
     return sql.SQL(
         "CREATE OR REPLACE FUNCTION {schema}.{name}(\n"
-        "  cutoff timestamptz, after_at timestamptz, after_pk text, lim integer, dry_run boolean)\n"
+        "  cutoff timestamptz, after_at timestamptz, after_pk text, lim integer, dry_run boolean,\n"
+        "  by_pk boolean DEFAULT false)\n"
         "RETURNS TABLE(ids text[], blocked text[], last_at timestamptz, last_pk text)\n"
         "LANGUAGE plpgsql VOLATILE SET search_path = {path} AS $select$\n"
         "DECLARE\n"
@@ -664,8 +675,12 @@ def _render_select(model: type[models.Model], name: str, path: sql.Composable) -
         "BEGIN\n"
         "  SELECT jsonb_object_agg(h.object_pk, h.reason) INTO held\n"
         "    FROM (SELECT DISTINCT ON (object_pk) object_pk, reason FROM {holds} ORDER BY object_pk, id) h;\n"
-        "  -- Two forms, so that the planner gets the keyset bound as an index condition, never as a filter.\n"
-        "  IF after_at IS NULL THEN\n    {first}\n  ELSE\n    {next}\n  END IF;\n"
+        "  -- Two forms of each order, so that the planner gets the bound as an index condition, never as a\n"
+        "  -- filter. Keyset order (deleted_at, pk) on the purge index; for a backlog (most of the table\n"
+        "  -- eligible, see retention.batches_in_pk_order) primary-key order, so a batch's rows are neighbours.\n"
+        "  IF by_pk AND after_pk IS NULL THEN\n    {first_pk}\n"
+        "  ELSIF by_pk THEN\n    {next_pk}\n"
+        "  ELSIF after_at IS NULL THEN\n    {first}\n  ELSE\n    {next}\n  END IF;\n"
         "END\n$select$;"
     ).format(
         schema=_q(SCHEMA),
@@ -674,6 +689,8 @@ def _render_select(model: type[models.Model], name: str, path: sql.Composable) -
         holds=_holds_of([_path(root)]),
         first=form(True),
         next=form(False),
+        first_pk=form(True, by_pk=True),
+        next_pk=form(False, by_pk=True),
     )
 
 

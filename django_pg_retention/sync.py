@@ -28,7 +28,7 @@ APP_LABEL = "django_pg_retention"
 HASH_PREFIX = "django-pg-retention sha256:"
 logger = logging.getLogger(__name__)
 PURGE_SIGNATURE = sql.SQL("(text[], boolean)")
-SELECT_SIGNATURE = sql.SQL("(timestamptz, timestamptz, text, integer, boolean)")
+SELECT_SIGNATURE = sql.SQL("(timestamptz, timestamptz, text, integer, boolean, boolean)")
 
 
 def _function(name: str, signature: sql.SQL) -> sql.Composed:

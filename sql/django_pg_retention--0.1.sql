@@ -329,6 +329,19 @@ LANGUAGE sql VOLATILE AS $$
 $$;
 COMMENT ON FUNCTION retention.real_run_waiting() IS 'Whether a real run that is starting waits for a preview to yield';
 
+-- Whether a model's first pass takes its batches in primary-key order: when the eligible rows are
+-- a large share of the table (a backlog, bulk soft deletes), keyset order (deleted_at, pk) would
+-- give each batch rows spread over the whole table, a page per row; primary-key order gives it
+-- neighbours, and reads at most about ten rows of the table per eligible row. The pass then ends
+-- once it has taken as many rows as were eligible (no scan of the table's tail).
+CREATE OR REPLACE FUNCTION retention.batches_in_pk_order(eligible bigint, db_table text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+  SELECT coalesce((SELECT c.reltuples > 0 AND eligible >= c.reltuples * 0.1
+                     FROM pg_class c WHERE c.oid = to_regclass(quote_ident(db_table))), false)
+$$;
+COMMENT ON FUNCTION retention.batches_in_pk_order(bigint, text) IS
+  'Whether a backlog is purged in primary-key order (eligible rows at least a tenth of the table)';
+
 -- A model's item: counts its eligible rows (in a dry run, less those the run already counted as
 -- gone) and applies the guard rail: without force, a real run deletes none of a model with more
 -- eligible rows than its max_deletions_per_run (a policy typo, say 7 days for 2555); the item
@@ -527,6 +540,7 @@ DECLARE
   run_error text := '';
   timed_out boolean := false;
   yielded boolean := false;
+  by_pk boolean;  seen bigint;  -- a backlog in primary-key order, and the rows its batches took
 BEGIN
   IF days IS NOT NULL AND days < 1 THEN
     RAISE EXCEPTION 'retention.run_cleanup: days must be at least 1, not %', days;
@@ -584,8 +598,8 @@ BEGIN
       COMMIT;
       -- An explicit batch_size is kept as given; otherwise batches adapt to take about target_batch_ms.
       size := coalesce(batch_size, least(greatest(coalesce(cfg.batch_size, 1000), min_size), max_size));
-      after_at := NULL;
-      after_pk := NULL;
+      after_at := NULL; after_pk := NULL; seen := 0;
+      by_pk := item.batches = 0 AND retention.batches_in_pk_order(item.eligible, pol.db_table);
       WHILE item.status = 'running' LOOP
         IF pg_catalog.clock_timestamp() >= deadline THEN
           timed_out := true;
@@ -597,8 +611,7 @@ BEGIN
           item.status := 'interrupted';
           EXIT;
         END IF;
-        batch_started := pg_catalog.clock_timestamp();
-        ids := NULL; blocked_early := NULL; res := NULL; skipped := 0;
+        batch_started := pg_catalog.clock_timestamp(); ids := NULL; blocked_early := NULL; res := NULL; skipped := 0;
         BEGIN
           PERFORM pg_catalog.set_config('lock_timeout', coalesce(cfg.lock_timeout_ms, 2000) || 'ms', true);
           -- The purge functions record the keys they delete under this item (this transaction only).
@@ -610,9 +623,9 @@ BEGIN
           ELSE
             SET CONSTRAINTS ALL IMMEDIATE;
           END IF;
-          EXECUTE pg_catalog.format('SELECT ids, blocked, last_at, last_pk FROM %I.%I($1, $2, $3, $4, $5)', 'retention', pol.select_function)
+          EXECUTE pg_catalog.format('SELECT ids, blocked, last_at, last_pk FROM %I.%I($1, $2, $3, $4, $5, $6)', 'retention', pol.select_function)
             INTO ids, blocked_early, after_at, after_pk
-            USING item.cutoff, after_at, after_pk, size, dry_run;
+            USING item.cutoff, after_at, after_pk, size, dry_run, by_pk;
           IF ids IS NULL AND blocked_early IS NULL THEN
             item.status := 'succeeded';  -- nothing left
           ELSE
@@ -634,6 +647,8 @@ BEGIN
         EXIT WHEN item.status <> 'running';
         batch_ms := pg_catalog.ceil(extract(epoch FROM pg_catalog.clock_timestamp() - batch_started) * 1000)::integer;
         pass_purged := pass_purged + retention.record_batch(item.id, res, blocked_early, skipped, size, batch_ms, dry_run);
+        seen := seen + coalesce(pg_catalog.cardinality(ids), 0) + coalesce(pg_catalog.cardinality(blocked_early), 0);
+        IF by_pk AND seen >= item.eligible THEN item.status := 'succeeded'; END IF;  -- no tail to scan
         IF batch_size IS NULL THEN
           size := retention.next_batch_size(size, batch_ms, coalesce(cfg.target_batch_ms, 200), min_size, max_size);
         END IF;
@@ -890,6 +905,7 @@ REVOKE ALL ON FUNCTION retention.begin_run(boolean, text, integer, text, interva
 REVOKE ALL ON FUNCTION retention.backend_is_running(integer, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.start_item(bigint, retention_policy, integer, boolean, boolean, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.begin_pass(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.batches_in_pk_order(bigint, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.real_run_waiting() FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.next_batch_size(integer, integer, integer, integer, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.record_batch(bigint, jsonb, text[], bigint, integer, integer, boolean) FROM PUBLIC;

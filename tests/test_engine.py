@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -104,12 +105,12 @@ def scans_of(plan: dict[str, Any], table: str) -> list[dict[str, Any]]:
     return found
 
 
-def select_plan(plans: list[dict[str, Any]], function: str, args: list[Any]) -> dict[str, Any]:
+def select_plan(plans: list[dict[str, Any]], function: str, args: list[Any], by_pk: bool = False) -> dict[str, Any]:
     plans.clear()
     with connection.cursor() as cursor:
         cursor.execute("SET auto_explain.log_min_duration = 0")
         try:
-            cursor.execute(f'SELECT * FROM retention."{function}"(%s, %s, %s, %s, false)', args)
+            cursor.execute(f'SELECT * FROM retention."{function}"(%s, %s, %s, %s, false, %s)', [*args, by_pk])
             ids = cursor.fetchone()[0]  # type: ignore[index]
         finally:
             cursor.execute("SET auto_explain.log_min_duration = -1")
@@ -160,6 +161,71 @@ def test_batch_select_bounds_are_index_conditions_after_rows_purged_before_the_c
         assert scan.get("Rows Removed by Filter", 0) == 0, (form, scan["Rows Removed by Filter"])
         # The scan stops at the batch: it neither reads past it nor walks the rows purged before it.
         assert scan["Actual Rows"] == lim, (form, scan["Actual Rows"])
+
+
+# A backlog: every other row soft-deleted in one bulk update, the rest live.
+BACKLOG_ROWS: dict[str, str] = {
+    "rules.Owner": "INSERT INTO rules_owner (label, is_deleted, deleted_at) "
+    "SELECT 'o' || g, g %% 2 = 0, CASE WHEN g %% 2 = 0 THEN %(at)s END FROM generate_series(1, %(n)s) g",
+    "rules.Language": "INSERT INTO rules_language (code, is_deleted, deleted_at) "
+    "SELECT lpad(g::text, 8, '0'), g %% 2 = 0, CASE WHEN g %% 2 = 0 THEN %(at)s END FROM generate_series(1, %(n)s) g",
+    "rules.Archive": 'INSERT INTO rules_archive (title, "Deleted On") '
+    "SELECT 'a' || g, CASE WHEN g %% 2 = 0 THEN %(at)s END FROM generate_series(1, %(n)s) g",
+    "rules.Memo": "INSERT INTO rules_memo (removed, removed_on) "
+    "SELECT g %% 2 = 0, CASE WHEN g %% 2 = 0 THEN %(at)s END FROM generate_series(1, %(n)s) g",
+}
+
+
+@pytest.mark.parametrize("model_path", list(BACKLOG_ROWS))
+def test_a_backlog_is_taken_in_primary_key_order_bounded_by_the_primary_key_index(
+    model_path: str, plans: list[dict[str, Any]]
+) -> None:
+    """Half of 200,000 rows eligible, interleaved with live ones, the first half of the table purged
+    (dead, not vacuumed): each batch walks the primary key index from the cursor and reads about one
+    live row per eligible row, never the rows before the cursor."""
+    policy = RetentionPolicy.objects.get(model_path=model_path)
+    at = timezone.now() - ELIGIBLE_AGE
+    n, lim = 200_000, 1000
+    with connection.cursor() as cursor:
+        cursor.execute(BACKLOG_ROWS[model_path], {"at": at, "n": n})
+        cursor.execute(f'ANALYZE "{policy.db_table}"')
+        assert scalar("SELECT retention.batches_in_pk_order(%s, %s)", [n // 2, policy.db_table]) is True
+        assert scalar("SELECT retention.batches_in_pk_order(%s, %s)", [n // 20, policy.db_table]) is False
+        cursor.execute(
+            f'SELECT "{policy.pk_column}"::text FROM "{policy.db_table}"'
+            f' ORDER BY "{policy.pk_column}" OFFSET %s LIMIT 1',
+            [n // 2 - 1],
+        )
+        (after_pk,) = cursor.fetchone()  # type: ignore[misc]
+        cursor.execute(f'DELETE FROM "{policy.db_table}" WHERE "{policy.pk_column}" <= %s', [after_pk])
+    cutoff = timezone.now() - timedelta(days=30)
+    for args, form in (([cutoff, None, None, lim], "first"), ([cutoff, None, after_pk, lim], "next")):
+        found = select_plan(plans, policy.select_function, args, by_pk=True)
+        assert len(found["ids"]) == lim, form
+        (scan,) = scans_of(found["plan"], policy.db_table)
+        assert scan["Node Type"] == "Index Scan" and scan["Index Name"].endswith("_pkey"), (form, scan)
+        if form == "next":
+            condition = scan.get("Index Cond", "").replace('"', "")
+            assert re.search(rf"\(?{policy.pk_column}\)?(::text)? > ", condition), condition
+            assert scan.get("Rows Removed by Filter", 0) <= lim + 1, scan["Rows Removed by Filter"]
+        assert scan["Actual Rows"] == lim, (form, scan["Actual Rows"])
+        assert [int(k) if k.isdigit() else k for k in found["ids"]] == sorted(
+            int(k) if k.isdigit() else k for k in found["ids"]
+        )
+
+
+def test_a_backlog_purged_in_primary_key_order_leaves_exactly_the_live_rows() -> None:
+    at = timezone.now() - ELIGIBLE_AGE
+    with connection.cursor() as cursor:
+        cursor.execute(BACKLOG_ROWS["rules.Owner"], {"at": at, "n": 5000})
+        cursor.execute("ANALYZE rules_owner")
+    preview = call_cleanup(model="rules.Owner", dry_run=True, batch_size=300)
+    run = purge_once(model="rules.Owner", batch_size=300)
+    item = RetentionRunItem.objects.get(run=run)
+    assert (item.eligible, item.deleted, item.blocked) == (2500, 2500, 0)
+    assert RetentionRunItem.objects.get(run=preview).deleted == 2500
+    assert item.batches == 9  # ceil(2500 / 300): the pass ends once it took every eligible row
+    assert r.Owner.objects.count() == 2500 and not r.Owner.objects.filter(is_deleted=True).exists()
 
 
 # --- one run reaches the fixpoint ------------------------------------------------------------------

@@ -137,19 +137,19 @@ def test_the_snapshot_holds_only_the_fields_a_model_names() -> None:
         email = models.CharField(max_length=50)
         retention_snapshot_fields = ["name"]
 
-        def after_permanent_delete(self) -> None: ...
-
         class Meta:
             app_label = "rules"
+
+        def after_permanent_delete(self) -> None: ...
 
     class HookOnly(models.Model):
         parent = models.ForeignKey(Parent, on_delete=models.CASCADE)
         email = models.CharField(max_length=50)
 
-        def after_permanent_delete(self) -> None: ...
-
         class Meta:
             app_label = "rules"
+
+        def after_permanent_delete(self) -> None: ...
 
     class Everything(models.Model):
         parent = models.ForeignKey(Parent, on_delete=models.CASCADE)
