@@ -105,18 +105,27 @@ class RunRequestForm(forms.Form):
 
 @admin.register(RetentionRun)
 class RetentionRunAdmin(ReadOnlyAdmin):
-    list_display = ("id", "started_at", "status", "triggered_by", "requested_by", "dry_run", "rows_deleted", "took")
+    list_display = ("id", "started_at", "state", "triggered_by", "requested_by", "mode", "rows_deleted", "took")
     list_filter = ("status", "triggered_by", "dry_run", "started_at")
     date_hierarchy = "started_at"
     search_fields = ("model_filter", "error", "requested_by")
     inlines = [RetentionRunItemInline]
-    fields = (
+    fieldsets = (
+        (None, {"fields": ("state", "needs_attention", "mode", "started_at", "finished_at", "triggered_by")}),
+        (None, {"fields": ("requested_by", "model_filter", "days_override", "rows_deleted", "error")}),
+        (
+            "Proof (audit chain)",
+            {"classes": ("collapse",), "fields": ("backend_pid", "chain_position", "prev_hash", "hash")},
+        ),
+    )
+    readonly_fields = (
+        "state",
+        "needs_attention",
+        "mode",
         "started_at",
         "finished_at",
-        "status",
         "triggered_by",
         "requested_by",
-        "dry_run",
         "model_filter",
         "days_override",
         "rows_deleted",
@@ -126,7 +135,25 @@ class RetentionRunAdmin(ReadOnlyAdmin):
         "prev_hash",
         "hash",
     )
-    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).prefetch_related("items")
+
+    def _attention(self, obj: RetentionRun) -> list[str]:
+        items: Any = getattr(obj, "items")  # noqa: B009 (the reverse accessor, prefetched above)
+        return obj.attention(list(items.all()))
+
+    @admin.display(description="status", ordering="status")
+    def state(self, obj: RetentionRun) -> str:
+        return f"{obj.status}, needs attention" if self._attention(obj) else obj.status
+
+    @admin.display(description="needs attention")
+    def needs_attention(self, obj: RetentionRun) -> str:
+        return "; ".join(self._attention(obj)) or "-"
+
+    @admin.display(description="mode", ordering="dry_run")
+    def mode(self, obj: RetentionRun) -> str:
+        return "dry run (nothing deleted)" if obj.dry_run else "real run"
 
     @admin.display(description="duration")
     def took(self, obj: RetentionRun) -> str:

@@ -8,7 +8,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.table import Table
 
-from django_pg_retention.models import RetentionRun, RetentionRunItem
+from django_pg_retention.models import RetentionRequest, RetentionRun, RetentionRunItem
 
 
 def run_as_dict(run: RetentionRun, items: list[RetentionRunItem]) -> dict[str, Any]:
@@ -21,6 +21,7 @@ def run_as_dict(run: RetentionRun, items: list[RetentionRunItem]) -> dict[str, A
         "finished_at": run.finished_at,
         "rows_deleted": run.rows_deleted,
         "error": run.error,
+        "needs_attention": run.attention(items),
         "items": [
             {
                 "model_path": i.model_path,
@@ -46,7 +47,9 @@ def run_as_dict(run: RetentionRun, items: list[RetentionRunItem]) -> dict[str, A
 
 def print_run(out: TextIO, run: RetentionRun, items: list[RetentionRunItem]) -> None:
     verb = "would delete" if run.dry_run else "deleted"
-    title = f"Retention run {run.pk} ({run.triggered_by}): {run.status}{' - dry run' if run.dry_run else ''}"
+    attention = run.attention(items)
+    state = f"{run.status}, needs attention" if attention else run.status
+    title = f"Retention run {run.pk} ({run.triggered_by}): {state}{' - dry run' if run.dry_run else ''}"
     table = Table(title=title)
     for column in ("model", "days", "eligible", verb, "blocked", "rows with cascades", "batches", "status"):
         table.add_column(column, justify="left" if column in ("model", "status") else "right")
@@ -75,6 +78,8 @@ def print_run(out: TextIO, run: RetentionRun, items: list[RetentionRunItem]) -> 
         console.print(f"Rows deleted (roots and cascades): {run.rows_deleted:,}")
     if run.error:
         console.print(f"Error: {run.error}")
+    if attention:
+        console.print(f"Needs attention: {'; '.join(attention)}")
 
 
 def status_as_dict(using: str) -> dict[str, Any]:
@@ -93,6 +98,8 @@ def status_as_dict(using: str) -> dict[str, Any]:
         run_rows.append(
             {
                 "job": r.job,
+                # The every-minute requests job, when no admin request was waiting: nothing happened.
+                "noop": r.job == "requests" and not _drained_a_request(using, r),
                 "start_time": r.start_time,
                 "end_time": r.end_time,
                 "status": r.status,
@@ -132,7 +139,10 @@ def print_status(out: TextIO, using: str) -> None:
     history = Table(title="Latest job runs")
     for column in ("job", "started", "took", "pg_cron", "retention run", "rows deleted", "message"):
         history.add_column(column)
+    noops = [r for r in data["runs"] if r["noop"] and r["status"] == "succeeded"]
     for r in data["runs"]:
+        if r in noops:
+            continue
         start, end = r["start_time"], r["end_time"]
         history.add_row(
             r["job"],
@@ -144,6 +154,19 @@ def print_status(out: TextIO, using: str) -> None:
             r["return_message"][:40],
         )
     console.print(history)
+    if noops:
+        console.print(f"({len(noops)} run(s) of the requests job left out: no admin request was waiting)")
+
+
+def _drained_a_request(using: str, r: Any) -> bool:
+    """Whether a run of the requests job started an admin request (within its pg_cron window)."""
+    if r.start_time is None:
+        return False
+    # pg_cron stamps start_time after sending the command: a few seconds' slack.
+    requests = RetentionRequest.objects.using(using).filter(started_at__gte=r.start_time - timedelta(seconds=5))
+    if r.end_time is not None:
+        requests = requests.filter(started_at__lte=r.end_time)
+    return requests.exists()
 
 
 def _runs_by_backend(using: str, runs: list[Any]) -> dict[tuple[Any, Any], RetentionRun]:

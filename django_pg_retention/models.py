@@ -214,6 +214,15 @@ class ItemStatus(models.TextChoices):
     NEEDS_CONFIRMATION = "needs_confirmation"  # over max_deletions_per_run: left for a person
 
 
+# Item states a person has to act on (or look at); "succeeded" and "running" are not among them.
+ATTENTION_ITEM_STATUSES = (
+    ItemStatus.NEEDS_CONFIRMATION,
+    ItemStatus.FAILED,
+    ItemStatus.TIMED_OUT,
+    ItemStatus.INTERRUPTED,
+)
+
+
 class RetentionRun(models.Model):
     """One call of ``retention.run_cleanup``; written by the database, read by Python."""
 
@@ -243,6 +252,20 @@ class RetentionRun(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.pk} ({self.status})"
+
+    def attention(self, items: list[RetentionRunItem] | None = None) -> list[str]:
+        """What a person should look at: a run that did not succeed, and items left for a person
+        (over max_deletions_per_run), failed, cut short, or with rows still blocked. A "succeeded"
+        run can carry all of these but a failure."""
+        reasons = [f"run {self.status}"] if self.status not in (RunStatus.SUCCEEDED, RunStatus.RUNNING) else []
+        if items is None:
+            items = list(RetentionRunItem.objects.filter(run=self).order_by("id"))
+        for item in items:
+            if item.status in ATTENTION_ITEM_STATUSES:
+                reasons.append(f"{item.model_path} {item.status.replace('_', ' ')}")
+            elif item.blocked:
+                reasons.append(f"{item.model_path}: {item.blocked:,} blocked")
+        return reasons
 
 
 class RetentionRunItem(models.Model):

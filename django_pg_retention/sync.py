@@ -42,6 +42,7 @@ class SyncResult:
     deactivated: list[str] = field(default_factory=list[str])
     functions_installed: list[str] = field(default_factory=list[str])
     triggers_installed: list[str] = field(default_factory=list[str])  # append-only triggers put back
+    settings_changed: list[str] = field(default_factory=list[str])  # "batch_size", "app.Model max_deletions_per_run"
 
     @property
     def changes(self) -> int:
@@ -51,7 +52,12 @@ class SyncResult:
             + len(self.deactivated)
             + len(self.functions_installed)
             + len(self.triggers_installed)
+            + len(self.settings_changed)
         )
+
+
+# Policy row fields that change with the generated functions (counted as functions installed).
+FUNCTION_FIELDS = {"purge_function", "select_function", "sql_hash"}
 
 
 def can_sync(using: str) -> bool:
@@ -170,7 +176,8 @@ def sync(using: str = "default") -> SyncResult:
     policies = {p.model: p for p in all_policies()}
     order = {m: i for i, m in enumerate(purge_order(soft_delete_models()))}
     with transaction.atomic(using=using):
-        RetentionConfigRow.objects.using(using).update_or_create(
+        before = RetentionConfigRow.objects.using(using).filter(id=1).values().first()
+        row_config, _ = RetentionConfigRow.objects.using(using).update_or_create(
             id=1,
             defaults={
                 "batch_size": cleanup.batch_size,
@@ -184,6 +191,12 @@ def sync(using: str = "default") -> SyncResult:
                 "audit_retention_days": cleanup.audit_retention_days,
             },
         )
+        if before is not None:
+            result.settings_changed.extend(
+                key
+                for key, old in before.items()
+                if key not in ("id", "updated_at") and getattr(row_config, key) != old
+            )
         existing = {p.model_path: p for p in RetentionPolicy.objects.using(using).select_for_update()}
         schemas = app_schemas(using)
         for model, policy in policies.items():
@@ -221,7 +234,12 @@ def sync(using: str = "default") -> SyncResult:
             if change:
                 _record(using, policy.model_path, change, row, policy)
                 result.changed.append(policy.model_path)
-            if any(getattr(row, k) != v for k, v in values.items()):
+            differing = [k for k, v in values.items() if getattr(row, k) != v]
+            if differing:
+                if not change:  # a setting of the policy row, not its days, source or activity
+                    result.settings_changed.extend(
+                        f"{policy.model_path} {k}" for k in differing if k not in FUNCTION_FIELDS
+                    )
                 for k, v in values.items():
                     setattr(row, k, v)
                 row.save(using=using)

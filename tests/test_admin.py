@@ -78,6 +78,32 @@ def test_staff_see_runs_items_policies_and_the_report_with_its_chart() -> None:
     assert "<svg" in html and "rows deleted per day" in html and f"{timezone.now().date().isoformat()}: 3 rows" in html
 
 
+def test_a_run_with_an_item_left_for_a_person_needs_attention(settings: Any) -> None:
+    settings.RETENTION_CLEANUP_CONFIG = {
+        **settings.RETENTION_CLEANUP_CONFIG,
+        "max_deletions_per_run": {"default": 100_000, "rules.Place": 1},
+    }
+    sync()
+    places(3)
+    run = call_cleanup(triggered_by="pg_cron")
+    assert run.status == "succeeded"  # the run itself went fine
+    assert run.attention() == ["rules.Place needs confirmation"]
+    client, _ = user_client(staff=True, superuser=True)
+    runs = client.get(reverse("admin:django_pg_retention_retentionrun_changelist")).content.decode()
+    assert "succeeded, needs attention" in runs and "real run" in runs
+    detail = client.get(reverse("admin:django_pg_retention_retentionrun_change", args=[run.pk])).content.decode()
+    assert "rules.Place needs confirmation" in detail and "Proof (audit chain)" in detail
+    out = io.StringIO()
+    call_command("retention", "show", str(run.pk), stdout=out)
+    assert "succeeded, needs attention" in out.getvalue()
+    assert "Needs attention: rules.Place needs confirmation" in out.getvalue()
+    out = io.StringIO()
+    call_command("retention", "show", str(run.pk), "--format", "json", stdout=out)
+    assert json.loads(out.getvalue())["needs_attention"] == ["rules.Place needs confirmation"]
+    clean = call_cleanup(model="rules.Author")
+    assert clean.attention() == []
+
+
 def test_nobody_can_add_change_or_delete_audit_rows() -> None:
     run = call_cleanup()
     client, _ = user_client(staff=True, superuser=True)

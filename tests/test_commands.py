@@ -163,6 +163,39 @@ def test_retention_sync_is_idempotent_and_records_history(settings: Any) -> None
     assert sync().changes == 0
 
 
+def test_retention_sync_counts_a_changed_setting(settings: Any) -> None:
+    sync()
+    settings.RETENTION_CLEANUP_CONFIG = {
+        **settings.RETENTION_CLEANUP_CONFIG,
+        "batch_size": 777,
+        "max_deletions_per_run": {"default": 100_000, "rules.Place": 9},
+    }
+    out = io.StringIO()
+    call_command("retention", "sync", stdout=out)
+    assert "settings changed: batch_size, rules.Place max_deletions_per_run" in out.getvalue()
+    assert out.getvalue().strip().endswith("retention sync: 2 change(s)")
+    assert sync().changes == 0
+
+
+def test_help_names_every_action_and_the_default_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    for command, expected in (
+        ("retention", ["sync", "status", "sql", "show", "verify"]),
+        ("cleanup_soft_deleted", ["previews when", "dry_run_default", "JSON for scripts"]),
+    ):
+        with pytest.raises(SystemExit):
+            call_command(command, "--help")
+        text = " ".join(capsys.readouterr().out.split())
+        assert all(word in text for word in expected), (command, text)
+
+
+def test_execute_without_a_terminal_says_it_did_not_ask(settings: Any) -> None:
+    settings.RETENTION_CLEANUP_CONFIG = {**settings.RETENTION_CLEANUP_CONFIG, "require_confirmation": True}
+    places(2)
+    err = io.StringIO()
+    call_command("cleanup_soft_deleted", "--execute", stdout=io.StringIO(), stderr=err)
+    assert "require_confirmation: not asked, stdin is not a terminal; deleting 2 eligible rows" in err.getvalue()
+
+
 def test_sync_deactivates_policies_of_models_that_are_gone() -> None:
     RetentionPolicy.objects.create(
         model_path="rules.Gone",

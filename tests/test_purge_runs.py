@@ -451,8 +451,14 @@ def test_unattended_runs_stop_at_max_deletions_per_run(settings: Any) -> None:
 
     preview = call_cleanup(dry_run=True, model="rules.Place")  # a preview is not limited
     assert RetentionRunItem.objects.get(run=preview).deleted == 5
-    with pytest.raises(CommandError, match=r"rules\.Place exceed max_deletions_per_run"):
+    with pytest.raises(CommandError, match=r"rules\.Place exceeds max_deletions_per_run") as refused:
         call_command("cleanup_soft_deleted", "--model", "rules.Place", "--execute", stdout=io.StringIO())
+    assert "cleanup_soft_deleted --model rules.Place --execute --force" in str(refused.value)
+    with pytest.raises(CommandError) as refused:
+        call_command(
+            "cleanup_soft_deleted", "--model", "rules.Place", "--days", "40", "--execute", stdout=io.StringIO()
+        )
+    assert "cleanup_soft_deleted --model rules.Place --days 40 --execute --force" in str(refused.value)
     assert Place.objects.count() == 5
     call_command("cleanup_soft_deleted", "--model", "rules.Place", "--execute", "--force", stdout=io.StringIO())
     assert not Place.objects.exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -22,7 +23,8 @@ from django.utils import timezone
 from purge_helpers import reset_rules_data
 from rules.models import Place
 
-from django_pg_retention.models import RetentionRun
+from django_pg_retention.display import status_as_dict
+from django_pg_retention.models import RetentionRequest, RetentionRun
 from django_pg_retention.schedule import Scheduler, connect_params, job_prefix, scheduler, sync_jobs
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -155,6 +157,39 @@ def test_pg_cron_really_fires_the_purge(settings: Any) -> None:
     table = io.StringIO()
     call_command("retention", "status", stdout=table)
     assert "Scheduled jobs" in table.getvalue() and "* * * * *" in table.getvalue()
+
+
+def test_status_leaves_out_ticks_of_the_requests_job_that_drained_nothing(cron_db: psycopg.Connection[Any]) -> None:
+    jobs = our_jobs(cron_db)
+    insert = (
+        "INSERT INTO cron.job_run_details (jobid, runid, database, username, command, status, start_time, end_time)"
+        " VALUES (%s, nextval('cron.runid_seq'), 'x', current_user, 'x', 'succeeded', now() - %s::interval,"
+        " now() - %s::interval) RETURNING runid"
+    )
+    ticks = [
+        cron_db.execute(insert, [jobs["requests"][0], f"{m} minutes", f"{m} minutes"]).fetchone()[0] for m in (3, 2)
+    ]
+    worked = cron_db.execute(insert, [jobs["requests"][0], "1 minute", "30 seconds"]).fetchone()[0]
+    try:
+        RetentionRequest.objects.create(
+            requested_by="ops", status="done", started_at=timezone.now() - timedelta(seconds=50)
+        )
+        ours = {
+            start: runid
+            for runid, start in cron_db.execute(
+                "SELECT runid, start_time FROM cron.job_run_details WHERE runid = ANY(%s)", [[*ticks, worked]]
+            )
+        }
+        noop = {ours[r["start_time"]]: r["noop"] for r in status_as_dict("default")["runs"] if r["start_time"] in ours}
+        assert noop == {ticks[0]: True, ticks[1]: True, worked: False}  # real ticks of the job are left aside
+        table = io.StringIO()
+        call_command("retention", "status", stdout=table)
+        left_out = re.search(
+            r"\((\d+) run\(s\) of the requests job left out: no admin request was waiting\)", table.getvalue()
+        )
+        assert left_out is not None and int(left_out.group(1)) >= 2
+    finally:
+        cron_db.execute("DELETE FROM cron.job_run_details WHERE runid = ANY(%s)", [[*ticks, worked]])
 
 
 def test_housekeeping_deletes_only_old_rows_of_our_jobs(cron_db: psycopg.Connection[Any]) -> None:

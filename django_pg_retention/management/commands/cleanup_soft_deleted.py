@@ -33,7 +33,11 @@ def positive(value: str) -> int:
 
 
 class Command(BaseCommand):
-    help = "Purge soft-deleted rows past their retention period (in the database), or preview it."
+    help = (
+        "Purge soft-deleted rows past their retention period (in the database), or preview it. Without "
+        "--execute or --dry-run it previews when RETENTION_CLEANUP_CONFIG['dry_run_default'] is True (the "
+        "default) and deletes when it is False."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         mode = parser.add_mutually_exclusive_group()
@@ -48,7 +52,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--batch-size", type=positive, help="rows per committed batch")
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="database alias (default: default)")
-        parser.add_argument("--format", choices=["table", "json"], default="table")
+        parser.add_argument("--format", choices=["table", "json"], default="table", help="a table, or JSON for scripts")
 
     def handle(self, *args: Any, **options: Any) -> None:
         using: str = options["database"]
@@ -92,9 +96,12 @@ class Command(BaseCommand):
             raise CommandError(f"run {run.pk} {run.status}: {run.error}")
         waiting = [i.model_path for i in items if i.status == "needs_confirmation"]
         if waiting:
+            days = f" --days {options['days']}" if options["days"] is not None else ""
+            confirm = "; ".join(f"cleanup_soft_deleted --model {path}{days} --execute --force" for path in waiting)
+            verb = "exceeds" if len(waiting) == 1 else "exceed"
             raise CommandError(
-                f"run {run.pk}: {', '.join(waiting)} exceed max_deletions_per_run and were not purged; "
-                "check the policy, then confirm with --model app.Model --execute --force"
+                f"run {run.pk}: {', '.join(waiting)} {verb} max_deletions_per_run and "
+                f"{'was' if len(waiting) == 1 else 'were'} not purged; check the policy, then confirm with: {confirm}"
             )
 
     def guard(self, using: str, models: list[Any], days: int | None, cleanup: config.CleanupConfig) -> None:
@@ -116,6 +123,11 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Large deletion refused: {total:,} eligible rows ({largest}), more than "
                 f"{cleanup.large_deletion_threshold:,}. Preview with --dry-run, then use --force to proceed."
+            )
+        if cleanup.require_confirmation and total and not sys.stdin.isatty():
+            self.stderr.write(
+                f"require_confirmation: not asked, stdin is not a terminal; deleting {total:,} eligible rows "
+                "(use --dry-run first, or run from a terminal to be asked)"
             )
         if cleanup.require_confirmation and total and sys.stdin.isatty():
             answer = input(f"Permanently delete {total:,} eligible rows (and their cascades)? [y/N] ")

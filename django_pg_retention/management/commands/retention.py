@@ -18,7 +18,11 @@ from django_pg_retention.sync import can_sync, sync
 
 
 class Command(BaseCommand):
-    help = "Sync retention policies and generated SQL to the database, or print the generated SQL."
+    help = (
+        "The database side of retention: sync (policies, settings and purge functions), status (pg_cron "
+        "jobs and due work), sql (the generated purge SQL), show (a run from the audit), verify (the "
+        "audit hash chain)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
@@ -29,11 +33,11 @@ class Command(BaseCommand):
         q.add_argument("--database", default=DEFAULT_DB_ALIAS, help="whose search_path the functions pin")
         t = sub.add_parser("status", help="the pg_cron jobs, their last runs and what is due next")
         t.add_argument("--database", default=DEFAULT_DB_ALIAS)
-        t.add_argument("--format", choices=["table", "json"], default="table")
+        t.add_argument("--format", choices=["table", "json"], default="table", help="a table, or JSON for scripts")
         w = sub.add_parser("show", help="print a run from the audit tables (default: the latest)")
         w.add_argument("run_id", nargs="?", type=int)
         w.add_argument("--database", default=DEFAULT_DB_ALIAS)
-        w.add_argument("--format", choices=["table", "json"], default="table")
+        w.add_argument("--format", choices=["table", "json"], default="table", help="a table, or JSON for scripts")
         v = sub.add_parser("verify", help="recompute the audit hash chain; report the first broken link")
         v.add_argument("--database", default=DEFAULT_DB_ALIAS)
         v.add_argument(
@@ -61,6 +65,7 @@ class Command(BaseCommand):
                 ("deactivated", result.deactivated),
                 ("functions installed", result.functions_installed),
                 ("append-only triggers put back", result.triggers_installed),
+                ("settings changed", result.settings_changed),
                 ("jobs scheduled", jobs.scheduled),
                 ("jobs updated", jobs.updated),
                 ("jobs unscheduled", jobs.unscheduled),
