@@ -221,6 +221,31 @@ class RetentionRunAdmin(ReadOnlyAdmin):
             messages.error(request, f"Not queued: {form.errors.as_text()}")
             return HttpResponseRedirect(reverse("admin:django_pg_retention_preview"))
         model = form.cleaned_data["model"]  # one of the form's choices: a policy's model
+        if request.POST.get("confirmed") != "yes":
+            # Like Django's delete confirmation: what a run would purge now, then "Yes, I'm sure".
+            preview = call_run_cleanup(
+                dry_run=True,
+                model=model or None,
+                days=form.cleaned_data["days"],
+                triggered_by="admin-preview",
+                requested_by=request.user.get_username(),
+            )
+            items = list(RetentionRunItem.objects.filter(run=preview).order_by("id"))
+            context = {
+                **self._context(request, "Are you sure?"),
+                "form": form,
+                "run": preview,
+                "lines": [
+                    f"{i.model_path}: {i.deleted:,} row(s) to delete"
+                    + (f", {i.blocked:,} blocked" if i.blocked else "")
+                    + ("" if i.status == "succeeded" else f" ({i.status.replace('_', ' ')})")
+                    for i in items
+                    if i.deleted or i.blocked or i.status != "succeeded"
+                ],
+                "total": f"{sum(i.deleted for i in items):,}",
+                "rows": f"{sum(sum(i.cascaded.values()) for i in items):,}",
+            }
+            return TemplateResponse(request, "admin/django_pg_retention/request_confirmation.html", context)
         queued = RetentionRequest.objects.create(
             requested_by=request.user.get_username(), model_path=model, days=form.cleaned_data["days"]
         )

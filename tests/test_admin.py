@@ -164,7 +164,14 @@ def test_staff_preview_a_dry_run_but_cannot_request_a_real_one() -> None:
 def test_a_superusers_request_is_queued_then_run_by_the_database() -> None:
     places(2)
     client, _ = user_client(staff=True, superuser=True)
-    response = client.post(reverse("admin:django_pg_retention_request"), {"model": "rules.Place", "days": ""})
+    url = reverse("admin:django_pg_retention_request")
+    # First a confirmation page with what a run would purge now (a fresh preview); nothing queued.
+    asked = client.post(url, {"model": "rules.Place", "days": ""})
+    page = asked.content.decode()
+    assert asked.status_code == 200 and "Are you sure?" in page and "rules.Place: 2 row(s) to delete" in page
+    assert 'name="confirmed" value="yes"' in page
+    assert not RetentionRequest.objects.exists() and Place.objects.count() == 2
+    response = client.post(url, {"model": "rules.Place", "days": "", "confirmed": "yes"})
     assert response.status_code == 302
     queued = RetentionRequest.objects.get()
     assert (queued.requested_by, queued.model_path, queued.status) == ("root", "rules.Place", "pending")
