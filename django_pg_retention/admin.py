@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from django_pg_retention.graph import build
 from django_pg_retention.manager import call_run_cleanup
 from django_pg_retention.models import (
     RetentionAlert,
@@ -349,9 +350,39 @@ class RetentionHoldForm(forms.ModelForm):  # type: ignore[type-arg]
     def clean_model_path(self) -> str:
         value = str(self.cleaned_data["model_path"]).strip()
         try:
-            return model_path(get_model(value)._meta.concrete_model)  # type: ignore[arg-type]
+            model = get_model(value)
         except LookupError as exc:
             raise forms.ValidationError(str(exc)) from exc
+        path = model_path(model._meta.concrete_model)  # type: ignore[arg-type]
+        if path not in holdable_models():
+            raise forms.ValidationError(
+                f"{path} is not purged by any retention policy (neither soft-deletable nor reached by a "
+                "purge's cascade), so a hold on it would protect nothing."
+            )
+        return path
+
+    def clean(self) -> dict[str, Any]:
+        """A hold names a row that exists (or, with no primary key, every row of the model)."""
+        cleaned = super().clean() or {}
+        target, pk = cleaned.get("model_path"), str(cleaned.get("object_pk") or "").strip()
+        if target and pk:
+            rows: Any = get_model(target)._meta.base_manager  # soft-deleted rows too: those are the ones held
+            try:
+                found = rows.filter(pk=pk).exists()
+            except (ValueError, TypeError, ValidationError):
+                found = False
+            if not found:
+                self.add_error("object_pk", f"{target} has no row with primary key {pk!r}.")
+        cleaned["object_pk"] = pk
+        return cleaned
+
+
+def holdable_models() -> set[str]:
+    """Every model a purge deletes rows of: the policies' models and what their cascades reach."""
+    paths: set[str] = set()
+    for model in soft_delete_models():
+        paths.update(model_path(node.model) for node in build(model).nodes)
+    return paths
 
 
 @admin.register(RetentionHold)

@@ -100,6 +100,17 @@ def test_holds_in_the_admin_follow_the_model_permissions() -> None:
     assert (hold.created_by, hold.reason) == ("clerk", "subpoena")
     bad = client.post(add_url, {"model_path": "rules.Nope", "reason": "x"})
     assert bad.status_code == 200 and "is not an installed model" in bad.content.decode()
+    # A hold must protect something: a model a purge deletes, and a row that exists.
+    for data, error in (
+        ({"model_path": "auth.Group", "reason": "x"}, "is not purged by any retention policy"),
+        ({"model_path": "rules.Place", "object_pk": "999999999", "reason": "x"}, "no row with primary key"),
+        ({"model_path": "rules.Place", "object_pk": "abc", "reason": "x"}, "no row with primary key"),
+    ):
+        refused = client.post(add_url, data)
+        assert refused.status_code == 200 and error in refused.content.decode(), data
+    assert RetentionHold.objects.count() == 1
+    whole = client.post(add_url, {"model_path": "rules.Chapter", "object_pk": "", "reason": "all chapters"})
+    assert whole.status_code == 302  # no primary key: every row of a model a cascade reaches
 
     changelist = reverse("admin:django_pg_retention_retentionhold_changelist")
     release = {"action": "release", "_selected_action": [hold.pk]}
