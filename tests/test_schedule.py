@@ -166,13 +166,14 @@ def test_status_leaves_out_ticks_of_the_requests_job_that_drained_nothing(cron_d
         " VALUES (%s, nextval('cron.runid_seq'), 'x', current_user, 'x', 'succeeded', now() - %s::interval,"
         " now() - %s::interval) RETURNING runid"
     )
+    # Recent enough to be among the 5 newest runs of the job, next to pg_cron's own every-minute ticks.
     ticks = [
-        cron_db.execute(insert, [jobs["requests"][0], f"{m} minutes", f"{m} minutes"]).fetchone()[0] for m in (3, 2)
+        cron_db.execute(insert, [jobs["requests"][0], f"{s} seconds", f"{s} seconds"]).fetchone()[0] for s in (20, 15)
     ]
-    worked = cron_db.execute(insert, [jobs["requests"][0], "1 minute", "30 seconds"]).fetchone()[0]
+    worked = cron_db.execute(insert, [jobs["requests"][0], "10 seconds", "5 seconds"]).fetchone()[0]
     try:
         RetentionRequest.objects.create(
-            requested_by="ops", status="done", started_at=timezone.now() - timedelta(seconds=50)
+            requested_by="ops", status="done", started_at=timezone.now() - timedelta(seconds=8)
         )
         ours = {
             start: runid
