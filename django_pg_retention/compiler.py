@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, LiteralString, cast
 
-from django.db import connections, models
+from django.db import models
 from psycopg import sql
 
 from django_pg_retention import config
@@ -694,14 +694,6 @@ def _render_select(model: type[models.Model], name: str, path: sql.Composable) -
     )
 
 
-def app_schemas(using: str = "default") -> list[str]:
-    """The schemas the connection finds the app's tables in (its effective search_path)."""
-    with connections[using].cursor() as cursor:
-        cursor.execute("SELECT current_schemas(false)::text[]")
-        row: tuple[list[str]] | None = cursor.fetchone()
-    return list(row[0]) if row else []
-
-
 def search_path(schemas: list[str]) -> sql.Composable:
     """pg_catalog first and pg_temp last, so that nothing on a caller's path is resolved instead."""
     names = [s for s in schemas if s not in ("pg_catalog", "pg_temp")]
@@ -710,7 +702,7 @@ def search_path(schemas: list[str]) -> sql.Composable:
 
 def compile_model(model: type[models.Model], schemas: list[str]) -> CompiledModel:
     """Both functions of a model; they resolve names in pg_catalog, ``schemas`` (the app's, see
-    app_schemas) and pg_temp, never through their caller's search_path."""
+    sync.app_schemas) and pg_temp, never through their caller's search_path."""
     graph = build(model)
     fn = _Function(graph)
     purge_name = function_name("purge", model)

@@ -92,6 +92,7 @@ def status_as_dict(using: str) -> dict[str, Any]:
         return {"pg_cron": False, "reason": reason, "jobs": [], "runs": []}
     jobs, runs = jobs_of.status()
     audit = _runs_by_backend(using, [r for r in runs if r.job == "cleanup"])
+    drained = _requests_started(using, [r for r in runs if r.job == "requests"])
     run_rows: list[dict[str, Any]] = []
     for r in runs:
         run = audit.get((r.job_pid, r.start_time)) if r.job == "cleanup" else None
@@ -99,7 +100,7 @@ def status_as_dict(using: str) -> dict[str, Any]:
             {
                 "job": r.job,
                 # The every-minute requests job, when no admin request was waiting: nothing happened.
-                "noop": r.job == "requests" and not _drained_a_request(using, r),
+                "noop": r.job == "requests" and not any(_within(r, started) for started in drained),
                 "start_time": r.start_time,
                 "end_time": r.end_time,
                 "status": r.status,
@@ -158,15 +159,27 @@ def print_status(out: TextIO, using: str) -> None:
         console.print(f"({len(noops)} run(s) of the requests job left out: no admin request was waiting)")
 
 
-def _drained_a_request(using: str, r: Any) -> bool:
-    """Whether a run of the requests job started an admin request (within its pg_cron window)."""
-    if r.start_time is None:
+# pg_cron stamps start_time after sending the command: a few seconds' slack.
+REQUEST_SLACK = timedelta(seconds=5)
+
+
+def _requests_started(using: str, runs: list[Any]) -> list[Any]:
+    """When admin requests were started since the oldest of these runs of the requests job (one query)."""
+    starts = [r.start_time for r in runs if r.start_time is not None]
+    if not starts:
+        return []
+    return list(
+        RetentionRequest.objects.using(using)
+        .filter(started_at__gte=min(starts) - REQUEST_SLACK)
+        .values_list("started_at", flat=True)
+    )
+
+
+def _within(r: Any, started: Any) -> bool:
+    """Whether a request started during that pg_cron run of the requests job."""
+    if r.start_time is None or started < r.start_time - REQUEST_SLACK:
         return False
-    # pg_cron stamps start_time after sending the command: a few seconds' slack.
-    requests = RetentionRequest.objects.using(using).filter(started_at__gte=r.start_time - timedelta(seconds=5))
-    if r.end_time is not None:
-        requests = requests.filter(started_at__lte=r.end_time)
-    return requests.exists()
+    return r.end_time is None or started <= r.end_time
 
 
 def _runs_by_backend(using: str, runs: list[Any]) -> dict[tuple[Any, Any], RetentionRun]:

@@ -15,7 +15,7 @@ from psycopg import sql
 
 from django_pg_retention import config
 from django_pg_retention.audit import ensure_triggers
-from django_pg_retention.compiler import SCHEMA, CompiledModel, app_schemas, compile_model
+from django_pg_retention.compiler import SCHEMA, CompiledModel, compile_model
 from django_pg_retention.models import (
     RetentionConfigRow,
     RetentionPolicy,
@@ -58,6 +58,15 @@ class SyncResult:
 
 # Policy row fields that change with the generated functions (counted as functions installed).
 FUNCTION_FIELDS = {"purge_function", "select_function", "sql_hash"}
+
+
+def app_schemas(using: str = "default") -> list[str]:
+    """The schemas the connection finds the app's tables in (its effective search_path): what the
+    generated functions pin."""
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT current_schemas(false)::text[]")
+        row: tuple[list[str]] | None = cursor.fetchone()
+    return list(row[0]) if row else []
 
 
 def can_sync(using: str) -> bool:

@@ -77,16 +77,7 @@ def test_a_leaf_row_moved_to_a_live_parent_meanwhile_survives() -> None:
     assert not Link.objects.filter(pk=taken.pk).exists()
     item = RetentionRunItem.objects.get(run=run)
     assert item.deleted == 1 and item.cascaded == {"rules_owner": 1, "rules_link": 1}
-
-
-def test_the_keys_of_a_batch_are_exactly_the_rows_it_deleted() -> None:
-    """The proof of deletion lists the rows that went, not the rows the cascade first read."""
-    gone, live = Owner.objects.create(**eligible()), Owner.objects.create()
-    bin_ = Bin.objects.create()
-    moved = Link.objects.create(owner=gone, bin=bin_)
-    taken = Link.objects.create(owner=gone, bin=bin_)
-    run = purge_owners_while("UPDATE rules_link SET owner_id = %s WHERE id = %s", [live.pk, moved.pk])
-    item = RetentionRunItem.objects.get(run=run)
+    # The proof of deletion lists the rows that went, not the rows the cascade first read.
     assert item.digests == {
         "rules_link": {"count": 1, "sha256": hashlib.sha256(f"{taken.pk}\n".encode()).hexdigest()},
         "rules_owner": {"count": 1, "sha256": hashlib.sha256(f"{gone.pk}\n".encode()).hexdigest()},

@@ -92,6 +92,22 @@ def wait_for(predicate: Any, timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
+def cancel_midway(client: psycopg.Connection[Any], statement: str, until: Any) -> None:
+    """Run ``statement`` on ``client`` in a thread and cancel it (pg_cancel_backend) once ``until()``
+    holds; the client's session stays open."""
+
+    def run() -> None:
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            client.execute(statement)  # type: ignore[arg-type]
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    wait_for(until)
+    with psycopg.connect(app_db_dsn(), autocommit=True) as other:
+        other.execute("SELECT pg_cancel_backend(%s)", [client.info.backend_pid])
+    thread.join(30)
+
+
 def deleted_places(run: RetentionRun | None = None) -> int:
     qs = RetentionRunItem.objects.filter(model_path="rules.Place")
     if run is not None:
@@ -188,20 +204,11 @@ def test_a_cancelled_run_holds_nothing_and_the_next_run_from_another_session_pur
 ) -> None:
     make_places(40)
     with psycopg.connect(app_db_dsn(), autocommit=True) as client:
-        pid = client.info.backend_pid
-
-        def run() -> None:
-            with pytest.raises(psycopg.errors.QueryCanceled):
-                client.execute(
-                    "CALL retention.run_cleanup(model => 'rules.Place', batch_size => 2, triggered_by => 'cancelled')"
-                )
-
-        thread = threading.Thread(target=run)
-        thread.start()
-        wait_for(lambda: deleted_places() >= 6)
-        with psycopg.connect(app_db_dsn(), autocommit=True) as other:
-            other.execute("SELECT pg_cancel_backend(%s)", [pid])
-        thread.join(30)
+        cancel_midway(
+            client,
+            "CALL retention.run_cleanup(model => 'rules.Place', batch_size => 2, triggered_by => 'cancelled')",
+            lambda: deleted_places() >= 6,
+        )
         # The cancelled client's session stays open and idle.
         cancelled = RetentionRun.objects.get(triggered_by="cancelled")
         committed = deleted_places(cancelled)
@@ -260,18 +267,7 @@ def test_a_cancelled_drain_holds_nothing_and_another_session_drains_the_rest(
     first = RetentionRequest.objects.create(requested_by="ops", model_path="rules.Place")
     second = RetentionRequest.objects.create(requested_by="ops", model_path="rules.Place")
     with psycopg.connect(app_db_dsn(), autocommit=True) as client:
-        pid = client.info.backend_pid
-
-        def run() -> None:
-            with pytest.raises(psycopg.errors.QueryCanceled):
-                client.execute("CALL retention.drain_requests()")
-
-        thread = threading.Thread(target=run)
-        thread.start()
-        wait_for(lambda: deleted_places() >= 4)
-        with psycopg.connect(app_db_dsn(), autocommit=True) as other:
-            other.execute("SELECT pg_cancel_backend(%s)", [pid])
-        thread.join(30)
+        cancel_midway(client, "CALL retention.drain_requests()", lambda: deleted_places() >= 4)
         # The cancelled client's session stays open and idle; a drain from another session goes on.
         with psycopg.connect(app_db_dsn(), autocommit=True) as other:
             other.execute("CALL retention.drain_requests()")

@@ -9,12 +9,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
 from django_pg_retention.audit import missing_triggers, verify
-from django_pg_retention.compiler import app_schemas, compile_model
+from django_pg_retention.compiler import compile_model
 from django_pg_retention.display import print_run, print_status, run_as_dict, status_as_dict
 from django_pg_retention.models import RetentionRun, RetentionRunItem
 from django_pg_retention.policies import get_model, model_path, soft_delete_models
 from django_pg_retention.schedule import sync_jobs
-from django_pg_retention.sync import can_sync, sync
+from django_pg_retention.sync import app_schemas, can_sync, sync
 
 
 class Command(BaseCommand):
