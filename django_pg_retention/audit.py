@@ -26,6 +26,7 @@ from django_pg_retention.models import (
     RetentionRunItem,
 )
 
+GUARD = "retention_audit_guard"  # retention.guard_audit_table(), on every audit table
 _NO_DELETE = pgtrigger.Protect(name="append_only_delete", operation=pgtrigger.Delete)
 # What each audit table refuses. The names start with "append_only_" (prune_audit finds them so).
 TRIGGERS: dict[type[models.Model], list[pgtrigger.Trigger]] = {
@@ -107,7 +108,8 @@ def missing_triggers(using: str = "default") -> list[str]:
 
     pgtrigger comments each trigger with the hash of its definition, so a trigger that was
     dropped, or replaced by another of the same name, is listed; so is one that ALTER TABLE ...
-    DISABLE TRIGGER switched off (installing it again enables it).
+    DISABLE TRIGGER switched off (installing it again enables it). The guard of each audit table
+    (``retention_audit_guard``, from the SQL file) is listed when missing or disabled.
     """
     wanted = {
         (model._meta.db_table, trigger.get_pgid(model)): trigger.compile(model).hash
@@ -120,8 +122,16 @@ def missing_triggers(using: str = "default") -> list[str]:
             [r"pgtrigger\_append\_only\_%"],
         )
         installed = {(table, name): comment for table, name, comment in cursor.fetchall()}
+        # The guard of the SQL file (TRUNCATE, pgtrigger.ignore by other roles): not pgtrigger's.
+        cursor.execute(
+            "SELECT a.t FROM unnest(retention.audit_tables()) a(t) WHERE NOT EXISTS (SELECT 1 FROM pg_trigger g"
+            " WHERE g.tgrelid = to_regclass(quote_ident(a.t)) AND g.tgname = %s AND g.tgenabled <> 'D')",
+            [GUARD],
+        )
+        unguarded = [f"{table}.{GUARD}" for (table,) in cursor.fetchall()]
     return sorted(
-        f"{table}.{name}" for (table, name), digest in wanted.items() if installed.get((table, name)) != digest
+        [f"{table}.{name}" for (table, name), digest in wanted.items() if installed.get((table, name)) != digest]
+        + unguarded
     )
 
 
@@ -130,6 +140,8 @@ def ensure_triggers(using: str = "default") -> list[str]:
     missing = missing_triggers(using)
     if missing:
         with connections[using].cursor() as cursor:
+            if any(m.endswith(f".{GUARD}") for m in missing):
+                cursor.execute("SELECT retention.install_audit_guards()")
             for model, trigger in _each(global_apps):
                 if f"{model._meta.db_table}.{trigger.get_pgid(model)}" in missing:
                     cursor.execute(trigger.compile(model).install_sql)

@@ -149,20 +149,15 @@ def drop_functions(using: str, policy: RetentionPolicy) -> None:
 
 
 def grant_executor(using: str, role: str) -> None:
-    """Let ``role`` run purges: USAGE on schema retention, EXECUTE on every routine in it."""
+    """Let ``role`` run purges through run_cleanup, and nothing more (retention.grant_executor)."""
     with connections[using].cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
-        if cursor.fetchone() is None:
+        cursor.execute("SELECT oid FROM pg_roles WHERE rolname = %s", [role])
+        row = cursor.fetchone()
+        if row is None:
             raise ImproperlyConfigured(
                 f"RETENTION_CLEANUP_CONFIG['executor_role'] names {role!r}, which is not a role of this server"
             )
-        for statement in (
-            "GRANT USAGE ON SCHEMA {schema} TO {role}",
-            "GRANT EXECUTE ON ALL ROUTINES IN SCHEMA {schema} TO {role}",
-        ):
-            cursor.execute(
-                sql.SQL(statement).format(schema=sql.Identifier(SCHEMA), role=sql.Identifier(role)).as_string(None)
-            )
+        cursor.execute("SELECT retention.grant_executor(%s::oid::regrole)", [row[0]])
 
 
 def _record(using: str, path: str, change: str, old: RetentionPolicy | None, new: Policy | None) -> None:

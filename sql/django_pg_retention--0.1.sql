@@ -280,6 +280,38 @@ $$;
 COMMENT ON FUNCTION retention.recover_interrupted_runs() IS
   'Marks runs (and items) left running by a killed backend as interrupted and seals them';
 
+-- The steps run_cleanup calls are SECURITY DEFINER (they run as the role that migrated), so that
+-- the executor role needs no rights on the tables and no EXECUTE on the purge functions: each
+-- step acts only on a run that this session's backend is running, and reads the policy, the
+-- cutoff and whether it is a dry run from the run's own rows, never from its arguments.
+CREATE OR REPLACE FUNCTION retention.own_run(run bigint) RETURNS retention_run
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  r retention_run;
+BEGIN
+  SELECT * INTO r FROM retention_run x WHERE x.id = run;
+  IF NOT FOUND OR r.status <> 'running' OR r.backend_pid IS DISTINCT FROM pg_backend_pid() THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('retention: run %s is not a run this session is running', run),
+      HINT = 'Purge with CALL retention.run_cleanup(...); its steps are not called on their own.';
+  END IF;
+  RETURN r;
+END
+$$;
+COMMENT ON FUNCTION retention.own_run(bigint) IS 'The run, if this session is running it; raises otherwise';
+
+CREATE OR REPLACE FUNCTION retention.own_item(item bigint) RETURNS retention_run_item
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  i retention_run_item;
+BEGIN
+  SELECT * INTO i FROM retention_run_item x WHERE x.id = item;
+  PERFORM retention.own_run(i.run_id);
+  RETURN i;
+END
+$$;
+COMMENT ON FUNCTION retention.own_item(bigint) IS 'The item, if this session is running its run; raises otherwise';
+
 -- One run at a time per database, with no lock held between transactions (a session lock would
 -- stay held by a session whose CALL failed or was cancelled): starts are serialised by a
 -- transaction lock, and a run counts as running while its backend still executes it. Returns the
@@ -292,7 +324,7 @@ COMMENT ON FUNCTION retention.recover_interrupted_runs() IS
 CREATE OR REPLACE FUNCTION retention.begin_run(dry_run boolean, model text, days integer, triggered_by text,
                                                preview_wait interval DEFAULT '10 seconds')
 RETURNS bigint
-LANGUAGE plpgsql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $$
 DECLARE
   running bigint;
   waited_until timestamptz := clock_timestamp() + preview_wait;
@@ -314,6 +346,10 @@ BEGIN
   IF running IS NOT NULL THEN
     PERFORM retention.start_run(dry_run, model, days, triggered_by, 'skipped', format('run %s is running', running));
     RETURN NULL;
+  END IF;
+  IF dry_run THEN  -- the ledger of rows this dry run counts as gone (dropped by finish_run)
+    CREATE TEMP TABLE IF NOT EXISTS retention_dry_gone (db_table text, pk text, PRIMARY KEY (db_table, pk));
+    TRUNCATE pg_temp.retention_dry_gone;
   END IF;
   RETURN retention.start_run(dry_run, model, days, triggered_by);
 END
@@ -346,15 +382,23 @@ COMMENT ON FUNCTION retention.batches_in_pk_order(bigint, text) IS
 -- gone) and applies the guard rail: without force, a real run deletes none of a model with more
 -- eligible rows than its max_deletions_per_run (a policy typo, say 7 days for 2555); the item
 -- is then 'needs_confirmation' and an alert is recorded. A failing count fails the item only.
-CREATE OR REPLACE FUNCTION retention.start_item(run bigint, pol retention_policy, days integer, dry_run boolean,
-                                                force boolean, notify boolean)
+CREATE OR REPLACE FUNCTION retention.start_item(run bigint, model_path text, force boolean DEFAULT false)
 RETURNS retention_run_item
-LANGUAGE plpgsql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $$
 DECLARE
+  this_run constant retention_run := retention.own_run(run);
+  days constant integer := this_run.days_override;
+  dry_run constant boolean := this_run.dry_run;
+  notify constant boolean := coalesce((SELECT c.enable_notifications FROM retention_config c WHERE c.id = 1), true);
+  pol retention_policy;
   item retention_run_item;
   started constant timestamptz := clock_timestamp();
   n_eligible bigint;
 BEGIN
+  SELECT * INTO pol FROM retention_policy p WHERE p.model_path = start_item.model_path AND p.is_active;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'retention.start_item: no active retention policy for model %', model_path;
+  END IF;
   INSERT INTO retention_run_item (run_id, model_path, db_table, retention_days, policy_source, cutoff,
                                   eligible, deleted, blocked, skipped_locked, cascaded, updated,
                                   blocked_reasons, batches, batch_sizes, batch_durations_ms, started_at,
@@ -392,16 +436,24 @@ BEGIN
   RETURN item;
 END
 $$;
-COMMENT ON FUNCTION retention.start_item(bigint, retention_policy, integer, boolean, boolean, boolean) IS
+COMMENT ON FUNCTION retention.start_item(bigint, text, boolean) IS
   'Starts a model''s item of a run: eligible count and the max_deletions_per_run guard rail';
 
 -- Another pass over a model that ended its last pass with blocked rows: a row counts as blocked
 -- only if it is still blocked at the end of the run, so the pass counts them afresh.
 CREATE OR REPLACE FUNCTION retention.begin_pass(item bigint) RETURNS retention_run_item
-LANGUAGE sql VOLATILE AS $$
-  UPDATE retention_run_item SET blocked = 0, blocked_reasons = '{}', skipped_locked = 0
-   WHERE id = item AND status = 'running'
-  RETURNING *
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $$
+DECLARE
+  i retention_run_item := retention.own_item(item);
+BEGIN
+  UPDATE retention_run_item x SET blocked = 0, blocked_reasons = '{}', skipped_locked = 0
+   WHERE x.id = item AND x.status = 'running'
+  RETURNING * INTO i;
+  IF NOT FOUND THEN
+    RETURN NULL;  -- a finished item is never reopened
+  END IF;
+  RETURN i;
+END
 $$;
 COMMENT ON FUNCTION retention.begin_pass(bigint) IS 'Resets the blocked counts of an item that another pass retries';
 
@@ -417,6 +469,71 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 COMMENT ON FUNCTION retention.next_batch_size(integer, integer, integer, integer, integer) IS
   'The next adaptive batch size from the last one and its duration';
+
+-- One committed batch of an item (run_cleanup commits it): under the configured lock_timeout, the
+-- model's select function takes the rows after the cursor, purge_isolating purges them, and
+-- record_batch adds what it did to the item. A batch that cannot get its locks is left for the
+-- next run (skipped_locked); one that cannot even be selected fails the item. The cutoff, the
+-- policy and whether it is a dry run come from the item and its run.
+CREATE OR REPLACE FUNCTION retention.purge_batch(item bigint, after_at timestamptz, after_pk text, size integer,
+                                                 by_pk boolean, OUT status text, OUT error text,
+                                                 OUT last_at timestamptz, OUT last_pk text, OUT taken bigint,
+                                                 OUT purged bigint, OUT batch_ms integer)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $$
+DECLARE
+  i constant retention_run_item := retention.own_item(item);
+  dry_run constant boolean := (SELECT r.dry_run FROM retention_run r WHERE r.id = i.run_id);
+  pol retention_policy;
+  started constant timestamptz := clock_timestamp();
+  ids text[];
+  blocked_early text[];
+  res jsonb;
+  skipped bigint := 0;
+BEGIN
+  status := 'running'; error := ''; last_at := after_at; last_pk := after_pk; taken := 0; purged := 0;
+  SELECT * INTO pol FROM retention_policy p WHERE p.model_path = i.model_path;
+  BEGIN
+    PERFORM set_config('lock_timeout',
+                       coalesce((SELECT c.lock_timeout_ms FROM retention_config c WHERE c.id = 1), 2000) || 'ms', true);
+    -- The purge functions record the keys they delete under this item (this transaction only).
+    PERFORM set_config('retention.item_id', item::text, true);
+    -- The days of this item, for the rows of its own table that its cascades reach.
+    PERFORM set_config('retention.days', i.retention_days::text, true);
+    IF dry_run THEN
+      SET CONSTRAINTS ALL DEFERRED;  -- rolled back unchecked; the purge function checks DO_NOTHING itself
+    ELSE
+      SET CONSTRAINTS ALL IMMEDIATE;
+    END IF;
+    EXECUTE format('SELECT ids, blocked, last_at, last_pk FROM %I.%I($1, $2, $3, $4, $5, $6)', 'retention', pol.select_function)
+      INTO ids, blocked_early, last_at, last_pk
+      USING i.cutoff, after_at, after_pk, size, dry_run, by_pk;
+    IF ids IS NULL AND blocked_early IS NULL THEN
+      status := 'succeeded';  -- nothing left
+      RETURN;
+    END IF;
+    res := retention.purge_isolating(format('%I.%I', 'retention', pol.purge_function)::regproc, ids, dry_run);
+  EXCEPTION
+    WHEN lock_not_available THEN
+      -- Someone holds locks this batch needs: leave it for the next run.
+      IF last_pk IS NULL THEN
+        status := 'failed';  -- the batch could not even be selected
+        error := SQLERRM;
+        RETURN;
+      END IF;
+      skipped := coalesce(cardinality(ids), 0);
+      res := NULL;
+    WHEN OTHERS THEN
+      status := 'failed';
+      error := SQLERRM;
+      RETURN;
+  END;
+  batch_ms := ceil(extract(epoch FROM clock_timestamp() - started) * 1000)::integer;
+  purged := retention.record_batch(item, res, blocked_early, skipped, size, batch_ms, dry_run);
+  taken := coalesce(cardinality(ids), 0) + coalesce(cardinality(blocked_early), 0);
+END
+$$;
+COMMENT ON FUNCTION retention.purge_batch(bigint, timestamptz, text, integer, boolean) IS
+  'Purges and records one batch of a running item of this session''s run';
 
 -- What one batch did, added to its item (and, for a real run, to the run's rows_deleted).
 -- Returns the roots purged.
@@ -457,8 +574,9 @@ COMMENT ON FUNCTION retention.record_batch(bigint, jsonb, text[], bigint, intege
 
 -- An item ends: its status, and the digests of the keys it deleted (which are then dropped).
 CREATE OR REPLACE FUNCTION retention.finish_item(item bigint, status text, error text) RETURNS void
-LANGUAGE plpgsql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $$
 BEGIN
+  PERFORM retention.own_item(item);
   UPDATE retention_run_item i
      SET status = finish_item.status, error = finish_item.error, finished_at = clock_timestamp(),
          duration = clock_timestamp() - i.started_at, digests = retention.item_digests(i.id)
@@ -473,8 +591,9 @@ COMMENT ON FUNCTION retention.finish_item(bigint, text, text) IS 'Ends a run ite
 CREATE OR REPLACE FUNCTION retention.finish_run(run bigint, timed_out boolean, max_execution_time integer,
                                                 error text DEFAULT '', yielded boolean DEFAULT false)
 RETURNS text
-LANGUAGE plpgsql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $$
 DECLARE
+  this_run constant retention_run := retention.own_run(run);
   open_item bigint;
   run_status text;
   run_error text := error;
@@ -496,7 +615,10 @@ BEGIN
   UPDATE retention_run r SET status = run_status, error = run_error, finished_at = clock_timestamp() WHERE r.id = run;
   PERFORM retention.seal_run(run);
   RAISE LOG 'django-pg-retention: run % finished: % (% rows deleted)', run, run_status,
-    (SELECT r.rows_deleted FROM retention_run r WHERE r.id = run);
+    (SELECT x.rows_deleted FROM retention_run x WHERE x.id = run);
+  IF this_run.dry_run THEN
+    DROP TABLE IF EXISTS pg_temp.retention_dry_gone;
+  END IF;
   RETURN run_status;
 END
 $$;
@@ -531,11 +653,8 @@ DECLARE
   max_size integer;
   after_at timestamptz;
   after_pk text;
-  ids text[];
-  blocked_early text[];
-  res jsonb;
-  skipped bigint;
-  batch_started timestamptz;
+  taken bigint;
+  purged bigint;
   batch_ms integer;
   run_error text := '';
   timed_out boolean := false;
@@ -578,10 +697,6 @@ BEGIN
   IF model IS NOT NULL AND pg_catalog.cardinality(pending) = 0 THEN
     run_error := pg_catalog.format('no active retention policy for model %L (expected app_label.ModelName of a soft-deletable model)', model);
   END IF;
-  IF dry_run THEN
-    CREATE TEMP TABLE IF NOT EXISTS retention_dry_gone (db_table text, pk text, PRIMARY KEY (db_table, pk));
-    TRUNCATE pg_temp.retention_dry_gone;
-  END IF;
   COMMIT;
 
   WHILE pg_catalog.cardinality(pending) > 0 LOOP
@@ -592,7 +707,7 @@ BEGIN
       IF item_ids ? pol.model_path THEN
         item := retention.begin_pass((item_ids->>pol.model_path)::bigint);
       ELSE
-        item := retention.start_item(run_id, pol, days, dry_run, force, coalesce(cfg.enable_notifications, true));
+        item := retention.start_item(run_id, pol.model_path, force);
         item_ids := item_ids || pg_catalog.jsonb_build_object(pol.model_path, item.id);
       END IF;
       COMMIT;
@@ -611,43 +726,12 @@ BEGIN
           item.status := 'interrupted';
           EXIT;
         END IF;
-        batch_started := pg_catalog.clock_timestamp(); ids := NULL; blocked_early := NULL; res := NULL; skipped := 0;
-        BEGIN
-          PERFORM pg_catalog.set_config('lock_timeout', coalesce(cfg.lock_timeout_ms, 2000) || 'ms', true);
-          -- The purge functions record the keys they delete under this item (this transaction only).
-          PERFORM pg_catalog.set_config('retention.item_id', item.id::text, true);
-          -- The days of this item, for the rows of its own table that its cascades reach.
-          PERFORM pg_catalog.set_config('retention.days', item.retention_days::text, true);
-          IF dry_run THEN
-            SET CONSTRAINTS ALL DEFERRED;  -- rolled back unchecked; the purge function checks DO_NOTHING itself
-          ELSE
-            SET CONSTRAINTS ALL IMMEDIATE;
-          END IF;
-          EXECUTE pg_catalog.format('SELECT ids, blocked, last_at, last_pk FROM %I.%I($1, $2, $3, $4, $5, $6)', 'retention', pol.select_function)
-            INTO ids, blocked_early, after_at, after_pk
-            USING item.cutoff, after_at, after_pk, size, dry_run, by_pk;
-          IF ids IS NULL AND blocked_early IS NULL THEN
-            item.status := 'succeeded';  -- nothing left
-          ELSE
-            res := retention.purge_isolating(pg_catalog.format('%I.%I', 'retention', pol.purge_function)::regproc, ids, dry_run);
-          END IF;
-        EXCEPTION
-          WHEN lock_not_available THEN
-            -- Someone holds locks this batch needs: leave it for the next run.
-            IF after_pk IS NULL THEN
-              item.status := 'failed';  -- the batch could not even be selected
-              item.error := SQLERRM;
-            END IF;
-            skipped := coalesce(pg_catalog.cardinality(ids), 0);
-            res := NULL;
-          WHEN OTHERS THEN
-            item.status := 'failed';
-            item.error := SQLERRM;
-        END;
+        SELECT b.status, b.error, b.last_at, b.last_pk, b.taken, b.purged, b.batch_ms
+          INTO item.status, item.error, after_at, after_pk, taken, purged, batch_ms
+          FROM retention.purge_batch(item.id, after_at, after_pk, size, by_pk) b;
         EXIT WHEN item.status <> 'running';
-        batch_ms := pg_catalog.ceil(extract(epoch FROM pg_catalog.clock_timestamp() - batch_started) * 1000)::integer;
-        pass_purged := pass_purged + retention.record_batch(item.id, res, blocked_early, skipped, size, batch_ms, dry_run);
-        seen := seen + coalesce(pg_catalog.cardinality(ids), 0) + coalesce(pg_catalog.cardinality(blocked_early), 0);
+        pass_purged := pass_purged + purged;
+        seen := seen + taken;
         IF by_pk AND seen >= item.eligible THEN item.status := 'succeeded'; END IF;  -- no tail to scan
         IF batch_size IS NULL THEN
           size := retention.next_batch_size(size, batch_ms, coalesce(cfg.target_batch_ms, 200), min_size, max_size);
@@ -669,9 +753,6 @@ BEGIN
   END LOOP;
 
   PERFORM retention.finish_run(run_id, timed_out, coalesce(cfg.max_execution_time, 3600), run_error, yielded);
-  IF dry_run THEN
-    DROP TABLE IF EXISTS pg_temp.retention_dry_gone;
-  END IF;
   COMMIT;
 END
 $$;
@@ -884,6 +965,85 @@ CREATE TRIGGER retention_run_alert AFTER UPDATE OF status ON retention_run
   FOR EACH ROW WHEN (OLD.status = 'running' AND NEW.status IS DISTINCT FROM 'running')
   EXECUTE FUNCTION retention.raise_alert();
 
+-- What the executor role (RETENTION_CLEANUP_CONFIG["executor_role"]; migrate and retention sync
+-- call this) may do: CALL run_cleanup, the steps it calls, and read the settings and the runs.
+-- The steps are SECURITY DEFINER and act only on a run of the caller's own session, so the role
+-- needs no rights on the application's tables, and cannot call a purge or select function (a
+-- direct call would delete with the triggers lifted and no audit), seal_run or prune_audit.
+-- Earlier grants on the schema's routines are revoked first.
+CREATE OR REPLACE FUNCTION retention.grant_executor(executor regrole) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('REVOKE ALL ON ALL ROUTINES IN SCHEMA retention FROM %s', executor);
+  EXECUTE format('GRANT USAGE ON SCHEMA retention TO %s', executor);
+  EXECUTE format('GRANT EXECUTE ON PROCEDURE retention.run_cleanup(boolean, text, integer, integer, text, boolean) TO %s',
+                 executor);
+  EXECUTE format('GRANT EXECUTE ON FUNCTION retention.begin_run(boolean, text, integer, text, interval),'
+                 ' retention.start_item(bigint, text, boolean), retention.begin_pass(bigint),'
+                 ' retention.purge_batch(bigint, timestamptz, text, integer, boolean),'
+                 ' retention.finish_item(bigint, text, text), retention.finish_run(bigint, boolean, integer, text, boolean),'
+                 ' retention.real_run_waiting(), retention.batches_in_pk_order(bigint, text),'
+                 ' retention.next_batch_size(integer, integer, integer, integer, integer), retention.report() TO %s',
+                 executor);
+  EXECUTE format('GRANT SELECT ON retention_config, retention_policy, retention_run, retention_run_item TO %s', executor);
+END
+$$;
+COMMENT ON FUNCTION retention.grant_executor(regrole) IS 'Grants a role what running purges needs, and nothing more';
+
+-- The audit tables are append-only through django-pgtrigger's row triggers, which any role can
+-- lift by setting pgtrigger.ignore, and TRUNCATE fires no row trigger. This statement trigger
+-- refuses both to every role but the table's owner (and superusers), which could drop the triggers
+-- anyway: housekeeping (prune_audit) and Django's flush (TransactionTestCase) run as the owner.
+CREATE OR REPLACE FUNCTION retention.guard_audit_table() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  lifted text[];
+BEGIN
+  IF pg_has_role(current_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'MEMBER') THEN
+    RETURN NULL;
+  END IF;
+  IF TG_OP = 'TRUNCATE' THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('%I is an audit table of django-pg-retention: TRUNCATE is refused to role %I (only its owner may)',
+                       TG_TABLE_NAME, current_user);
+  END IF;
+  BEGIN
+    lifted := current_setting('pgtrigger.ignore', true)::text[];
+  EXCEPTION WHEN OTHERS THEN
+    lifted := NULL;  -- a value pgtrigger cannot read lifts nothing
+  END;
+  IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = TG_RELID AND t.tgname = ANY(lifted)) THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('pgtrigger.ignore lifts the append-only triggers of %I only for its owner, not for role %I',
+                       TG_TABLE_NAME, current_user);
+  END IF;
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION retention.guard_audit_table() IS
+  'Trigger: refuses TRUNCATE of an audit table, and pgtrigger.ignore of its append-only triggers, to roles that do not own it';
+
+-- Installs (or enables again) the guard on every audit table; migrate and retention sync call it.
+CREATE OR REPLACE FUNCTION retention.install_audit_guards() RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  audit_table text;
+BEGIN
+  FOREACH audit_table IN ARRAY retention.audit_tables() LOOP
+    EXECUTE format('CREATE OR REPLACE TRIGGER retention_audit_guard BEFORE UPDATE OR DELETE OR TRUNCATE ON %I'
+                   ' FOR EACH STATEMENT EXECUTE FUNCTION retention.guard_audit_table()', audit_table);
+    EXECUTE format('ALTER TABLE %I ENABLE TRIGGER retention_audit_guard', audit_table);
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION retention.install_audit_guards() IS 'Installs the retention_audit_guard trigger on every audit table';
+
+CREATE OR REPLACE FUNCTION retention.audit_tables() RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT ARRAY['retention_run', 'retention_run_item', 'retention_policy_history', 'retention_hold']
+$$;
+COMMENT ON FUNCTION retention.audit_tables() IS 'The append-only audit tables';
+
 REVOKE ALL ON FUNCTION retention.add_counts(jsonb, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.merge_results(jsonb, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.purge_isolating(regproc, text[], boolean) FROM PUBLIC;
@@ -903,7 +1063,10 @@ REVOKE ALL ON FUNCTION retention.start_run(boolean, text, integer, text, text, t
 REVOKE ALL ON FUNCTION retention.recover_interrupted_runs() FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.begin_run(boolean, text, integer, text, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.backend_is_running(integer, timestamptz) FROM PUBLIC;
-REVOKE ALL ON FUNCTION retention.start_item(bigint, retention_policy, integer, boolean, boolean, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.start_item(bigint, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.own_run(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.own_item(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.purge_batch(bigint, timestamptz, text, integer, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.begin_pass(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.batches_in_pk_order(bigint, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.real_run_waiting() FROM PUBLIC;
@@ -912,6 +1075,10 @@ REVOKE ALL ON FUNCTION retention.record_batch(bigint, jsonb, text[], bigint, int
 REVOKE ALL ON FUNCTION retention.finish_item(bigint, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.finish_run(bigint, boolean, integer, text, boolean) FROM PUBLIC;
 REVOKE ALL ON PROCEDURE retention.drain_requests() FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.guard_audit_table() FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.grant_executor(regrole) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.install_audit_guards() FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.audit_tables() FROM PUBLIC;
 
 -- Every function of the schema resolves names in pg_catalog first, then the app's schema, never
 -- through its caller's search_path (a look-alike planted there is not called). Functions that pin
@@ -929,3 +1096,5 @@ BEGIN
   END LOOP;
 END
 $$;
+
+SELECT retention.install_audit_guards();

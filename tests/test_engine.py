@@ -297,18 +297,14 @@ def test_next_batch_size_aims_at_the_target_within_bounds() -> None:
     )
 
 
-def start_run(dry_run: bool = False) -> int:
-    return int(scalar("SELECT retention.start_run(%s, NULL, NULL, 'test')", [dry_run]))
+def start_run(dry_run: bool = False, days: int | None = None) -> int:
+    return int(scalar("SELECT retention.start_run(%s, NULL, %s, 'test')", [dry_run, days]))
 
 
-def start_item(run: int, model_path: str, **kwargs: Any) -> dict[str, Any]:
-    args = {"days": None, "dry_run": False, "force": False, "notify": True, **kwargs}
+def start_item(run: int, model_path: str, force: bool = False) -> dict[str, Any]:
+    """The step as run_cleanup calls it; the run was started by this session (start_run)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT to_jsonb(retention.start_item(%s, p, %s, %s, %s, %s))"
-            " FROM retention_policy p WHERE model_path = %s",
-            [run, args["days"], args["dry_run"], args["force"], args["notify"], model_path],
-        )
+        cursor.execute("SELECT to_jsonb(retention.start_item(%s, %s, %s))", [run, model_path, force])
         return as_json(cursor.fetchone()[0])  # type: ignore[index]
 
 
@@ -321,7 +317,7 @@ def test_start_item_counts_eligible_rows_and_applies_the_guard_rail(settings: An
     item = start_item(run, "rules.Bin")
     assert (item["status"], item["eligible"], item["policy_source"]) == ("running", 3, "app_level")
     assert RetentionRunItem.objects.get(id=item["id"]).eligible == 3
-    assert start_item(run, "rules.Bin", days=1)["policy_source"] == "override"
+    assert start_item(start_run(days=1), "rules.Bin")["policy_source"] == "override"
 
     RetentionPolicy.objects.filter(model_path="rules.Bin").update(max_deletions_per_run=2)
     guarded = start_item(run, "rules.Bin")
@@ -334,7 +330,7 @@ def test_start_item_counts_eligible_rows_and_applies_the_guard_rail(settings: An
         cursor.execute("CREATE TEMP TABLE retention_dry_gone (db_table text, pk text, PRIMARY KEY (db_table, pk))")
         cursor.execute("INSERT INTO pg_temp.retention_dry_gone VALUES ('rules_bin', %s)", [str(counted)])
     try:
-        dry = start_item(start_run(dry_run=True), "rules.Bin", dry_run=True)
+        dry = start_item(start_run(dry_run=True), "rules.Bin")
         assert (dry["status"], dry["eligible"]) == ("running", 2)
     finally:
         with connection.cursor() as cursor:
@@ -345,6 +341,30 @@ def test_start_item_fails_only_its_item_when_the_count_fails() -> None:
     RetentionPolicy.objects.filter(model_path="rules.Bin").update(deleted_at_column="no_such_column")
     item = start_item(start_run(), "rules.Bin")
     assert item["status"] == "failed" and "no_such_column" in item["error"]
+
+
+def test_purge_batch_purges_after_the_cursor_records_the_batch_and_ends_when_nothing_is_left() -> None:
+    old = timezone.now() - ELIGIBLE_AGE
+    r.Bin.objects.bulk_create(r.Bin(is_deleted=True, deleted_at=old - timedelta(seconds=i)) for i in range(3))
+    young = r.Bin.objects.create(is_deleted=True, deleted_at=timezone.now())
+    item = start_item(start_run(), "rules.Bin")["id"]
+    cursor_at, cursor_pk, batches = None, None, []
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT status, error, last_at, last_pk, taken, purged"
+                " FROM retention.purge_batch(%s, %s, %s, 2, false)",
+                [item, cursor_at, cursor_pk],
+            )
+            status, error, cursor_at, cursor_pk, taken, purged = cursor.fetchone()  # type: ignore[misc]
+        if status != "running":
+            break
+        batches.append((taken, purged))
+    assert (status, error) == ("succeeded", "")
+    assert batches == [(2, 2), (1, 1)]
+    assert list(r.Bin.objects.values_list("pk", flat=True)) == [young.pk]
+    recorded = RetentionRunItem.objects.get(id=item)
+    assert (recorded.deleted, recorded.batches, recorded.batch_sizes) == (3, 2, [2, 2])
 
 
 def test_record_batch_adds_a_batch_to_its_item_and_a_real_run() -> None:
@@ -374,7 +394,7 @@ def test_record_batch_adds_a_batch_to_its_item_and_a_real_run() -> None:
     assert RetentionRunItem.objects.get(id=item).skipped_locked == 13
     # A dry run's batch never counts as rows deleted by the run.
     dry = start_run(dry_run=True)
-    dry_item = start_item(dry, "rules.Bin", dry_run=True)["id"]
+    dry_item = start_item(dry, "rules.Bin")["id"]
     scalar("SELECT retention.record_batch(%s, %s, NULL, 0, 100, 5, true)", [dry_item, json.dumps(result)])
     assert RetentionRunItem.objects.get(id=dry_item).deleted == 3
     assert RetentionRun.objects.get(id=dry).rows_deleted == 0
@@ -475,12 +495,12 @@ def test_begin_run_skips_while_another_run_executes_and_recovers_a_run_whose_bac
 
 def test_the_procedure_is_short_and_owns_only_the_transaction_control() -> None:
     source = scalar("SELECT prosrc FROM pg_proc WHERE oid = 'retention.run_cleanup'::regproc")
-    assert len(source.splitlines()) < 160
+    assert len(source.splitlines()) < 130
     for part in (
         "begin_run",
         "start_item",
         "begin_pass",
-        "record_batch",
+        "purge_batch",
         "next_batch_size",
         "finish_item",
         "finish_run",

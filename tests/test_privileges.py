@@ -16,6 +16,8 @@ from psycopg import sql
 from purge_helpers import reset_rules_data
 from rules.models import Place
 
+from django_pg_retention.audit import ensure_triggers, missing_triggers
+from django_pg_retention.models import RetentionPolicy, RetentionRun, RetentionRunItem
 from django_pg_retention.sync import sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,15 +28,17 @@ OUTSIDER = "retention_test_outsider"
 
 @pytest.fixture
 def roles() -> Iterator[None]:
-    """Two roles that are not superusers, with ordinary DML rights on the application's tables."""
+    """Two roles that are not superusers: the executor with no rights on any table, the outsider
+    with every right on every table (TRUNCATE included) but no grant in schema retention."""
     with connection.cursor() as cursor:
         for role in (EXECUTOR, OUTSIDER):
             name = sql.Identifier(role).as_string(None)
             cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
             if cursor.fetchone() is None:
                 cursor.execute(f"CREATE ROLE {name} NOLOGIN NOSUPERUSER")
-            cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {name}")
-            cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {name}")
+        outsider = sql.Identifier(OUTSIDER).as_string(None)
+        cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public TO {outsider}")
+        cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {outsider}")
     yield
     with connection.cursor() as cursor:
         for role in (EXECUTOR, OUTSIDER):
@@ -43,13 +47,18 @@ def roles() -> Iterator[None]:
             cursor.execute(f"DROP ROLE {name}")
 
 
+def session_as(role: str) -> psycopg.Connection[Any]:
+    conn = psycopg.connect(server_dsn(connection.settings_dict["NAME"]), autocommit=True)
+    conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
+    return conn
+
+
 def purge_as(role: str) -> None:
-    with psycopg.connect(server_dsn(connection.settings_dict["NAME"]), autocommit=True) as conn:
-        conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
+    with session_as(role) as conn:
         conn.execute("CALL retention.run_cleanup(model => 'rules.Place', triggered_by => 'role-test')")
 
 
-def test_only_the_executor_role_can_purge(settings: Any, roles: None) -> None:
+def test_only_the_executor_role_can_purge_and_only_through_run_cleanup(settings: Any, roles: None) -> None:
     reset_rules_data()
     now = timezone.now()
     Place.objects.bulk_create(
@@ -57,16 +66,81 @@ def test_only_the_executor_role_can_purge(settings: Any, roles: None) -> None:
     )
 
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="schema retention"):
-        purge_as(EXECUTOR)  # not granted yet: DML rights on the tables are not enough
+        purge_as(EXECUTOR)  # not granted yet
     settings.RETENTION_CLEANUP_CONFIG = {**settings.RETENTION_CLEANUP_CONFIG, "executor_role": EXECUTOR}
     sync()
-    purge_as(EXECUTOR)
+    purge_as(EXECUTOR)  # with no right on any table: the steps of run_cleanup run as their owner
     assert not Place.objects.exists()
+    run = RetentionRun.objects.get(triggered_by="role-test")
+    assert (run.status, run.rows_deleted) == ("succeeded", 3) and run.hash
+    assert run.items.get().digests["rules_place"]["count"] == 3
 
     Place.objects.create(name="again", is_deleted=True, deleted_at=now - timedelta(days=100))
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
-        purge_as(OUTSIDER)
+        purge_as(OUTSIDER)  # every right on the tables, no grant
+    purge = RetentionPolicy.objects.get(model_path="rules.Place").purge_function
+    select = RetentionPolicy.objects.get(model_path="rules.Place").select_function
+    with session_as(EXECUTOR) as conn:
+        # Nothing that deletes or rewrites the audit, except through a run of its own session.
+        for statement in (
+            sql.SQL("SELECT {}(ARRAY['1'], false)").format(sql.Identifier("retention", purge)),
+            sql.SQL("SELECT * FROM {}(now(), NULL, NULL, 10, false, false)").format(
+                sql.Identifier("retention", select)
+            ),
+            sql.SQL("SELECT retention.seal_run(1)"),
+            sql.SQL("SELECT retention.prune_audit(100000)"),
+            sql.SQL("SELECT retention.record_batch(1, NULL, NULL, 0, 1, 1, false)"),
+            sql.SQL("SELECT retention.start_run(false, NULL, NULL, 'x')"),
+            sql.SQL("SELECT retention.item_digests(1)"),
+            sql.SQL("DELETE FROM rules_place"),
+            sql.SQL("UPDATE retention_run SET error = ''"),
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+        # The steps it may call refuse a run that another session is running.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT retention.start_run(false, NULL, NULL, 'other session')")
+            other_run = cursor.fetchone()[0]  # type: ignore[index]
+            cursor.execute("SELECT (retention.start_item(%s, 'rules.Place')).id", [other_run])
+            other_item = cursor.fetchone()[0]  # type: ignore[index]
+        for statement, args in (
+            ("SELECT * FROM retention.purge_batch(%s, NULL, NULL, 10, false)", [other_item]),
+            ("SELECT retention.start_item(%s, 'rules.Place')", [other_run]),
+            ("SELECT retention.finish_item(%s, 'succeeded', '')", [other_item]),
+            ("SELECT retention.finish_run(%s, false, 60)", [other_run]),
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="not a run this session is running"):
+                conn.execute(statement, args)  # type: ignore[arg-type]
     assert Place.objects.count() == 1
+    assert RetentionRunItem.objects.get(id=other_item).status == "running"
+
+
+def test_audit_tables_refuse_truncate_and_pgtrigger_ignore_to_roles_that_do_not_own_them(roles: None) -> None:
+    """The append-only triggers are row triggers of django-pgtrigger: TRUNCATE skips them and any
+    role may set pgtrigger.ignore. A role with every right on the tables still cannot use either."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT retention.start_run(false, NULL, NULL, 'sealed', 'skipped')")
+        sealed = cursor.fetchone()[0]  # type: ignore[index]
+        cursor.execute(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'retention_run'::regclass"
+            " AND tgname LIKE 'pgtrigger_append_only_update%'"
+        )
+        append_only = cursor.fetchone()[0]  # type: ignore[index]
+    with session_as(OUTSIDER) as conn:
+        for table in ("retention_run", "retention_run_item", "retention_policy_history", "retention_hold"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match=f"{table} is an audit table"):
+                conn.execute(sql.SQL("TRUNCATE {} CASCADE").format(sql.Identifier(table)))
+        conn.execute("SELECT set_config('pgtrigger.ignore', %s, false)", ["{" + append_only + "}"])
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"pgtrigger\.ignore lifts the append-only"):
+            conn.execute("UPDATE retention_run SET error = 'rewritten' WHERE id = %s", [sealed])
+    assert RetentionRun.objects.get(id=sealed).error == ""  # as sealed
+
+    # A disabled guard is reported like a disabled append-only trigger, and sync enables it again.
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE retention_hold DISABLE TRIGGER retention_audit_guard")
+    assert missing_triggers() == ["retention_hold.retention_audit_guard"]
+    assert ensure_triggers() == ["retention_hold.retention_audit_guard"]
+    assert missing_triggers() == []
 
 
 def test_an_unknown_executor_role_is_named(settings: Any) -> None:
