@@ -6,17 +6,19 @@ BIN := $(VENV)/bin
 MANAGE := $(BIN)/python tests/manage.py
 DEMO_USERS ?= 2000
 DEMO_DB ?= retention_demo
+ADMIN_ADDR ?= 127.0.0.1:8000
 
-.PHONY: demo test lint typecheck check db-start db-stop clean
+.PHONY: demo admin test lint typecheck check db-start db-stop clean
 
 $(BIN)/.installed: pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
-	touch $@
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "== installing the package and its test tools into $(VENV) (log: $(VENV)/install.log)"
+	@{ $(BIN)/pip install --upgrade pip && $(BIN)/pip install -e '.[dev]'; } > $(VENV)/install.log 2>&1 \
+	  || { tail -30 $(VENV)/install.log; exit 1; }
+	@touch $@
 
 db-start:
-	scripts/devdb start
+	@scripts/devdb start
 
 db-stop:
 	scripts/devdb stop
@@ -27,23 +29,32 @@ test: $(BIN)/.installed
 
 # The main job, start to finish, on a fresh database of its own (retention_demo) every time.
 demo: $(BIN)/.installed db-start
-	scripts/devdb recreate $(DEMO_DB)
-	export DATABASE_URL="$$(scripts/devdb url $(DEMO_DB))" DJANGO_SETTINGS_MODULE=testproject.demo_settings && \
-	echo "== migrate: policies synced, purge functions compiled" && \
+	@scripts/devdb recreate $(DEMO_DB)
+	@export DATABASE_URL="$$(scripts/devdb url $(DEMO_DB))" DJANGO_SETTINGS_MODULE=testproject.demo_settings && \
+	echo "== manage.py migrate: policies synced, purge functions compiled, pg_cron jobs scheduled" && \
 	$(MANAGE) migrate -v0 && \
-	echo "== scheduled by migrate: manage.py retention status" && \
+	echo && echo "== manage.py retention status" && \
 	$(MANAGE) retention status && \
+	echo && echo "== demo data: soft deletes spread over ten years" && \
 	$(MANAGE) demo_seed --users $(DEMO_USERS) && \
-	$(MANAGE) demo_counts && \
-	echo "== preview: manage.py cleanup_soft_deleted --dry-run" && \
+	$(MANAGE) demo_counts --save $(VENV)/demo-counts.json && \
+	echo && echo "== preview: manage.py cleanup_soft_deleted (a dry run, the default)" && \
 	$(MANAGE) cleanup_soft_deleted --dry-run && \
-	echo "== purge from psql, no Python involved: CALL retention.run_cleanup()" && \
+	echo && echo "== purge from psql, no Python involved: CALL retention.run_cleanup()" && \
 	scripts/devdb psql -c "CALL retention.run_cleanup(triggered_by => 'demo')" && \
-	echo "== the audit: manage.py retention show" && \
+	echo && echo "== the audit: manage.py retention show" && \
 	$(MANAGE) retention show && \
-	echo "== proof: every run sealed in a hash chain; manage.py retention verify recomputes it" && \
+	echo && echo "== the proof: manage.py retention verify recomputes the hash chain of every run" && \
 	$(MANAGE) retention verify && \
-	$(MANAGE) demo_counts
+	echo && $(MANAGE) demo_counts --before $(VENV)/demo-counts.json && \
+	echo && echo "See it in the admin: make admin (http://127.0.0.1:8000/admin/, login demo / demo)"
+
+# The demo database's admin, static files served, with a known login (demo / demo). Run make demo first.
+admin: $(BIN)/.installed db-start
+	@export DATABASE_URL="$$(scripts/devdb url $(DEMO_DB))" DJANGO_SETTINGS_MODULE=testproject.demo_settings && \
+	DJANGO_SUPERUSER_PASSWORD=demo $(MANAGE) demo_admin_user && \
+	echo "== the admin of $(DEMO_DB) at http://$(ADMIN_ADDR)/admin/ (login demo / demo); Ctrl-C stops it" && \
+	$(MANAGE) runserver --insecure $(ADMIN_ADDR)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

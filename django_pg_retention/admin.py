@@ -8,23 +8,30 @@ it (``retention.drain_requests``, a pg_cron job), never the web request.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.sites import all_sites
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from django_pg_retention.charts import daily_chart_svg
+from django_pg_retention.display import human_duration, label
 from django_pg_retention.graph import build
+from django_pg_retention.holds import place_hold
 from django_pg_retention.manager import call_run_cleanup
 from django_pg_retention.models import (
+    ATTENTION_ITEM_STATUSES,
+    ItemStatus,
     RetentionAlert,
     RetentionDaily,
     RetentionHold,
@@ -34,15 +41,14 @@ from django_pg_retention.models import (
     RetentionRequest,
     RetentionRun,
     RetentionRunItem,
+    RunStatus,
 )
 from django_pg_retention.policies import get_model, model_path, soft_delete_models
 
 if TYPE_CHECKING:  # generic in django-types only, not at runtime
     _ModelAdmin = admin.ModelAdmin[Any]
-    _TabularInline = admin.TabularInline[Any]
 else:
     _ModelAdmin = admin.ModelAdmin
-    _TabularInline = admin.TabularInline
 
 
 class ReadOnlyPermissions:
@@ -61,34 +67,60 @@ class ReadOnlyPermissions:
         return False
 
 
+class RetentionMedia:
+    css = {"all": ("django_pg_retention/admin.css",)}
+
+
 class ReadOnlyAdmin(ReadOnlyPermissions, _ModelAdmin):
+    Media = RetentionMedia
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, str] | None = None) -> TemplateResponse:
+        # "Retention runs", not "Select retention run to view": nothing here is selected to change.
+        title = str(self.model._meta.verbose_name_plural).capitalize()
+        return super().changelist_view(request, {"title": title, **(extra_context or {})})
+
     def has_module_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.is_active and request.user.is_staff)
 
 
-class RetentionRunItemInline(ReadOnlyPermissions, _TabularInline):
-    model = RetentionRunItem
-    extra = 0
-    can_delete = False
-    fields = (
-        "model_path",
-        "retention_days",
-        "policy_source",
-        "cutoff",
-        "eligible",
-        "deleted",
-        "blocked",
-        "skipped_locked",
-        "cascaded",
-        "updated",
-        "blocked_reasons",
-        "batches",
-        "duration",
-        "status",
-        "error",
-        "digests",
-    )
-    readonly_fields = fields
+def short_time(moment: datetime | None) -> str:
+    """ "2026-11-28 14:12" in the current time zone: a column that stays narrow."""
+    return "-" if moment is None else timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
+
+
+def breakable_path(path: str) -> SafeString:
+    """ "app.Model" that may wrap after the dot in a narrow column."""
+    app, _, name = path.partition(".")
+    return format_html("{}.<wbr>{}", app, name) if name else format_html("{}", path)
+
+
+def _item_status(item: RetentionRunItem) -> SafeString:
+    attention = item.status in ATTENTION_ITEM_STATUSES or item.blocked > 0
+    kind = "error" if item.status == ItemStatus.FAILED else "warning" if attention else "success"
+    return format_html('<span class="retention-badge {}">{}</span>', kind, label(item.status))
+
+
+def item_rows(items: Iterable[RetentionRunItem]) -> list[dict[str, Any]]:
+    """A run's items as the per-model table of the run and preview pages shows them."""
+    return [
+        {
+            "model_path": i.model_path,
+            "model": breakable_path(i.model_path),
+            "status": _item_status(i),
+            "error": i.error,
+            "days": f"{i.retention_days:,}",
+            "cutoff": i.cutoff,
+            "eligible": f"{i.eligible:,}",
+            "deleted": f"{i.deleted:,}",
+            "blocked": f"{i.blocked:,}",
+            "reasons": [(r, f"{n:,}") for r, n in sorted(i.blocked_reasons.items(), key=lambda kv: -kv[1])],
+            "cascaded": f"{sum(i.cascaded.values()):,}",
+            "tables": [(t, f"{n:,}") for t, n in sorted(i.cascaded.items())] if len(i.cascaded) > 1 else [],
+            "batches": f"{i.batches:,}",
+            "duration": human_duration(i.duration),
+        }
+        for i in items
+    ]
 
 
 PREVIEW_PERMISSION = "django_pg_retention.preview_retentionrun"
@@ -106,17 +138,19 @@ class RunRequestForm(forms.Form):
 
 @admin.register(RetentionRun)
 class RetentionRunAdmin(ReadOnlyAdmin):
-    list_display = ("id", "started_at", "state", "triggered_by", "requested_by", "mode", "rows_deleted", "took")
+    list_display = ("id", "started", "state", "by", "deleted", "took")
     list_filter = ("status", "triggered_by", "dry_run", "started_at")
     date_hierarchy = "started_at"
     search_fields = ("model_filter", "error", "requested_by")
-    inlines = [RetentionRunItemInline]
     fieldsets = (
         (None, {"fields": ("state", "needs_attention", "mode", "started_at", "finished_at", "triggered_by")}),
-        (None, {"fields": ("requested_by", "model_filter", "days_override", "rows_deleted", "error")}),
+        (None, {"fields": ("requested_by", "model_filter", "days_override", "deleted", "error")}),
         (
             "Proof (audit chain)",
-            {"classes": ("collapse",), "fields": ("backend_pid", "chain_position", "prev_hash", "hash")},
+            {
+                "classes": ("collapse",),
+                "fields": ("item_digests", "backend_pid", "chain_position", "prev_hash", "hash"),
+            },
         ),
     )
     readonly_fields = (
@@ -129,8 +163,9 @@ class RetentionRunAdmin(ReadOnlyAdmin):
         "requested_by",
         "model_filter",
         "days_override",
-        "rows_deleted",
+        "deleted",
         "error",
+        "item_digests",
         "backend_pid",
         "chain_position",
         "prev_hash",
@@ -145,8 +180,52 @@ class RetentionRunAdmin(ReadOnlyAdmin):
         return obj.attention(list(items.all()))
 
     @admin.display(description="status", ordering="status")
-    def state(self, obj: RetentionRun) -> str:
-        return f"{obj.status}, needs attention" if self._attention(obj) else obj.status
+    def state(self, obj: RetentionRun) -> SafeString:
+        attention = bool(self._attention(obj))
+        text = label(obj.status) + (", needs attention" if attention else "")
+        kind = (
+            "error"
+            if obj.status == RunStatus.FAILED
+            else "warning"
+            if attention
+            else "success"
+            if obj.status == RunStatus.SUCCEEDED
+            else ""
+        )
+        mode = format_html('<div class="retention-note">dry run: nothing deleted</div>') if obj.dry_run else ""
+        return format_html('<span class="retention-badge {}">{}</span>{}', kind, text, mode)
+
+    @admin.display(description="digests of the deleted keys")
+    def item_digests(self, obj: RetentionRun) -> SafeString:
+        items: Any = getattr(obj, "items")  # noqa: B009 (the reverse accessor, prefetched)
+        rows = [
+            (i.model_path, table, f"{d.get('count', 0):,}", d.get("sha256", ""))
+            for i in items.all()
+            for table, d in sorted(i.digests.items())
+        ]
+        if not rows:
+            return format_html("{}", "-")
+        return format_html(
+            '<table class="retention-table"><thead><tr><th>model</th><th>table</th><th class="num">keys</th>'
+            "<th>SHA-256 of the sorted keys</th></tr></thead><tbody>{}</tbody></table>",
+            format_html_join(
+                "",
+                '<tr><td>{}</td><td>{}</td><td class="num">{}</td><td class="retention-digest">{}</td></tr>',
+                rows,
+            ),
+        )
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: Mapping[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> TemplateResponse:
+        rows = [] if obj is None else item_rows(RetentionRunItem.objects.filter(run=obj).order_by("id"))
+        return super().render_change_form(request, {**context, "item_rows": rows}, add, change, form_url, obj)
 
     @admin.display(description="needs attention")
     def needs_attention(self, obj: RetentionRun) -> str:
@@ -156,11 +235,21 @@ class RetentionRunAdmin(ReadOnlyAdmin):
     def mode(self, obj: RetentionRun) -> str:
         return "dry run (nothing deleted)" if obj.dry_run else "real run"
 
+    @admin.display(description="started", ordering="started_at")
+    def started(self, obj: RetentionRun) -> str:
+        return short_time(obj.started_at)
+
+    @admin.display(description="by", ordering="triggered_by")
+    def by(self, obj: RetentionRun) -> str:
+        return f"{obj.triggered_by} ({obj.requested_by})" if obj.requested_by else obj.triggered_by
+
     @admin.display(description="duration")
     def took(self, obj: RetentionRun) -> str:
-        if obj.finished_at is None:
-            return "-"
-        return f"{(obj.finished_at - obj.started_at).total_seconds():.1f}s"
+        return "-" if obj.finished_at is None else human_duration(obj.finished_at - obj.started_at)
+
+    @admin.display(description="deleted", ordering="rows_deleted")
+    def deleted(self, obj: RetentionRun) -> str:
+        return f"{obj.rows_deleted:,}"
 
     def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
@@ -181,9 +270,22 @@ class RetentionRunAdmin(ReadOnlyAdmin):
         daily = list(RetentionDaily.objects.filter(day__gte=since))
         context = {
             **self._context(request, "Retention report"),
-            "rows": list(RetentionReport.objects.all()),
+            "rows": [
+                {
+                    "report": r,
+                    "model": breakable_path(r.model_path),
+                    "days": f"{r.retention_days:,}",
+                    "source": label(r.policy_source),
+                    "soft_deleted": f"{r.soft_deleted:,}",
+                    "purgeable": f"{r.purgeable:,}",
+                    "blocked": f"{r.blocked_now:,}",
+                    "last_deleted": "-" if r.last_deleted is None else f"{r.last_deleted:,}",
+                    "last_status": label(r.last_run_status or "-"),
+                }
+                for r in RetentionReport.objects.all()
+            ],
             "chart": daily_chart_svg(daily, since, timezone.now().date()),
-            "total_deleted": sum(d.rows_deleted for d in daily),
+            "total_deleted": f"{sum(d.rows_deleted for d in daily):,}",
         }
         return TemplateResponse(request, "admin/django_pg_retention/report.html", context)
 
@@ -201,12 +303,12 @@ class RetentionRunAdmin(ReadOnlyAdmin):
                 triggered_by="admin-preview",
                 requested_by=request.user.get_username(),
             )
-            items = list(RetentionRunItem.objects.filter(run=run))
+            items = list(RetentionRunItem.objects.filter(run=run).order_by("id"))
         context = {
             **self._context(request, "Preview a retention run"),
             "form": form,
             "run": run,
-            "items": items,
+            "item_rows": item_rows(items),
             "can_request": request.user.is_superuser,
         }
         return TemplateResponse(request, "admin/django_pg_retention/preview.html", context)
@@ -266,17 +368,8 @@ class RetentionRunAdmin(ReadOnlyAdmin):
 
 @admin.register(RetentionPolicy)
 class RetentionPolicyAdmin(ReadOnlyAdmin):
-    list_display = (
-        "model_path",
-        "retention_days",
-        "policy_source",
-        "is_active",
-        "soft_deleted",
-        "eligible",
-        "next_eligible_at",
-        "last_run",
-    )
-    list_filter = ("policy_source", "is_active")
+    list_display = ("policy_model", "days", "soft_deleted", "purgeable", "blocked", "next_eligible_at", "last_run")
+    list_display_links = ("policy_model",)
     fields = (
         "model_path",
         "db_table",
@@ -297,17 +390,35 @@ class RetentionPolicyAdmin(ReadOnlyAdmin):
         row = getattr(self, "_report", {}).get(obj.model_path)
         return getattr(row, name) if row is not None else None
 
-    @admin.display(description="soft-deleted")
-    def soft_deleted(self, obj: RetentionPolicy) -> Any:
-        return self._figure(obj, "soft_deleted")
+    @admin.display(description="model", ordering="model_path")
+    def policy_model(self, obj: RetentionPolicy) -> SafeString:
+        inactive = format_html('<div class="retention-note">{}</div>', "inactive (no longer in the settings)")
+        return format_html("{}{}", breakable_path(obj.model_path), "" if obj.is_active else inactive)
 
-    @admin.display(description="eligible now")
-    def eligible(self, obj: RetentionPolicy) -> Any:
-        return self._figure(obj, "eligible")
+    @admin.display(description="days", ordering="retention_days")
+    def days(self, obj: RetentionPolicy) -> SafeString:
+        return format_html(
+            '{}<div class="retention-note">{}</div>', f"{obj.retention_days:,}", label(obj.policy_source)
+        )
+
+    @admin.display(description="soft-deleted")
+    def soft_deleted(self, obj: RetentionPolicy) -> str:
+        figure = self._figure(obj, "soft_deleted")
+        return "-" if figure is None else f"{figure:,}"
+
+    @admin.display(description="purgeable now")
+    def purgeable(self, obj: RetentionPolicy) -> str:
+        figure = self._figure(obj, "purgeable")
+        return "-" if figure is None else f"{figure:,}"
+
+    @admin.display(description="blocked (last run)")
+    def blocked(self, obj: RetentionPolicy) -> str:
+        figure = self._figure(obj, "blocked_now")
+        return "-" if figure is None else f"{figure:,}"
 
     @admin.display(description="next eligible")
-    def next_eligible_at(self, obj: RetentionPolicy) -> Any:
-        return self._figure(obj, "next_eligible_at")
+    def next_eligible_at(self, obj: RetentionPolicy) -> str:
+        return short_time(self._figure(obj, "next_eligible_at"))
 
     @admin.display(description="last run")
     def last_run(self, obj: RetentionPolicy) -> Any:
@@ -316,11 +427,11 @@ class RetentionPolicyAdmin(ReadOnlyAdmin):
             return "-"
         url = reverse("admin:django_pg_retention_retentionrun_change", args=[run_id])
         return format_html(
-            '<a href="{}">{} ({}, {} deleted)</a>',
+            '<a href="{}">run {}</a> ({}, {} deleted)',
             url,
             run_id,
-            self._figure(obj, "last_run_status"),
-            self._figure(obj, "last_deleted"),
+            label(self._figure(obj, "last_run_status") or ""),
+            f"{self._figure(obj, 'last_deleted') or 0:,}",
         )
 
     @admin.display(description="change history")
@@ -343,9 +454,25 @@ class RetentionPolicyAdmin(ReadOnlyAdmin):
 
 
 class RetentionHoldForm(forms.ModelForm):  # type: ignore[type-arg]
+    # A select of the holdable models, validated by clean_model_path (which says why another is refused).
+    model_path = forms.CharField(
+        label="model", help_text="a model that a purge deletes rows of: a policy's model or one its cascades reach"
+    )
+
     class Meta:
         model = RetentionHold
         fields = ("model_path", "object_pk", "reason", "until")
+        labels = {"object_pk": "object (primary key)", "until": "held until"}
+        help_texts = {
+            "object_pk": "leave empty to hold every row of the model",
+            "until": "leave empty to hold until released",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "model_path" in self.fields:  # not on a saved hold's (read-only) page
+            choices = [("", "---------")] + [(path, path) for path in sorted(holdable_models())]
+            self.fields["model_path"].widget = forms.Select(choices=choices)
 
     def clean_model_path(self) -> str:
         value = str(self.cleaned_data["model_path"]).strip()
@@ -377,6 +504,11 @@ class RetentionHoldForm(forms.ModelForm):  # type: ignore[type-arg]
         return cleaned
 
 
+class PlaceHoldForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="why these rows must be kept")
+    until = forms.DateTimeField(required=False, label="held until", help_text="leave empty to hold until released")
+
+
 def holdable_models() -> set[str]:
     """Every model a purge deletes rows of: the policies' models and what their cascades reach."""
     paths: set[str] = set()
@@ -385,46 +517,135 @@ def holdable_models() -> set[str]:
     return paths
 
 
+HOLD_PERMISSION = "django_pg_retention.add_retentionhold"
+
+
+@admin.action(description="Place a legal hold on the selected rows")
+def place_legal_hold(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse | None:
+    """Added to the admin of every model a purge deletes rows of (attach_hold_actions): asks for the
+    reason, then holds each selected row against every purge."""
+    if not request.user.has_perm(HOLD_PERMISSION):
+        messages.error(request, "You may not place legal holds (permission “Can add retention hold”).")
+        return None
+    form = PlaceHoldForm(request.POST if request.POST.get("post") == "yes" else None)
+    if form.is_valid():
+        for obj in queryset:
+            place_hold(obj, form.cleaned_data["reason"], form.cleaned_data["until"], by=request.user.get_username())
+        messages.success(request, f"{len(queryset):,} row(s) held: no purge deletes them until released.")
+        return None
+    opts = queryset.model._meta
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Place a legal hold",
+        "opts": opts,
+        "form": form,
+        "queryset": queryset,
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, "admin/django_pg_retention/place_hold.html", context)
+
+
+def attach_hold_actions() -> None:
+    """Offer place_legal_hold on the changelist of every registered model a purge deletes rows of."""
+    holdable = holdable_models()
+    for site in list(all_sites):
+        for model, model_admin in site._registry.items():  # pyright: ignore[reportPrivateUsage]
+            if model is RetentionHold or model_path(model._meta.concrete_model) not in holdable:  # type: ignore[arg-type]
+                continue
+            actions = list(model_admin.actions or [])
+            if place_legal_hold not in actions:
+                model_admin.actions = [*actions, place_legal_hold]
+
+
 @admin.register(RetentionHold)
 class RetentionHoldAdmin(_ModelAdmin):
     """Holds are placed and released by users with the model's permissions; never edited or deleted."""
 
     form = RetentionHoldForm
-    list_display = (
-        "id",
-        "model_path",
-        "object_pk",
-        "reason",
-        "created_by",
-        "created_at",
-        "until",
-        "released_at",
-        "released_by",
-        "active",
-    )
+    Media = RetentionMedia
+    list_display = ("id", "model_path", "object_pk", "reason", "placed", "held_until", "state")
     list_filter = ("model_path",)
     search_fields = ("model_path", "object_pk", "reason")
     actions = ["release"]
 
-    @admin.display(boolean=True, description="active")
-    def active(self, obj: RetentionHold) -> bool:
-        return obj.is_active
+    @admin.display(description="placed", ordering="created_at")
+    def placed(self, obj: RetentionHold) -> str:
+        return f"{short_time(obj.created_at)} by {obj.created_by or '-'}"
+
+    @admin.display(description="held until", ordering="until")
+    def held_until(self, obj: RetentionHold) -> str:
+        return "until released" if obj.until is None else short_time(obj.until)
+
+    @admin.display(description="state")
+    def state(self, obj: RetentionHold) -> str:
+        if obj.released_at is not None:
+            return f"released by {obj.released_by} on {obj.released_at:%Y-%m-%d}"
+        if not obj.is_active:
+            return "lapsed"
+        return "in force"
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
         if obj is None:
             return ()
         return ("model_path", "object_pk", "reason", "until", "created_by", "created_at", "released_at", "released_by")
 
+    def get_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        return self.get_readonly_fields(request, obj) or ("model_path", "object_pk", "reason", "until")
+
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        # Existing holds are evidence: released by the action, never edited.
+        # Existing holds are evidence: released (the action, the Release page), never edited.
         return obj is None and super().has_change_permission(request)
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, str] | None = None) -> TemplateResponse:
+        return super().changelist_view(request, {"title": "Legal holds", **(extra_context or {})})
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: Mapping[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> TemplateResponse:
+        # A hold cannot be edited once saved: no "Save and continue editing" or "Save and add another".
+        extra: dict[str, Any] = {"show_save_and_continue": False, "show_save_and_add_another": False}
+        if obj is not None:
+            extra["title"] = f"Legal hold {obj.pk}"
+            extra["can_release"] = obj.released_at is None and super().has_change_permission(request)
+        return super().render_change_form(request, {**context, **extra}, add, change, form_url, obj)
+
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         obj.created_by = request.user.get_username()
         super().save_model(request, obj, form, change)
+
+    def get_urls(self) -> list[URLPattern]:
+        release = self.admin_site.admin_view(self.release_view)
+        return [path("<int:hold_id>/release/", release, name="django_pg_retention_release_hold"), *super().get_urls()]
+
+    def release_view(self, request: HttpRequest, hold_id: int) -> HttpResponse:
+        """Release one hold, after a confirmation page (like Django's delete)."""
+        if not super().has_change_permission(request):
+            raise PermissionDenied
+        hold = RetentionHold.objects.filter(pk=hold_id).first()
+        if hold is None:
+            raise Http404(f"no legal hold {hold_id}")
+        change_url = reverse("admin:django_pg_retention_retentionhold_change", args=[hold.pk])
+        if hold.released_at is not None:
+            messages.info(request, f"Legal hold {hold.pk} was already released by {hold.released_by}.")
+            return HttpResponseRedirect(change_url)
+        if request.method == "POST":
+            RetentionHold.objects.filter(pk=hold.pk, released_at__isnull=True).update(
+                released_at=timezone.now(), released_by=request.user.get_username()
+            )
+            messages.success(request, f"Legal hold {hold.pk} released: the next run may purge what it kept.")
+            return HttpResponseRedirect(change_url)
+        context = {**self.admin_site.each_context(request), "title": "Release this legal hold?", "hold": hold}
+        context["opts"] = self.model._meta
+        return TemplateResponse(request, "admin/django_pg_retention/release_hold.html", context)
 
     @admin.action(description="Release the selected holds", permissions=["change"])
     def release(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
@@ -436,68 +657,33 @@ class RetentionHoldAdmin(_ModelAdmin):
 
 @admin.register(RetentionRequest)
 class RetentionRequestAdmin(ReadOnlyAdmin):
-    list_display = ("id", "requested_at", "requested_by", "model_path", "days", "status", "run", "finished_at")
+    list_display = ("id", "requested", "requested_by", "model_path", "days", "status", "run", "finished")
+
+    @admin.display(description="requested", ordering="requested_at")
+    def requested(self, obj: RetentionRequest) -> str:
+        return short_time(obj.requested_at)
+
+    @admin.display(description="finished", ordering="finished_at")
+    def finished(self, obj: RetentionRequest) -> str:
+        return short_time(obj.finished_at)
+
     list_filter = ("status",)
 
 
 @admin.register(RetentionAlert)
 class RetentionAlertAdmin(ReadOnlyAdmin):
-    list_display = ("id", "created_at", "kind", "run", "message", "sent_at")
+    list_display = ("id", "created", "what", "run", "message", "sent")
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj: RetentionAlert) -> str:
+        return short_time(obj.created_at)
+
+    @admin.display(description="kind", ordering="kind")
+    def what(self, obj: RetentionAlert) -> str:
+        return label(obj.kind)
+
+    @admin.display(description="mailed", ordering="sent_at")
+    def sent(self, obj: RetentionAlert) -> str:
+        return short_time(obj.sent_at)
+
     list_filter = ("kind",)
-
-
-def daily_chart_svg(rows: list[RetentionDaily], first: date, last: date) -> SafeString:
-    """Rows deleted per day as a bar chart, drawn on the server (nothing loaded from the internet)."""
-    totals: dict[date, int] = {}
-    for r in rows:
-        totals[r.day] = totals.get(r.day, 0) + r.rows_deleted
-    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    width, height, left, bottom = 720, 180, 56, 24
-    bar = (width - left) / max(len(days), 1)
-    peak = max(totals.values(), default=0) or 1
-    bars = format_html_join(
-        "",
-        '<rect x="{}" y="{}" width="{}" height="{}" fill="#417690"><title>{}: {} rows</title></rect>',
-        (
-            (
-                f"{left + i * bar:.1f}",
-                f"{height - bottom - (totals.get(d, 0) / peak) * (height - bottom - 8):.1f}",
-                f"{max(bar - 1, 1):.1f}",
-                f"{(totals.get(d, 0) / peak) * (height - bottom - 8):.1f}",
-                d.isoformat(),
-                totals.get(d, 0),
-            )
-            for i, d in enumerate(days)
-        ),
-    )
-    axis = format_html(
-        '<text x="{}" y="14" font-size="11" text-anchor="end">{}</text>'
-        '<text x="{}" y="{}" font-size="11" text-anchor="end">0</text>'
-        '<text x="{}" y="{}" font-size="11">{}</text>'
-        '<text x="{}" y="{}" font-size="11" text-anchor="end">{}</text>'
-        '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#999"/>',
-        left - 6,
-        f"{peak:,}",
-        left - 6,
-        height - bottom,
-        left,
-        height - 6,
-        first.isoformat(),
-        width,
-        height - 6,
-        last.isoformat(),
-        left,
-        height - bottom,
-        width,
-        height - bottom,
-    )
-    return format_html(
-        '<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="rows deleted per day" '
-        'width="{}" height="{}" viewBox="0 0 {} {}" class="retention-daily-chart">{}{}</svg>',
-        width,
-        height,
-        width,
-        height,
-        axis,
-        bars,
-    )

@@ -17,3 +17,15 @@ class RetentionConfig(AppConfig):
         import_module("django_pg_retention.checks")  # registers the system checks
 
         post_migrate.connect(post_migrate_sync, sender=self, dispatch_uid="django_pg_retention.sync")
+
+        from django.apps import apps
+
+        if apps.is_installed("django.contrib.admin"):
+            # Every admin module registered (autodiscover is idempotent), then "Place a legal hold"
+            # offered on the changelist of each model a purge deletes rows of.
+            from django.contrib import admin
+
+            from django_pg_retention.admin import attach_hold_actions
+
+            admin.autodiscover()
+            attach_hold_actions()

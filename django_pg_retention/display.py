@@ -11,6 +11,24 @@ from rich.table import Table
 from django_pg_retention.models import RetentionRequest, RetentionRun, RetentionRunItem
 
 
+def label(value: str) -> str:
+    """An enum value as words: "needs_confirmation" -> "needs confirmation"."""
+    return value.replace("_", " ")
+
+
+def human_duration(duration: timedelta | None) -> str:
+    """0.016091 s -> "0.02 s", 75.3 s -> "1 min 15 s"."""
+    if duration is None:
+        return "-"
+    seconds = duration.total_seconds()
+    if seconds < 10:
+        return f"{seconds:.2f} s"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
 def run_as_dict(run: RetentionRun, items: list[RetentionRunItem]) -> dict[str, Any]:
     return {
         "run_id": run.pk,
@@ -56,7 +74,7 @@ def print_run(out: TextIO, run: RetentionRun, items: list[RetentionRunItem]) -> 
     for i in items:
         table.add_row(
             i.model_path,
-            str(i.retention_days),
+            f"{i.retention_days:,}",
             f"{i.eligible:,}",
             f"{i.deleted:,}",
             f"{i.blocked:,}",
@@ -73,6 +91,8 @@ def print_run(out: TextIO, run: RetentionRun, items: list[RetentionRunItem]) -> 
     for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
         console.print(f"  blocked by {reason}: {count:,}")
     if run.dry_run:
+        would = sum(sum(i.cascaded.values()) for i in items)
+        console.print(f"Would delete (roots and cascades): {would:,} rows")
         console.print("DRY RUN: no rows were deleted. A real run on the same data records these figures.")
     else:
         console.print(f"Rows deleted (roots and cascades): {run.rows_deleted:,}")
@@ -154,7 +174,10 @@ def print_status(out: TextIO, using: str) -> None:
             f"{r['rows_deleted']:,}" if r["retention_run"] else "-",
             r["return_message"][:40],
         )
-    console.print(history)
+    if history.row_count:
+        console.print(history)
+    else:
+        console.print("Latest job runs: none that did anything yet.")
     if noops:
         console.print(f"({len(noops)} run(s) of the requests job left out: no admin request was waiting)")
 

@@ -351,6 +351,16 @@ class RetentionReport(models.Model):
     def __str__(self) -> str:
         return f"{self.model_path}: {self.eligible} eligible"
 
+    @property
+    def blocked_now(self) -> int:
+        """Eligible rows the last run found blocked (PROTECT, RESTRICT, a hold): not overdue work."""
+        return min(self.last_blocked or 0, self.eligible)
+
+    @property
+    def purgeable(self) -> int:
+        """Eligible rows the next run can be expected to delete."""
+        return self.eligible - self.blocked_now
+
 
 class RetentionDaily(models.Model):
     """The retention_daily view: rows deleted per model per day by real runs (unmanaged)."""

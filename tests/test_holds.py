@@ -132,3 +132,55 @@ def test_release_hold_must_say_who_releases_it() -> None:
     with pytest.raises(ValueError, match="must say who releases it"):
         release_hold(held)
     assert RetentionHold.objects.get().released_at is None
+
+
+def test_place_legal_hold_is_offered_on_a_soft_delete_models_changelist_and_asks_for_a_reason() -> None:
+    User = get_user_model()
+    clerk = User.objects.create_user(username="clerk", password="pw", is_staff=True)
+    clerk.user_permissions.add(*Permission.objects.filter(codename__in=["view_place", "change_place"]))
+    client = Client()
+    client.force_login(clerk)
+    first, second = Place.objects.create(name="a"), Place.objects.create(name="b")
+    changelist = reverse("admin:rules_place_changelist")
+    assert 'value="place_legal_hold"' in client.get(changelist).content.decode()
+    selected = {"action": "place_legal_hold", "_selected_action": [first.pk, second.pk]}
+
+    refused = client.post(changelist, selected, follow=True)
+    assert "You may not place legal holds" in refused.content.decode() and not RetentionHold.objects.exists()
+    clerk.user_permissions.add(Permission.objects.get(codename="add_retentionhold"))
+    asked = client.post(changelist, selected)  # the action's first step: a page asking why
+    assert asked.status_code == 200 and "Place the hold" in asked.content.decode()
+    assert not RetentionHold.objects.exists()
+    no_reason = client.post(changelist, {**selected, "post": "yes", "reason": ""})
+    assert no_reason.status_code == 200 and not RetentionHold.objects.exists()
+    client.post(changelist, {**selected, "post": "yes", "reason": "litigation 42"})
+    holds = RetentionHold.objects.order_by("object_pk")
+    assert [(h.model_path, h.object_pk, h.reason, h.created_by) for h in holds] == [
+        ("rules.Place", str(first.pk), "litigation 42", "clerk"),
+        ("rules.Place", str(second.pk), "litigation 42", "clerk"),
+    ]
+
+
+def test_a_hold_page_releases_through_a_confirmation_and_says_who() -> None:
+    User = get_user_model()
+    clerk = User.objects.create_user(username="clerk", password="pw", is_staff=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="view_retentionhold"))
+    client = Client()
+    client.force_login(clerk)
+    hold = place_hold(old_place("held"), "audit", by="legal")
+    page = reverse("admin:django_pg_retention_retentionhold_change", args=[hold.pk])
+    release = reverse("admin:django_pg_retention_release_hold", args=[hold.pk])
+    shown = client.get(page).content.decode()
+    assert f"Legal hold {hold.pk}" in shown and 'id="retention-release"' not in shown  # not without the permission
+    assert client.post(release).status_code == 403
+
+    clerk.user_permissions.add(Permission.objects.get(codename="change_retentionhold"))
+    assert 'id="retention-release"' in client.get(page).content.decode()
+    confirmation = client.get(release)
+    assert confirmation.status_code == 200 and "Yes, release it" in confirmation.content.decode()
+    hold.refresh_from_db()
+    assert hold.released_at is None  # asking is not releasing
+    client.post(release)
+    hold.refresh_from_db()
+    assert hold.released_by == "clerk" and hold.released_at is not None
+    assert 'id="retention-release"' not in client.get(page).content.decode()  # released once, for good
