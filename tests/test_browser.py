@@ -182,6 +182,12 @@ def test_every_admin_page_fits_1280_px_and_a_real_run_needs_confirming(live_serv
     assert "Are you sure" in fits(page, "request-confirmation")
     assert not RetentionRequest.objects.exists()  # asking is not queueing
 
+    RetentionRequest.objects.create(requested_by="root", model_path="rules.Place", days=30)
+    page.goto(f"{base}/retentionrequest/")
+    assert "rules.Place" in fits(page, "requests")
+    page.goto(f"{base}/retentionalert/")
+    assert "needs confirmation" in fits(page, "alerts")
+
     page.goto(f"{base}/retentionhold/")
     assert "Legal holds" in fits(page, "holds")
     page.goto(f"{base}/retentionhold/add/")
