@@ -13,14 +13,14 @@ __version__ = "0.1.0"
 
 
 def get_retention_manager(using: str = "default") -> RetentionManager:
-    """The specification's retention manager for one database alias."""
+    """The retention manager (an IRetentionManager) for one database alias."""
     from django_pg_retention.manager import RetentionManager
 
     return RetentionManager(using=using)
 
 
 def get_service(name: str) -> RetentionManager:
-    """The specification's service locator: ``get_service("retention_manager")``."""
+    """``get_service("retention_manager")``: the service locator of the Celery-based design (docs/migration.md)."""
     if name != "retention_manager":
         raise LookupError(f"unknown service {name!r}: django-pg-retention provides 'retention_manager'")
     return get_retention_manager()

@@ -71,7 +71,26 @@ class RetentionMedia:
     css = {"all": ("django_pg_retention/admin.css",)}
 
 
-class ReadOnlyAdmin(ReadOnlyPermissions, _ModelAdmin):
+class ChangeFormContext(_ModelAdmin):
+    """An admin whose change page adds change_form_context(request, obj) to the template's context."""
+
+    def change_form_context(self, request: HttpRequest, obj: Any) -> dict[str, Any]:
+        return {}
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: Mapping[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> TemplateResponse:
+        extra = self.change_form_context(request, obj)
+        return super().render_change_form(request, {**context, **extra}, add, change, form_url, obj)
+
+
+class ReadOnlyAdmin(ReadOnlyPermissions, ChangeFormContext):
     Media = RetentionMedia
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, str] | None = None) -> TemplateResponse:
@@ -86,6 +105,16 @@ class ReadOnlyAdmin(ReadOnlyPermissions, _ModelAdmin):
 def short_time(moment: datetime | None) -> str:
     """ "2026-11-28 14:12" in the current time zone: a column that stays narrow."""
     return "-" if moment is None else timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
+
+
+def time_column(field: str, description: str) -> Any:
+    """A changelist column showing a timestamp field as short_time does, sortable by the field."""
+
+    @admin.display(description=description, ordering=field)
+    def column(model_admin: Any, obj: Model) -> str:
+        return short_time(getattr(obj, field))
+
+    return column
 
 
 def breakable_path(path: str) -> SafeString:
@@ -215,17 +244,8 @@ class RetentionRunAdmin(ReadOnlyAdmin):
             ),
         )
 
-    def render_change_form(
-        self,
-        request: HttpRequest,
-        context: Mapping[str, Any],
-        add: bool = False,
-        change: bool = False,
-        form_url: str = "",
-        obj: Any = None,
-    ) -> TemplateResponse:
-        rows = [] if obj is None else item_rows(RetentionRunItem.objects.filter(run=obj).order_by("id"))
-        return super().render_change_form(request, {**context, "item_rows": rows}, add, change, form_url, obj)
+    def change_form_context(self, request: HttpRequest, obj: Any) -> dict[str, Any]:
+        return {"item_rows": [] if obj is None else item_rows(RetentionRunItem.objects.filter(run=obj).order_by("id"))}
 
     @admin.display(description="needs attention")
     def needs_attention(self, obj: RetentionRun) -> str:
@@ -235,9 +255,7 @@ class RetentionRunAdmin(ReadOnlyAdmin):
     def mode(self, obj: RetentionRun) -> str:
         return "dry run (nothing deleted)" if obj.dry_run else "real run"
 
-    @admin.display(description="started", ordering="started_at")
-    def started(self, obj: RetentionRun) -> str:
-        return short_time(obj.started_at)
+    started = time_column("started_at", "started")
 
     @admin.display(description="by", ordering="triggered_by")
     def by(self, obj: RetentionRun) -> str:
@@ -289,21 +307,24 @@ class RetentionRunAdmin(ReadOnlyAdmin):
         }
         return TemplateResponse(request, "admin/django_pg_retention/report.html", context)
 
+    @staticmethod
+    def _preview(request: HttpRequest, form: RunRequestForm) -> tuple[RetentionRun, list[RetentionRunItem]]:
+        """A dry run of what the form asks for, computed by the procedure now."""
+        run = call_run_cleanup(
+            dry_run=True,
+            model=form.cleaned_data["model"] or None,
+            days=form.cleaned_data["days"],
+            triggered_by="admin-preview",
+            requested_by=request.user.get_username(),
+        )
+        return run, list(RetentionRunItem.objects.filter(run=run).order_by("id"))
+
     def preview_view(self, request: HttpRequest) -> HttpResponse:
         """What a run would do now, computed by the procedure with dry_run."""
         if not request.user.has_perm(PREVIEW_PERMISSION):
             raise PermissionDenied
         form = RunRequestForm(request.POST or None)
-        run, items = None, []
-        if request.method == "POST" and form.is_valid():
-            run = call_run_cleanup(
-                dry_run=True,
-                model=form.cleaned_data["model"] or None,
-                days=form.cleaned_data["days"],
-                triggered_by="admin-preview",
-                requested_by=request.user.get_username(),
-            )
-            items = list(RetentionRunItem.objects.filter(run=run).order_by("id"))
+        run, items = self._preview(request, form) if request.method == "POST" and form.is_valid() else (None, [])
         context = {
             **self._context(request, "Preview a retention run"),
             "form": form,
@@ -326,14 +347,7 @@ class RetentionRunAdmin(ReadOnlyAdmin):
         model = form.cleaned_data["model"]  # one of the form's choices: a policy's model
         if request.POST.get("confirmed") != "yes":
             # Like Django's delete confirmation: what a run would purge now, then "Yes, I'm sure".
-            preview = call_run_cleanup(
-                dry_run=True,
-                model=model or None,
-                days=form.cleaned_data["days"],
-                triggered_by="admin-preview",
-                requested_by=request.user.get_username(),
-            )
-            items = list(RetentionRunItem.objects.filter(run=preview).order_by("id"))
+            preview, items = self._preview(request, form)
             context = {
                 **self._context(request, "Are you sure?"),
                 "form": form,
@@ -401,24 +415,21 @@ class RetentionPolicyAdmin(ReadOnlyAdmin):
             '{}<div class="retention-note">{}</div>', f"{obj.retention_days:,}", label(obj.policy_source)
         )
 
-    @admin.display(description="soft-deleted")
-    def soft_deleted(self, obj: RetentionPolicy) -> str:
-        figure = self._figure(obj, "soft_deleted")
-        return "-" if figure is None else f"{figure:,}"
+    @staticmethod
+    def report_column(name: str, description: str) -> Any:
+        """A column with a figure of the policy's retention_report row: counts with separators, times short."""
 
-    @admin.display(description="purgeable now")
-    def purgeable(self, obj: RetentionPolicy) -> str:
-        figure = self._figure(obj, "purgeable")
-        return "-" if figure is None else f"{figure:,}"
+        @admin.display(description=description)
+        def column(model_admin: RetentionPolicyAdmin, obj: RetentionPolicy) -> str:
+            figure = model_admin._figure(obj, name)
+            return f"{figure:,}" if isinstance(figure, int) else short_time(figure)
 
-    @admin.display(description="blocked (last run)")
-    def blocked(self, obj: RetentionPolicy) -> str:
-        figure = self._figure(obj, "blocked_now")
-        return "-" if figure is None else f"{figure:,}"
+        return column
 
-    @admin.display(description="next eligible")
-    def next_eligible_at(self, obj: RetentionPolicy) -> str:
-        return short_time(self._figure(obj, "next_eligible_at"))
+    soft_deleted = report_column("soft_deleted", "soft-deleted")
+    purgeable = report_column("purgeable", "purgeable now")
+    blocked = report_column("blocked_now", "blocked (last run)")
+    next_eligible_at = report_column("next_eligible_at", "next eligible")
 
     @admin.display(description="last run")
     def last_run(self, obj: RetentionPolicy) -> Any:
@@ -558,7 +569,7 @@ def attach_hold_actions() -> None:
 
 
 @admin.register(RetentionHold)
-class RetentionHoldAdmin(_ModelAdmin):
+class RetentionHoldAdmin(ChangeFormContext):
     """Holds are placed and released by users with the model's permissions; never edited or deleted."""
 
     form = RetentionHoldForm
@@ -602,21 +613,13 @@ class RetentionHoldAdmin(_ModelAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, str] | None = None) -> TemplateResponse:
         return super().changelist_view(request, {"title": "Legal holds", **(extra_context or {})})
 
-    def render_change_form(
-        self,
-        request: HttpRequest,
-        context: Mapping[str, Any],
-        add: bool = False,
-        change: bool = False,
-        form_url: str = "",
-        obj: Any = None,
-    ) -> TemplateResponse:
+    def change_form_context(self, request: HttpRequest, obj: Any) -> dict[str, Any]:
         # A hold cannot be edited once saved: no "Save and continue editing" or "Save and add another".
         extra: dict[str, Any] = {"show_save_and_continue": False, "show_save_and_add_another": False}
         if obj is not None:
             extra["title"] = f"Legal hold {obj.pk}"
             extra["can_release"] = obj.released_at is None and super().has_change_permission(request)
-        return super().render_change_form(request, {**context, **extra}, add, change, form_url, obj)
+        return extra
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         obj.created_by = request.user.get_username()
@@ -659,13 +662,8 @@ class RetentionHoldAdmin(_ModelAdmin):
 class RetentionRequestAdmin(ReadOnlyAdmin):
     list_display = ("id", "requested", "requested_by", "model_path", "days", "status", "run", "finished")
 
-    @admin.display(description="requested", ordering="requested_at")
-    def requested(self, obj: RetentionRequest) -> str:
-        return short_time(obj.requested_at)
-
-    @admin.display(description="finished", ordering="finished_at")
-    def finished(self, obj: RetentionRequest) -> str:
-        return short_time(obj.finished_at)
+    requested = time_column("requested_at", "requested")
+    finished = time_column("finished_at", "finished")
 
     list_filter = ("status",)
 
@@ -674,16 +672,11 @@ class RetentionRequestAdmin(ReadOnlyAdmin):
 class RetentionAlertAdmin(ReadOnlyAdmin):
     list_display = ("id", "created", "what", "run", "message", "sent")
 
-    @admin.display(description="created", ordering="created_at")
-    def created(self, obj: RetentionAlert) -> str:
-        return short_time(obj.created_at)
+    created = time_column("created_at", "created")
+    sent = time_column("sent_at", "mailed")
 
     @admin.display(description="kind", ordering="kind")
     def what(self, obj: RetentionAlert) -> str:
         return label(obj.kind)
-
-    @admin.display(description="mailed", ordering="sent_at")
-    def sent(self, obj: RetentionAlert) -> str:
-        return short_time(obj.sent_at)
 
     list_filter = ("kind",)

@@ -1,7 +1,7 @@
 from django.apps import AppConfig
 
 
-class RetentionConfig(AppConfig):
+class RetentionAppConfig(AppConfig):
     name = "django_pg_retention"
     label = "django_pg_retention"
     verbose_name = "Data retention"

@@ -102,7 +102,7 @@ def _json_object(pairs: list[tuple[str, str]]) -> sql.Composable:
     chunks = [pairs[i : i + 40] for i in range(0, len(pairs), 40)]
     return sql.SQL(" || ").join(
         sql.SQL("jsonb_build_object({})").format(
-            sql.SQL(", ").join(sql.SQL("{}, t.{}").format(sql.Literal(key), _q(column)) for key, column in chunk)
+            sql.SQL(", ").join(sql.SQL("{}, t.{}").format(sql.Literal(key), _ident(column)) for key, column in chunk)
         )
         for chunk in chunks
     )
@@ -110,11 +110,16 @@ def _json_object(pairs: list[tuple[str, str]]) -> sql.Composable:
 
 def _path(node: Node) -> str:
     """'app_label.ModelName', as holds and policies name a model."""
-    return f"{node.model._meta.app_label}.{node.model._meta.object_name}"
+    return model_path(node.model)
 
 
-def _q(name: str) -> sql.Identifier:
+def _ident(name: str) -> sql.Identifier:
     return sql.Identifier(name)
+
+
+def _comment(name: str) -> sql.SQL:
+    """A name in a "--" comment of the generated SQL (which ends at a line break)."""
+    return sql.SQL(cast(LiteralString, " ".join(name.splitlines())))
 
 
 def _text(composed: sql.Composable) -> str:
@@ -126,7 +131,7 @@ def _not_gone(alias: str, node: Node) -> sql.Composable:
     return sql.SQL(
         " AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g"
         " WHERE g.db_table = {table} AND g.pk = {a}.{pk}::text)"
-    ).format(table=sql.Literal(node.table), a=_q(alias), pk=_q(node.pk))
+    ).format(table=sql.Literal(node.table), a=_ident(alias), pk=_ident(node.pk))
 
 
 def _if_dry(dry: list[sql.Composable], real: list[sql.Composable]) -> list[sql.Composable]:
@@ -164,8 +169,8 @@ class _Retention:
         self.node = node
         self.path = _path(node)
         columns = soft_delete_columns(node.model)
-        self.deleted_at = _q(columns.deleted_at_column)
-        self.flag = _q(columns.flag_column) if columns.flag_column else None
+        self.deleted_at = _ident(columns.deleted_at_column)
+        self.flag = _ident(columns.flag_column) if columns.flag_column else None
         policy_days = sql.SQL(
             "(SELECT p.retention_days FROM retention_policy p WHERE p.model_path = {} AND p.is_active)"
         ).format(sql.Literal(self.path))
@@ -176,7 +181,7 @@ class _Retention:
             )
 
     def live(self, alias: str) -> sql.Composable:
-        a = _q(alias)
+        a = _ident(alias)
         if self.flag is None:
             return sql.SQL("{}.{} IS NULL").format(a, self.deleted_at)
         return sql.SQL("({a}.{d} IS NULL OR NOT coalesce({a}.{f}, false))").format(a=a, d=self.deleted_at, f=self.flag)
@@ -185,7 +190,7 @@ class _Retention:
         """True for a row that is not eligible (live, or younger than its policy)."""
         return sql.SQL(
             "NOT coalesce({live} IS FALSE AND {a}.{d} < now() - make_interval(days => {days}), false)"
-        ).format(live=self.live(alias), a=_q(alias), d=self.deleted_at, days=days)
+        ).format(live=self.live(alias), a=_ident(alias), d=self.deleted_at, days=days)
 
     def reason(self, alias: str, days: sql.Composable) -> sql.Composable:
         return sql.SQL("CASE WHEN {live} THEN {live_reason} ELSE {young} END").format(
@@ -213,14 +218,14 @@ class _Function:
         self.retained_models = _retained_models() if retained is None else retained
 
     def arr(self, node: Node) -> sql.Identifier:
-        return _q(self.var[node])
+        return _ident(self.var[node])
 
     def gone(self, alias: str, node: Node) -> sql.Composable:
         return _not_gone(alias, node) if self.dry else sql.SQL("")
 
     def match(self, alias: str, edge: Edge) -> sql.Composable:
         """SQL true for ``alias`` rows of edge.target that the deleted edge.source rows reach."""
-        a = _q(alias)
+        a = _ident(alias)
         src = self.arr(edge.source)
         if edge.kind is EdgeKind.GENERIC:
             assert edge.content_type is not None
@@ -233,20 +238,20 @@ class _Function:
                 " AND {a}.{oid} = ANY({ids})"
             ).format(
                 a=a,
-                ct=_q(edge.to_column),
+                ct=_ident(edge.to_column),
                 app=sql.Literal(app_label),
                 model=sql.Literal(model_name),
-                oid=_q(edge.column),
+                oid=_ident(edge.column),
                 ids=ids,
             )
         if edge.by_pk:
-            return sql.SQL("{}.{} = ANY({})").format(a, _q(edge.column), src)
+            return sql.SQL("{}.{} = ANY({})").format(a, _ident(edge.column), src)
         return sql.SQL("{a}.{col} IN (SELECT s.{to} FROM {table} s WHERE s.{pk} = ANY({src}))").format(
             a=a,
-            col=_q(edge.column),
-            to=_q(edge.to_column),
-            table=_q(edge.source.table),
-            pk=_q(edge.source.pk),
+            col=_ident(edge.column),
+            to=_ident(edge.to_column),
+            table=_ident(edge.source.table),
+            pk=_ident(edge.source.pk),
             src=src,
         )
 
@@ -258,8 +263,8 @@ class _Function:
         the batch commits); leaves deleted by their match need no lock."""
         lock = sql.SQL("") if self.dry or self.by_match(edge.target) else sql.SQL(" FOR UPDATE OF t")
         return sql.SQL("ARRAY(SELECT t.{pk} FROM {table} t WHERE {match}{gone}{lock})").format(
-            pk=_q(edge.target.pk),
-            table=_q(edge.target.table),
+            pk=_ident(edge.target.pk),
+            table=_ident(edge.target.table),
             match=self.match("t", edge),
             gone=self.gone("t", edge.target),
             lock=lock,
@@ -314,21 +319,25 @@ class _Function:
     def not_deleted(self, alias: str, node: Node) -> sql.Composable:
         if not self.in_closure(node):
             return sql.SQL("")
-        return sql.SQL(" AND NOT ({}.{} = ANY({}))").format(_q(alias), _q(node.pk), self.arr(node))
+        return sql.SQL(" AND NOT ({}.{} = ANY({}))").format(_ident(alias), _ident(node.pk), self.arr(node))
 
-    def blocker(self, edge: Edge, reason: str, where_extra: sql.Composable) -> sql.Composable:
+    def raise_if_referenced(self, edge: Edge, where_extra: sql.Composable, error: sql.Composable) -> sql.Composable:
+        """Raise when a row of the edge's target still references the rows this batch deletes."""
         return sql.SQL(
             "IF EXISTS (SELECT 1 FROM {table} r WHERE {match}{extra}{gone}) THEN\n"
-            "    RAISE EXCEPTION USING ERRCODE = {code}, MESSAGE = {msg};\n"
+            "    RAISE EXCEPTION USING {error};\n"
             "  END IF;"
         ).format(
-            table=_q(edge.target.table),
+            table=_ident(edge.target.table),
             match=self.match("r", edge),
             extra=where_extra,
             gone=self.gone("r", edge.target),
-            code=sql.Literal(BLOCKED_SQLSTATE),
-            msg=sql.Literal(reason),
+            error=error,
         )
+
+    def blocker(self, edge: Edge, reason: str, where_extra: sql.Composable) -> sql.Composable:
+        error = sql.SQL("ERRCODE = {}, MESSAGE = {}").format(sql.Literal(BLOCKED_SQLSTATE), sql.Literal(reason))
+        return self.raise_if_referenced(edge, where_extra, error)
 
     def holds(self) -> list[sql.Composable]:
         """Legal holds: no row of any table this batch deletes may be held (or its whole model).
@@ -375,9 +384,9 @@ class _Function:
                     "  END IF;"
                 ).format(
                     reason=rule.reason("t", days),
-                    table=_q(node.table),
+                    table=_ident(node.table),
                     days=rule.days,
-                    pk=_q(node.pk),
+                    pk=_ident(node.pk),
                     arr=self.arr(node),
                     kept=rule.kept("t", days),
                     live=rule.live("t"),
@@ -414,25 +423,16 @@ class _Function:
             " WHERE c.contype = 'f' AND c.conrelid = {target}::regclass AND c.confrelid = {source}::regclass"
             " AND a.attname = {column} LIMIT 1)"
         ).format(
-            target=sql.Literal(_text(_q(edge.target.table))),
-            source=sql.Literal(_text(_q(edge.source.table))),
+            target=sql.Literal(_text(_ident(edge.target.table))),
+            source=sql.Literal(_text(_ident(edge.source.table))),
             column=sql.Literal(edge.column),
         )
-        return sql.SQL(
-            "IF EXISTS (SELECT 1 FROM {table} r WHERE {match}{extra}{gone}) THEN\n"
-            "    RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', MESSAGE = format(\n"
+        error = sql.SQL(
+            "ERRCODE = 'foreign_key_violation', MESSAGE = format(\n"
             '      \'update or delete on table "%s" violates foreign key constraint "%s" on table "%s"\',\n'
-            "      {source}, {constraint}, {target});\n"
-            "  END IF;"
-        ).format(
-            table=_q(edge.target.table),
-            match=self.match("r", edge),
-            extra=self.not_deleted("r", edge.target),
-            gone=self.gone("r", edge.target),
-            source=sql.Literal(edge.source.table),
-            target=sql.Literal(edge.target.table),
-            constraint=constraint,
-        )
+            "      {source}, {constraint}, {target})"
+        ).format(source=sql.Literal(edge.source.table), target=sql.Literal(edge.target.table), constraint=constraint)
+        return self.raise_if_referenced(edge, self.not_deleted("r", edge.target), error)
 
     def updates(self) -> list[sql.Composable]:
         out: list[sql.Composable] = []
@@ -451,8 +451,8 @@ class _Function:
                     "  GET DIAGNOSTICS n = ROW_COUNT;\n"
                     "  IF n > 0 THEN updated := updated || jsonb_build_object({key}, n); END IF;"
                 ).format(
-                    table=_q(e.target.table),
-                    col=_q(e.column),
+                    table=_ident(e.target.table),
+                    col=_ident(e.column),
                     value=value,
                     match=self.match("r", e),
                     extra=self.not_deleted("r", e.target),
@@ -479,7 +479,7 @@ class _Function:
         ctes: list[sql.Composable] = []
         for i, n in enumerate(self.graph.nodes):
             edge = self.by_match(n)
-            where = self.match("t", edge) if edge else sql.SQL("t.{} = ANY({})").format(_q(n.pk), self.arr(n))
+            where = self.match("t", edge) if edge else sql.SQL("t.{} = ANY({})").format(_ident(n.pk), self.arr(n))
             spec = None if self.dry else outbox_spec(n.model)
             extra = (
                 sql.SQL(", {} AS files, {} AS snapshot").format(_json_object(spec[0]), _json_object(spec[1]))
@@ -487,8 +487,9 @@ class _Function:
                 else sql.SQL("")
             )
             ctes.append(
-                sql.SQL("{x} AS (DELETE FROM {table} t WHERE {where} RETURNING t.{pk}::text AS k{extra})").format(
-                    x=_q(f"x{i}"), table=_q(n.table), where=where, pk=_q(n.pk), extra=extra
+                sql.SQL("-- {x}: the deleted rows of {name}\n  ").format(x=_comment(f"x{i}"), name=_comment(n.table))
+                + sql.SQL("{x} AS (DELETE FROM {table} t WHERE {where} RETURNING t.{pk}::text AS k{extra})").format(
+                    x=_ident(f"x{i}"), table=_ident(n.table), where=where, pk=_ident(n.pk), extra=extra
                 )
             )
             if spec:
@@ -496,10 +497,10 @@ class _Function:
                     sql.SQL(
                         "{o} AS (INSERT INTO retention_outbox (model_path, object_pk, files, snapshot, created_at)\n"
                         "    SELECT {path}, x.k, x.files, x.snapshot, clock_timestamp() FROM {x} x)"
-                    ).format(o=_q(f"o{i}"), path=sql.Literal(_path(n)), x=_q(f"x{i}"))
+                    ).format(o=_ident(f"o{i}"), path=sql.Literal(_path(n)), x=_ident(f"x{i}"))
                 )
         keys = sql.SQL(", ").join(
-            sql.SQL("({}, ARRAY(SELECT k FROM {}))").format(sql.Literal(n.table), _q(f"x{i}"))
+            sql.SQL("({}, ARRAY(SELECT k FROM {}))").format(sql.Literal(n.table), _ident(f"x{i}"))
             for i, n in enumerate(self.graph.nodes)
         )
         ctes.append(sql.SQL("keys(db_table, keys) AS (VALUES {})").format(keys))
@@ -511,7 +512,7 @@ class _Function:
             )
         )
         return sql.SQL(
-            "WITH {}\n"
+            "WITH\n  {}\n"
             "  SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),\n"
             "         CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))\n"
             "                                FILTER (WHERE cardinality(v.keys) > 0) END\n"
@@ -520,10 +521,11 @@ class _Function:
 
     def render(self, name: str, path: sql.Composable) -> sql.Composable:
         declare = [
-            sql.SQL("{} {}[] := {};").format(
+            sql.SQL("{} {}[] := {};  -- keys of {}").format(
                 self.arr(n),
                 _type(n.pk_type),
                 sql.SQL("roots::{}[]").format(_type(n.pk_type)) if n == self.graph.root else sql.SQL("'{}'"),
+                _comment(n.table),
             )
             for n in self.graph.nodes
         ]
@@ -537,9 +539,7 @@ class _Function:
             *_if_dry([*dry.updates(), *dry.foreign_keys()], self.updates()),
             *_if_dry([dry.deletes()], [self.deletes()]),
         ]
-        return sql.SQL(
-            "CREATE OR REPLACE FUNCTION {schema}.{name}(roots text[], dry_run boolean) RETURNS jsonb\n"
-            "LANGUAGE plpgsql VOLATILE SET search_path = {path} AS $purge$\n"
+        code = sql.SQL(
             "DECLARE\n  {declare}\n  n bigint;\n  size_before bigint;\n  hold_reason text;\n"
             "  retained_reason text;\n"
             "  item bigint := nullif(current_setting('retention.item_id', true), '')::bigint;\n"
@@ -547,14 +547,9 @@ class _Function:
             "BEGIN\n  {body}\n"
             "  RETURN jsonb_strip_nulls(jsonb_build_object('deleted', coalesce(deleted, '{{}}'), 'updated', updated,"
             " 'keys', deleted_keys));\n"
-            "END\n$purge$;"
-        ).format(
-            schema=_q(SCHEMA),
-            name=_q(name),
-            path=path,
-            declare=sql.SQL("\n  ").join(declare),
-            body=sql.SQL("\n  ").join(body),
-        )
+            "END"
+        ).format(declare=sql.SQL("\n  ").join(declare), body=sql.SQL("\n  ").join(body))
+        return _plpgsql_function(name, "(roots text[], dry_run boolean) RETURNS jsonb", path, "purge", code)
 
 
 def _direct_blockers(fn: _Function) -> list[tuple[Edge, str]]:
@@ -602,9 +597,9 @@ def batch_query(model: type[models.Model], first: bool, dry: bool = False, by_pk
     probes = [
         sql.SQL("(SELECT {reason} FROM {table} r WHERE r.{col} = t.{pk} AND {cond}{gone} LIMIT 1)").format(
             reason=reason,
-            table=_q(e.target.table),
-            col=_q(e.column),
-            pk=_q(root.pk),
+            table=_ident(e.target.table),
+            col=_ident(e.column),
+            pk=_ident(root.pk),
             cond=condition,
             gone=fn.gone("r", e.target),
         )
@@ -613,21 +608,23 @@ def batch_query(model: type[models.Model], first: bool, dry: bool = False, by_pk
     # A held root is counted as blocked by its hold without being tried (held is NULL without holds).
     blocked = sql.SQL("coalesce({})").format(
         sql.SQL(",\n             ").join(
-            [sql.SQL("held->>(t.{}::text)").format(_q(root.pk)), sql.SQL("held->>''"), *probes]
+            [sql.SQL("held->>(t.{}::text)").format(_ident(root.pk)), sql.SQL("held->>''"), *probes]
         )
     )
     if first:
         after: sql.Composable = sql.SQL("")
     elif by_pk:
-        after = sql.SQL("\n      AND t.{pk} > after_pk::{pk_type}").format(pk=_q(root.pk), pk_type=_type(root.pk_type))
+        after = sql.SQL("\n      AND t.{pk} > after_pk::{pk_type}").format(
+            pk=_ident(root.pk), pk_type=_type(root.pk_type)
+        )
     else:
         after = sql.SQL("\n      AND (t.{at}, t.{pk}) > (after_at, after_pk::{pk_type})").format(
-            at=_q(columns.deleted_at_column), pk=_q(root.pk), pk_type=_type(root.pk_type)
+            at=_ident(columns.deleted_at_column), pk=_ident(root.pk), pk_type=_type(root.pk_type)
         )
     order = (
-        sql.SQL("t.{}").format(_q(root.pk))
+        sql.SQL("t.{}").format(_ident(root.pk))
         if by_pk
-        else sql.SQL("t.{}, t.{}").format(_q(columns.deleted_at_column), _q(root.pk))
+        else sql.SQL("t.{}, t.{}").format(_ident(columns.deleted_at_column), _ident(root.pk))
     )
     last = sql.SQL("pk DESC") if by_pk else sql.SQL("deleted_at DESC, pk DESC")
     return sql.SQL(
@@ -644,11 +641,11 @@ def batch_query(model: type[models.Model], first: bool, dry: bool = False, by_pk
         "         (SELECT deleted_at FROM last), (SELECT pk::text FROM last)\n"
         "  FROM c"
     ).format(
-        pk=_q(root.pk),
+        pk=_ident(root.pk),
         blocked=blocked,
-        table=_q(root.table),
-        deleted_at=_q(columns.deleted_at_column),
-        flag=sql.SQL("t.{} AND ").format(_q(columns.flag_column)) if columns.flag_column else sql.SQL(""),
+        table=_ident(root.table),
+        deleted_at=_ident(columns.deleted_at_column),
+        flag=sql.SQL("t.{} AND ").format(_ident(columns.flag_column)) if columns.flag_column else sql.SQL(""),
         after=after,
         gone=fn.gone("t", root),
         order=order,
@@ -664,12 +661,7 @@ def _render_select(model: type[models.Model], name: str, path: sql.Composable) -
             batch_query(model, first, dry=True, by_pk=by_pk), batch_query(model, first, by_pk=by_pk)
         )
 
-    return sql.SQL(
-        "CREATE OR REPLACE FUNCTION {schema}.{name}(\n"
-        "  cutoff timestamptz, after_at timestamptz, after_pk text, lim integer, dry_run boolean,\n"
-        "  by_pk boolean DEFAULT false)\n"
-        "RETURNS TABLE(ids text[], blocked text[], last_at timestamptz, last_pk text)\n"
-        "LANGUAGE plpgsql VOLATILE SET search_path = {path} AS $select$\n"
+    code = sql.SQL(
         "DECLARE\n"
         "  held jsonb;  -- {{pk or '': reason}} of this model's active legal holds, NULL without any\n"
         "BEGIN\n"
@@ -681,17 +673,30 @@ def _render_select(model: type[models.Model], name: str, path: sql.Composable) -
         "  IF by_pk AND after_pk IS NULL THEN\n    {first_pk}\n"
         "  ELSIF by_pk THEN\n    {next_pk}\n"
         "  ELSIF after_at IS NULL THEN\n    {first}\n  ELSE\n    {next}\n  END IF;\n"
-        "END\n$select$;"
+        "END"
     ).format(
-        schema=_q(SCHEMA),
-        name=_q(name),
-        path=path,
         holds=_holds_of([_path(root)]),
         first=form(True),
         next=form(False),
         first_pk=form(True, by_pk=True),
         next_pk=form(False, by_pk=True),
     )
+    signature: LiteralString = (
+        "(\n  cutoff timestamptz, after_at timestamptz, after_pk text, lim integer, dry_run boolean,\n"
+        "  by_pk boolean DEFAULT false)\nRETURNS TABLE(ids text[], blocked text[], last_at timestamptz, last_pk text)"
+    )
+    return _plpgsql_function(name, signature, path, "select", code)
+
+
+def _plpgsql_function(
+    name: str, signature: LiteralString, path: sql.Composable, tag: LiteralString, code: sql.Composable
+) -> sql.Composable:
+    """CREATE OR REPLACE FUNCTION retention.<name><signature> with its search_path pinned; code is
+    its DECLARE ... END, quoted as $tag$."""
+    return sql.SQL(
+        "CREATE OR REPLACE FUNCTION {schema}.{name}" + signature + "\n"
+        "LANGUAGE plpgsql VOLATILE SET search_path = {path} AS $" + tag + "$\n{code}\n$" + tag + "$;"
+    ).format(schema=_ident(SCHEMA), name=_ident(name), path=path, code=code)
 
 
 def search_path(schemas: list[str]) -> sql.Composable:

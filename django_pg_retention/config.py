@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from dataclasses import Field, dataclass, field, fields
+from typing import Any, TypeVar, cast, get_type_hints
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -16,7 +16,7 @@ POLICIES_SETTING = "SOFT_DELETE_RETENTION_POLICIES"
 CLEANUP_SETTING = "RETENTION_CLEANUP_CONFIG"
 SCHEDULE_SETTING = "RETENTION_SCHEDULE"
 
-# The specification's cadence: cleanup daily at midnight, housekeeping (its weekly report slot) on Sundays.
+# Cleanup daily at midnight; housekeeping weekly, early on Sundays.
 # "requests" drains the real runs asked for in the admin, every minute.
 DEFAULT_SCHEDULE: dict[str, str | None] = {
     "cleanup": "0 0 * * *",
@@ -24,68 +24,89 @@ DEFAULT_SCHEDULE: dict[str, str | None] = {
     "requests": "* * * * *",
 }
 
-# key -> (expected type, default). bool is checked before int: bool is an int in Python.
-CLEANUP_KEYS: dict[str, tuple[type, Any]] = {
-    "batch_size": (int, 1000),
-    "max_execution_time": (int, 3600),
-    "enable_notifications": (bool, True),
-    "notification_threshold": (int, 10000),
-    "dry_run_default": (bool, True),
-    "require_confirmation": (bool, True),
-    "lock_timeout_ms": (int, 2000),
-    "large_deletion_threshold": (int, 10000),
-    "audit_retention_days": (int, 2555),  # 7 years, the longest period in the specification's policies
-    "cron_history_days": (int, 30),  # our rows in cron.job_run_details
-    "outbox_retention_days": (int, 30),  # drained retention_outbox rows (snapshots of purged rows)
-    "target_batch_ms": (int, 200),  # adaptive batching: batch duration to aim at
-    "min_batch_size": (int, 100),
-    "max_batch_size": (int, 5000),  # bounds the slowest batch (docs/benchmarks.md)
-    # Guard rail for unattended runs: more eligible rows of one model than this, and the run deletes
-    # none of them until a person confirms (cleanup_soft_deleted --model ... --execute --force).
-    # An int for every model, or {"default": n, "app": n, "app.Model": n}; None: no limit.
-    "max_deletions_per_run": (dict, 100_000),
-    # The database role allowed to run purges: sync grants it USAGE on schema retention and EXECUTE
-    # on its routines (nothing there is executable by PUBLIC). None: only the owner and superusers.
-    "executor_role": (str, None),
-    # A root whose cascade reaches a row its own policy still keeps (a soft-delete model's row that is
-    # live, younger than its policy, or held): "block" keeps the root (RETAINED app.Model ...);
-    # "delete" is Django's plain cascade. Holds block in both.
-    "on_retained_cascade": (str, "block"),
-}
 RETAINED_CASCADE_MODES = ("block", "delete")
-POSITIVE_KEYS = {
-    "batch_size",
-    "max_execution_time",
-    "lock_timeout_ms",
-    "notification_threshold",
-    "audit_retention_days",
-    "cron_history_days",
-    "outbox_retention_days",
-    "target_batch_ms",
-    "min_batch_size",
-    "max_batch_size",
-}
+
+
+def _setting(
+    default: Any, doc: str, *, minimum: int | None = None, maximum: int | None = None, synced: bool = False
+) -> Any:
+    """A key of RETENTION_CLEANUP_CONFIG: its default, meaning and bounds. synced: written to the
+    retention_config row that the SQL procedures read (retention.config())."""
+    return field(default=default, metadata={"doc": doc, "minimum": minimum, "maximum": maximum, "synced": synced})
 
 
 @dataclass(frozen=True)
 class CleanupConfig:
-    batch_size: int
-    max_execution_time: int
-    enable_notifications: bool
-    notification_threshold: int
-    dry_run_default: bool
-    require_confirmation: bool
-    lock_timeout_ms: int
-    large_deletion_threshold: int
-    audit_retention_days: int
-    cron_history_days: int
-    outbox_retention_days: int
-    target_batch_ms: int
-    min_batch_size: int
-    max_batch_size: int
-    max_deletions_per_run: int | dict[str, int] | None
-    executor_role: str | None
-    on_retained_cascade: str
+    """RETENTION_CLEANUP_CONFIG with defaults filled in. Every key is declared here once (name, type,
+    default, bounds, meaning); the checks, the retention_config row and docs/settings.md (checked by
+    tests/test_settings.py) follow from it."""
+
+    batch_size: int = _setting(
+        1000, "rows per committed batch; with adaptive batching, the first batch's size", minimum=1, synced=True
+    )
+    max_execution_time: int = _setting(3600, "seconds per run, checked between batches", minimum=1, synced=True)
+    enable_notifications: bool = _setting(True, "record alerts for runs that end badly or delete a lot", synced=True)
+    notification_threshold: int = _setting(
+        10000, "rows deleted by one run above which it raises an alert", minimum=1, synced=True
+    )
+    dry_run_default: bool = _setting(True, "cleanup_soft_deleted without --execute previews")
+    require_confirmation: bool = _setting(True, "cleanup_soft_deleted --execute asks on a terminal")
+    lock_timeout_ms: int = _setting(2000, "lock_timeout of each batch", minimum=1, synced=True)
+    large_deletion_threshold: int = _setting(
+        10000, "cleanup_soft_deleted --execute refuses more eligible rows without --force"
+    )
+    # Seven years: the longest retention period of the example policies (leases), so the proof of a
+    # purge outlives the data it purged.
+    audit_retention_days: int = _setting(
+        2555, "housekeeping keeps finished audit runs this long", minimum=1, synced=True
+    )
+    cron_history_days: int = _setting(30, "housekeeping keeps our rows of cron.job_run_details this long", minimum=1)
+    outbox_retention_days: int = _setting(30, "housekeeping keeps drained retention_outbox rows this long", minimum=1)
+    target_batch_ms: int = _setting(200, "adaptive batching: the batch duration to aim at", minimum=1, synced=True)
+    min_batch_size: int = _setting(100, "adaptive batching: the smallest batch", minimum=1, synced=True)
+    # Bounds the slowest batch (docs/benchmarks.md).
+    max_batch_size: int = _setting(
+        5000, "adaptive batching: the largest batch", minimum=1, maximum=1_000_000, synced=True
+    )
+    # Guard rail for unattended runs: more eligible rows of one model than this, and the run deletes
+    # none of them until a person confirms (cleanup_soft_deleted --model ... --execute --force).
+    max_deletions_per_run: int | dict[str, int] | None = _setting(
+        100_000, "an int for every model, or {'default': n, 'app': n, 'app.Model': n}; None: no limit"
+    )
+    executor_role: str | None = _setting(None, "the database role that may CALL retention.run_cleanup")
+    # "block" keeps a root whose cascade reaches a row its own policy still keeps (RETAINED app.Model);
+    # "delete" is Django's plain cascade. Holds block in both.
+    on_retained_cascade: str = _setting("block", "'block' or 'delete'")
+
+
+CLEANUP_KEYS: dict[str, Field[Any]] = {f.name: f for f in fields(CleanupConfig)}
+
+
+def synced_keys() -> list[str]:
+    """The keys written to retention_config, in declaration order."""
+    return [name for name, f in CLEANUP_KEYS.items() if f.metadata["synced"]]
+
+
+def _key_problem(key: str, value: object) -> str | None:
+    """Why value is not valid for key (by its declared type and bounds), or None."""
+    declared = get_type_hints(CleanupConfig)[key]
+    if key == "on_retained_cascade":
+        return None if value in RETAINED_CASCADE_MODES else f"must be 'block' or 'delete', not {value!r}"
+    if key == "executor_role":
+        if value is None or (isinstance(value, str) and value.strip()):
+            return None
+        return f"must be the name of a database role, or None, not {value!r}"
+    if declared is bool:
+        return None if isinstance(value, bool) else f"must be True or False, not {value!r}"
+    if declared is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"must be an integer, not {value!r} ({type(value).__name__})"
+        minimum, maximum = CLEANUP_KEYS[key].metadata["minimum"], CLEANUP_KEYS[key].metadata["maximum"]
+        if minimum is not None and value < minimum:
+            return f"must be at least {minimum}, not {value}"
+        if maximum is not None and value > maximum:
+            return f"must be at most {maximum:,}, not {value:,}"
+    return None
 
 
 def as_mapping(raw: object) -> dict[object, object] | None:
@@ -112,36 +133,36 @@ def policy_value_problem(value: object) -> str | None:
     return None
 
 
-def cleanup_config_problems(raw: object) -> list[tuple[str, str]]:
-    """(key, problem) for each bad entry of RETENTION_CLEANUP_CONFIG."""
+def _known_entries(
+    raw: object, known: Mapping[str, object], noun: str, shape: str
+) -> tuple[dict[str, object], list[tuple[str, str]]]:
+    """The entries of a settings dict whose keys are known, and a (key, problem) for each other."""
     mapping = as_mapping(raw)
     if mapping is None:
-        return [("", f"must be a dict, not {type(raw).__name__}")]
+        return {}, [("", f"must be {shape}, not {type(raw).__name__}")]
+    entries: dict[str, object] = {}
     problems: list[tuple[str, str]] = []
     for key, value in mapping.items():
-        if not isinstance(key, str) or key not in CLEANUP_KEYS:
-            known = ", ".join(sorted(CLEANUP_KEYS))
-            problems.append((str(key), f"is not a known key (known keys: {known})"))
-            continue
-        expected, _ = CLEANUP_KEYS[key]
-        is_bool = isinstance(value, bool)
+        if isinstance(key, str) and key in known:
+            entries[key] = value
+        else:
+            problems.append((str(key), f"is not a known {noun} (known {noun}s: {', '.join(sorted(known))})"))
+    return entries, problems
+
+
+def cleanup_config_problems(raw: object) -> list[tuple[str, str]]:
+    """(key, problem) for each bad entry of RETENTION_CLEANUP_CONFIG."""
+    entries, problems = _known_entries(raw, CLEANUP_KEYS, "key", "a dict")
+    for key, value in entries.items():
         if key == "max_deletions_per_run":
             problems.extend(_limit_problems(value))
-            continue
-        if key == "on_retained_cascade":
-            if value not in RETAINED_CASCADE_MODES:
-                problems.append((key, f"must be 'block' or 'delete', not {value!r}"))
-            continue
-        if key == "executor_role":
-            if value is not None and (not isinstance(value, str) or not value.strip()):
-                problems.append((key, f"must be the name of a database role, or None, not {value!r}"))
-            continue
-        if expected is bool and not is_bool:
-            problems.append((key, f"must be True or False, not {value!r}"))
-        elif expected is int and (is_bool or not isinstance(value, int)):
-            problems.append((key, f"must be an integer, not {value!r} ({type(value).__name__})"))
-        elif expected is int and key in POSITIVE_KEYS and isinstance(value, int) and value < 1:
-            problems.append((key, f"must be at least 1, not {value}"))
+        elif (problem := _key_problem(key, value)) is not None:
+            problems.append((key, problem))
+    if not problems:
+        smallest = entries.get("min_batch_size", CLEANUP_KEYS["min_batch_size"].default)
+        largest = entries.get("max_batch_size", CLEANUP_KEYS["max_batch_size"].default)
+        if isinstance(smallest, int) and isinstance(largest, int) and largest < smallest:
+            problems.append(("max_batch_size", f"must be at least min_batch_size ({smallest}), not {largest}"))
     return problems
 
 
@@ -153,21 +174,15 @@ def cleanup_config() -> CleanupConfig:
         key, problem = problems[0]
         raise ImproperlyConfigured(f"{CLEANUP_SETTING}[{key!r}] {problem}")
     mapping = as_mapping(raw) or {}
-    values: dict[str, Any] = {key: mapping.get(key, default) for key, (_, default) in CLEANUP_KEYS.items()}
+    values: dict[str, Any] = {str(key): value for key, value in mapping.items()}
     return CleanupConfig(**values)
 
 
 def schedule_problems(raw: object) -> list[tuple[str, str]]:
     """(key, problem) for each malformed entry of RETENTION_SCHEDULE (expressions: see checks)."""
-    mapping = as_mapping(raw)
-    if mapping is None:
-        return [("", f"must be a dict of job name to cron expression or None, not {type(raw).__name__}")]
-    problems: list[tuple[str, str]] = []
-    for key, value in mapping.items():
-        if not isinstance(key, str) or key not in DEFAULT_SCHEDULE:
-            known = ", ".join(sorted(DEFAULT_SCHEDULE))
-            problems.append((str(key), f"is not a known job (known jobs: {known})"))
-        elif value is not None and (not isinstance(value, str) or not value.strip()):
+    entries, problems = _known_entries(raw, DEFAULT_SCHEDULE, "job", "a dict of job name to cron expression or None")
+    for key, value in entries.items():
+        if value is not None and (not isinstance(value, str) or not value.strip()):
             problems.append((key, f"must be a cron expression such as '0 0 * * *', or None to disable, not {value!r}"))
     return problems
 

@@ -337,3 +337,37 @@ def build(model: type[models.Model]) -> Graph:
                 reached.add(edge.target)
                 pending.append(edge.target)
     return graph
+
+
+def purge_order(policy_models: list[type[models.Model]]) -> list[type[models.Model]]:
+    """Referencing models before the models they reference, so eligible rows never block each other."""
+    members = set(policy_models)
+    references: dict[type[models.Model], list[type[models.Model]]] = {m: [] for m in policy_models}
+    for m in policy_models:
+        for f in m._meta.get_fields():
+            target = getattr(f, "related_model", None)
+            if (
+                getattr(f, "concrete", False)
+                and getattr(f, "is_relation", False)
+                and target in members
+                and target is not m
+            ):
+                references[m].append(target)  # type: ignore[arg-type]
+    ordered: list[type[models.Model]] = []
+    done: set[type[models.Model]] = set()
+
+    def visit(m: type[models.Model], path: set[type[models.Model]]) -> None:
+        # A model comes after every model that references it: visit referencers first.
+        if m in done or m in path:
+            return
+        path.add(m)
+        for other in policy_models:
+            if m in references[other]:
+                visit(other, path)
+        path.discard(m)
+        done.add(m)
+        ordered.append(m)
+
+    for m in policy_models:
+        visit(m, set())
+    return ordered

@@ -1,4 +1,6 @@
-"""The specification's interfaces (retention-policy-system-v3.md, section 2.1), for code typed against them."""
+"""The interfaces of the Celery-based design this package replaces (docs/migration.md), kept for code
+typed against them: ``RetentionPolicy``, a policy as ``get_all_policies()`` returns it (not the
+``models.RetentionPolicy`` table), and ``IRetentionManager``, which ``RetentionManager`` implements."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The specification's retention manager, backed by the database: Python reads and calls, SQL purges."""
+"""The Python API (RetentionManager, kept from the Celery-based design: docs/migration.md), backed by
+the database: Python reads and calls, SQL purges."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RetentionConfig:
-    """A policy as the specification's API returns it."""
+    """A policy as ``get_all_policies()`` returns it."""
 
     model_path: str
     retention_days: int
@@ -123,7 +124,7 @@ def log_run(run: RetentionRun) -> None:
 
 
 class RetentionManager(IRetentionManager):
-    """``get_retention_manager()``: the specification's IRetentionManager, reading the database."""
+    """``get_retention_manager()``: an IRetentionManager that reads the database."""
 
     def __init__(self, using: str = "default") -> None:
         self.using = using
@@ -181,7 +182,8 @@ class RetentionManager(IRetentionManager):
         return soft_delete_models()
 
     def generate_cleanup_report(self) -> dict[str, Any]:
-        """The specification's report shape, read from the retention_report view."""
+        """The cleanup report (per model: eligible, deleted by the last run, next eligible), from the
+        retention_report view."""
         report: dict[str, Any] = {
             "generated_at": timezone.now(),
             "models": [],

@@ -162,16 +162,18 @@ class RetentionPolicyHistory(models.Model):
 class RetentionConfigRow(models.Model):
     """RETENTION_CLEANUP_CONFIG as the SQL procedure reads it (a single row)."""
 
+    # The synced keys of config.CleanupConfig (defaults and meanings there): sync writes every
+    # column, and the SQL reads them through retention.config(), with no defaults of its own.
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     batch_size = models.PositiveIntegerField()
     max_execution_time = models.PositiveIntegerField(help_text="seconds")
     lock_timeout_ms = models.PositiveIntegerField()
-    target_batch_ms = models.PositiveIntegerField(default=200, help_text="adaptive batching aims at this")
-    min_batch_size = models.PositiveIntegerField(default=100)
-    max_batch_size = models.PositiveIntegerField(default=5000)
-    enable_notifications = models.BooleanField(default=True)
-    notification_threshold = models.PositiveIntegerField(default=10000, help_text="alert above this many rows")
-    audit_retention_days = models.PositiveIntegerField(default=2555, help_text="prune_audit keeps runs this long")
+    target_batch_ms = models.PositiveIntegerField()
+    min_batch_size = models.PositiveIntegerField()
+    max_batch_size = models.PositiveIntegerField()
+    enable_notifications = models.BooleanField()
+    notification_threshold = models.PositiveIntegerField()
+    audit_retention_days = models.PositiveIntegerField()
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -212,6 +214,13 @@ class ItemStatus(models.TextChoices):
     TIMED_OUT = "timed_out"
     INTERRUPTED = "interrupted"
     NEEDS_CONFIRMATION = "needs_confirmation"  # over max_deletions_per_run: left for a person
+
+
+class RequestStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
 
 
 # Item states a person has to act on (or look at); "succeeded" and "running" are not among them.
@@ -378,13 +387,6 @@ class RetentionDaily(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.model_path}: {self.rows_deleted}"
-
-
-class RequestStatus(models.TextChoices):
-    PENDING = "pending"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
 
 
 class RetentionRequest(models.Model):

@@ -15,7 +15,7 @@ from django_pg_retention.models import DELETED_AT_ATTR, FLAG_ATTR
 
 
 class PolicySource(StrEnum):
-    """The specification's policy sources, most specific first."""
+    """Where a policy's days come from, most specific first."""
 
     MODEL_SPECIFIC = "model_specific"
     APP_LEVEL = "app_level"

@@ -9,13 +9,14 @@ import logging
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections, models, router, transaction
+from django.db import connections, router, transaction
 from django.db.backends.utils import CursorWrapper
 from psycopg import sql
 
 from django_pg_retention import config
 from django_pg_retention.audit import ensure_triggers
 from django_pg_retention.compiler import SCHEMA, CompiledModel, compile_model
+from django_pg_retention.graph import purge_order
 from django_pg_retention.models import (
     RetentionConfigRow,
     RetentionPolicy,
@@ -82,40 +83,6 @@ def can_sync(using: str) -> bool:
         return bool(cursor.fetchone()[0])  # type: ignore[index]
 
 
-def purge_order(models_: list[type[models.Model]]) -> list[type[models.Model]]:
-    """Referencing models before the models they reference, so eligible rows never block each other."""
-    members = set(models_)
-    references: dict[type[models.Model], list[type[models.Model]]] = {m: [] for m in models_}
-    for m in models_:
-        for f in m._meta.get_fields():
-            target = getattr(f, "related_model", None)
-            if (
-                getattr(f, "concrete", False)
-                and getattr(f, "is_relation", False)
-                and target in members
-                and target is not m
-            ):
-                references[m].append(target)  # type: ignore[arg-type]
-    ordered: list[type[models.Model]] = []
-    done: set[type[models.Model]] = set()
-
-    def visit(m: type[models.Model], path: set[type[models.Model]]) -> None:
-        # A model comes after every model that references it: visit referencers first.
-        if m in done or m in path:
-            return
-        path.add(m)
-        for other in models_:
-            if m in references[other]:
-                visit(other, path)
-        path.discard(m)
-        done.add(m)
-        ordered.append(m)
-
-    for m in models_:
-        visit(m, set())
-    return ordered
-
-
 def _installed_hash(cursor: CursorWrapper, function: sql.Composed) -> str | None:
     cursor.execute("SELECT obj_description(to_regprocedure(%s)::oid, 'pg_proc')", [function.as_string(None)])
     row: tuple[object, ...] | None = cursor.fetchone()
@@ -160,7 +127,7 @@ def grant_executor(using: str, role: str) -> None:
         cursor.execute("SELECT retention.grant_executor(%s::oid::regrole)", [row[0]])
 
 
-def _record(using: str, path: str, change: str, old: RetentionPolicy | None, new: Policy | None) -> None:
+def _write_history(using: str, path: str, change: str, old: RetentionPolicy | None, new: Policy | None) -> None:
     RetentionPolicyHistory.objects.using(using).create(
         model_path=path,
         change=change,
@@ -172,92 +139,94 @@ def _record(using: str, path: str, change: str, old: RetentionPolicy | None, new
 
 
 def sync(using: str = "default") -> SyncResult:
-    """Bring retention_policy, its history, the generated functions and retention_config in line."""
+    """Bring retention_config, retention_policy with its history, the generated functions, the
+    append-only triggers and the executor's grants in line with the settings."""
     result = SyncResult()
     if not can_sync(using):
         return result
     cleanup = config.cleanup_config()
-    policies = {p.model: p for p in all_policies()}
-    order = {m: i for i, m in enumerate(purge_order(soft_delete_models()))}
     with transaction.atomic(using=using):
-        before = RetentionConfigRow.objects.using(using).filter(id=1).values().first()
-        row_config, _ = RetentionConfigRow.objects.using(using).update_or_create(
-            id=1,
-            defaults={
-                "batch_size": cleanup.batch_size,
-                "max_execution_time": cleanup.max_execution_time,
-                "lock_timeout_ms": cleanup.lock_timeout_ms,
-                "target_batch_ms": cleanup.target_batch_ms,
-                "min_batch_size": cleanup.min_batch_size,
-                "max_batch_size": min(max(cleanup.max_batch_size, cleanup.min_batch_size), 1_000_000),
-                "enable_notifications": cleanup.enable_notifications,
-                "notification_threshold": cleanup.notification_threshold,
-                "audit_retention_days": cleanup.audit_retention_days,
-            },
-        )
-        if before is not None:
-            result.settings_changed.extend(
-                key
-                for key, old in before.items()
-                if key not in ("id", "updated_at") and getattr(row_config, key) != old
-            )
+        result.settings_changed.extend(_sync_config(using, cleanup))
         existing = {p.model_path: p for p in RetentionPolicy.objects.using(using).select_for_update()}
-        schemas = app_schemas(using)
-        for model, policy in policies.items():
-            compiled = compile_model(model, schemas)
-            if install_functions(using, compiled):
-                result.functions_installed.append(policy.model_path)
-            row = existing.pop(policy.model_path, None)
-            columns = soft_delete_columns(model)
-            values = {
-                "db_table": policy.db_table,
-                "pk_column": model._meta.pk.column,  # type: ignore[union-attr]
-                "retention_days": policy.retention_days,
-                "policy_source": policy.policy_source.value,
-                "purge_function": compiled.purge_function,
-                "select_function": compiled.select_function,
-                "position": order[model],
-                "max_deletions_per_run": config.max_deletions_for(policy.model_path),
-                "deleted_at_column": columns.deleted_at_column,
-                "flag_column": columns.flag_column or "",
-                "is_active": True,
-                "sql_hash": compiled.sql_hash,
-            }
-            if row is None:
-                RetentionPolicy.objects.using(using).create(model_path=policy.model_path, **values)
-                _record(using, policy.model_path, "created", None, policy)
-                result.created.append(policy.model_path)
-                continue
-            change = None
-            if not row.is_active:
-                change = "reactivated"
-            elif row.retention_days != policy.retention_days:
-                change = "days_changed"
-            elif row.policy_source != policy.policy_source.value:
-                change = "source_changed"
-            if change:
-                _record(using, policy.model_path, change, row, policy)
-                result.changed.append(policy.model_path)
-            differing = [k for k, v in values.items() if getattr(row, k) != v]
-            if differing:
-                if not change:  # a setting of the policy row, not its days, source or activity
-                    result.settings_changed.extend(
-                        f"{policy.model_path} {k}" for k in differing if k not in FUNCTION_FIELDS
-                    )
-                for k, v in values.items():
-                    setattr(row, k, v)
-                row.save(using=using)
+        _sync_policies(using, existing, result)
         result.triggers_installed = ensure_triggers(using)
         if cleanup.executor_role:
             grant_executor(using, cleanup.executor_role)
-        for path, row in existing.items():
-            if row.is_active:
-                drop_functions(using, row)
-                row.is_active = False
-                row.save(using=using, update_fields=["is_active", "updated_at"])
-                _record(using, path, "deactivated", row, None)
-                result.deactivated.append(path)
+        _deactivate(using, existing, result)  # what is left: policies no longer in the settings
     return result
+
+
+def _sync_config(using: str, cleanup: config.CleanupConfig) -> list[str]:
+    """Write the synced keys into the retention_config row; returns the keys that changed."""
+    rows = RetentionConfigRow.objects.using(using)
+    before = rows.filter(id=1).values().first()
+    row, _ = rows.update_or_create(id=1, defaults={key: getattr(cleanup, key) for key in config.synced_keys()})
+    if before is None:
+        return []
+    return [key for key, old in before.items() if key not in ("id", "updated_at") and getattr(row, key) != old]
+
+
+def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: SyncResult) -> None:
+    """Compile and install each policy's functions and write its row (with history); the rows it
+    handles are taken out of ``existing``."""
+    order = {m: i for i, m in enumerate(purge_order(soft_delete_models()))}
+    schemas = app_schemas(using)
+    for policy in all_policies():
+        model = policy.model
+        compiled = compile_model(model, schemas)
+        if install_functions(using, compiled):
+            result.functions_installed.append(policy.model_path)
+        row = existing.pop(policy.model_path, None)
+        columns = soft_delete_columns(model)
+        values = {
+            "db_table": policy.db_table,
+            "pk_column": model._meta.pk.column,  # type: ignore[union-attr]
+            "retention_days": policy.retention_days,
+            "policy_source": policy.policy_source.value,
+            "purge_function": compiled.purge_function,
+            "select_function": compiled.select_function,
+            "position": order[model],
+            "max_deletions_per_run": config.max_deletions_for(policy.model_path),
+            "deleted_at_column": columns.deleted_at_column,
+            "flag_column": columns.flag_column or "",
+            "is_active": True,
+            "sql_hash": compiled.sql_hash,
+        }
+        if row is None:
+            RetentionPolicy.objects.using(using).create(model_path=policy.model_path, **values)
+            _write_history(using, policy.model_path, "created", None, policy)
+            result.created.append(policy.model_path)
+            continue
+        change = None
+        if not row.is_active:
+            change = "reactivated"
+        elif row.retention_days != policy.retention_days:
+            change = "days_changed"
+        elif row.policy_source != policy.policy_source.value:
+            change = "source_changed"
+        if change:
+            _write_history(using, policy.model_path, change, row, policy)
+            result.changed.append(policy.model_path)
+        differing = [k for k, v in values.items() if getattr(row, k) != v]
+        if differing:
+            if not change:  # a setting of the policy row, not its days, source or activity
+                result.settings_changed.extend(
+                    f"{policy.model_path} {k}" for k in differing if k not in FUNCTION_FIELDS
+                )
+            for k, v in values.items():
+                setattr(row, k, v)
+            row.save(using=using)
+
+
+def _deactivate(using: str, rows: dict[str, RetentionPolicy], result: SyncResult) -> None:
+    """Policies whose model no longer has one: functions dropped, row kept inactive, history written."""
+    for path, row in rows.items():
+        if row.is_active:
+            drop_functions(using, row)
+            row.is_active = False
+            row.save(using=using, update_fields=["is_active", "updated_at"])
+            _write_history(using, path, "deactivated", row, None)
+            result.deactivated.append(path)
 
 
 def post_migrate_sync(using: str = "default", **kwargs: object) -> None:

@@ -1,7 +1,8 @@
-"""Optional Celery tasks with the specification's signatures (``pip install django-pg-retention[celery]``).
+"""Optional Celery tasks with the signatures of the Celery-based design (docs/migration.md;
+``pip install django-pg-retention[celery]``).
 
 They move no rows into Python: each calls ``retention.run_cleanup`` or reads the
-``retention_report`` view, and returns the specification's result dictionaries.
+``retention_report`` view, and returns the same result dictionaries as that design's tasks.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 
 def _result(item: RetentionRunItem | None, dry_run: bool) -> dict[str, Any]:
-    """The specification's per-model result: total_eligible, deleted_count, dry_run."""
+    """One model's result: total_eligible, deleted_count, dry_run."""
     return {
         "total_eligible": item.eligible if item else 0,
         "deleted_count": item.deleted if item and not dry_run else 0,
@@ -44,10 +45,10 @@ def cleanup_soft_deleted_records(
     days_override: int | None = None,
     force: bool = False,
 ) -> dict[str, Any]:
-    """Purge (or preview) one model or all of them in the database, like the specification's task.
+    """Purge (or preview) one model or all of them in the database.
 
-    ``force`` bypasses the guard rail ``max_deletions_per_run``, as the specification's ``force``
-    bypasses safety checks. ``cleanup_soft_deleted``'s large-deletion question is for terminals only.
+    ``force`` bypasses the guard rail ``max_deletions_per_run``. ``cleanup_soft_deleted``'s
+    large-deletion question is for terminals only.
     """
     try:
         if target_model:
@@ -75,7 +76,7 @@ def cleanup_soft_deleted_records(
             "results": results,
             "run_id": run.pk,
         }
-    except Exception as exc:  # the specification's contract: failures come back as data
+    except Exception as exc:  # the tasks' contract: failures come back as data, not as a raise
         logger.exception("cleanup task failed")
         return {"success": False, "error": str(exc)}
 
@@ -89,7 +90,7 @@ def scheduled_cleanup() -> dict[str, Any]:
 
 @shared_task(name="django_pg_retention.tasks.generate_cleanup_report")
 def generate_cleanup_report() -> dict[str, Any]:
-    """The specification's report, read from the retention_report view (JSON-safe)."""
+    """The cleanup report, read from the retention_report view (JSON-safe)."""
     try:
         report = get_retention_manager().generate_cleanup_report()
         report["generated_at"] = report["generated_at"].isoformat()

@@ -82,6 +82,24 @@ $$;
 COMMENT ON FUNCTION retention.purge_isolating(regproc, text[], boolean) IS
   'Runs a generated purge function on a batch, bisecting around rows that PROTECT/RESTRICT/DO_NOTHING/holds keep';
 
+-- The settings the procedures use: RETENTION_CLEANUP_CONFIG as migrate / retention sync wrote it.
+-- Every key and its default are declared once, in django_pg_retention.config.CleanupConfig: the SQL
+-- has no defaults of its own, and a database that was never synced says so.
+CREATE OR REPLACE FUNCTION retention.config() RETURNS retention_config
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  synced retention_config;
+BEGIN
+  SELECT * INTO synced FROM retention_config c WHERE c.id = 1;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+      MESSAGE = 'retention_config has no row: run manage.py migrate (or manage.py retention sync) first';
+  END IF;
+  RETURN synced;
+END
+$$;
+COMMENT ON FUNCTION retention.config() IS 'The synced RETENTION_CLEANUP_CONFIG (the retention_config row)';
+
 -- The SQL condition "this row is soft-deleted" for a policy's columns.
 CREATE OR REPLACE FUNCTION retention.soft_deleted_condition(deleted_at_column text, flag_column text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
@@ -300,6 +318,8 @@ END
 $$;
 COMMENT ON FUNCTION retention.own_run(bigint) IS 'The run, if this session is running it; raises otherwise';
 
+-- The same for a step that names an item: the item's run must be this session's (an unknown item
+-- has no run, and is refused like a run of another session).
 CREATE OR REPLACE FUNCTION retention.own_item(item bigint) RETURNS retention_run_item
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -389,7 +409,7 @@ DECLARE
   this_run constant retention_run := retention.own_run(run);
   days constant integer := this_run.days_override;
   dry_run constant boolean := this_run.dry_run;
-  notify constant boolean := coalesce((SELECT c.enable_notifications FROM retention_config c WHERE c.id = 1), true);
+  notify constant boolean := (retention.config()).enable_notifications;
   pol retention_policy;
   item retention_run_item;
   started constant timestamptz := clock_timestamp();
@@ -493,8 +513,7 @@ BEGIN
   status := 'running'; error := ''; last_at := after_at; last_pk := after_pk; taken := 0; purged := 0;
   SELECT * INTO pol FROM retention_policy p WHERE p.model_path = i.model_path;
   BEGIN
-    PERFORM set_config('lock_timeout',
-                       coalesce((SELECT c.lock_timeout_ms FROM retention_config c WHERE c.id = 1), 2000) || 'ms', true);
+    PERFORM set_config('lock_timeout', (retention.config()).lock_timeout_ms || 'ms', true);
     -- The purge functions record the keys they delete under this item (this transaction only).
     PERFORM set_config('retention.item_id', item::text, true);
     -- The days of this item, for the rows of its own table that its cascades reach.
@@ -678,6 +697,7 @@ BEGIN
              'AUTOCOMMIT on in psql or your SQL client, psycopg.connect(..., autocommit=True), or '
              'django_pg_retention.manager.call_run_cleanup() outside transaction.atomic().';
   END IF;
+  cfg := retention.config();  -- RETENTION_CLEANUP_CONFIG as synced by `manage.py migrate` / `retention sync`
   COMMIT;
 
   run_id := retention.begin_run(dry_run, model, days, triggered_by);
@@ -686,11 +706,9 @@ BEGIN
     RETURN;
   END IF;
 
-  -- RETENTION_CLEANUP_CONFIG as synced by `manage.py migrate` / `retention sync`.
-  SELECT * INTO cfg FROM @app_schema@.retention_config c WHERE c.id = 1;
-  min_size := coalesce(cfg.min_batch_size, 100);
-  max_size := greatest(coalesce(cfg.max_batch_size, 5000), min_size);
-  deadline := pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => coalesce(cfg.max_execution_time, 3600));
+  min_size := cfg.min_batch_size;
+  max_size := cfg.max_batch_size;
+  deadline := pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => cfg.max_execution_time);
   pending := ARRAY(SELECT p FROM @app_schema@.retention_policy p
                    WHERE p.is_active AND (model IS NULL OR p.model_path = model)
                    ORDER BY p.position, p.model_path);
@@ -712,7 +730,7 @@ BEGIN
       END IF;
       COMMIT;
       -- An explicit batch_size is kept as given; otherwise batches adapt to take about target_batch_ms.
-      size := coalesce(batch_size, least(greatest(coalesce(cfg.batch_size, 1000), min_size), max_size));
+      size := coalesce(batch_size, least(greatest(cfg.batch_size, min_size), max_size));
       after_at := NULL; after_pk := NULL; seen := 0;
       by_pk := item.batches = 0 AND retention.batches_in_pk_order(item.eligible, pol.db_table);
       WHILE item.status = 'running' LOOP
@@ -734,7 +752,7 @@ BEGIN
         seen := seen + taken;
         IF by_pk AND seen >= item.eligible THEN item.status := 'succeeded'; END IF;  -- no tail to scan
         IF batch_size IS NULL THEN
-          size := retention.next_batch_size(size, batch_ms, coalesce(cfg.target_batch_ms, 200), min_size, max_size);
+          size := retention.next_batch_size(size, batch_ms, cfg.target_batch_ms, min_size, max_size);
         END IF;
         COMMIT;
       END LOOP;
@@ -752,7 +770,7 @@ BEGIN
     pending := CASE WHEN pass_purged > 0 AND NOT timed_out AND NOT yielded THEN retry ELSE '{}' END;
   END LOOP;
 
-  PERFORM retention.finish_run(run_id, timed_out, coalesce(cfg.max_execution_time, 3600), run_error, yielded);
+  PERFORM retention.finish_run(run_id, timed_out, cfg.max_execution_time, run_error, yielded);
   COMMIT;
 END
 $$;
@@ -879,10 +897,10 @@ BEGIN
     RAISE EXCEPTION 'retention.prune_audit: older_than_days must be at least 1, not %', older_than_days;
   END IF;
   -- The audit is the proof of every purge: never pruned sooner than the setting says to keep it.
-  IF older_than_days < (SELECT c.audit_retention_days FROM retention_config c WHERE c.id = 1) THEN
+  IF older_than_days < (retention.config()).audit_retention_days THEN
     RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
       MESSAGE = format('retention.prune_audit: older_than_days %s is shorter than audit_retention_days (%s)',
-                       older_than_days, (SELECT c.audit_retention_days FROM retention_config c WHERE c.id = 1)),
+                       older_than_days, (retention.config()).audit_retention_days),
       HINT = 'Change RETENTION_CLEANUP_CONFIG["audit_retention_days"] and run manage.py retention sync first.';
   END IF;
   PERFORM set_config('pgtrigger.ignore',
@@ -932,23 +950,21 @@ COMMENT ON FUNCTION retention.prune_outbox(integer) IS
 CREATE OR REPLACE FUNCTION retention.raise_alert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-  enabled boolean;
-  threshold integer;
+  settings constant retention_config := retention.config();
+  threshold constant integer := settings.notification_threshold;
   alert_kind text;
   alert_message text;
 BEGIN
-  SELECT c.enable_notifications, c.notification_threshold INTO enabled, threshold
-    FROM retention_config c WHERE c.id = 1;
-  IF NOT coalesce(enabled, true) THEN
+  IF NOT settings.enable_notifications THEN
     RETURN NULL;
   END IF;
   IF NEW.status IN ('failed', 'timed_out', 'interrupted') THEN
     alert_kind := NEW.status;
     alert_message := format('Retention run %s (%s) %s: %s', NEW.id, NEW.triggered_by, replace(NEW.status, '_', ' '), NEW.error);
-  ELSIF NOT NEW.dry_run AND NEW.rows_deleted > coalesce(threshold, 10000) THEN
+  ELSIF NOT NEW.dry_run AND NEW.rows_deleted > threshold THEN
     alert_kind := 'large_deletion';
     alert_message := format('Retention run %s (%s) deleted %s rows, more than the notification threshold of %s',
-                            NEW.id, NEW.triggered_by, NEW.rows_deleted, coalesce(threshold, 10000));
+                            NEW.id, NEW.triggered_by, NEW.rows_deleted, threshold);
   ELSE
     RETURN NULL;
   END IF;
@@ -983,7 +999,8 @@ BEGIN
                  ' retention.purge_batch(bigint, timestamptz, text, integer, boolean),'
                  ' retention.finish_item(bigint, text, text), retention.finish_run(bigint, boolean, integer, text, boolean),'
                  ' retention.real_run_waiting(), retention.batches_in_pk_order(bigint, text),'
-                 ' retention.next_batch_size(integer, integer, integer, integer, integer), retention.report() TO %s',
+                 ' retention.next_batch_size(integer, integer, integer, integer, integer), retention.report(),'
+                 ' retention.config() TO %s',
                  executor);
   EXECUTE format('GRANT SELECT ON retention_config, retention_policy, retention_run, retention_run_item TO %s', executor);
 END
@@ -1077,6 +1094,7 @@ REVOKE ALL ON FUNCTION retention.finish_run(bigint, boolean, integer, text, bool
 REVOKE ALL ON PROCEDURE retention.drain_requests() FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.guard_audit_table() FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.grant_executor(regrole) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.config() FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.install_audit_guards() FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.audit_tables() FROM PUBLIC;
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -35,3 +35,30 @@ def unschedule_test_jobs(django_db_setup: None, django_db_blocker: Any) -> Itera
 
     with django_db_blocker.unblock():
         scheduler().unschedule_all()
+
+
+@pytest.fixture
+def reset_rules() -> None:
+    """Each test of a module that uses it (pytestmark) starts from empty rules tables and audit."""
+    from purge_helpers import reset_rules_data
+
+    reset_rules_data()
+
+
+@pytest.fixture
+def slow_place_deletes() -> Iterator[Callable[[float], None]]:
+    """slow_place_deletes(seconds): each deleted rules_place row then takes that long, so that a run
+    lasts long enough to be interfered with; the trigger is dropped after the test."""
+
+    def slow(seconds: float) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE OR REPLACE FUNCTION test_slow_delete() RETURNS trigger LANGUAGE plpgsql AS"
+                f" $$ BEGIN PERFORM pg_sleep({float(seconds)}); RETURN OLD; END $$;"
+                "CREATE OR REPLACE TRIGGER test_slow BEFORE DELETE ON rules_place"
+                " FOR EACH ROW EXECUTE FUNCTION test_slow_delete();"
+            )
+
+    yield slow
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER IF EXISTS test_slow ON rules_place; DROP FUNCTION IF EXISTS test_slow_delete();")

@@ -9,7 +9,7 @@ from typing import Any
 import pgtrigger
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.db.models.deletion import Collector
 from django.utils import timezone
@@ -301,6 +301,32 @@ def purge_once(**kwargs: Any) -> RetentionRun:
     assert again.status == "succeeded" and again.rows_deleted == 0, "a second run still deleted rows"
     assert sum(i.deleted for i in again.items.all()) == 0
     return run
+
+
+def rules_model(name: str, base: type[models.Model] = models.Model, **attrs: Any) -> Any:
+    """class <name>(<base>) with attrs, in the rules app: a model a test makes inside @isolate_apps("rules")."""
+    meta = type("Meta", (), {"app_label": "rules"})
+    return type(name, (base,), {"__module__": __name__, "Meta": meta, **attrs})
+
+
+def soft_deleted_places(n: int, age: timedelta = ELIGIBLE_AGE, name: str = "p") -> list[Any]:
+    """n rules.Place rows soft-deleted `age` ago, a second apart; their primary keys."""
+    now = timezone.now()
+    places = r.Place.objects.bulk_create(
+        r.Place(name=f"{name}{i}", is_deleted=True, deleted_at=now - age + timedelta(seconds=i)) for i in range(n)
+    )
+    return [p.pk for p in places]
+
+
+def unattended_run_over_the_limit(settings: Any, limit: int, eligible: int) -> RetentionRun:
+    """A pg_cron run that finds `eligible` rules.Place rows where max_deletions_per_run allows `limit`."""
+    settings.RETENTION_CLEANUP_CONFIG = {
+        **settings.RETENTION_CLEANUP_CONFIG,
+        "max_deletions_per_run": {"default": 100_000, "rules.Place": limit},
+    }
+    sync()
+    soft_deleted_places(eligible)
+    return call_cleanup(triggered_by="pg_cron")
 
 
 def reset_rules_data() -> None:

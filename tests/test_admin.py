@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,27 +17,13 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from purge_helpers import call_cleanup, reset_rules_data
+from purge_helpers import call_cleanup, soft_deleted_places, unattended_run_over_the_limit
 from rules.models import Place
 
 from django_pg_retention.models import RetentionAlert, RetentionDaily, RetentionRequest, RetentionRun, RetentionRunItem
 from django_pg_retention.sync import sync
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def clean() -> None:
-    reset_rules_data()
-    RetentionAlert.objects.all().delete()
-    RetentionRequest.objects.all().delete()
-
-
-def places(n: int, age_days: int = 100) -> None:
-    now = timezone.now()
-    Place.objects.bulk_create(
-        Place(name=f"p{i}", is_deleted=True, deleted_at=now - timedelta(days=age_days)) for i in range(n)
-    )
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("reset_rules")]
 
 
 def user_client(*, staff: bool, superuser: bool = False) -> tuple[Client, Any]:
@@ -58,7 +43,7 @@ def test_anonymous_users_are_sent_to_login() -> None:
 
 
 def test_staff_see_runs_items_policies_and_the_report_with_its_chart() -> None:
-    places(3)
+    soft_deleted_places(3)
     run = call_cleanup()
     client, _ = user_client(staff=True)
     runs = client.get(reverse("admin:django_pg_retention_retentionrun_changelist"))
@@ -79,13 +64,7 @@ def test_staff_see_runs_items_policies_and_the_report_with_its_chart() -> None:
 
 
 def test_a_run_with_an_item_left_for_a_person_needs_attention(settings: Any) -> None:
-    settings.RETENTION_CLEANUP_CONFIG = {
-        **settings.RETENTION_CLEANUP_CONFIG,
-        "max_deletions_per_run": {"default": 100_000, "rules.Place": 1},
-    }
-    sync()
-    places(3)
-    run = call_cleanup(triggered_by="pg_cron")
+    run = unattended_run_over_the_limit(settings, limit=1, eligible=3)
     assert run.status == "succeeded"  # the run itself went fine
     assert run.attention() == ["rules.Place needs confirmation"]
     client, _ = user_client(staff=True, superuser=True)
@@ -129,7 +108,7 @@ def grant_preview(user: Any) -> None:
 
 
 def test_previews_need_their_own_permission_and_valid_days() -> None:
-    places(2)
+    soft_deleted_places(2)
     client, user = user_client(staff=True)
     url = reverse("admin:django_pg_retention_preview")
     assert client.post(url, {"model": "rules.Place", "days": ""}).status_code == 403
@@ -149,7 +128,7 @@ def test_previews_need_their_own_permission_and_valid_days() -> None:
 
 
 def test_staff_preview_a_dry_run_but_cannot_request_a_real_one() -> None:
-    places(2)
+    soft_deleted_places(2)
     client, user = user_client(staff=True)
     grant_preview(user)
     preview = client.post(reverse("admin:django_pg_retention_preview"), {"model": "rules.Place", "days": ""})
@@ -162,7 +141,7 @@ def test_staff_preview_a_dry_run_but_cannot_request_a_real_one() -> None:
 
 
 def test_a_superusers_request_is_queued_then_run_by_the_database() -> None:
-    places(2)
+    soft_deleted_places(2)
     client, _ = user_client(staff=True, superuser=True)
     url = reverse("admin:django_pg_retention_request")
     # First a confirmation page with what a run would purge now (a fresh preview); nothing queued.
@@ -192,11 +171,11 @@ def test_failed_and_large_runs_raise_one_alert_each_mailed_once(settings: Any) -
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.RETENTION_CLEANUP_CONFIG = {**settings.RETENTION_CLEANUP_CONFIG, "notification_threshold": 3}
     sync()
-    places(2)
+    soft_deleted_places(2)
     assert call_cleanup().status == "succeeded"
     assert not RetentionAlert.objects.exists()  # 2 rows: under the threshold
 
-    places(5)
+    soft_deleted_places(5)
     large = call_cleanup()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -204,7 +183,7 @@ def test_failed_and_large_runs_raise_one_alert_each_mailed_once(settings: Any) -
             "CREATE TRIGGER test_boom BEFORE DELETE ON rules_place FOR EACH ROW EXECUTE FUNCTION test_boom();"
         )
     try:
-        places(1)
+        soft_deleted_places(1)
         failed = call_cleanup(model="rules.Place")
     finally:
         with connection.cursor() as cursor:
@@ -223,9 +202,9 @@ def test_failed_and_large_runs_raise_one_alert_each_mailed_once(settings: Any) -
 
 
 def test_daily_view_and_report_command() -> None:
-    places(3)
+    soft_deleted_places(3)
     call_cleanup()
-    places(2)
+    soft_deleted_places(2)
     call_cleanup(dry_run=True)  # dry runs are not counted
     today = RetentionDaily.objects.get(model_path="rules.Place")
     assert (today.day, today.roots_deleted, today.rows_deleted) == (timezone.now().date(), 3, 3)

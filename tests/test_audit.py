@@ -20,7 +20,6 @@ from purge_helpers import (
     build_rules_data,
     call_cleanup,
     purge_once,
-    reset_rules_data,
     rules_tables,
 )
 from rules.models import Archive, ArchiveLock, ArchivePage, Memo, Place
@@ -37,14 +36,7 @@ from django_pg_retention.models import (
 )
 from django_pg_retention.sync import sync
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-OLD = timedelta(days=100)
-
-
-@pytest.fixture(autouse=True)
-def clean() -> None:
-    reset_rules_data()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("reset_rules")]
 
 
 def pk_columns() -> dict[str, str]:
@@ -217,7 +209,7 @@ def test_finished_audit_rows_cannot_be_changed_or_deleted(statement: str) -> Non
 
 
 def test_a_hold_may_be_released_once_and_never_rewritten_or_deleted() -> None:
-    place = Place.objects.create(name="p", is_deleted=True, deleted_at=timezone.now() - OLD)
+    place = Place.objects.create(name="p", is_deleted=True, deleted_at=timezone.now() - ELIGIBLE_AGE)
     hold = place_hold(place, "audit 7", by="legal", until=timezone.now() + timedelta(days=9))
     for statement in (
         "UPDATE retention_hold SET reason = 'nothing'",

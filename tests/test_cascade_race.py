@@ -15,18 +15,12 @@ from datetime import timedelta
 import psycopg
 import pytest
 from django.utils import timezone
-from purge_helpers import reset_rules_data
 from rules.models import Bin, Link, Owner, Shelf, Slot
 from test_purge_runs import app_db_dsn, start_cleanup, wait_for
 
 from django_pg_retention.models import RetentionRun, RetentionRunItem
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def clean() -> None:
-    reset_rules_data()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("reset_rules")]
 
 
 def purge_owners_while(change: str, params: list[object]) -> RetentionRun:

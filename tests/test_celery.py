@@ -19,8 +19,7 @@ from urllib.parse import quote
 import pytest
 import redis
 from django.db import connection
-from django.utils import timezone
-from purge_helpers import call_cleanup, reset_rules_data
+from purge_helpers import call_cleanup, reset_rules_data, soft_deleted_places
 from rules.models import Place
 
 import django_pg_retention
@@ -142,19 +141,12 @@ def worker(redis_url: str, django_db_blocker: Any) -> Iterator[Any]:
         proc.kill()
 
 
-def places(n: int, age_days: int = 100) -> None:
-    now = timezone.now()
-    Place.objects.bulk_create(
-        Place(name=f"p{i}", is_deleted=True, deleted_at=now - timedelta(days=age_days)) for i in range(n)
-    )
-
-
 def test_cleanup_task_runs_in_a_real_worker(worker: Any) -> None:
     from django_pg_retention.tasks import cleanup_soft_deleted_records
 
     reset_rules_data()
-    places(4)
-    places(2, age_days=1)
+    soft_deleted_places(4)
+    soft_deleted_places(2, age=timedelta(days=1))
     preview = cleanup_soft_deleted_records.delay(dry_run=True, target_model="rules.Place").get(timeout=60)
     assert preview["success"] and preview["target_model"] == "rules.Place"
     assert preview["result"] == {
@@ -189,14 +181,14 @@ def test_scheduled_cleanup_and_report_tasks_in_a_real_worker(worker: Any) -> Non
     from django_pg_retention.tasks import generate_cleanup_report, scheduled_cleanup
 
     reset_rules_data()
-    places(3)
+    soft_deleted_places(3)
     queued = scheduled_cleanup.delay().get(timeout=60)
     assert queued["success"]
     purge = AsyncResult(queued["task_id"], app=worker).get(timeout=60)
     assert purge["success"] and purge["results"]["rules.Place"]["deleted_count"] == 3
     assert not Place.objects.exists()
 
-    places(2)
+    soft_deleted_places(2)
     report = generate_cleanup_report.delay().get(timeout=60)
     assert report["success"]
     assert set(report["report"]) == {"generated_at", "models", "summary"}
@@ -233,7 +225,7 @@ def test_get_service_returns_the_specifications_manager() -> None:
 
 def test_each_run_started_from_python_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     reset_rules_data()
-    places(2)
+    soft_deleted_places(2)
     caplog.set_level(logging.INFO, logger="django_pg_retention")
     manager = django_pg_retention.get_retention_manager()
     manager.cleanup_model(Place, dry_run=False)

@@ -14,6 +14,7 @@ from django.db.models.signals import post_delete, pre_delete
 from django.test.utils import isolate_apps
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from purge_helpers import rules_model
 from rules.models import Chapter, Place
 
 from django_pg_retention.checks import check_models, check_retention
@@ -106,9 +107,7 @@ def test_uncompilable_on_delete() -> None:
     def pick() -> int:
         return 1
 
-    class Parent(SoftDeleteMixin):
-        class Meta:
-            app_label = "rules"
+    Parent = rules_model("Parent", SoftDeleteMixin)
 
     class ByCallable(models.Model):
         parent = models.ForeignKey(Parent, on_delete=models.SET(pick), null=True)
@@ -125,9 +124,7 @@ def test_custom_on_delete_handler() -> None:
     def archive(collector: Any, field: Any, sub_objs: Any, using: Any) -> None:
         pass
 
-    class Parent(SoftDeleteMixin):
-        class Meta:
-            app_label = "rules"
+    Parent = rules_model("Parent", SoftDeleteMixin)
 
     class Custom(models.Model):
         parent = models.ForeignKey(Parent, on_delete=archive)
@@ -219,9 +216,7 @@ def test_set_default_with_a_callable_default_is_refused_without_calling_it() -> 
         calls.append(1)  # a default like this may query the database: check must never call it
         return 1
 
-    class Parent(SoftDeleteMixin):
-        class Meta:
-            app_label = "rules"
+    Parent = rules_model("Parent", SoftDeleteMixin)
 
     class Ticket(models.Model):
         parent = models.ForeignKey(Parent, on_delete=models.SET_DEFAULT, default=current_owner)
@@ -237,9 +232,7 @@ def test_set_default_with_a_callable_default_is_refused_without_calling_it() -> 
 
 @isolate_apps("rules")
 def test_set_default_compiles_a_constant_default_and_a_db_default() -> None:
-    class Parent(SoftDeleteMixin):
-        class Meta:
-            app_label = "rules"
+    Parent = rules_model("Parent", SoftDeleteMixin)
 
     class Constant(models.Model):
         parent = models.ForeignKey(Parent, on_delete=models.SET_DEFAULT, default=7, null=True)

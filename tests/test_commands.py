@@ -16,8 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
-from purge_helpers import reset_rules_data
+from purge_helpers import reset_rules_data, soft_deleted_places
 from rules.models import Author, Place
 
 from django_pg_retention import get_retention_manager
@@ -25,19 +24,7 @@ from django_pg_retention.compiler import compile_model
 from django_pg_retention.models import RetentionPolicy, RetentionPolicyHistory, RetentionRun, RetentionRunItem
 from django_pg_retention.sync import sync
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-OLD = timedelta(days=100)
-
-
-@pytest.fixture(autouse=True)
-def clean() -> None:
-    reset_rules_data()
-
-
-def places(n: int, age: timedelta = OLD) -> None:
-    now = timezone.now()
-    Place.objects.bulk_create(Place(name=f"p{i}", is_deleted=True, deleted_at=now - age) for i in range(n))
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("reset_rules")]
 
 
 def run_command(*args: str, **kwargs: Any) -> str:
@@ -47,7 +34,7 @@ def run_command(*args: str, **kwargs: Any) -> str:
 
 
 def test_dry_run_default_previews_and_execute_deletes() -> None:
-    places(4)
+    soft_deleted_places(4)
     output = run_command("--model", "rules.Place")
     assert "DRY RUN" in output and "rules.Place" in output
     assert Place.objects.count() == 4
@@ -60,7 +47,7 @@ def test_dry_run_default_previews_and_execute_deletes() -> None:
 
 
 def test_json_output_matches_the_audit_tables() -> None:
-    places(3)
+    soft_deleted_places(3)
     data = json.loads(run_command("--model", "rules.Place", "--execute", "--format", "json"))
     item = RetentionRunItem.objects.get(run_id=data["run_id"])
     assert data["status"] == "succeeded" and not data["dry_run"]
@@ -69,7 +56,7 @@ def test_json_output_matches_the_audit_tables() -> None:
 
 
 def test_days_and_batch_size_reach_the_procedure() -> None:
-    places(5, age=timedelta(days=10))  # younger than the 30-day policy
+    soft_deleted_places(5, age=timedelta(days=10))  # younger than the 30-day policy
     run_command("--model", "rules.Place", "--execute")
     assert Place.objects.count() == 5
     run_command("--model", "rules.Place", "--execute", "--days", "7", "--batch-size", "2")
@@ -79,7 +66,7 @@ def test_days_and_batch_size_reach_the_procedure() -> None:
 
 def test_large_deletions_are_refused_without_force(settings: Any) -> None:
     settings.RETENTION_CLEANUP_CONFIG = {**settings.RETENTION_CLEANUP_CONFIG, "large_deletion_threshold": 3}
-    places(5)
+    soft_deleted_places(5)
     with pytest.raises(CommandError, match=r"Large deletion refused: 5 eligible rows \(rules.Place: 5\)"):
         run_command("--execute")
     assert Place.objects.count() == 5
@@ -102,7 +89,7 @@ def test_bad_input_is_named(args: list[str], message: str) -> None:
 
 
 def test_a_failed_model_makes_the_command_fail() -> None:
-    places(1)
+    soft_deleted_places(1)
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE FUNCTION test_boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'boom'; END $$;"
@@ -121,7 +108,7 @@ def test_the_command_never_loads_rows_into_python() -> None:
 
     def queries(n: int) -> list[str]:
         reset_rules_data()
-        places(n)
+        soft_deleted_places(n)
         with CaptureQueriesContext(connection) as ctx:
             run_command("--model", "rules.Place", "--execute", "--force")
         assert not Place.objects.exists()
@@ -138,7 +125,7 @@ def test_the_command_never_loads_rows_into_python() -> None:
 
 def test_psql_alone_purges() -> None:
     """CALL retention.run_cleanup() from psql, with no Python in the loop."""
-    places(2)
+    soft_deleted_places(2)
     psql = shutil.which("psql")
     assert psql, "psql (the PostgreSQL client) must be installed"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO")}
@@ -190,7 +177,7 @@ def test_help_names_every_action_and_the_default_mode(capsys: pytest.CaptureFixt
 
 def test_execute_without_a_terminal_says_it_did_not_ask(settings: Any) -> None:
     settings.RETENTION_CLEANUP_CONFIG = {**settings.RETENTION_CLEANUP_CONFIG, "require_confirmation": True}
-    places(2)
+    soft_deleted_places(2)
     err = io.StringIO()
     call_command("cleanup_soft_deleted", "--execute", stdout=io.StringIO(), stderr=err)
     assert "require_confirmation: not asked, stdin is not a terminal; deleting 2 eligible rows" in err.getvalue()
@@ -226,7 +213,7 @@ def test_retention_sql_prints_what_is_installed() -> None:
 
 
 def test_retention_show_prints_a_run() -> None:
-    places(2)
+    soft_deleted_places(2)
     run_command("--model", "rules.Place", "--execute")
     out = io.StringIO()
     call_command("retention", "show", "--format", "json", stdout=out)
@@ -244,8 +231,8 @@ def test_python_api() -> None:
     assert Author in manager.get_soft_delete_models()
     assert {p.model_path for p in manager.get_all_policies()} >= {"rules.Author", "leases.Lease"}
 
-    places(3)
-    places(2, age=timedelta(days=1))
+    soft_deleted_places(3)
+    soft_deleted_places(2, age=timedelta(days=1))
     eligible = manager.get_eligible_records(Place)
     assert eligible.count() == 3
     preview = manager.cleanup_model(Place, dry_run=True)

@@ -26,7 +26,6 @@ from purge_helpers import (
     build_rules_data,
     call_cleanup,
     purge_once,
-    reset_rules_data,
     rules_tables,
     snapshot,
 )
@@ -36,12 +35,7 @@ from django_pg_retention.checks import check_models
 from django_pg_retention.models import RetentionPolicy, RetentionRun, RetentionRunItem
 from django_pg_retention.policies import soft_delete_columns
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def clean() -> None:
-    reset_rules_data()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("reset_rules")]
 
 
 def scalar(query: str, params: list[Any] | None = None) -> Any:
@@ -513,23 +507,17 @@ def test_the_procedure_is_short_and_owns_only_the_transaction_control() -> None:
 
 @isolate_apps("rules")
 def test_w003_names_a_model_without_the_keyset_index_and_the_index_to_add() -> None:
-    class Note(models.Model):
-        gone_at = models.DateTimeField(null=True)
-        retention_deleted_at_field = "gone_at"
-        retention_flag_field = None
+    def own_columns_model(name: str, index: models.Index) -> Any:
+        """Soft delete in a column of its own (gone_at, no flag) with the given index."""
+        meta = type("Meta", (), {"app_label": "rules", "indexes": [index]})
+        fields = {"gone_at": models.DateTimeField(null=True), "Meta": meta, "__module__": __name__}
+        return type(
+            name, (models.Model,), {**fields, "retention_deleted_at_field": "gone_at", "retention_flag_field": None}
+        )
 
-        class Meta:
-            app_label = "rules"
-            indexes = [models.Index(fields=["gone_at"], name="note_gone_idx")]  # not in keyset order
-
-    class Sheet(models.Model):
-        gone_at = models.DateTimeField(null=True)
-        retention_deleted_at_field = "gone_at"
-        retention_flag_field = None
-
-        class Meta:
-            app_label = "rules"
-            indexes = [models.Index(fields=["gone_at", "id"], condition=Q(gone_at__isnull=False), name="sheet_idx")]
+    Note = own_columns_model("Note", models.Index(fields=["gone_at"], name="note_gone_idx"))  # not in keyset order
+    keyset = models.Index(fields=["gone_at", "id"], condition=Q(gone_at__isnull=False), name="sheet_idx")
+    Sheet = own_columns_model("Sheet", keyset)
 
     warnings = [m for m in check_models([Note, Sheet]) if m.id == "pg_retention.W003"]
     assert len(warnings) == 1 and warnings[0].level == checks.WARNING

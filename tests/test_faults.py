@@ -6,55 +6,23 @@ import itertools
 import random
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import psycopg
 import pytest
 from django.db import connection
 from django.utils import timezone
-from purge_helpers import call_cleanup, reset_rules_data
+from purge_helpers import ELIGIBLE_AGE, YOUNG_AGE, call_cleanup, reset_rules_data, soft_deleted_places
 from rules.models import Hostile, HostileChild, Place
 from test_purge_runs import app_db_dsn, start_cleanup, wait_for
 
 from django_pg_retention.audit import keys_digest, verify
 from django_pg_retention.models import RetentionDeletedKeys, RetentionOutbox, RetentionRun, RetentionRunItem
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("reset_rules")]
 
-OLD = timedelta(days=100)
 RESTARTS = 3  # server stop/start cycles in the restart test
-
-
-@pytest.fixture(autouse=True)
-def clean() -> None:
-    reset_rules_data()
-
-
-@pytest.fixture
-def slow_place_deletes() -> Any:
-    """Each deleted rules_place row takes 20 ms, so runs last long enough to be interfered with."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE OR REPLACE FUNCTION test_slow_delete() RETURNS trigger LANGUAGE plpgsql AS"
-            " $$ BEGIN PERFORM pg_sleep(0.02); RETURN OLD; END $$;"
-            "CREATE TRIGGER test_slow BEFORE DELETE ON rules_place FOR EACH ROW EXECUTE FUNCTION test_slow_delete();"
-        )
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TRIGGER IF EXISTS test_slow ON rules_place; DROP FUNCTION IF EXISTS test_slow_delete();")
-
-
-def make_places(old: int) -> tuple[set[int], set[int]]:
-    """Three soft-deleted places too young to purge, and `old` eligible ones (their pks)."""
-    now = timezone.now()
-    young = Place.objects.bulk_create(
-        Place(name="young", is_deleted=True, deleted_at=now - timedelta(days=2)) for _ in range(3)
-    )
-    eligible = Place.objects.bulk_create(
-        Place(name=f"old{i}", is_deleted=True, deleted_at=now - OLD - timedelta(minutes=i)) for i in range(old)
-    )
-    return {p.pk for p in young}, {p.pk for p in eligible}
 
 
 def assert_outbox_matches(deleted: set[int], where: str) -> None:
@@ -75,7 +43,7 @@ def assert_proof(run: RetentionRun, deleted: set[int], where: str) -> None:
 
 def test_hostile_table_and_column_names_purge_correctly() -> None:
     now = timezone.now()
-    old = Hostile.objects.create(label="old'; --", is_deleted=True, deleted_at=now - OLD)
+    old = Hostile.objects.create(label="old'; --", is_deleted=True, deleted_at=now - ELIGIBLE_AGE)
     young = Hostile.objects.create(label="young", is_deleted=True, deleted_at=now - timedelta(days=1))
     live = Hostile.objects.create(label="live")
     gone = HostileChild.objects.create(parent=old, watcher=live)
@@ -92,15 +60,16 @@ def test_hostile_table_and_column_names_purge_correctly() -> None:
     assert item.cascaded == {Hostile._meta.db_table: 1, HostileChild._meta.db_table: 1}
 
 
-def test_killed_twenty_times_at_random_points(slow_place_deletes: None) -> None:
+def test_killed_twenty_times_at_random_points(slow_place_deletes: Callable[[float], None]) -> None:
     """pg_terminate_backend mid-run, 20 times. After each kill: nothing ineligible went, the audit
     count and the outbox rows match the committed deletions; after the next run: it finished the
     work, the killed run is interrupted with digests of exactly what it deleted, the chain holds."""
+    slow_place_deletes(0.02)
     rng = random.Random(20)
     kills = {"mid-run": 0, "after it finished": 0}
     for iteration in range(20):
         reset_rules_data()
-        young, eligible = make_places(25)
+        young, eligible = set(soft_deleted_places(3, YOUNG_AGE, "young")), set(soft_deleted_places(25))
         live = {Place.objects.create(name="live").pk}
         thread, state = start_cleanup(
             model="rules.Place", batch_size=rng.choice([1, 2, 3]), triggered_by=f"kill-{iteration}"
@@ -136,15 +105,10 @@ def test_killed_twenty_times_at_random_points(slow_place_deletes: None) -> None:
     assert kills["mid-run"] >= 10, kills  # most kills must land mid-run, or the loop proves little
 
 
-def test_eight_concurrent_calls_and_a_writer(slow_place_deletes: None) -> None:
+def test_eight_concurrent_calls_and_a_writer(slow_place_deletes: Callable[[float], None]) -> None:
     """Exactly one run purges at a time; every row restored by the writer survives."""
-    now = timezone.now()
-    eligible = [
-        p.pk
-        for p in Place.objects.bulk_create(
-            Place(name=f"old{i}", is_deleted=True, deleted_at=now - OLD - timedelta(minutes=i)) for i in range(60)
-        )
-    ]
+    slow_place_deletes(0.02)
+    eligible = soft_deleted_places(60, name="old")
     live = [p.pk for p in Place.objects.bulk_create(Place(name=f"live{i}") for i in range(30))]
     restored: set[int] = set()
     stop = threading.Event()
@@ -188,10 +152,11 @@ def test_eight_concurrent_calls_and_a_writer(slow_place_deletes: None) -> None:
     wait_for(lambda: not RetentionRun.objects.filter(status="running").exists())
 
 
-def test_a_server_restart_mid_run_keeps_the_guarantees(slow_place_deletes: None) -> None:
+def test_a_server_restart_mid_run_keeps_the_guarantees(slow_place_deletes: Callable[[float], None]) -> None:
     """Stop and start PostgreSQL while a purge runs, RESTARTS times. After each: nothing ineligible
     went, the audit count and the outbox rows match the committed deletions; after the next run: it
     finished, the old run is interrupted with digests of exactly what it deleted, the chain holds."""
+    slow_place_deletes(0.02)
     import os
     import subprocess
     from pathlib import Path
@@ -202,7 +167,7 @@ def test_a_server_restart_mid_run_keeps_the_guarantees(slow_place_deletes: None)
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     for iteration in range(RESTARTS):
         reset_rules_data()
-        young, eligible = make_places(40)
+        young, eligible = set(soft_deleted_places(3, YOUNG_AGE, "young")), set(soft_deleted_places(40))
         label = f"restarted-{iteration}"
         thread, state = start_cleanup(model="rules.Place", batch_size=2, triggered_by=label)
         wait_for(

@@ -11,24 +11,17 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from purge_helpers import call_cleanup, reset_rules_data
+from purge_helpers import ELIGIBLE_AGE, call_cleanup
 from rules.models import Author, Book, Chapter, Language, Place
 
 from django_pg_retention import place_hold, release_hold
 from django_pg_retention.models import RetentionHold, RetentionRunItem
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-OLD = timedelta(days=100)
-
-
-@pytest.fixture(autouse=True)
-def clean() -> None:
-    reset_rules_data()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("reset_rules")]
 
 
 def old_place(name: str) -> Place:
-    return Place.objects.create(name=name, is_deleted=True, deleted_at=timezone.now() - OLD)
+    return Place.objects.create(name=name, is_deleted=True, deleted_at=timezone.now() - ELIGIBLE_AGE)
 
 
 def test_a_held_row_survives_and_is_counted_with_its_reason() -> None:
@@ -63,8 +56,8 @@ def test_a_hold_on_the_whole_model_blocks_every_row_until_it_lapses() -> None:
 def test_a_row_whose_cascade_reaches_a_held_row_is_blocked() -> None:
     now = timezone.now()
     Language.objects.create(code="en")
-    reaching = Author.objects.create(name="reaching", is_deleted=True, deleted_at=now - OLD)
-    other = Author.objects.create(name="other", is_deleted=True, deleted_at=now - OLD)
+    reaching = Author.objects.create(name="reaching", is_deleted=True, deleted_at=now - ELIGIBLE_AGE)
+    other = Author.objects.create(name="other", is_deleted=True, deleted_at=now - ELIGIBLE_AGE)
     book = Book.objects.create(isbn="held-book", author=reaching, language_id="en")
     chapter = Chapter.objects.create(book=book)
     Book.objects.create(isbn="free-book", author=other, language_id="en")

@@ -18,7 +18,7 @@ from django.test.utils import isolate_apps
 from django.utils import timezone
 from leases import models as leases
 from properties.models import Property
-from purge_helpers import call_cleanup
+from purge_helpers import call_cleanup, rules_model
 from users.models import User
 
 from django_pg_retention.checks import check_models as check_models_of
@@ -127,37 +127,19 @@ def test_a_blocked_root_writes_no_outbox_row() -> None:
 
 @isolate_apps("rules")
 def test_the_snapshot_holds_only_the_fields_a_model_names() -> None:
-    class Parent(SoftDeleteMixin):
-        class Meta:
-            app_label = "rules"
+    Parent = rules_model("Parent", SoftDeleteMixin)
 
-    class Named(models.Model):
-        parent = models.ForeignKey(Parent, on_delete=models.CASCADE)
-        name = models.CharField(max_length=20)
-        email = models.CharField(max_length=50)
-        retention_snapshot_fields = ["name"]
+    def parent() -> models.ForeignKey[Any, Any]:
+        return models.ForeignKey(Parent, on_delete=models.CASCADE)
 
-        class Meta:
-            app_label = "rules"
+    def email() -> models.CharField[Any, Any]:
+        return models.CharField(max_length=50)
 
-        def after_permanent_delete(self) -> None: ...
-
-    class HookOnly(models.Model):
-        parent = models.ForeignKey(Parent, on_delete=models.CASCADE)
-        email = models.CharField(max_length=50)
-
-        class Meta:
-            app_label = "rules"
-
-        def after_permanent_delete(self) -> None: ...
-
-    class Everything(models.Model):
-        parent = models.ForeignKey(Parent, on_delete=models.CASCADE)
-        email = models.CharField(max_length=50)
-        retention_snapshot_fields = "__all__"
-
-        class Meta:
-            app_label = "rules"
+    hook = {"after_permanent_delete": lambda self: None}
+    name = models.CharField(max_length=20)
+    Named = rules_model("Named", parent=parent(), name=name, email=email(), retention_snapshot_fields=["name"], **hook)
+    HookOnly = rules_model("HookOnly", parent=parent(), email=email(), **hook)
+    Everything = rules_model("Everything", parent=parent(), email=email(), retention_snapshot_fields="__all__")
 
     assert outbox_spec(Named) == ([], [("name", "name")])
     assert outbox_spec(HookOnly) == ([], [])  # the hook gets the primary key alone
@@ -169,9 +151,7 @@ def test_the_snapshot_holds_only_the_fields_a_model_names() -> None:
 
 @isolate_apps("rules")
 def test_a_snapshot_list_naming_no_field_is_an_error() -> None:
-    class Parent(SoftDeleteMixin):
-        class Meta:
-            app_label = "rules"
+    Parent = rules_model("Parent", SoftDeleteMixin)
 
     class Typo(models.Model):
         parent = models.ForeignKey(Parent, on_delete=models.CASCADE)

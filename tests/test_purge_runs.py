@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -14,53 +14,24 @@ import pytest
 from conftest import server_dsn
 from django.db import connection
 from django.utils import timezone
-from purge_helpers import call_cleanup, reset_rules_data, rules_tables, snapshot
+from purge_helpers import (
+    ELIGIBLE_AGE,
+    call_cleanup,
+    rules_tables,
+    snapshot,
+    soft_deleted_places,
+    unattended_run_over_the_limit,
+)
 from rules.models import Author, Language, Place
 
 from django_pg_retention.models import RetentionRequest, RetentionRun, RetentionRunItem
 from django_pg_retention.sync import sync
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-OLD = timedelta(days=100)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("reset_rules")]
 
 
 def app_db_dsn() -> str:
     return server_dsn(connection.settings_dict["NAME"])
-
-
-def make_places(n: int, *, eligible: bool = True) -> list[int]:
-    now = timezone.now()
-    places = Place.objects.bulk_create(
-        Place(
-            name=f"p{i}",
-            is_deleted=True,
-            deleted_at=now - (OLD if eligible else timedelta(days=1)) + timedelta(seconds=i),
-        )
-        for i in range(n)
-    )
-    return [p.pk for p in places]
-
-
-@pytest.fixture
-def slow_place_deletes() -> Iterator[None]:
-    """Each deleted rules_place row takes 50 ms, so a run lasts long enough to interfere with."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            CREATE OR REPLACE FUNCTION test_slow_delete() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN PERFORM pg_sleep(0.05); RETURN OLD; END $$;
-            CREATE TRIGGER test_slow BEFORE DELETE ON rules_place FOR EACH ROW EXECUTE FUNCTION test_slow_delete();
-            """
-        )
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TRIGGER IF EXISTS test_slow ON rules_place; DROP FUNCTION IF EXISTS test_slow_delete();")
-
-
-@pytest.fixture(autouse=True)
-def clean() -> None:
-    reset_rules_data()
 
 
 def start_cleanup(**kwargs: Any) -> tuple[threading.Thread, dict[str, Any]]:
@@ -115,8 +86,9 @@ def deleted_places(run: RetentionRun | None = None) -> int:
     return sum(i.deleted for i in qs)
 
 
-def test_a_row_restored_while_a_purge_runs_survives(slow_place_deletes: None) -> None:
-    pks = make_places(30)
+def test_a_row_restored_while_a_purge_runs_survives(slow_place_deletes: Callable[[float], None]) -> None:
+    slow_place_deletes(0.05)
+    pks = soft_deleted_places(30)
     thread, _ = start_cleanup(model="rules.Place", batch_size=1, triggered_by="test")
     wait_for(lambda: deleted_places() >= 3)
     # Restore the last rows (the purge goes in deleted_at order) from another transaction.
@@ -133,8 +105,9 @@ def test_a_row_restored_while_a_purge_runs_survives(slow_place_deletes: None) ->
     assert deleted_places(run) == 25
 
 
-def test_two_concurrent_calls_one_purges_the_other_is_skipped(slow_place_deletes: None) -> None:
-    make_places(20)
+def test_two_concurrent_calls_one_purges_the_other_is_skipped(slow_place_deletes: Callable[[float], None]) -> None:
+    slow_place_deletes(0.05)
+    soft_deleted_places(20)
     thread, _ = start_cleanup(model="rules.Place", batch_size=2, triggered_by="first")
     wait_for(lambda: RetentionRun.objects.filter(triggered_by="first", status="running").exists())
     second = call_cleanup(model="rules.Place", triggered_by="second")
@@ -150,10 +123,11 @@ def test_two_concurrent_calls_one_purges_the_other_is_skipped(slow_place_deletes
 
 
 def test_a_terminated_run_keeps_its_batches_and_the_next_run_finishes(
-    slow_place_deletes: None,
+    slow_place_deletes: Callable[[float], None],
 ) -> None:
-    young = make_places(5, eligible=False)
-    make_places(40)
+    slow_place_deletes(0.05)
+    young = soft_deleted_places(5, age=timedelta(days=1))
+    soft_deleted_places(40)
     thread, state = start_cleanup(model="rules.Place", batch_size=2, triggered_by="killed")
     wait_for(lambda: deleted_places() >= 6)
     with psycopg.connect(app_db_dsn(), autocommit=True) as other:
@@ -178,7 +152,7 @@ def test_a_terminated_run_keeps_its_batches_and_the_next_run_finishes(
 def test_a_call_inside_a_transaction_block_is_refused_before_anything_is_held() -> None:
     """As DBeaver, psql with AUTOCOMMIT off or any client in a transaction would call it. Before,
     the CALL failed on its first COMMIT with the session lock taken: every later run was skipped."""
-    make_places(3)
+    soft_deleted_places(3)
     with psycopg.connect(app_db_dsn()) as client:  # not autocommit: psycopg opens a transaction
         # A transaction that has written: refused with a message that says how to call it.
         client.execute("SELECT set_config('retention.requested_by', 'x', false)")
@@ -200,9 +174,10 @@ def test_a_call_inside_a_transaction_block_is_refused_before_anything_is_held() 
 
 
 def test_a_cancelled_run_holds_nothing_and_the_next_run_from_another_session_purges(
-    slow_place_deletes: None,
+    slow_place_deletes: Callable[[float], None],
 ) -> None:
-    make_places(40)
+    slow_place_deletes(0.05)
+    soft_deleted_places(40)
     with psycopg.connect(app_db_dsn(), autocommit=True) as client:
         cancel_midway(
             client,
@@ -222,8 +197,9 @@ def test_a_cancelled_run_holds_nothing_and_the_next_run_from_another_session_pur
     assert not Place.objects.exists()
 
 
-def test_a_preview_yields_to_a_real_run_that_starts_meanwhile(slow_place_deletes: None) -> None:
-    make_places(40)
+def test_a_preview_yields_to_a_real_run_that_starts_meanwhile(slow_place_deletes: Callable[[float], None]) -> None:
+    slow_place_deletes(0.05)
+    soft_deleted_places(40)
     thread, state = start_cleanup(dry_run=True, model="rules.Place", batch_size=2, triggered_by="preview")
 
     def previewed() -> int:
@@ -240,9 +216,10 @@ def test_a_preview_yields_to_a_real_run_that_starts_meanwhile(slow_place_deletes
     assert real.status == "succeeded" and deleted_places(real) == 40 and not Place.objects.exists()
 
 
-def test_a_real_run_that_finds_a_real_run_running_is_still_skipped(slow_place_deletes: None) -> None:
+def test_a_real_run_that_finds_a_real_run_running_is_still_skipped(slow_place_deletes: Callable[[float], None]) -> None:
     """Only previews yield: the wait is not a queue of real runs."""
-    make_places(10)
+    slow_place_deletes(0.05)
+    soft_deleted_places(10)
     thread, _ = start_cleanup(model="rules.Place", batch_size=2, triggered_by="first")
     wait_for(lambda: deleted_places() >= 2)
     second = call_cleanup(model="rules.Place", dry_run=True, triggered_by="preview")
@@ -253,8 +230,9 @@ def test_a_real_run_that_finds_a_real_run_running_is_still_skipped(slow_place_de
 
 
 def test_a_cancelled_drain_holds_nothing_and_another_session_drains_the_rest(
-    settings: Any, slow_place_deletes: None
+    settings: Any, slow_place_deletes: Callable[[float], None]
 ) -> None:
+    slow_place_deletes(0.05)
     # Batches of 2 rows (100 ms each), so that the drain is cancelled in the middle of a run.
     settings.RETENTION_CLEANUP_CONFIG = {
         **settings.RETENTION_CLEANUP_CONFIG,
@@ -263,7 +241,7 @@ def test_a_cancelled_drain_holds_nothing_and_another_session_drains_the_rest(
         "max_batch_size": 2,
     }
     sync()
-    make_places(40)
+    soft_deleted_places(40)
     first = RetentionRequest.objects.create(requested_by="ops", model_path="rules.Place")
     second = RetentionRequest.objects.create(requested_by="ops", model_path="rules.Place")
     with psycopg.connect(app_db_dsn(), autocommit=True) as client:
@@ -284,7 +262,7 @@ def test_a_batch_that_cannot_get_its_locks_is_left_for_the_next_run(settings: An
         "lock_timeout_ms": 200,
     }
     sync()
-    make_places(3)
+    soft_deleted_places(3)
     with psycopg.connect(app_db_dsn()) as locker:
         # The purge of a place reads rules_restaurant (its MTI child) and must wait for this lock.
         locker.execute("LOCK TABLE rules_restaurant IN ACCESS EXCLUSIVE MODE")
@@ -301,13 +279,14 @@ def test_a_batch_that_cannot_get_its_locks_is_left_for_the_next_run(settings: An
     assert RetentionRunItem.objects.get(run=again).deleted == 3 and not Place.objects.exists()
 
 
-def test_the_time_budget_stops_between_batches(settings: Any, slow_place_deletes: None) -> None:
+def test_the_time_budget_stops_between_batches(settings: Any, slow_place_deletes: Callable[[float], None]) -> None:
+    slow_place_deletes(0.05)
     settings.RETENTION_CLEANUP_CONFIG = {
         **settings.RETENTION_CLEANUP_CONFIG,
         "max_execution_time": 1,
     }
     sync()
-    make_places(60)  # 60 x 50 ms: 3 s of work against a 1 s budget
+    soft_deleted_places(60)  # 60 x 50 ms: 3 s of work against a 1 s budget
     run = call_cleanup(model="rules.Place", batch_size=1)
     assert run.status == "timed_out" and "max_execution_time" in run.error
     item = RetentionRunItem.objects.get(run=run)
@@ -320,9 +299,9 @@ def test_the_time_budget_stops_between_batches(settings: Any, slow_place_deletes
 def test_one_models_error_fails_its_item_and_the_run_goes_on() -> None:
     now = timezone.now()
     Language.objects.create(code="en")
-    Language.objects.create(code="xx", is_deleted=True, deleted_at=now - OLD)
-    Author.objects.create(name="gone", is_deleted=True, deleted_at=now - OLD)
-    make_places(2)
+    Language.objects.create(code="xx", is_deleted=True, deleted_at=now - ELIGIBLE_AGE)
+    Author.objects.create(name="gone", is_deleted=True, deleted_at=now - ELIGIBLE_AGE)
+    soft_deleted_places(2)
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -392,8 +371,9 @@ def test_nothing_that_deletes_is_executable_by_public() -> None:
         assert cursor.fetchone()[0] is False
 
 
-def test_batches_adapt_to_the_target_duration(settings: Any, slow_place_deletes: None) -> None:
+def test_batches_adapt_to_the_target_duration(settings: Any, slow_place_deletes: Callable[[float], None]) -> None:
     """Each next size follows from the last batch's recorded time (no timing threshold asserted)."""
+    slow_place_deletes(0.05)
     settings.RETENTION_CLEANUP_CONFIG = {
         **settings.RETENTION_CLEANUP_CONFIG,
         "batch_size": 4,
@@ -402,7 +382,7 @@ def test_batches_adapt_to_the_target_duration(settings: Any, slow_place_deletes:
         "max_batch_size": 64,
     }
     sync()
-    make_places(40)  # 50 ms a row: a batch of 4 takes ~200 ms, so batches grow toward ~6
+    soft_deleted_places(40)  # 50 ms a row: a batch of 4 takes ~200 ms, so batches grow toward ~6
     run = call_cleanup(model="rules.Place")
     item = RetentionRunItem.objects.get(run=run)
     assert item.deleted == 40 and not Place.objects.exists()
@@ -417,7 +397,7 @@ def test_batches_adapt_to_the_target_duration(settings: Any, slow_place_deletes:
 
     fixed = call_cleanup(model="rules.Place", batch_size=3)
     assert RetentionRunItem.objects.get(run=fixed).batch_sizes in ([], [3])  # nothing left: at most one probe
-    make_places(7)
+    soft_deleted_places(7)
     fixed = call_cleanup(model="rules.Place", batch_size=3)
     assert RetentionRunItem.objects.get(run=fixed).batch_sizes == [3, 3, 3]
 
@@ -431,13 +411,7 @@ def test_unattended_runs_stop_at_max_deletions_per_run(settings: Any) -> None:
 
     from django_pg_retention.models import RetentionAlert
 
-    settings.RETENTION_CLEANUP_CONFIG = {
-        **settings.RETENTION_CLEANUP_CONFIG,
-        "max_deletions_per_run": {"default": 100_000, "rules.Place": 3},
-    }
-    sync()
-    make_places(5)
-    run = call_cleanup(triggered_by="pg_cron")
+    run = unattended_run_over_the_limit(settings, limit=3, eligible=5)
     item = RetentionRunItem.objects.get(run=run, model_path="rules.Place")
     assert (item.status, item.eligible, item.deleted) == ("needs_confirmation", 5, 0)
     assert "exceed max_deletions_per_run (3)" in item.error and "--force" in item.error

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
-from purge_helpers import BETWEEN_AGE, ELIGIBLE_AGE, YOUNG_AGE, build_rules_data, purge_once, reset_rules_data
+from purge_helpers import BETWEEN_AGE, ELIGIBLE_AGE, YOUNG_AGE, build_rules_data, purge_once
 from rules import models as r
 from test_purge_differential import differential
 
@@ -19,18 +19,13 @@ from django_pg_retention.compiler import compile_model
 from django_pg_retention.models import RetentionHold, RetentionRunItem
 from django_pg_retention.sync import sync
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("reset_rules")]
 
 OLD = {"is_deleted": True, "deleted_at": timezone.now() - ELIGIBLE_AGE}
 
 
 def aged(age: Any) -> dict[str, Any]:
     return {"is_deleted": True, "deleted_at": timezone.now() - age}
-
-
-@pytest.fixture(autouse=True)
-def clean() -> None:
-    reset_rules_data()
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
-"""Purge (or preview) soft-deleted rows past retention by calling the SQL procedure.
+"""Purge soft-deleted rows past their retention period (in the database), or preview it. Without
+--execute or --dry-run it previews when RETENTION_CLEANUP_CONFIG['dry_run_default'] is True (the
+default) and deletes when it is False."""
 
-Rows never travel to Python: the command counts, calls ``retention.run_cleanup`` and prints the
-run's items from the audit tables.
-"""
+# Rows never travel to Python: the command counts, calls retention.run_cleanup and prints the run's
+# items from the audit tables. The docstring above is the command's --help.
 
 from __future__ import annotations
 
@@ -33,11 +34,7 @@ def positive(value: str) -> int:
 
 
 class Command(BaseCommand):
-    help = (
-        "Purge soft-deleted rows past their retention period (in the database), or preview it. Without "
-        "--execute or --dry-run it previews when RETENTION_CLEANUP_CONFIG['dry_run_default'] is True (the "
-        "default) and deletes when it is False."
-    )
+    help = __doc__ or ""
 
     def add_arguments(self, parser: CommandParser) -> None:
         mode = parser.add_mutually_exclusive_group()

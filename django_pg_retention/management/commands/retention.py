@@ -1,4 +1,8 @@
-"""The database side: ``retention sync | status | sql [app.Model] | show [run] | verify``."""
+"""The database side of retention: sync (policies, settings and purge functions), status (pg_cron jobs
+and due work), sql (the generated purge SQL), show (a run from the audit), verify (the audit hash
+chain)."""
+
+# The docstring above is the command's --help.
 
 from __future__ import annotations
 
@@ -18,11 +22,7 @@ from django_pg_retention.sync import app_schemas, can_sync, sync
 
 
 class Command(BaseCommand):
-    help = (
-        "The database side of retention: sync (policies, settings and purge functions), status (pg_cron "
-        "jobs and due work), sql (the generated purge SQL), show (a run from the audit), verify (the "
-        "audit hash chain)."
-    )
+    help = __doc__ or ""
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)

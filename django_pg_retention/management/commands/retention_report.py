@@ -1,4 +1,5 @@
-"""Print the specification's cleanup report, from the retention_report view."""
+"""Print the cleanup report (per model: soft-deleted, eligible now, next eligible, last run) from the
+retention_report view."""
 
 from __future__ import annotations
 

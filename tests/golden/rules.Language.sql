@@ -1,0 +1,191 @@
+CREATE OR REPLACE FUNCTION "retention"."purge__rules__language"(roots text[], dry_run boolean) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SET search_path = "pg_catalog", "public", "pg_temp" AS $purge$
+DECLARE
+  "d0" varchar(8)[] := roots::varchar(8)[];  -- keys of rules_language
+  n bigint;
+  size_before bigint;
+  hold_reason text;
+  retained_reason text;
+  item bigint := nullif(current_setting('retention.item_id', true), '')::bigint;
+  deleted jsonb;
+  deleted_keys jsonb;
+  updated jsonb := '{}';
+BEGIN
+  IF EXISTS (SELECT 1 FROM retention.active_holds(ARRAY['rules.Language']::text[])) THEN
+    SELECT h.reason INTO hold_reason FROM retention.active_holds(ARRAY['rules.Language']::text[]) h
+     WHERE (h.object_pk = '' AND cardinality("d0") > 0) OR h.object_pk = ANY("d0"::text[])
+     ORDER BY h.id LIMIT 1;
+    IF hold_reason IS NOT NULL THEN
+      RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = hold_reason;
+    END IF;
+  END IF;
+  IF dry_run THEN
+    UPDATE "rules_book" r SET "language_id" = 'en'::varchar(8) WHERE "r"."language_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_book' AND g.pk = "r"."id"::text);
+  GET DIAGNOSTICS n = ROW_COUNT;
+  IF n > 0 THEN updated := updated || jsonb_build_object('rules_book.language_id', n); END IF;
+    UPDATE "rules_book" r SET "fallback_language_id" = 'en'::varchar(8) WHERE "r"."fallback_language_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_book' AND g.pk = "r"."id"::text);
+  GET DIAGNOSTICS n = ROW_COUNT;
+  IF n > 0 THEN updated := updated || jsonb_build_object('rules_book.fallback_language_id', n); END IF;
+  ELSE
+    UPDATE "rules_book" r SET "language_id" = 'en'::varchar(8) WHERE "r"."language_id" = ANY("d0");
+  GET DIAGNOSTICS n = ROW_COUNT;
+  IF n > 0 THEN updated := updated || jsonb_build_object('rules_book.language_id', n); END IF;
+    UPDATE "rules_book" r SET "fallback_language_id" = 'en'::varchar(8) WHERE "r"."fallback_language_id" = ANY("d0");
+  GET DIAGNOSTICS n = ROW_COUNT;
+  IF n > 0 THEN updated := updated || jsonb_build_object('rules_book.fallback_language_id', n); END IF;
+  END IF;
+  WITH
+  -- x0: the deleted rows of rules_language
+  "x0" AS (DELETE FROM "rules_language" t WHERE t."code" = ANY("d0") RETURNING t."code"::text AS k),
+  keys(db_table, keys) AS (VALUES ('rules_language', ARRAY(SELECT k FROM "x0"))),
+  proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, keys)
+    SELECT item, v.db_table, v.keys FROM keys v
+     WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
+  SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),
+         CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))
+                                FILTER (WHERE cardinality(v.keys) > 0) END
+    INTO deleted, deleted_keys FROM keys v;
+  RETURN jsonb_strip_nulls(jsonb_build_object('deleted', coalesce(deleted, '{}'), 'updated', updated, 'keys', deleted_keys));
+END
+$purge$;
+
+CREATE OR REPLACE FUNCTION "retention"."select__rules__language"(
+  cutoff timestamptz, after_at timestamptz, after_pk text, lim integer, dry_run boolean,
+  by_pk boolean DEFAULT false)
+RETURNS TABLE(ids text[], blocked text[], last_at timestamptz, last_pk text)
+LANGUAGE plpgsql VOLATILE SET search_path = "pg_catalog", "public", "pg_temp" AS $select$
+DECLARE
+  held jsonb;  -- {pk or '': reason} of this model's active legal holds, NULL without any
+BEGIN
+  SELECT jsonb_object_agg(h.object_pk, h.reason) INTO held
+    FROM (SELECT DISTINCT ON (object_pk) object_pk, reason FROM retention.active_holds(ARRAY['rules.Language']::text[]) ORDER BY object_pk, id) h;
+  -- Two forms of each order, so that the planner gets the bound as an index condition, never as a
+  -- filter. Keyset order (deleted_at, pk) on the purge index; for a backlog (most of the table
+  -- eligible, see retention.batches_in_pk_order) primary-key order, so a batch's rows are neighbours.
+  IF by_pk AND after_pk IS NULL THEN
+    IF dry_run THEN
+      RETURN QUERY WITH c AS (
+    SELECT t."code" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."code"::text),
+             held->>'') AS blocked_by
+    FROM "rules_language" t
+    WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_language' AND g.pk = "t"."code"::text)
+    ORDER BY t."code"
+    LIMIT lim
+    FOR UPDATE OF t SKIP LOCKED
+  ), last AS (SELECT deleted_at, pk FROM c ORDER BY pk DESC LIMIT 1)
+  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),
+         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),
+         (SELECT deleted_at FROM last), (SELECT pk::text FROM last)
+  FROM c;
+    ELSE
+      RETURN QUERY WITH c AS (
+    SELECT t."code" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."code"::text),
+             held->>'') AS blocked_by
+    FROM "rules_language" t
+    WHERE t."is_deleted" AND t."deleted_at" < cutoff
+    ORDER BY t."code"
+    LIMIT lim
+    FOR UPDATE OF t SKIP LOCKED
+  ), last AS (SELECT deleted_at, pk FROM c ORDER BY pk DESC LIMIT 1)
+  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),
+         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),
+         (SELECT deleted_at FROM last), (SELECT pk::text FROM last)
+  FROM c;
+    END IF;
+  ELSIF by_pk THEN
+    IF dry_run THEN
+      RETURN QUERY WITH c AS (
+    SELECT t."code" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."code"::text),
+             held->>'') AS blocked_by
+    FROM "rules_language" t
+    WHERE t."is_deleted" AND t."deleted_at" < cutoff
+      AND t."code" > after_pk::varchar(8) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_language' AND g.pk = "t"."code"::text)
+    ORDER BY t."code"
+    LIMIT lim
+    FOR UPDATE OF t SKIP LOCKED
+  ), last AS (SELECT deleted_at, pk FROM c ORDER BY pk DESC LIMIT 1)
+  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),
+         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),
+         (SELECT deleted_at FROM last), (SELECT pk::text FROM last)
+  FROM c;
+    ELSE
+      RETURN QUERY WITH c AS (
+    SELECT t."code" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."code"::text),
+             held->>'') AS blocked_by
+    FROM "rules_language" t
+    WHERE t."is_deleted" AND t."deleted_at" < cutoff
+      AND t."code" > after_pk::varchar(8)
+    ORDER BY t."code"
+    LIMIT lim
+    FOR UPDATE OF t SKIP LOCKED
+  ), last AS (SELECT deleted_at, pk FROM c ORDER BY pk DESC LIMIT 1)
+  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),
+         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),
+         (SELECT deleted_at FROM last), (SELECT pk::text FROM last)
+  FROM c;
+    END IF;
+  ELSIF after_at IS NULL THEN
+    IF dry_run THEN
+      RETURN QUERY WITH c AS (
+    SELECT t."code" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."code"::text),
+             held->>'') AS blocked_by
+    FROM "rules_language" t
+    WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_language' AND g.pk = "t"."code"::text)
+    ORDER BY t."deleted_at", t."code"
+    LIMIT lim
+    FOR UPDATE OF t SKIP LOCKED
+  ), last AS (SELECT deleted_at, pk FROM c ORDER BY deleted_at DESC, pk DESC LIMIT 1)
+  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),
+         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),
+         (SELECT deleted_at FROM last), (SELECT pk::text FROM last)
+  FROM c;
+    ELSE
+      RETURN QUERY WITH c AS (
+    SELECT t."code" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."code"::text),
+             held->>'') AS blocked_by
+    FROM "rules_language" t
+    WHERE t."is_deleted" AND t."deleted_at" < cutoff
+    ORDER BY t."deleted_at", t."code"
+    LIMIT lim
+    FOR UPDATE OF t SKIP LOCKED
+  ), last AS (SELECT deleted_at, pk FROM c ORDER BY deleted_at DESC, pk DESC LIMIT 1)
+  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),
+         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),
+         (SELECT deleted_at FROM last), (SELECT pk::text FROM last)
+  FROM c;
+    END IF;
+  ELSE
+    IF dry_run THEN
+      RETURN QUERY WITH c AS (
+    SELECT t."code" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."code"::text),
+             held->>'') AS blocked_by
+    FROM "rules_language" t
+    WHERE t."is_deleted" AND t."deleted_at" < cutoff
+      AND (t."deleted_at", t."code") > (after_at, after_pk::varchar(8)) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_language' AND g.pk = "t"."code"::text)
+    ORDER BY t."deleted_at", t."code"
+    LIMIT lim
+    FOR UPDATE OF t SKIP LOCKED
+  ), last AS (SELECT deleted_at, pk FROM c ORDER BY deleted_at DESC, pk DESC LIMIT 1)
+  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),
+         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),
+         (SELECT deleted_at FROM last), (SELECT pk::text FROM last)
+  FROM c;
+    ELSE
+      RETURN QUERY WITH c AS (
+    SELECT t."code" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."code"::text),
+             held->>'') AS blocked_by
+    FROM "rules_language" t
+    WHERE t."is_deleted" AND t."deleted_at" < cutoff
+      AND (t."deleted_at", t."code") > (after_at, after_pk::varchar(8))
+    ORDER BY t."deleted_at", t."code"
+    LIMIT lim
+    FOR UPDATE OF t SKIP LOCKED
+  ), last AS (SELECT deleted_at, pk FROM c ORDER BY deleted_at DESC, pk DESC LIMIT 1)
+  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),
+         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),
+         (SELECT deleted_at FROM last), (SELECT pk::text FROM last)
+  FROM c;
+    END IF;
+  END IF;
+END
+$select$;

@@ -1,0 +1,45 @@
+"""The compiler's output for a few model graphs, reviewed like pg_cron's expected outputs.
+
+A change to the generated SQL shows up here as a diff of a file in tests/golden/. To accept one,
+regenerate and review it:
+
+    UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_compiler_golden.py && git diff tests/golden/
+
+These tests need no database: the compiler only reads Django's model graph.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from django_pg_retention.compiler import compile_model
+from django_pg_retention.policies import get_model
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+# model -> what its graph exercises
+CASES = {
+    "rules.Author": "a CASCADE to itself, a many-to-many to itself, GenericRelations, a proxy's CASCADE, and the"
+    " books it cascades to with their SET_NULL, PROTECT, RESTRICT, DO_NOTHING and to_field relations",
+    "rules.Publisher": "SET_NULL (books), PROTECT (contracts), a GenericRelation",
+    "rules.Language": "SET_DEFAULT and SET(constant)",
+    "rules.Place": "multi-table inheritance (a child table and its CASCADE), an outbox snapshot",
+    "rules.Archive": "the soft delete in columns of the model's own (no flag), PROTECT and SET_NULL",
+    "rules.Hostile": "table and column names that need quoting",
+    "rules.Owner": "a CASCADE chain into soft-delete models with a period of their own (RETAINED)",
+}
+
+
+@pytest.mark.parametrize("path", sorted(CASES))
+def test_the_generated_sql_is_the_reviewed_golden_file(path: str) -> None:
+    compiled = compile_model(get_model(path), ["public"])
+    golden = GOLDEN / f"{path}.sql"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(compiled.sql)
+    assert golden.exists(), f"no golden file for {path}: run with UPDATE_GOLDEN=1 and review it"
+    assert compiled.sql == golden.read_text(), (
+        f"the SQL generated for {path} ({CASES[path]}) differs from {golden.name}: if the change is meant, "
+        "run UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_compiler_golden.py and review git diff tests/golden/"
+    )
