@@ -668,6 +668,20 @@ class RetentionRequestAdmin(ReadOnlyAdmin):
     list_filter = ("status",)
 
 
+class AlertKindFilter(admin.SimpleListFilter):
+    """The kinds that occur, in words ("needs confirmation", not needs_confirmation)."""
+
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        kinds = RetentionAlert.objects.order_by("kind").values_list("kind", flat=True).distinct()
+        return [(kind, label(kind)) for kind in kinds]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.filter(kind=self.value()) if self.value() else queryset
+
+
 @admin.register(RetentionAlert)
 class RetentionAlertAdmin(ReadOnlyAdmin):
     list_display = ("id", "created", "what", "run", "message", "sent")
@@ -679,4 +693,4 @@ class RetentionAlertAdmin(ReadOnlyAdmin):
     def what(self, obj: RetentionAlert) -> str:
         return label(obj.kind)
 
-    list_filter = ("kind",)
+    list_filter = (AlertKindFilter,)

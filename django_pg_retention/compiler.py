@@ -399,10 +399,10 @@ class _Function:
         out: list[sql.Composable] = []
         for e in self.graph.edges:
             if e.kind is EdgeKind.PROTECT:
-                out.append(self.blocker(e, f"PROTECT {e.label}", sql.SQL("")))
+                out.append(self.blocker(e, e.blocked_reason, sql.SQL("")))
             elif e.kind is EdgeKind.RESTRICT:
                 # Allowed only when the restricting row goes too, by a cascade from this batch.
-                out.append(self.blocker(e, f"RESTRICT {e.label}", self.not_deleted("r", e.target)))
+                out.append(self.blocker(e, e.blocked_reason, self.not_deleted("r", e.target)))
         return out
 
     def foreign_keys(self) -> list[sql.Composable]:
@@ -563,9 +563,9 @@ def _direct_blockers(fn: _Function) -> list[tuple[Edge, str]]:
         if e.source != fn.graph.root or not e.by_pk or e.kind is EdgeKind.GENERIC:
             continue
         if e.kind is EdgeKind.PROTECT:
-            out.append((e, f"PROTECT {e.label}"))
+            out.append((e, e.blocked_reason))
         elif e.kind is EdgeKind.RESTRICT and not fn.in_closure(e.target):
-            out.append((e, f"RESTRICT {e.label}"))
+            out.append((e, e.blocked_reason))
         elif e.kind is EdgeKind.DO_NOTHING and e.db_constraint and not fn.in_closure(e.target):
             out.append((e, f"DO_NOTHING {e.label}"))
     return out

@@ -85,6 +85,11 @@ class Edge:
     def by_pk(self) -> bool:
         return self.to_column == self.source.pk
 
+    @property
+    def blocked_reason(self) -> str:
+        """How the audit names a row this edge keeps: "PROTECT app.Model.field"."""
+        return f"{self.kind.value} {self.label}"
+
 
 @dataclass
 class Graph:

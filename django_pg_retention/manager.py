@@ -150,11 +150,7 @@ class RetentionManager(IRetentionManager):
         self._soft_deletable(model_class)
         if cutoff_date is None:
             cutoff_date = timezone.now() - timedelta(days=self.get_retention_days(model_path(model_class)))
-        columns = soft_delete_columns(model_class)
-        eligible: dict[str, Any] = {f"{columns.deleted_at_field}__lt": cutoff_date}
-        if columns.flag_field:
-            eligible[columns.flag_field] = True
-        return base_queryset(model_class, self.using).filter(**eligible)
+        return base_queryset(model_class, self.using).filter(soft_delete_columns(model_class).eligible(cutoff_date))
 
     def cleanup_model(self, model_class: type[models.Model], dry_run: bool = True) -> dict[str, Any]:
         """Purge (or preview) one model through the SQL procedure."""

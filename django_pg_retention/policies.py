@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models
+from django.db.models import Q
 
 from django_pg_retention import config
 from django_pg_retention.models import DELETED_AT_ATTR, FLAG_ATTR
@@ -53,6 +55,11 @@ class SoftDeleteColumns:
     flag_field: str | None
     deleted_at_column: str
     flag_column: str | None
+
+    def eligible(self, cutoff: datetime) -> Q:
+        """Soft-deleted before the cutoff: the rows a purge with that cutoff considers."""
+        condition = Q(**{f"{self.deleted_at_field}__lt": cutoff})
+        return condition & Q(**{self.flag_field: True}) if self.flag_field else condition
 
 
 def declares_soft_delete(model: type[models.Model]) -> bool:

@@ -195,10 +195,7 @@ def snapshot(tables: list[str]) -> dict[str, list[tuple[Any, ...]]]:
 
 def eligible_pks(model: Any, days: int, now: datetime) -> list[Any]:
     columns = soft_delete_columns(model)
-    eligible: dict[str, Any] = {f"{columns.deleted_at_field}__lt": now - timedelta(days=days)}
-    if columns.flag_field:
-        eligible[columns.flag_field] = True
-    qs = model._base_manager.filter(**eligible)
+    qs = model._base_manager.filter(columns.eligible(now - timedelta(days=days)))
     return list(qs.order_by(columns.deleted_at_field, "pk").values_list("pk", flat=True))
 
 
@@ -303,17 +300,19 @@ def purge_once(**kwargs: Any) -> RetentionRun:
     return run
 
 
-def rules_model(name: str, base: type[models.Model] = models.Model, **attrs: Any) -> Any:
-    """class <name>(<base>) with attrs, in the rules app: a model a test makes inside @isolate_apps("rules")."""
+def rules_model(model_name: str, base: type[models.Model] = models.Model, /, **attrs: Any) -> Any:
+    """class <model_name>(<base>) with attrs (fields too), in the rules app: a model a test makes
+    inside @isolate_apps("rules")."""
     meta = type("Meta", (), {"app_label": "rules"})
-    return type(name, (base,), {"__module__": __name__, "Meta": meta, **attrs})
+    return type(model_name, (base,), {"__module__": __name__, "Meta": meta, **attrs})
 
 
 def soft_deleted_places(n: int, age: timedelta = ELIGIBLE_AGE, name: str = "p") -> list[Any]:
-    """n rules.Place rows soft-deleted `age` ago, a second apart; their primary keys."""
+    """n rules.Place rows soft-deleted at least `age` ago, a second apart, in primary-key order (the
+    order a purge takes them in); their primary keys."""
     now = timezone.now()
     places = r.Place.objects.bulk_create(
-        r.Place(name=f"{name}{i}", is_deleted=True, deleted_at=now - age + timedelta(seconds=i)) for i in range(n)
+        r.Place(name=f"{name}{i}", is_deleted=True, deleted_at=now - age - timedelta(seconds=n - i)) for i in range(n)
     )
     return [p.pk for p in places]
 

@@ -161,6 +161,9 @@ def test_every_admin_page_fits_1280_px_and_a_real_run_needs_confirming(live_serv
     assert "needs attention" in body and "needs confirmation" in body and "rules.Place" in body
     page.goto(f"{base}/retentionpolicy/")
     assert "rules.Place" in fits(page, "policies")
+    place_policy = RetentionPolicy.objects.get(model_path="rules.Place").pk
+    page.goto(f"{base}/retentionpolicy/{place_policy}/change/")
+    assert "change history" in fits(page, "policy").lower()
     page.goto(f"{base}/retentionrun/report/")
     assert "purgeable now" in fits(page, "report").lower()
     page.emulate_media(color_scheme="dark")
@@ -186,7 +189,8 @@ def test_every_admin_page_fits_1280_px_and_a_real_run_needs_confirming(live_serv
     page.goto(f"{base}/retentionrequest/")
     assert "rules.Place" in fits(page, "requests")
     page.goto(f"{base}/retentionalert/")
-    assert "needs confirmation" in fits(page, "alerts")
+    alerts = fits(page, "alerts")
+    assert "needs confirmation" in alerts and "needs_confirmation" not in alerts  # words, not enum values
 
     page.goto(f"{base}/retentionhold/")
     assert "Legal holds" in fits(page, "holds")

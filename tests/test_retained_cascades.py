@@ -29,7 +29,7 @@ def aged(age: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def delete_mode(clean: None, settings: Any) -> Iterator[None]:
+def delete_mode(reset_rules: None, settings: Any) -> Iterator[None]:
     settings.RETENTION_CLEANUP_CONFIG = {**settings.RETENTION_CLEANUP_CONFIG, "on_retained_cascade": "delete"}
     sync()  # the mode is compiled into the purge functions
     yield

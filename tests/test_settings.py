@@ -3,6 +3,7 @@ row, what the SQL reads (retention.config()) and docs/settings.md follow from th
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -44,8 +45,8 @@ def test_every_key_reaches_the_config_and_every_synced_key_what_the_sql_reads(se
     try:
         sync()
         with connection.cursor() as cursor:
-            cursor.execute("SELECT to_jsonb(retention.config())")
-            read: dict[str, Any] = cursor.fetchone()[0]  # type: ignore[index]
+            cursor.execute("SELECT to_jsonb(retention.config())::text")
+            read: dict[str, Any] = json.loads(cursor.fetchone()[0])  # type: ignore[index]
         assert {key: read[key] for key in synced_keys()} == {key: values[key] for key in synced_keys()}
     finally:
         settings.RETENTION_CLEANUP_CONFIG = original
