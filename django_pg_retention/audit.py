@@ -208,6 +208,8 @@ def _record(run: RetentionRun, items: list[RetentionRunItem]) -> str:
                 _us(item.started_at),
                 _us(item.finished_at),
                 "" if item.duration is None else str(item.duration // timedelta(microseconds=1)),
+                str(item.throttled_ms),
+                "" if item.replica_lag_bytes is None else str(item.replica_lag_bytes),
                 str(len(digests)),
             ]
         )

@@ -68,6 +68,14 @@ class CleanupConfig:
     max_batch_size: int = _setting(
         5000, "adaptive batching: the largest batch", minimum=1, maximum=1_000_000, synced=True
     )
+    # Throttling (the tools trusted for purges pause on replica lag: pt-archiver --max-lag, gh-ost).
+    max_replica_lag_bytes: int | None = _setting(
+        None,
+        "before each batch, wait while a connected standby's replay lags more than this; None: off",
+        minimum=1,
+        synced=True,
+    )
+    batch_pause_ms: int = _setting(0, "a pause after each committed batch", minimum=0, synced=True)
     # Guard rail for unattended runs: more eligible rows of one model than this, and the run deletes
     # none of them until a person confirms (cleanup_soft_deleted --model ... --execute --force).
     max_deletions_per_run: int | dict[str, int] | None = _setting(
@@ -98,7 +106,9 @@ def _key_problem(key: str, value: object) -> str | None:
         return f"must be the name of a database role, or None, not {value!r}"
     if declared is bool:
         return None if isinstance(value, bool) else f"must be True or False, not {value!r}"
-    if declared is int:
+    if value is None and CLEANUP_KEYS[key].default is None:
+        return None  # None: the feature is off
+    if declared in (int, int | None):
         if isinstance(value, bool) or not isinstance(value, int):
             return f"must be an integer, not {value!r} ({type(value).__name__})"
         minimum, maximum = CLEANUP_KEYS[key].metadata["minimum"], CLEANUP_KEYS[key].metadata["maximum"]

@@ -102,14 +102,33 @@ def print_run(out: TextIO, run: RetentionRun, items: list[RetentionRunItem]) -> 
         console.print(f"Needs attention: {'; '.join(attention)}")
 
 
+def replica_lag_of_last_run(using: str) -> dict[str, Any] | None:
+    """What the latest real run saw of its standbys (max_replica_lag_bytes), or None if it saw none."""
+    run = RetentionRun.objects.using(using).filter(dry_run=False).exclude(status="skipped").first()
+    if run is None:
+        return None
+    items = list(RetentionRunItem.objects.using(using).filter(run=run))
+    lags = [i.replica_lag_bytes for i in items if i.replica_lag_bytes is not None]
+    if not lags:
+        return None
+    return {"run": run.pk, "largest_lag_bytes": max(lags), "waited_ms": sum(i.throttled_ms for i in items)}
+
+
 def status_as_dict(using: str) -> dict[str, Any]:
-    """Our pg_cron jobs, their latest runs joined with the audit, and what is due next."""
+    """Our pg_cron jobs, their latest runs joined with the audit, what is due next, and the replica
+    lag the latest real run saw."""
     from django_pg_retention import schedule
 
     jobs_of = schedule.scheduler(using)
     reason = jobs_of.unavailable_reason()
     if reason:
-        return {"pg_cron": False, "reason": reason, "jobs": [], "runs": []}
+        return {
+            "pg_cron": False,
+            "reason": reason,
+            "jobs": [],
+            "runs": [],
+            "replica_lag": replica_lag_of_last_run(using),
+        }
     jobs, runs = jobs_of.status()
     audit = _runs_by_backend(using, [r for r in runs if r.job == "cleanup"])
     drained = _requests_started(using, [r for r in runs if r.job == "requests"])
@@ -130,12 +149,24 @@ def status_as_dict(using: str) -> dict[str, Any]:
                 "rows_deleted": run.rows_deleted if run else None,
             }
         )
-    return {"pg_cron": True, "reason": "", "jobs": jobs, "runs": run_rows}
+    return {
+        "pg_cron": True,
+        "reason": "",
+        "jobs": jobs,
+        "runs": run_rows,
+        "replica_lag": replica_lag_of_last_run(using),
+    }
 
 
 def print_status(out: TextIO, using: str) -> None:
     console = Console(file=out, width=130)
     data = status_as_dict(using)
+    lag = data["replica_lag"]
+    if lag:
+        console.print(
+            f"Standbys at run {lag['run']}: largest replay lag {lag['largest_lag_bytes']:,} bytes; "
+            f"waited {lag['waited_ms'] / 1000:,.1f} s for them (max_replica_lag_bytes)"
+        )
     if not data["pg_cron"]:
         console.print(f"pg_cron is not available: {data['reason']}.")
         console.print(

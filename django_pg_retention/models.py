@@ -174,6 +174,8 @@ class RetentionConfigRow(models.Model):
     enable_notifications = models.BooleanField()
     notification_threshold = models.PositiveIntegerField()
     audit_retention_days = models.PositiveIntegerField()
+    max_replica_lag_bytes = models.BigIntegerField(null=True)
+    batch_pause_ms = models.PositiveIntegerField()
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -191,6 +193,10 @@ class RetentionConfigRow(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(audit_retention_days__gte=1), name="retention_config_audit_days_at_least_1"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_replica_lag_bytes__isnull=True) | Q(max_replica_lag_bytes__gte=1),
+                name="retention_config_replica_lag_at_least_1",
             ),
         ]
 
@@ -308,6 +314,10 @@ class RetentionRunItem(models.Model):
     error = models.TextField(blank=True, default="")
     digests: models.JSONField[dict[str, dict[str, Any]]] = models.JSONField(
         default=dict, help_text="per table: count and SHA-256 of the sorted deleted primary keys"
+    )
+    throttled_ms = models.BigIntegerField(default=0, db_default=0, help_text="waited for standbys to catch up")
+    replica_lag_bytes = models.BigIntegerField(
+        null=True, blank=True, help_text="the largest standby replay lag seen before a batch (when throttled)"
     )
 
     class Meta:

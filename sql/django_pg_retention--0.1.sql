@@ -158,6 +158,8 @@ LANGUAGE sql STABLE AS $$
                               i.blocked::text, i.skipped_locked::text, i.status, i.error,
                               retention.epoch_us(i.started_at), retention.epoch_us(i.finished_at),
                               coalesce((extract(epoch FROM i.duration) * 1000000)::bigint::text, ''),
+                              -- added by migration 0006, after this file: read by name when it runs
+                              coalesce(to_jsonb(i)->>'throttled_ms', '0'), coalesce(to_jsonb(i)->>'replica_lag_bytes', ''),
                               (SELECT count(*) FROM jsonb_object_keys(i.digests))::text]) WITH ORDINALITY AS u(f, o))
       || coalesce((SELECT string_agg(retention.netstring(d.key) || retention.netstring(d.value->>'count')
                                      || retention.netstring(d.value->>'sha256'), '' ORDER BY d.key COLLATE "C")
@@ -554,6 +556,56 @@ $$;
 COMMENT ON FUNCTION retention.purge_batch(bigint, timestamptz, text, integer, boolean) IS
   'Purges and records one batch of a running item of this session''s run';
 
+-- Throttling on replica lag: the replay lag in bytes of the connected standby furthest behind
+-- (pg_stat_replication), NULL without one. Its replay positions are visible to superusers and
+-- members of pg_read_all_stats only; the role that migrated needs pg_monitor for this (else NULL,
+-- and nothing is throttled).
+CREATE OR REPLACE FUNCTION retention.replica_lag_bytes() RETURNS bigint
+LANGUAGE sql VOLATILE AS $$
+  SELECT max(pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn))::bigint FROM pg_stat_replication r
+$$;
+COMMENT ON FUNCTION retention.replica_lag_bytes() IS 'Replay lag in bytes of the connected standby furthest behind';
+
+-- Before a batch: wait in short sleeps while a standby lags more than max_replica_lag_bytes, at
+-- most until the run's deadline. The item records the time waited and the largest lag seen.
+-- Returns false when the deadline came first (the run then ends timed_out, saying why).
+CREATE OR REPLACE FUNCTION retention.wait_for_replicas(item bigint, deadline timestamptz) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $$
+DECLARE
+  limit_bytes constant bigint := (retention.config()).max_replica_lag_bytes;
+  started constant timestamptz := clock_timestamp();
+  lag bigint;
+  largest bigint;
+  waited boolean := false;
+  caught_up boolean := true;
+BEGIN
+  PERFORM retention.own_item(item);
+  IF limit_bytes IS NULL THEN
+    RETURN true;
+  END IF;
+  LOOP
+    lag := retention.replica_lag_bytes();
+    largest := greatest(largest, lag);
+    EXIT WHEN lag IS NULL OR lag <= limit_bytes;
+    IF clock_timestamp() >= deadline THEN
+      caught_up := false;
+      EXIT;
+    END IF;
+    waited := true;
+    PERFORM pg_sleep(0.05);
+  END LOOP;
+  UPDATE retention_run_item i
+     SET throttled_ms = i.throttled_ms
+                        + CASE WHEN waited THEN ceil(extract(epoch FROM clock_timestamp() - started) * 1000)::bigint
+                               ELSE 0 END,
+         replica_lag_bytes = greatest(i.replica_lag_bytes, largest)
+   WHERE i.id = item;
+  RETURN caught_up;
+END
+$$;
+COMMENT ON FUNCTION retention.wait_for_replicas(bigint, timestamptz) IS
+  'Waits before a batch while a standby lags more than max_replica_lag_bytes (within the run''s deadline)';
+
 -- What one batch did, added to its item (and, for a real run, to the run's rows_deleted).
 -- Returns the roots purged.
 CREATE OR REPLACE FUNCTION retention.record_batch(item bigint, result jsonb, blocked_early text[], skipped bigint,
@@ -744,6 +796,13 @@ BEGIN
           item.status := 'interrupted';
           EXIT;
         END IF;
+        IF NOT dry_run AND cfg.max_replica_lag_bytes IS NOT NULL AND NOT retention.wait_for_replicas(item.id, deadline) THEN
+          timed_out := true;
+          item.status := 'timed_out';
+          item.error := pg_catalog.format('a standby lagged more than max_replica_lag_bytes (%s) until the time budget ran out',
+                                          cfg.max_replica_lag_bytes);
+          EXIT;
+        END IF;
         SELECT b.status, b.error, b.last_at, b.last_pk, b.taken, b.purged, b.batch_ms
           INTO item.status, item.error, after_at, after_pk, taken, purged, batch_ms
           FROM retention.purge_batch(item.id, after_at, after_pk, size, by_pk) b;
@@ -755,6 +814,7 @@ BEGIN
           size := retention.next_batch_size(size, batch_ms, cfg.target_batch_ms, min_size, max_size);
         END IF;
         COMMIT;
+        PERFORM pg_catalog.pg_sleep(cfg.batch_pause_ms / 1000.0);  -- batch_pause_ms, between transactions
       END LOOP;
 
       IF item.status = 'succeeded' AND (SELECT i.blocked > 0 FROM @app_schema@.retention_run_item i WHERE i.id = item.id) THEN
@@ -1000,7 +1060,7 @@ BEGIN
                  ' retention.finish_item(bigint, text, text), retention.finish_run(bigint, boolean, integer, text, boolean),'
                  ' retention.real_run_waiting(), retention.batches_in_pk_order(bigint, text),'
                  ' retention.next_batch_size(integer, integer, integer, integer, integer), retention.report(),'
-                 ' retention.config() TO %s',
+                 ' retention.config(), retention.wait_for_replicas(bigint, timestamptz) TO %s',
                  executor);
   EXECUTE format('GRANT SELECT ON retention_config, retention_policy, retention_run, retention_run_item TO %s', executor);
 END
@@ -1095,6 +1155,8 @@ REVOKE ALL ON PROCEDURE retention.drain_requests() FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.guard_audit_table() FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.grant_executor(regrole) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.config() FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.replica_lag_bytes() FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.wait_for_replicas(bigint, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.install_audit_guards() FROM PUBLIC;
 REVOKE ALL ON FUNCTION retention.audit_tables() FROM PUBLIC;
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import random
+import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 import pgtrigger
+import psycopg
+from conftest import server_dsn
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, connection, models, transaction
@@ -337,3 +341,36 @@ def reset_rules_data() -> None:
         cursor.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
     ContentType.objects.clear_cache()
     sync()
+
+
+def app_db_dsn() -> str:
+    return server_dsn(connection.settings_dict["NAME"])
+
+
+def start_cleanup(**kwargs: Any) -> tuple[threading.Thread, dict[str, Any]]:
+    """CALL run_cleanup on its own connection in a thread; returns the thread and its backend pid."""
+    state: dict[str, Any] = {}
+    names = ", ".join(f"{k} => %s" for k in kwargs)
+
+    def run() -> None:
+        with psycopg.connect(app_db_dsn(), autocommit=True) as conn:
+            state["pid"] = conn.info.backend_pid
+            try:
+                conn.execute(f"CALL retention.run_cleanup({names})", list(kwargs.values()))  # type: ignore[arg-type]
+            except psycopg.Error as exc:
+                state["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while "pid" not in state and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return thread, state
+
+
+def wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)

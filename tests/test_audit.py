@@ -156,6 +156,8 @@ def test_every_finished_run_is_sealed_in_order_and_the_chain_verifies() -> None:
             "no longer matches its hash",
         ),
         ("UPDATE retention_run_item SET policy_source = 'default' WHERE run_id = %(id)s", "no longer matches its hash"),
+        ("UPDATE retention_run_item SET throttled_ms = 5 WHERE run_id = %(id)s", "no longer matches its hash"),
+        ("UPDATE retention_run_item SET replica_lag_bytes = 1 WHERE run_id = %(id)s", "no longer matches its hash"),
         (
             "UPDATE retention_run_item SET batch_durations_ms = batch_durations_ms || '[1]' WHERE run_id = %(id)s",
             "no longer matches its hash",

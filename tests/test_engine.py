@@ -489,7 +489,7 @@ def test_begin_run_skips_while_another_run_executes_and_recovers_a_run_whose_bac
 
 def test_the_procedure_is_short_and_owns_only_the_transaction_control() -> None:
     source = scalar("SELECT prosrc FROM pg_proc WHERE oid = 'retention.run_cleanup'::regproc")
-    assert len(source.splitlines()) < 130
+    assert len(source.splitlines()) < 140  # the COMMITs and the loop; the work is in the functions
     for part in (
         "begin_run",
         "start_item",

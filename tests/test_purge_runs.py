@@ -11,16 +11,18 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import server_dsn
 from django.db import connection
 from django.utils import timezone
 from purge_helpers import (
     ELIGIBLE_AGE,
+    app_db_dsn,
     call_cleanup,
     rules_tables,
     snapshot,
     soft_deleted_places,
+    start_cleanup,
     unattended_run_over_the_limit,
+    wait_for,
 )
 from rules.models import Author, Language, Place
 
@@ -28,39 +30,6 @@ from django_pg_retention.models import RetentionRequest, RetentionRun, Retention
 from django_pg_retention.sync import sync
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("reset_rules")]
-
-
-def app_db_dsn() -> str:
-    return server_dsn(connection.settings_dict["NAME"])
-
-
-def start_cleanup(**kwargs: Any) -> tuple[threading.Thread, dict[str, Any]]:
-    """CALL run_cleanup on its own connection in a thread; returns the thread and its backend pid."""
-    state: dict[str, Any] = {}
-    names = ", ".join(f"{k} => %s" for k in kwargs)
-
-    def run() -> None:
-        with psycopg.connect(app_db_dsn(), autocommit=True) as conn:
-            state["pid"] = conn.info.backend_pid
-            try:
-                conn.execute(f"CALL retention.run_cleanup({names})", list(kwargs.values()))  # type: ignore[arg-type]
-            except psycopg.Error as exc:
-                state["error"] = exc
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while "pid" not in state and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return thread, state
-
-
-def wait_for(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
 
 
 def cancel_midway(client: psycopg.Connection[Any], statement: str, until: Any) -> None:
