@@ -1,0 +1,171 @@
+"""Benchmark: a purge against a streaming standby, with and without the throttle (issue 15).
+
+    .venv/bin/python bench/standby_lag.py [--parents 1000000] [--apply-delay-ms 1000] [--workers 4]
+
+Makes a hot standby of the scripts/devdb server (pg_basebackup -R, another port) that applies WAL
+--apply-delay-ms behind (recovery_min_apply_delay: a standby that cannot keep up), then purges copies
+of one template (the --simple shape, half eligible) four ways while four threads run an OLTP load on
+live parents (lock_impact.py's: read 60%, update 30%, insert a child 10%): one bare DELETE, and
+run_cleanup with no throttle, with max_replica_lag_bytes, and with batch_pause_ms. For each it prints
+the time, the largest replay lag seen (sampled every 50 ms from pg_stat_replication), the WAL written
+per row removed, and the load's p99 latency. The standby is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import Shape, build_template, drop, recreate, server_url, with_db
+from lock_impact import Workload, percentile
+
+TEMPLATE = "retention_bench_lag_template"
+COPY = "retention_bench_lag_copy"
+STANDBY_PORT = 54338
+LAG = "SELECT coalesce(max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)), 0)::bigint FROM pg_stat_replication"
+BARE = (
+    "WITH p AS (DELETE FROM benchsimple_parent WHERE is_deleted AND deleted_at < now() - interval '30 days'"
+    " RETURNING id), a AS (DELETE FROM benchsimple_childa WHERE parent_id IN (SELECT id FROM p)),"
+    " b AS (DELETE FROM benchsimple_childb WHERE parent_id IN (SELECT id FROM p)) SELECT count(*) FROM p"
+)
+
+
+class Standby:
+    """A hot standby of the server at url, applying WAL delay_ms behind."""
+
+    def __init__(self, url: str, delay_ms: int) -> None:
+        with psycopg.connect(with_db(url, "postgres")) as conn:
+            data = Path(str(conn.execute("SHOW data_directory").fetchone()[0]))  # type: ignore[index]
+            major = int(str(conn.execute("SHOW server_version_num").fetchone()[0])) // 10000  # type: ignore[index]
+            info = conn.info
+            primary = f"host={info.host} port={info.port} user={info.user}"
+        self.bindir = Path(f"/usr/lib/postgresql/{major}/bin")
+        self.owner = pwd.getpwuid(data.stat().st_uid).pw_name
+        self.root = Path(tempfile.mkdtemp(prefix="retention-bench-standby-"))
+        shutil.chown(self.root, self.owner)
+        self.data = self.root / "data"
+        self.run("pg_basebackup", "-d", primary, "-D", str(self.data), "-R", "-X", "stream", "-c", "fast")
+        options = (
+            f"-p {STANDBY_PORT} -k {self.root} -c listen_addresses=127.0.0.1 -c hot_standby=on"
+            f" -c recovery_min_apply_delay={delay_ms}ms"
+        )
+        self.run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-t", "120", "-o", options, "start"
+        )
+
+    def run(self, binary: str, *args: str) -> None:
+        prefix = ["runuser", "-u", self.owner, "--"] if os.geteuid() == 0 and self.owner != "root" else []
+        subprocess.run([*prefix, str(self.bindir / binary), *args], check=True, capture_output=True, timeout=600)
+
+    def remove(self) -> None:
+        self.run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def wait_caught_up(dsn: str, limit: int = 1 << 20, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while conn.execute(LAG).fetchone()[0] > limit:  # type: ignore[index]
+            if time.monotonic() > deadline:
+                raise RuntimeError("the standby did not catch up")
+            time.sleep(0.2)
+
+
+def measure(dsn: str, ids: list[int], workers: int, action: Callable[[], None]) -> dict[str, Any]:
+    """Run action under the OLTP load, sampling the replay lag; the WAL it wrote and its figures."""
+    largest = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            while not done.is_set():
+                largest[0] = max(largest[0], conn.execute(LAG).fetchone()[0])  # type: ignore[index]
+                time.sleep(0.05)
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        before = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]  # type: ignore[index]
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    latencies, took = Workload(dsn, ids, workers).run_while(action)
+    done.set()
+    sampler.join()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        wal = conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", [before]).fetchone()[0]  # type: ignore[index]
+    return {"seconds": took, "largest_lag": largest[0], "wal": int(wal), "p99_ms": percentile(latencies, 0.99) * 1000}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parents", type=int, default=1_000_000)
+    parser.add_argument("--apply-delay-ms", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--max-lag-mb", type=int, default=8)
+    parser.add_argument("--pause-ms", type=int, default=50)
+    args = parser.parse_args()
+    url = server_url()
+    shape = Shape(args.parents, mixed=False)
+    build_template(url, TEMPLATE, shape)
+    standby = Standby(url, args.apply_delay_ms)
+    rows = args.parents // 2 * 3  # eligible parents and their two children each
+    # method -> (max_replica_lag_bytes, batch_pause_ms) for run_cleanup; None: the bare DELETE
+    variants: dict[str, tuple[int | None, int] | None] = {
+        "one bare DELETE": None,
+        "run_cleanup, no throttle": (None, 0),
+        f"run_cleanup, max_replica_lag_bytes {args.max_lag_mb} MiB": (args.max_lag_mb << 20, 0),
+        f"run_cleanup, batch_pause_ms {args.pause_ms}": (None, args.pause_ms),
+    }
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        for name, config in variants.items():
+            recreate(url, COPY, TEMPLATE)
+            dsn = with_db(url, COPY)
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                if config:
+                    conn.execute("UPDATE retention_config SET max_replica_lag_bytes = %s, batch_pause_ms = %s", config)
+                ids = [r[0] for r in conn.execute("SELECT id FROM benchsimple_parent WHERE NOT is_deleted LIMIT 20000")]
+                conn.execute("CHECKPOINT")
+            wait_caught_up(dsn)
+
+            def action(dsn: str = dsn, config: tuple[int | None, int] | None = config) -> None:
+                with psycopg.connect(dsn, autocommit=config is not None) as conn:
+                    if config is None:
+                        with conn.transaction():
+                            conn.execute(BARE)
+                    else:
+                        conn.execute("CALL retention.run_cleanup(triggered_by => 'bench')")
+
+            results[name] = measure(dsn, ids, args.workers, action)
+            print(name, results[name], flush=True)
+            drop(url, COPY)
+    finally:
+        standby.remove()
+        drop(url, TEMPLATE)
+    print(
+        f"\n{args.parents:,} parents, half eligible ({rows:,} rows removed); a standby applying "
+        f"{args.apply_delay_ms} ms behind; {args.workers} OLTP threads on live parents (their WAL is counted too)"
+    )
+    print("| method | seconds | largest replay lag | WAL per row removed | OLTP p99 |")
+    print("|---|---|---|---|---|")
+    for name, r in results.items():
+        print(
+            f"| {name} | {r['seconds']:.1f} | {r['largest_lag'] / (1 << 20):.1f} MiB | {r['wal'] / rows:.0f} bytes"
+            f" | {r['p99_ms']:.1f} ms |"
+        )
+
+
+if __name__ == "__main__":
+    main()
