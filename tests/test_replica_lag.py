@@ -91,15 +91,20 @@ def caught_up() -> bool:
     return lag is not None and lag <= LIMIT
 
 
-def test_a_purge_waits_while_a_standby_lags_and_finishes_when_it_catches_up(standby: str, settings: Any) -> None:
+def throttled_purge_of(places: int, settings: Any, budget_seconds: int) -> None:
+    """Throttle at LIMIT with this time budget, and that many eligible places, replayed by the standby."""
     settings.RETENTION_CLEANUP_CONFIG = {
         **settings.RETENTION_CLEANUP_CONFIG,
         "max_replica_lag_bytes": LIMIT,
-        "max_execution_time": 300,
+        "max_execution_time": budget_seconds,
     }
     sync()
-    soft_deleted_places(200)
+    soft_deleted_places(places)
     wait_for(caught_up, timeout=60)
+
+
+def test_a_purge_waits_while_a_standby_lags_and_finishes_when_it_catches_up(standby: str, settings: Any) -> None:
+    throttled_purge_of(200, settings, budget_seconds=300)
     with psycopg.connect(standby, autocommit=True) as replica:
         assert replica.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
         replica.execute("SELECT pg_wal_replay_pause()")
@@ -126,14 +131,7 @@ def test_a_purge_waits_while_a_standby_lags_and_finishes_when_it_catches_up(stan
 
 
 def test_a_standby_that_never_catches_up_ends_the_run_timed_out_saying_why(standby: str, settings: Any) -> None:
-    settings.RETENTION_CLEANUP_CONFIG = {
-        **settings.RETENTION_CLEANUP_CONFIG,
-        "max_replica_lag_bytes": LIMIT,
-        "max_execution_time": 3,
-    }
-    sync()
-    soft_deleted_places(100)
-    wait_for(caught_up, timeout=60)
+    throttled_purge_of(100, settings, budget_seconds=3)
     with psycopg.connect(standby, autocommit=True) as replica:
         replica.execute("SELECT pg_wal_replay_pause()")
         thread, _ = start_cleanup(model="rules.Place", batch_size=20, triggered_by="lag-budget")
