@@ -66,7 +66,7 @@ def run_as_dict(run: RetentionRun, items: list[RetentionRunItem]) -> dict[str, A
 def print_run(out: TextIO, run: RetentionRun, items: list[RetentionRunItem]) -> None:
     verb = "would delete" if run.dry_run else "deleted"
     attention = run.attention(items)
-    state = f"{run.status}, needs attention" if attention else run.status
+    state = f"{label(run.status)}, needs attention" if attention else label(run.status)
     title = f"Retention run {run.pk} ({run.triggered_by}): {state}{' - dry run' if run.dry_run else ''}"
     table = Table(title=title)
     for column in ("model", "days", "eligible", verb, "blocked", "rows with cascades", "batches", "status"):
@@ -80,7 +80,7 @@ def print_run(out: TextIO, run: RetentionRun, items: list[RetentionRunItem]) -> 
             f"{i.blocked:,}",
             f"{sum(i.cascaded.values()):,}",
             str(i.batches),
-            i.status + (f": {i.error}" if i.error else ""),
+            label(i.status) + (f": {i.error}" if i.error else ""),
         )
     console = Console(file=out, width=130)
     console.print(table)

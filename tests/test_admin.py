@@ -76,6 +76,7 @@ def test_a_run_with_an_item_left_for_a_person_needs_attention(settings: Any) -> 
     call_command("retention", "show", str(run.pk), stdout=out)
     assert "succeeded, needs attention" in out.getvalue()
     assert "Needs attention: rules.Place needs confirmation" in out.getvalue()
+    assert "needs_confirmation" not in out.getvalue()  # statuses in words on a terminal (JSON keeps the values)
     out = io.StringIO()
     call_command("retention", "show", str(run.pk), "--format", "json", stdout=out)
     assert json.loads(out.getvalue())["needs_attention"] == ["rules.Place needs confirmation"]
