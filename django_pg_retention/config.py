@@ -75,6 +75,9 @@ class CleanupConfig:
         minimum=1,
         synced=True,
     )
+    replica_slots: tuple[str, ...] = _setting(
+        (), "physical replication slots whose lag counts too (a standby that is not connected)", synced=True
+    )
     batch_pause_ms: int = _setting(0, "a pause after each committed batch", minimum=0, synced=True)
     # Guard rail for unattended runs: more eligible rows of one model than this, and the run deletes
     # none of them until a person confirms (cleanup_soft_deleted --model ... --execute --force).
@@ -100,6 +103,11 @@ def _key_problem(key: str, value: object) -> str | None:
     declared = get_type_hints(CleanupConfig)[key]
     if key == "on_retained_cascade":
         return None if value in RETAINED_CASCADE_MODES else f"must be 'block' or 'delete', not {value!r}"
+    if key == "replica_slots":
+        names: list[object] = list(cast(Any, value)) if isinstance(value, list | tuple) else []
+        if isinstance(value, list | tuple) and all(isinstance(name, str) and name.strip() for name in names):
+            return None
+        return f"must be a list of replication slot names, not {value!r}"
     if key == "executor_role":
         if value is None or (isinstance(value, str) and value.strip()):
             return None

@@ -175,6 +175,7 @@ class RetentionConfigRow(models.Model):
     notification_threshold = models.PositiveIntegerField()
     audit_retention_days = models.PositiveIntegerField()
     max_replica_lag_bytes = models.BigIntegerField(null=True)
+    replica_slots = ArrayField(models.TextField(), default=list, blank=True)
     batch_pause_ms = models.PositiveIntegerField()
     updated_at = models.DateTimeField(auto_now=True)
 

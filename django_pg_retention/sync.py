@@ -160,7 +160,9 @@ def _sync_config(using: str, cleanup: config.CleanupConfig) -> list[str]:
     """Write the synced keys into the retention_config row; returns the keys that changed."""
     rows = RetentionConfigRow.objects.using(using)
     before = rows.filter(id=1).values().first()
-    row, _ = rows.update_or_create(id=1, defaults={key: getattr(cleanup, key) for key in config.synced_keys()})
+    values = {key: getattr(cleanup, key) for key in config.synced_keys()}
+    values["replica_slots"] = list(values["replica_slots"])
+    row, _ = rows.update_or_create(id=1, defaults=values)
     if before is None:
         return []
     return [key for key, old in before.items() if key not in ("id", "updated_at") and getattr(row, key) != old]

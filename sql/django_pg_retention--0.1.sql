@@ -556,15 +556,24 @@ $$;
 COMMENT ON FUNCTION retention.purge_batch(bigint, timestamptz, text, integer, boolean) IS
   'Purges and records one batch of a running item of this session''s run';
 
--- Throttling on replica lag: the replay lag in bytes of the connected standby furthest behind
--- (pg_stat_replication), NULL without one. Its replay positions are visible to superusers and
--- members of pg_read_all_stats only; the role that migrated needs pg_monitor for this (else NULL,
--- and nothing is throttled).
+-- Throttling on replica lag: the lag in bytes of the standby furthest behind, NULL without one:
+-- the replay position of every connected standby (pg_stat_replication), and the restart position
+-- of the physical slots named in replica_slots (a standby that is not connected). Replay positions
+-- are visible to superusers and members of pg_read_all_stats only: the role that migrated needs
+-- pg_monitor (else they read as NULL and only the named slots count). PL/pgSQL: replica_slots is
+-- a column that a migration adds after this file.
 CREATE OR REPLACE FUNCTION retention.replica_lag_bytes() RETURNS bigint
-LANGUAGE sql VOLATILE AS $$
-  SELECT max(pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn))::bigint FROM pg_stat_replication r
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  RETURN (SELECT max(l.lag)::bigint FROM (
+            SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn) FROM pg_stat_replication r
+            UNION ALL
+            SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn) FROM pg_replication_slots s
+             WHERE s.slot_type = 'physical' AND s.slot_name = ANY((retention.config()).replica_slots)) l(lag));
+END
 $$;
-COMMENT ON FUNCTION retention.replica_lag_bytes() IS 'Replay lag in bytes of the connected standby furthest behind';
+COMMENT ON FUNCTION retention.replica_lag_bytes() IS
+  'Lag in bytes of the standby furthest behind: connected standbys and the named physical slots';
 
 -- Before a batch: wait in short sleeps while a standby lags more than max_replica_lag_bytes, at
 -- most until the run's deadline. The item records the time waited and the largest lag seen.

@@ -23,7 +23,7 @@ import pytest
 from conftest import server_dsn
 from django.core.management import call_command
 from django.db import connection
-from purge_helpers import soft_deleted_places, start_cleanup, wait_for
+from purge_helpers import call_cleanup, soft_deleted_places, start_cleanup, wait_for
 from rules.models import Place
 
 from django_pg_retention.models import RetentionRun, RetentionRunItem
@@ -142,3 +142,31 @@ def test_a_standby_that_never_catches_up_ends_the_run_timed_out_saying_why(stand
     assert run.status == "timed_out" and item.status == "timed_out"
     assert "a standby lagged more than max_replica_lag_bytes (1024)" in item.error
     assert Place.objects.count() > 0  # the run stopped waiting, not purging
+
+
+def test_a_named_slot_of_a_standby_that_is_not_connected_counts_too(settings: Any) -> None:
+    """No standby at all: a physical slot that reserves WAL and never advances, named in replica_slots."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_create_physical_replication_slot('retention_test_slot', true)")
+    try:
+        settings.RETENTION_CLEANUP_CONFIG = {
+            **settings.RETENTION_CLEANUP_CONFIG,
+            "max_replica_lag_bytes": LIMIT,
+            "replica_slots": ["retention_test_slot"],
+            "max_execution_time": 2,
+        }
+        sync()
+        soft_deleted_places(100)  # WAL the slot holds
+        run = call_cleanup(model="rules.Place", triggered_by="slot-test")
+        item = RetentionRunItem.objects.get(run=run, model_path="rules.Place")
+        assert (run.status, item.status, item.deleted) == ("timed_out", "timed_out", 0)
+        assert "a standby lagged more than max_replica_lag_bytes" in item.error
+        assert item.replica_lag_bytes is not None and item.replica_lag_bytes > LIMIT and item.throttled_ms >= 1000
+        assert Place.objects.count() == 100
+        settings.RETENTION_CLEANUP_CONFIG = {**settings.RETENTION_CLEANUP_CONFIG, "replica_slots": []}
+        sync()  # the slot no longer counts: the run purges
+        assert call_cleanup(model="rules.Place", triggered_by="slot-test-2").status == "succeeded"
+        assert not Place.objects.exists()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_drop_replication_slot('retention_test_slot')")

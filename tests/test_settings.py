@@ -21,6 +21,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "settings.md"
 OTHER_VALUES: dict[str, Any] = {
     "max_deletions_per_run": {"default": 5, "rules": 9},
     "max_replica_lag_bytes": 50_000_000,
+    "replica_slots": ["standby_b"],
     "executor_role": None,
     "on_retained_cascade": "delete",
 }
@@ -42,7 +43,7 @@ def test_every_key_reaches_the_config_and_every_synced_key_what_the_sql_reads(se
     assert synced_keys() == [
         "batch_size", "max_execution_time", "enable_notifications", "notification_threshold", "lock_timeout_ms",
         "audit_retention_days", "target_batch_ms", "min_batch_size", "max_batch_size", "max_replica_lag_bytes",
-        "batch_pause_ms",
+        "replica_slots", "batch_pause_ms",
     ]  # fmt: skip
     try:
         sync()

@@ -1,3 +1,4 @@
+import django.contrib.postgres.fields
 from django.db import migrations, models
 
 
@@ -11,6 +12,13 @@ class Migration(migrations.Migration):
             model_name="retentionconfigrow",
             name="max_replica_lag_bytes",
             field=models.BigIntegerField(null=True),
+        ),
+        migrations.AddField(
+            model_name="retentionconfigrow",
+            name="replica_slots",
+            field=django.contrib.postgres.fields.ArrayField(
+                base_field=models.TextField(), blank=True, default=list, size=None
+            ),
         ),
         migrations.AddField(
             model_name="retentionconfigrow",
