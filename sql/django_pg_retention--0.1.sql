@@ -823,7 +823,9 @@ BEGIN
           size := retention.next_batch_size(size, batch_ms, cfg.target_batch_ms, min_size, max_size);
         END IF;
         COMMIT;
-        PERFORM pg_catalog.pg_sleep(cfg.batch_pause_ms / 1000.0);  -- batch_pause_ms, between transactions
+        IF cfg.batch_pause_ms > 0 THEN
+          PERFORM pg_catalog.pg_sleep(cfg.batch_pause_ms / 1000.0);  -- between transactions
+        END IF;
       END LOOP;
 
       IF item.status = 'succeeded' AND (SELECT i.blocked > 0 FROM @app_schema@.retention_run_item i WHERE i.id = item.id) THEN
