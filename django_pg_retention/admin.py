@@ -27,7 +27,7 @@ from django.utils.safestring import SafeString
 from django_pg_retention.charts import daily_chart_svg
 from django_pg_retention.display import human_duration, label
 from django_pg_retention.graph import build
-from django_pg_retention.holds import place_hold
+from django_pg_retention.holds import place_holds, release_holds
 from django_pg_retention.manager import call_run_cleanup
 from django_pg_retention.models import (
     ATTENTION_ITEM_STATUSES,
@@ -540,9 +540,10 @@ def place_legal_hold(modeladmin: Any, request: HttpRequest, queryset: QuerySet[A
         return None
     form = PlaceHoldForm(request.POST if request.POST.get("post") == "yes" else None)
     if form.is_valid():
-        for obj in queryset:
-            place_hold(obj, form.cleaned_data["reason"], form.cleaned_data["until"], by=request.user.get_username())
-        messages.success(request, f"{len(queryset):,} row(s) held: no purge deletes them until released.")
+        held = place_holds(
+            queryset, form.cleaned_data["reason"], form.cleaned_data["until"], by=request.user.get_username()
+        )
+        messages.success(request, f"{len(held):,} row(s) held: no purge deletes them until released.")
         return None
     opts = queryset.model._meta
     context = {
@@ -641,9 +642,7 @@ class RetentionHoldAdmin(ChangeFormContext):
             messages.info(request, f"Legal hold {hold.pk} was already released by {hold.released_by}.")
             return HttpResponseRedirect(change_url)
         if request.method == "POST":
-            RetentionHold.objects.filter(pk=hold.pk, released_at__isnull=True).update(
-                released_at=timezone.now(), released_by=request.user.get_username()
-            )
+            release_holds(RetentionHold.objects.filter(pk=hold.pk), by=request.user.get_username())
             messages.success(request, f"Legal hold {hold.pk} released: the next run may purge what it kept.")
             return HttpResponseRedirect(change_url)
         context = {**self.admin_site.each_context(request), "title": "Release this legal hold?", "hold": hold}
@@ -652,9 +651,7 @@ class RetentionHoldAdmin(ChangeFormContext):
 
     @admin.action(description="Release the selected holds", permissions=["change"])
     def release(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        count = queryset.filter(released_at__isnull=True).update(
-            released_at=timezone.now(), released_by=request.user.get_username()
-        )
+        count = release_holds(queryset, by=request.user.get_username())
         messages.success(request, f"{count} hold(s) released.")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields
 from typing import Any, TypeVar, cast, get_type_hints
 
@@ -28,11 +28,36 @@ RETAINED_CASCADE_MODES = ("block", "delete")
 
 
 def _setting(
-    default: Any, doc: str, *, minimum: int | None = None, maximum: int | None = None, synced: bool = False
+    default: Any,
+    doc: str,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    synced: bool = False,
+    check: Callable[[object], str | None] | None = None,
 ) -> Any:
-    """A key of RETENTION_CLEANUP_CONFIG: its default, meaning and bounds. synced: written to the
+    """A key of RETENTION_CLEANUP_CONFIG: its default, meaning and bounds (or, for a key that is not a
+    number or a boolean, the check that says what is wrong with a value). synced: written to the
     retention_config row that the SQL procedures read (retention.config())."""
-    return field(default=default, metadata={"doc": doc, "minimum": minimum, "maximum": maximum, "synced": synced})
+    metadata = {"doc": doc, "minimum": minimum, "maximum": maximum, "synced": synced, "check": check}
+    return field(default=default, metadata=metadata)
+
+
+def _retained_cascade_problem(value: object) -> str | None:
+    return None if value in RETAINED_CASCADE_MODES else f"must be 'block' or 'delete', not {value!r}"
+
+
+def _role_problem(value: object) -> str | None:
+    if value is None or (isinstance(value, str) and value.strip()):
+        return None
+    return f"must be the name of a database role, or None, not {value!r}"
+
+
+def _slot_names_problem(value: object) -> str | None:
+    names: list[object] = list(cast(Any, value)) if isinstance(value, list | tuple) else []
+    if isinstance(value, list | tuple) and all(isinstance(name, str) and name.strip() for name in names):
+        return None
+    return f"must be a list of replication slot names, not {value!r}"
 
 
 @dataclass(frozen=True)
@@ -76,7 +101,10 @@ class CleanupConfig:
         synced=True,
     )
     replica_slots: tuple[str, ...] = _setting(
-        (), "physical replication slots whose lag counts too (a standby that is not connected)", synced=True
+        (),
+        "physical replication slots whose lag counts too (a standby that is not connected)",
+        synced=True,
+        check=_slot_names_problem,
     )
     batch_pause_ms: int = _setting(0, "a pause after each committed batch", minimum=0, synced=True)
     # Guard rail for unattended runs: more eligible rows of one model than this, and the run deletes
@@ -84,10 +112,12 @@ class CleanupConfig:
     max_deletions_per_run: int | dict[str, int] | None = _setting(
         100_000, "an int for every model, or {'default': n, 'app': n, 'app.Model': n}; None: no limit"
     )
-    executor_role: str | None = _setting(None, "the database role that may CALL retention.run_cleanup")
+    executor_role: str | None = _setting(
+        None, "the database role that may CALL retention.run_cleanup", check=_role_problem
+    )
     # "block" keeps a root whose cascade reaches a row its own policy still keeps (RETAINED app.Model);
     # "delete" is Django's plain cascade. Holds block in both.
-    on_retained_cascade: str = _setting("block", "'block' or 'delete'")
+    on_retained_cascade: str = _setting("block", "'block' or 'delete'", check=_retained_cascade_problem)
 
 
 CLEANUP_KEYS: dict[str, Field[Any]] = {f.name: f for f in fields(CleanupConfig)}
@@ -101,17 +131,9 @@ def synced_keys() -> list[str]:
 def _key_problem(key: str, value: object) -> str | None:
     """Why value is not valid for key (by its declared type and bounds), or None."""
     declared = get_type_hints(CleanupConfig)[key]
-    if key == "on_retained_cascade":
-        return None if value in RETAINED_CASCADE_MODES else f"must be 'block' or 'delete', not {value!r}"
-    if key == "replica_slots":
-        names: list[object] = list(cast(Any, value)) if isinstance(value, list | tuple) else []
-        if isinstance(value, list | tuple) and all(isinstance(name, str) and name.strip() for name in names):
-            return None
-        return f"must be a list of replication slot names, not {value!r}"
-    if key == "executor_role":
-        if value is None or (isinstance(value, str) and value.strip()):
-            return None
-        return f"must be the name of a database role, or None, not {value!r}"
+    check = CLEANUP_KEYS[key].metadata["check"]
+    if check is not None:
+        return check(value)
     if declared is bool:
         return None if isinstance(value, bool) else f"must be True or False, not {value!r}"
     if value is None and CLEANUP_KEYS[key].default is None:

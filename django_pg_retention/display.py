@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, TextIO
 
+from django.db.models import Max, Sum
 from rich.console import Console
 from rich.table import Table
 
@@ -107,11 +108,14 @@ def replica_lag_of_last_run(using: str) -> dict[str, Any] | None:
     run = RetentionRun.objects.using(using).filter(dry_run=False).exclude(status="skipped").first()
     if run is None:
         return None
-    items = list(RetentionRunItem.objects.using(using).filter(run=run))
-    lags = [i.replica_lag_bytes for i in items if i.replica_lag_bytes is not None]
-    if not lags:
+    seen = (
+        RetentionRunItem.objects.using(using)
+        .filter(run=run)
+        .aggregate(lag=Max("replica_lag_bytes"), ms=Sum("throttled_ms"))
+    )
+    if seen["lag"] is None:
         return None
-    return {"run": run.pk, "largest_lag_bytes": max(lags), "waited_ms": sum(i.throttled_ms for i in items)}
+    return {"run": run.pk, "largest_lag_bytes": seen["lag"], "waited_ms": seen["ms"]}
 
 
 def status_as_dict(using: str) -> dict[str, Any]:

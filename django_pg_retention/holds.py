@@ -1,10 +1,13 @@
-"""Legal holds from Python: ``place_hold(obj_or_model, reason)`` and ``release_hold(...)``."""
+"""Legal holds from Python: ``place_hold(obj_or_model, reason)`` and ``release_hold(...)``; the admin
+places and releases through the same functions."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import models
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from django_pg_retention.models import RetentionHold
@@ -29,12 +32,24 @@ def place_hold(
     using: str = "default",
 ) -> RetentionHold:
     """Hold one row (an instance) or a whole model (a class) against every purge."""
+    return place_holds([obj_or_model], reason, until, by, using)[0]
+
+
+def place_holds(
+    targets: Iterable[models.Model | type[models.Model]],
+    reason: str,
+    until: datetime | None = None,
+    by: str = "",
+    using: str = "default",
+) -> list[RetentionHold]:
+    """Hold each row (or whole model) of targets, in one statement."""
     if not reason.strip():
         raise ValueError("a legal hold needs a reason")
-    path, pk = _target(obj_or_model)
-    return RetentionHold.objects.using(using).create(
-        model_path=path, object_pk=pk, reason=reason, until=until, created_by=by
-    )
+    holds = [
+        RetentionHold(model_path=path, object_pk=pk, reason=reason, until=until, created_by=by)
+        for path, pk in map(_target, targets)
+    ]
+    return RetentionHold.objects.using(using).bulk_create(holds)
 
 
 def release_hold(obj_or_model: models.Model | type[models.Model], by: str = "", using: str = "default") -> int:
@@ -44,8 +59,9 @@ def release_hold(obj_or_model: models.Model | type[models.Model], by: str = "", 
     if not by.strip():
         raise ValueError("releasing a legal hold must say who releases it (by=...)")
     path, pk = _target(obj_or_model)
-    return (
-        RetentionHold.objects.using(using)
-        .filter(model_path=path, object_pk=pk, released_at__isnull=True)
-        .update(released_at=timezone.now(), released_by=by)
-    )
+    return release_holds(RetentionHold.objects.using(using).filter(model_path=path, object_pk=pk), by)
+
+
+def release_holds(holds: QuerySet[RetentionHold], by: str) -> int:
+    """Release those of the holds still active, recording who and when; returns how many."""
+    return holds.filter(released_at__isnull=True).update(released_at=timezone.now(), released_by=by)
