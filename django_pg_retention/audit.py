@@ -153,13 +153,19 @@ def ensure_triggers(using: str = "default") -> list[str]:
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def keys_digest(keys: Iterable[str]) -> str:
-    """SHA-256 of primary keys (as text) sorted bytewise, each followed by a newline.
+def keys_digest(keys: Iterable[str], order: str = "bytewise") -> str:
+    """SHA-256 of primary keys (as text) in order, each followed by a newline.
 
-    What ``retention_run_item.digests`` stores per table; an auditor holding the keys computes
-    the same figure.
+    What ``retention_run_item.digests`` stores per table, with the entry's ``order``: "numeric"
+    for an integer primary key, else "bytewise". An auditor holding the keys computes the same figure.
     """
-    return hashlib.sha256("".join(k + "\n" for k in sorted(keys, key=lambda k: k.encode())).encode()).hexdigest()
+    if order == "numeric":
+        ordered = sorted(keys, key=int)
+    elif order == "bytewise":
+        ordered = sorted(keys, key=lambda k: k.encode())
+    else:
+        raise ValueError(f"unknown key order {order!r}: expected 'numeric' or 'bytewise'")
+    return hashlib.sha256("".join(k + "\n" for k in ordered).encode()).hexdigest()
 
 
 def _netstring(value: str) -> str:
@@ -215,7 +221,7 @@ def _record(run: RetentionRun, items: list[RetentionRunItem]) -> str:
         )
         for table in sorted(digests, key=lambda t: t.encode()):
             entry = digests[table]
-            text += _netstring(table) + _netstring(str(entry["count"])) + _netstring(str(entry["sha256"]))
+            text += _netstring(table) + "".join(_netstring(str(entry[field])) for field in ("count", "sha256", "order"))
         for counts in (item.cascaded, item.updated, item.blocked_reasons):
             text += _counts_record(counts or {})
         durations = item.batch_durations_ms or []

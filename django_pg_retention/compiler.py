@@ -500,14 +500,16 @@ class _Function:
                     ).format(o=_ident(f"o{i}"), path=sql.Literal(_path(n)), x=_ident(f"x{i}"))
                 )
         keys = sql.SQL(", ").join(
-            sql.SQL("({}, ARRAY(SELECT k FROM {}))").format(sql.Literal(n.table), _ident(f"x{i}"))
+            sql.SQL("({}, {}, ARRAY(SELECT k FROM {}))").format(
+                sql.Literal(n.table), sql.Literal(n.key_order), _ident(f"x{i}")
+            )
             for i, n in enumerate(self.graph.nodes)
         )
-        ctes.append(sql.SQL("keys(db_table, keys) AS (VALUES {})").format(keys))
+        ctes.append(sql.SQL("keys(db_table, key_order, keys) AS (VALUES {})").format(keys))
         ctes.append(
             sql.SQL(
-                "proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, keys)\n"
-                "    SELECT item, v.db_table, v.keys FROM keys v\n"
+                "proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, keys)\n"
+                "    SELECT item, v.db_table, v.key_order, v.keys FROM keys v\n"
                 "     WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)"
             )
         )

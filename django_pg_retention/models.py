@@ -339,9 +339,20 @@ class RetentionDeletedKeys(models.Model):
     run_item_id = models.BigIntegerField()
     db_table = models.CharField(max_length=200)
     keys = ArrayField(models.TextField())
+    key_order = models.CharField(
+        max_length=8,
+        choices=[("numeric", "numeric"), ("bytewise", "bytewise")],
+        db_default="bytewise",
+        help_text="how the digest orders these keys: numeric for an integer primary key, else bytewise",
+    )
 
     class Meta:
         db_table = "retention_deleted_keys"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(key_order__in=["numeric", "bytewise"]), name="retention_deleted_keys_order_known"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{len(self.keys)} keys of {self.db_table} for item {self.run_item_id}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import random
 from datetime import timedelta
 from io import StringIO
@@ -48,6 +49,16 @@ def pk_columns() -> dict[str, str]:
     }
 
 
+def column_type(table: str, column: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT data_type FROM information_schema.columns WHERE table_schema = current_schema()"
+            " AND table_name = %s AND column_name = %s",
+            [table, column],
+        )
+        return cursor.fetchone()[0]
+
+
 def pks(table: str, column: str) -> set[str]:
     with connection.cursor() as cursor:
         cursor.execute(sql.SQL("SELECT {}::text FROM {}").format(sql.Identifier(column), sql.Identifier(table)))
@@ -82,14 +93,62 @@ def test_each_item_stores_count_and_digest_of_the_keys_it_deleted_per_table() ->
             assert entry["count"] == item.cascaded[table]
     gone = {t: before[t] - after[t] for t in before if before[t] - after[t]}
     assert gone, "the data deleted nothing"
+    orders = {
+        t: "numeric" if column_type(t, columns[t]) in ("smallint", "integer", "bigint") else "bytewise" for t in gone
+    }
+    assert set(orders.values()) == {"numeric", "bytewise"}, "the data should delete integer and other keys"
     for table, keys in gone.items():
         # All rows of a table went in one item here (one run deleted them all).
-        assert recorded[table] == [{"count": len(keys), "sha256": keys_digest(keys)}], table
+        entry = {"count": len(keys), "sha256": keys_digest(keys, orders[table]), "order": orders[table]}
+        assert recorded[table] == [entry], table
     assert set(recorded) == set(gone)
 
 
-def test_the_digest_is_the_sha256_of_sorted_keys_one_per_line() -> None:
+def test_the_digest_is_the_sha256_of_ordered_keys_one_per_line() -> None:
     assert keys_digest(["10", "9", "1"]) == hashlib.sha256(b"1\n10\n9\n").hexdigest()
+    assert keys_digest(["10", "9", "1"], "numeric") == hashlib.sha256(b"1\n9\n10\n").hexdigest()
+    assert keys_digest(["-2", "10", "-10"], "numeric") == hashlib.sha256(b"-10\n-2\n10\n").hexdigest()
+    with pytest.raises(ValueError, match="unknown key order 'random'"):
+        keys_digest(["1"], "random")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_item_digests_orders_integer_keys_as_numbers_and_other_keys_bytewise() -> None:
+    """Keys of one table over several batches, out of order, negative and of every width."""
+    integers = [["10", "9", "-3"], ["100", "2", "9223372036854775807", "-10"]]
+    texts = [["b", "B", "10"], ["9", "ä", "a"]]
+    with connection.cursor() as cursor:
+        for keys in integers:
+            cursor.execute(
+                "INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, keys)"
+                " VALUES (-1, 'ints', 'numeric', %s)",
+                [keys],
+            )
+        for keys in texts:
+            cursor.execute(
+                "INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, keys)"
+                " VALUES (-1, 'texts', 'bytewise', %s)",
+                [keys],
+            )
+        cursor.execute("SELECT retention.item_digests(-1)")
+        digests = json.loads(cursor.fetchone()[0])  # jsonb reaches Django's cursor as text
+        cursor.execute("DELETE FROM retention_deleted_keys WHERE run_item_id = -1")
+    every_int = [k for keys in integers for k in keys]
+    every_text = [k for keys in texts for k in keys]
+    assert digests == {
+        "ints": {"count": 7, "order": "numeric", "sha256": keys_digest(every_int, "numeric")},
+        "texts": {"count": 6, "order": "bytewise", "sha256": keys_digest(every_text)},
+    }
+    assert (
+        keys_digest(every_int, "numeric")
+        == hashlib.sha256(
+            "".join(f"{k}\n" for k in ["-10", "-3", "2", "9", "10", "100", "9223372036854775807"]).encode()
+        ).hexdigest()
+    )
+    assert (
+        keys_digest(every_text)
+        == hashlib.sha256("".join(f"{k}\n" for k in ["10", "9", "B", "a", "b", "ä"]).encode()).hexdigest()
+    )
 
 
 # --- the chain -------------------------------------------------------------------------------------

@@ -34,7 +34,13 @@ def assert_outbox_matches(deleted: set[int], where: str) -> None:
 def assert_proof(run: RetentionRun, deleted: set[int], where: str) -> None:
     """The run's item proves exactly the committed deletions, and the audit chain holds."""
     item = RetentionRunItem.objects.get(run=run)
-    expected = {"rules_place": {"count": len(deleted), "sha256": keys_digest(str(pk) for pk in deleted)}}
+    expected = {
+        "rules_place": {
+            "count": len(deleted),
+            "sha256": keys_digest((str(pk) for pk in deleted), "numeric"),
+            "order": "numeric",
+        }
+    }
     assert item.digests == (expected if deleted else {}), where
     result = verify()
     assert result.ok, f"{where}: {result.problem}"
