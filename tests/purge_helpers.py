@@ -147,6 +147,18 @@ def build_rules_data(rng: random.Random, authors: int = 12) -> None:
         owner=r.Owner.objects.create(label="frees", **old), bin=r.Bin.objects.create(label="freed", **old)
     )
     build_retained_cascades(rng, owners)
+    build_shipments(rng, author_rows, publishers)
+
+
+def build_shipments(rng: random.Random, authors: list[r.Author], publishers: list[r.Publisher]) -> None:
+    """The partitioned table: shipments of five tenants (rows in every partition), of authors
+    (CASCADE into it) and publishers (SET_NULL on it), with parcels (CASCADE without a constraint)."""
+    for i in range(14):
+        shipment = r.Shipment.objects.create(
+            tenant=i % 5, author=rng.choice([*authors, None]), publisher=rng.choice([*publishers, None]), **state(rng)
+        )
+        for _ in range(rng.randrange(0, 3)):
+            r.Parcel.objects.create(shipment=shipment)
 
 
 def aged_state(rng: random.Random) -> dict[str, Any]:

@@ -208,6 +208,76 @@ def test_a_backlog_is_taken_in_primary_key_order_bounded_by_the_primary_key_inde
         )
 
 
+def partition_scans(plan: dict[str, Any], table: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    stack = [plan["Plan"]]
+    while stack:
+        node = stack.pop()
+        if str(node.get("Relation Name", "")).startswith(f"{table}_p"):
+            found.append(node)
+        stack.extend(node.get("Plans", []))
+    return found
+
+
+@pytest.mark.parametrize("order", ["keyset", "primary key"])
+def test_batches_of_a_partitioned_table_are_bounded_by_each_partitions_index(
+    order: str, plans: list[dict[str, Any]]
+) -> None:
+    """rules.Shipment is hash-partitioned by tenant (4 partitions). 200,000 rows of 20 tenants: in
+    keyset order all share one timestamp, in primary-key order (a backlog) every other one is live;
+    the eligible rows before a cursor purged, dead and not vacuumed. Each partition's own index bounds its scan from the
+    cursor (no sequential scan, nothing removed by a filter) and the scans are merged in batch order."""
+    policy = RetentionPolicy.objects.get(model_path="rules.Shipment")
+    at = timezone.now() - ELIGIBLE_AGE
+    n, lim = 200_000, 1000
+    by_pk = order == "primary key"
+    deleted = "g %% 2 = 0" if by_pk else "true"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO rules_shipment (tenant, is_deleted, deleted_at)"
+            f" SELECT g %% 20, {deleted}, CASE WHEN {deleted} THEN %(at)s END FROM generate_series(1, %(n)s) g",
+            {"at": at, "n": n},
+        )
+        cursor.execute("ANALYZE rules_shipment")
+        assert scalar("SELECT retention.batches_in_pk_order(%s, %s)", [n // 2, policy.db_table]) is True
+        assert scalar("SELECT retention.batches_in_pk_order(%s, %s)", [n // 20, policy.db_table]) is False
+        cursor.execute(
+            "SELECT deleted_at, id::text FROM rules_shipment ORDER BY deleted_at, id OFFSET %s LIMIT 1", [n // 4]
+        )
+        after_at, after_pk = cursor.fetchone()  # type: ignore[misc]
+        cursor.execute("DELETE FROM rules_shipment WHERE (deleted_at, id) <= (%s, %s)", [after_at, after_pk])
+    cutoff = timezone.now() - timedelta(days=30)
+    cursor_at = None if by_pk else after_at
+    for args, form in (([cutoff, None, None, lim], "first"), ([cutoff, cursor_at, after_pk, lim], "next")):
+        found = select_plan(plans, policy.select_function, args, by_pk=by_pk)
+        assert len(found["ids"]) == lim, form
+        scans = partition_scans(found["plan"], policy.db_table)
+        assert len(scans) == 4, (form, [s.get("Relation Name") for s in scans])
+        for scan in scans:
+            where = (form, scan["Relation Name"])
+            assert scan["Node Type"] == "Index Scan", (*where, scan["Node Type"])
+            condition = scan.get("Index Cond", "").replace('"', "")
+            if by_pk:
+                assert scan["Index Name"] == f"{scan['Relation Name']}_pkey", (*where, scan["Index Name"])
+                if form == "next":
+                    assert re.search(r"\(?id\)? > ", condition), (*where, condition)
+                # Live rows between the eligible ones: about one per row taken, never the purged half.
+                assert scan.get("Rows Removed by Filter", 0) <= lim + 1, (*where, scan.get("Rows Removed by Filter"))
+            else:
+                assert "deleted_at < " in condition, (*where, condition)
+                if form == "next":
+                    assert "ROW(" in condition and ") > ROW(" in condition, (*where, condition)
+                assert scan.get("Filter") in (None, "is_deleted"), (*where, scan.get("Filter"))
+                assert scan.get("Rows Removed by Filter", 0) == 0, (*where, scan["Rows Removed by Filter"])
+        # Merged in order: each partition's scan stops once the batch is full.
+        assert sum(scan["Actual Rows"] for scan in scans) <= lim + len(scans), form
+        keys = [int(k) for k in found["ids"]]
+        if by_pk:
+            assert keys == sorted(keys), form
+        if form == "next":
+            assert min(keys) > int(after_pk), form
+
+
 def test_a_backlog_purged_in_primary_key_order_leaves_exactly_the_live_rows() -> None:
     at = timezone.now() - ELIGIBLE_AGE
     with connection.cursor() as cursor:

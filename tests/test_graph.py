@@ -19,6 +19,7 @@ def test_set_protect_and_a_generic_relation_are_edges_but_only_deleted_tables_ar
     assert [n.table for n in graph.nodes] == ["rules_publisher", "rules_flag"]
     assert edges("rules.Publisher") == {
         ("SET", "rules_publisher", "rules_book", "publisher_id"),
+        ("SET", "rules_publisher", "rules_shipment", "publisher_id"),  # the partitioned table
         ("PROTECT", "rules_publisher", "rules_contract", "publisher_id"),
         ("GENERIC", "rules_publisher", "rules_flag", "object_id"),
     }

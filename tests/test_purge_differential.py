@@ -113,12 +113,14 @@ def test_every_rule_is_exercised_by_the_differential_data() -> None:
     assert "foreign key: " in joined and "rules_booknote" in joined
     assert "PROTECT rules.ArchiveLock.archive" in joined  # a model with its own soft-delete columns
     assert deleted_tables >= {"rules_archive", "rules_archivepage", "rules_memo"}, deleted_tables
+    assert deleted_tables >= {"rules_shipment", "rules_parcel"}, deleted_tables  # the partitioned table
     for column in (
         "rules_review.book_id",
         "rules_book.publisher_id",
         "rules_book.language_id",
         "rules_parking.car_id",
         "rules_memo.archive_id",
+        "rules_shipment.publisher_id",
     ):
         assert updated[column] > 0, (column, updated)
 

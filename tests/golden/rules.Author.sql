@@ -6,10 +6,12 @@ DECLARE
   "d2" bigint[] := '{}';  -- keys of rules_book
   "d3" bigint[] := '{}';  -- keys of rules_song
   "d4" bigint[] := '{}';  -- keys of rules_fan
-  "d5" bigint[] := '{}';  -- keys of rules_comment
-  "d6" bigint[] := '{}';  -- keys of rules_book_tags
-  "d7" bigint[] := '{}';  -- keys of rules_chapter
-  "d8" bigint[] := '{}';  -- keys of rules_edition
+  "d5" bigint[] := '{}';  -- keys of rules_shipment
+  "d6" bigint[] := '{}';  -- keys of rules_comment
+  "d7" bigint[] := '{}';  -- keys of rules_book_tags
+  "d8" bigint[] := '{}';  -- keys of rules_chapter
+  "d9" bigint[] := '{}';  -- keys of rules_edition
+  "d10" bigint[] := '{}';  -- keys of rules_parcel
   n bigint;
   size_before bigint;
   hold_reason text;
@@ -22,38 +24,42 @@ BEGIN
   PERFORM set_config('pgtrigger.ignore', '{pgtrigger_protect_deletes_208ab}', true);
   IF dry_run THEN
     LOOP
-      size_before := coalesce(cardinality("d0"), 0) + coalesce(cardinality("d1"), 0) + coalesce(cardinality("d2"), 0) + coalesce(cardinality("d3"), 0) + coalesce(cardinality("d4"), 0) + coalesce(cardinality("d5"), 0) + coalesce(cardinality("d6"), 0) + coalesce(cardinality("d7"), 0) + coalesce(cardinality("d8"), 0);
+      size_before := coalesce(cardinality("d0"), 0) + coalesce(cardinality("d1"), 0) + coalesce(cardinality("d2"), 0) + coalesce(cardinality("d3"), 0) + coalesce(cardinality("d4"), 0) + coalesce(cardinality("d5"), 0) + coalesce(cardinality("d6"), 0) + coalesce(cardinality("d7"), 0) + coalesce(cardinality("d8"), 0) + coalesce(cardinality("d9"), 0) + coalesce(cardinality("d10"), 0);
       "d0" := ARRAY(SELECT DISTINCT x FROM unnest("d0" || ARRAY(SELECT t."id" FROM "rules_author" t WHERE "t"."mentor_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_author' AND g.pk = "t"."id"::text))) x);
+      "d5" := ARRAY(SELECT DISTINCT x FROM unnest("d5" || ARRAY(SELECT t."id" FROM "rules_shipment" t WHERE "t"."author_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_shipment' AND g.pk = "t"."id"::text))) x);
+      "d10" := ARRAY(SELECT DISTINCT x FROM unnest("d10" || ARRAY(SELECT t."id" FROM "rules_parcel" t WHERE "t"."shipment_id" = ANY("d5") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_parcel' AND g.pk = "t"."id"::text))) x);
       "d4" := ARRAY(SELECT DISTINCT x FROM unnest("d4" || ARRAY(SELECT t."id" FROM "rules_fan" t WHERE "t"."favourite_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_fan' AND g.pk = "t"."id"::text))) x);
       "d3" := ARRAY(SELECT DISTINCT x FROM unnest("d3" || ARRAY(SELECT t."id" FROM "rules_song" t WHERE "t"."author_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_song' AND g.pk = "t"."id"::text))) x);
       "d2" := ARRAY(SELECT DISTINCT x FROM unnest("d2" || ARRAY(SELECT t."id" FROM "rules_book" t WHERE "t"."author_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_book' AND g.pk = "t"."id"::text))) x);
-      "d5" := ARRAY(SELECT DISTINCT x FROM unnest("d5" || ARRAY(SELECT t."id" FROM "rules_comment" t WHERE "t"."content_type_id" = (SELECT id FROM django_content_type WHERE app_label = 'rules' AND model = 'author') AND "t"."object_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_comment' AND g.pk = "t"."id"::text))) x);
-      "d5" := ARRAY(SELECT DISTINCT x FROM unnest("d5" || ARRAY(SELECT t."id" FROM "rules_comment" t WHERE "t"."content_type_id" = (SELECT id FROM django_content_type WHERE app_label = 'rules' AND model = 'book') AND "t"."object_id" = ANY("d2") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_comment' AND g.pk = "t"."id"::text))) x);
-      "d8" := ARRAY(SELECT DISTINCT x FROM unnest("d8" || ARRAY(SELECT t."id" FROM "rules_edition" t WHERE "t"."book_id" IN (SELECT s."isbn" FROM "rules_book" s WHERE s."id" = ANY("d2")) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_edition' AND g.pk = "t"."id"::text))) x);
-      "d7" := ARRAY(SELECT DISTINCT x FROM unnest("d7" || ARRAY(SELECT t."id" FROM "rules_chapter" t WHERE "t"."book_id" = ANY("d2") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_chapter' AND g.pk = "t"."id"::text))) x);
-      "d6" := ARRAY(SELECT DISTINCT x FROM unnest("d6" || ARRAY(SELECT t."id" FROM "rules_book_tags" t WHERE "t"."book_id" = ANY("d2") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_book_tags' AND g.pk = "t"."id"::text))) x);
+      "d6" := ARRAY(SELECT DISTINCT x FROM unnest("d6" || ARRAY(SELECT t."id" FROM "rules_comment" t WHERE "t"."content_type_id" = (SELECT id FROM django_content_type WHERE app_label = 'rules' AND model = 'author') AND "t"."object_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_comment' AND g.pk = "t"."id"::text))) x);
+      "d6" := ARRAY(SELECT DISTINCT x FROM unnest("d6" || ARRAY(SELECT t."id" FROM "rules_comment" t WHERE "t"."content_type_id" = (SELECT id FROM django_content_type WHERE app_label = 'rules' AND model = 'book') AND "t"."object_id" = ANY("d2") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_comment' AND g.pk = "t"."id"::text))) x);
+      "d9" := ARRAY(SELECT DISTINCT x FROM unnest("d9" || ARRAY(SELECT t."id" FROM "rules_edition" t WHERE "t"."book_id" IN (SELECT s."isbn" FROM "rules_book" s WHERE s."id" = ANY("d2")) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_edition' AND g.pk = "t"."id"::text))) x);
+      "d8" := ARRAY(SELECT DISTINCT x FROM unnest("d8" || ARRAY(SELECT t."id" FROM "rules_chapter" t WHERE "t"."book_id" = ANY("d2") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_chapter' AND g.pk = "t"."id"::text))) x);
+      "d7" := ARRAY(SELECT DISTINCT x FROM unnest("d7" || ARRAY(SELECT t."id" FROM "rules_book_tags" t WHERE "t"."book_id" = ANY("d2") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_book_tags' AND g.pk = "t"."id"::text))) x);
       "d1" := ARRAY(SELECT DISTINCT x FROM unnest("d1" || ARRAY(SELECT t."id" FROM "rules_author_followers" t WHERE "t"."from_author_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_author_followers' AND g.pk = "t"."id"::text))) x);
       "d1" := ARRAY(SELECT DISTINCT x FROM unnest("d1" || ARRAY(SELECT t."id" FROM "rules_author_followers" t WHERE "t"."to_author_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_author_followers' AND g.pk = "t"."id"::text))) x);
-      EXIT WHEN coalesce(cardinality("d0"), 0) + coalesce(cardinality("d1"), 0) + coalesce(cardinality("d2"), 0) + coalesce(cardinality("d3"), 0) + coalesce(cardinality("d4"), 0) + coalesce(cardinality("d5"), 0) + coalesce(cardinality("d6"), 0) + coalesce(cardinality("d7"), 0) + coalesce(cardinality("d8"), 0) = size_before;
+      EXIT WHEN coalesce(cardinality("d0"), 0) + coalesce(cardinality("d1"), 0) + coalesce(cardinality("d2"), 0) + coalesce(cardinality("d3"), 0) + coalesce(cardinality("d4"), 0) + coalesce(cardinality("d5"), 0) + coalesce(cardinality("d6"), 0) + coalesce(cardinality("d7"), 0) + coalesce(cardinality("d8"), 0) + coalesce(cardinality("d9"), 0) + coalesce(cardinality("d10"), 0) = size_before;
     END LOOP;
   ELSE
     LOOP
-      size_before := coalesce(cardinality("d0"), 0) + coalesce(cardinality("d1"), 0) + coalesce(cardinality("d2"), 0) + coalesce(cardinality("d3"), 0) + coalesce(cardinality("d4"), 0) + coalesce(cardinality("d5"), 0) + coalesce(cardinality("d6"), 0) + coalesce(cardinality("d7"), 0) + coalesce(cardinality("d8"), 0);
+      size_before := coalesce(cardinality("d0"), 0) + coalesce(cardinality("d1"), 0) + coalesce(cardinality("d2"), 0) + coalesce(cardinality("d3"), 0) + coalesce(cardinality("d4"), 0) + coalesce(cardinality("d5"), 0) + coalesce(cardinality("d6"), 0) + coalesce(cardinality("d7"), 0) + coalesce(cardinality("d8"), 0) + coalesce(cardinality("d9"), 0) + coalesce(cardinality("d10"), 0);
       "d0" := ARRAY(SELECT DISTINCT x FROM unnest("d0" || ARRAY(SELECT t."id" FROM "rules_author" t WHERE "t"."mentor_id" = ANY("d0") FOR UPDATE OF t)) x);
+      "d5" := ARRAY(SELECT DISTINCT x FROM unnest("d5" || ARRAY(SELECT t."id" FROM "rules_shipment" t WHERE "t"."author_id" = ANY("d0") FOR UPDATE OF t)) x);
+      "d10" := ARRAY(SELECT DISTINCT x FROM unnest("d10" || ARRAY(SELECT t."id" FROM "rules_parcel" t WHERE "t"."shipment_id" = ANY("d5") FOR UPDATE OF t)) x);
       "d4" := ARRAY(SELECT DISTINCT x FROM unnest("d4" || ARRAY(SELECT t."id" FROM "rules_fan" t WHERE "t"."favourite_id" = ANY("d0") FOR UPDATE OF t)) x);
       "d3" := ARRAY(SELECT DISTINCT x FROM unnest("d3" || ARRAY(SELECT t."id" FROM "rules_song" t WHERE "t"."author_id" = ANY("d0") FOR UPDATE OF t)) x);
       "d2" := ARRAY(SELECT DISTINCT x FROM unnest("d2" || ARRAY(SELECT t."id" FROM "rules_book" t WHERE "t"."author_id" = ANY("d0") FOR UPDATE OF t)) x);
-      "d5" := ARRAY(SELECT DISTINCT x FROM unnest("d5" || ARRAY(SELECT t."id" FROM "rules_comment" t WHERE "t"."content_type_id" = (SELECT id FROM django_content_type WHERE app_label = 'rules' AND model = 'author') AND "t"."object_id" = ANY("d0") FOR UPDATE OF t)) x);
-      "d5" := ARRAY(SELECT DISTINCT x FROM unnest("d5" || ARRAY(SELECT t."id" FROM "rules_comment" t WHERE "t"."content_type_id" = (SELECT id FROM django_content_type WHERE app_label = 'rules' AND model = 'book') AND "t"."object_id" = ANY("d2") FOR UPDATE OF t)) x);
-      "d8" := ARRAY(SELECT DISTINCT x FROM unnest("d8" || ARRAY(SELECT t."id" FROM "rules_edition" t WHERE "t"."book_id" IN (SELECT s."isbn" FROM "rules_book" s WHERE s."id" = ANY("d2")) FOR UPDATE OF t)) x);
-      "d7" := ARRAY(SELECT DISTINCT x FROM unnest("d7" || ARRAY(SELECT t."id" FROM "rules_chapter" t WHERE "t"."book_id" = ANY("d2") FOR UPDATE OF t)) x);
-      "d6" := ARRAY(SELECT DISTINCT x FROM unnest("d6" || ARRAY(SELECT t."id" FROM "rules_book_tags" t WHERE "t"."book_id" = ANY("d2") FOR UPDATE OF t)) x);
+      "d6" := ARRAY(SELECT DISTINCT x FROM unnest("d6" || ARRAY(SELECT t."id" FROM "rules_comment" t WHERE "t"."content_type_id" = (SELECT id FROM django_content_type WHERE app_label = 'rules' AND model = 'author') AND "t"."object_id" = ANY("d0") FOR UPDATE OF t)) x);
+      "d6" := ARRAY(SELECT DISTINCT x FROM unnest("d6" || ARRAY(SELECT t."id" FROM "rules_comment" t WHERE "t"."content_type_id" = (SELECT id FROM django_content_type WHERE app_label = 'rules' AND model = 'book') AND "t"."object_id" = ANY("d2") FOR UPDATE OF t)) x);
+      "d9" := ARRAY(SELECT DISTINCT x FROM unnest("d9" || ARRAY(SELECT t."id" FROM "rules_edition" t WHERE "t"."book_id" IN (SELECT s."isbn" FROM "rules_book" s WHERE s."id" = ANY("d2")) FOR UPDATE OF t)) x);
+      "d8" := ARRAY(SELECT DISTINCT x FROM unnest("d8" || ARRAY(SELECT t."id" FROM "rules_chapter" t WHERE "t"."book_id" = ANY("d2") FOR UPDATE OF t)) x);
+      "d7" := ARRAY(SELECT DISTINCT x FROM unnest("d7" || ARRAY(SELECT t."id" FROM "rules_book_tags" t WHERE "t"."book_id" = ANY("d2") FOR UPDATE OF t)) x);
       "d1" := ARRAY(SELECT DISTINCT x FROM unnest("d1" || ARRAY(SELECT t."id" FROM "rules_author_followers" t WHERE "t"."from_author_id" = ANY("d0") FOR UPDATE OF t)) x);
       "d1" := ARRAY(SELECT DISTINCT x FROM unnest("d1" || ARRAY(SELECT t."id" FROM "rules_author_followers" t WHERE "t"."to_author_id" = ANY("d0") FOR UPDATE OF t)) x);
-      EXIT WHEN coalesce(cardinality("d0"), 0) + coalesce(cardinality("d1"), 0) + coalesce(cardinality("d2"), 0) + coalesce(cardinality("d3"), 0) + coalesce(cardinality("d4"), 0) + coalesce(cardinality("d5"), 0) + coalesce(cardinality("d6"), 0) + coalesce(cardinality("d7"), 0) + coalesce(cardinality("d8"), 0) = size_before;
+      EXIT WHEN coalesce(cardinality("d0"), 0) + coalesce(cardinality("d1"), 0) + coalesce(cardinality("d2"), 0) + coalesce(cardinality("d3"), 0) + coalesce(cardinality("d4"), 0) + coalesce(cardinality("d5"), 0) + coalesce(cardinality("d6"), 0) + coalesce(cardinality("d7"), 0) + coalesce(cardinality("d8"), 0) + coalesce(cardinality("d9"), 0) + coalesce(cardinality("d10"), 0) = size_before;
     END LOOP;
   END IF;
-  IF EXISTS (SELECT 1 FROM retention.active_holds(ARRAY['rules.Author', 'rules.Author_followers', 'rules.Book', 'rules.Book_tags', 'rules.Chapter', 'rules.Comment', 'rules.Edition', 'rules.Fan', 'rules.Song']::text[])) THEN
+  IF EXISTS (SELECT 1 FROM retention.active_holds(ARRAY['rules.Author', 'rules.Author_followers', 'rules.Book', 'rules.Book_tags', 'rules.Chapter', 'rules.Comment', 'rules.Edition', 'rules.Fan', 'rules.Parcel', 'rules.Shipment', 'rules.Song']::text[])) THEN
     SELECT h.reason INTO hold_reason FROM retention.active_holds(ARRAY['rules.Author']::text[]) h
      WHERE (h.object_pk = '' AND cardinality("d0") > 0) OR h.object_pk = ANY("d0"::text[])
      ORDER BY h.id LIMIT 1;
@@ -84,26 +90,38 @@ BEGIN
     IF hold_reason IS NOT NULL THEN
       RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = hold_reason;
     END IF;
-    SELECT h.reason INTO hold_reason FROM retention.active_holds(ARRAY['rules.Comment']::text[]) h
+    SELECT h.reason INTO hold_reason FROM retention.active_holds(ARRAY['rules.Shipment']::text[]) h
      WHERE (h.object_pk = '' AND cardinality("d5") > 0) OR h.object_pk = ANY("d5"::text[])
      ORDER BY h.id LIMIT 1;
     IF hold_reason IS NOT NULL THEN
       RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = hold_reason;
     END IF;
-    SELECT h.reason INTO hold_reason FROM retention.active_holds(ARRAY['rules.Book_tags']::text[]) h
+    SELECT h.reason INTO hold_reason FROM retention.active_holds(ARRAY['rules.Comment']::text[]) h
      WHERE (h.object_pk = '' AND cardinality("d6") > 0) OR h.object_pk = ANY("d6"::text[])
      ORDER BY h.id LIMIT 1;
     IF hold_reason IS NOT NULL THEN
       RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = hold_reason;
     END IF;
-    SELECT h.reason INTO hold_reason FROM retention.active_holds(ARRAY['rules.Chapter']::text[]) h
+    SELECT h.reason INTO hold_reason FROM retention.active_holds(ARRAY['rules.Book_tags']::text[]) h
      WHERE (h.object_pk = '' AND cardinality("d7") > 0) OR h.object_pk = ANY("d7"::text[])
      ORDER BY h.id LIMIT 1;
     IF hold_reason IS NOT NULL THEN
       RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = hold_reason;
     END IF;
-    SELECT h.reason INTO hold_reason FROM retention.active_holds(ARRAY['rules.Edition']::text[]) h
+    SELECT h.reason INTO hold_reason FROM retention.active_holds(ARRAY['rules.Chapter']::text[]) h
      WHERE (h.object_pk = '' AND cardinality("d8") > 0) OR h.object_pk = ANY("d8"::text[])
+     ORDER BY h.id LIMIT 1;
+    IF hold_reason IS NOT NULL THEN
+      RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = hold_reason;
+    END IF;
+    SELECT h.reason INTO hold_reason FROM retention.active_holds(ARRAY['rules.Edition']::text[]) h
+     WHERE (h.object_pk = '' AND cardinality("d9") > 0) OR h.object_pk = ANY("d9"::text[])
+     ORDER BY h.id LIMIT 1;
+    IF hold_reason IS NOT NULL THEN
+      RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = hold_reason;
+    END IF;
+    SELECT h.reason INTO hold_reason FROM retention.active_holds(ARRAY['rules.Parcel']::text[]) h
+     WHERE (h.object_pk = '' AND cardinality("d10") > 0) OR h.object_pk = ANY("d10"::text[])
      ORDER BY h.id LIMIT 1;
     IF hold_reason IS NOT NULL THEN
       RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = hold_reason;
@@ -111,6 +129,12 @@ BEGIN
   END IF;
   SELECT CASE WHEN ("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) THEN 'RETAINED rules.Author (live)' ELSE coalesce('RETAINED rules.Author (' || p.days || ' days)', 'RETAINED rules.Author (no active policy)') END INTO retained_reason FROM "rules_author" t, (SELECT coalesce(nullif(current_setting('retention.days', true), '')::integer, (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Author' AND p.is_active)) AS days) p
    WHERE t."id" = ANY("d0") AND NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < now() - make_interval(days => p.days), false)
+   ORDER BY ("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) DESC LIMIT 1;
+  IF retained_reason IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = retained_reason;
+  END IF;
+  SELECT CASE WHEN ("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) THEN 'RETAINED rules.Shipment (live)' ELSE coalesce('RETAINED rules.Shipment (' || p.days || ' days)', 'RETAINED rules.Shipment (no active policy)') END INTO retained_reason FROM "rules_shipment" t, (SELECT (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shipment' AND p.is_active) AS days) p
+   WHERE t."id" = ANY("d5") AND NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < now() - make_interval(days => p.days), false)
    ORDER BY ("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) DESC LIMIT 1;
   IF retained_reason IS NOT NULL THEN
     RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = retained_reason;
@@ -160,17 +184,21 @@ BEGIN
   "x3" AS (DELETE FROM "rules_song" t WHERE t."id" = ANY("d3") RETURNING t."id"::text AS k),
   -- x4: the deleted rows of rules_fan
   "x4" AS (DELETE FROM "rules_fan" t WHERE t."id" = ANY("d4") RETURNING t."id"::text AS k),
-  -- x5: the deleted rows of rules_comment
-  "x5" AS (DELETE FROM "rules_comment" t WHERE t."id" = ANY("d5") RETURNING t."id"::text AS k),
-  -- x6: the deleted rows of rules_book_tags
-  "x6" AS (DELETE FROM "rules_book_tags" t WHERE t."id" = ANY("d6") RETURNING t."id"::text AS k),
-  -- x7: the deleted rows of rules_chapter
-  "x7" AS (DELETE FROM "rules_chapter" t WHERE t."id" = ANY("d7") RETURNING t."id"::text AS k),
-  -- x8: the deleted rows of rules_edition
-  "x8" AS (DELETE FROM "rules_edition" t WHERE t."id" = ANY("d8") RETURNING t."id"::text AS k),
-  keys(db_table, keys) AS (VALUES ('rules_author', ARRAY(SELECT k FROM "x0")), ('rules_author_followers', ARRAY(SELECT k FROM "x1")), ('rules_book', ARRAY(SELECT k FROM "x2")), ('rules_song', ARRAY(SELECT k FROM "x3")), ('rules_fan', ARRAY(SELECT k FROM "x4")), ('rules_comment', ARRAY(SELECT k FROM "x5")), ('rules_book_tags', ARRAY(SELECT k FROM "x6")), ('rules_chapter', ARRAY(SELECT k FROM "x7")), ('rules_edition', ARRAY(SELECT k FROM "x8"))),
-  proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, keys)
-    SELECT item, v.db_table, v.keys FROM keys v
+  -- x5: the deleted rows of rules_shipment
+  "x5" AS (DELETE FROM "rules_shipment" t WHERE t."id" = ANY("d5") RETURNING t."id"::text AS k),
+  -- x6: the deleted rows of rules_comment
+  "x6" AS (DELETE FROM "rules_comment" t WHERE t."id" = ANY("d6") RETURNING t."id"::text AS k),
+  -- x7: the deleted rows of rules_book_tags
+  "x7" AS (DELETE FROM "rules_book_tags" t WHERE t."id" = ANY("d7") RETURNING t."id"::text AS k),
+  -- x8: the deleted rows of rules_chapter
+  "x8" AS (DELETE FROM "rules_chapter" t WHERE t."id" = ANY("d8") RETURNING t."id"::text AS k),
+  -- x9: the deleted rows of rules_edition
+  "x9" AS (DELETE FROM "rules_edition" t WHERE t."id" = ANY("d9") RETURNING t."id"::text AS k),
+  -- x10: the deleted rows of rules_parcel
+  "x10" AS (DELETE FROM "rules_parcel" t WHERE t."id" = ANY("d10") RETURNING t."id"::text AS k),
+  keys(db_table, key_order, keys) AS (VALUES ('rules_author', 'numeric', ARRAY(SELECT k FROM "x0")), ('rules_author_followers', 'numeric', ARRAY(SELECT k FROM "x1")), ('rules_book', 'numeric', ARRAY(SELECT k FROM "x2")), ('rules_song', 'numeric', ARRAY(SELECT k FROM "x3")), ('rules_fan', 'numeric', ARRAY(SELECT k FROM "x4")), ('rules_shipment', 'numeric', ARRAY(SELECT k FROM "x5")), ('rules_comment', 'numeric', ARRAY(SELECT k FROM "x6")), ('rules_book_tags', 'numeric', ARRAY(SELECT k FROM "x7")), ('rules_chapter', 'numeric', ARRAY(SELECT k FROM "x8")), ('rules_edition', 'numeric', ARRAY(SELECT k FROM "x9")), ('rules_parcel', 'numeric', ARRAY(SELECT k FROM "x10"))),
+  proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, keys)
+    SELECT item, v.db_table, v.key_order, v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
   SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),
          CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))
@@ -198,7 +226,9 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'DO_NOTHING rules.Note.author' FROM "rules_note" r WHERE r."author_id" = t."id" AND true AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_note' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
+             (SELECT 'DO_NOTHING rules.Note.author' FROM "rules_note" r WHERE r."author_id" = t."id" AND true AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_note' AND g.pk = "r"."id"::text) LIMIT 1),
+             (SELECT 'RETAINED rules.Shipment (live)' FROM "rules_shipment" r WHERE r."author_id" = t."id" AND ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_shipment' AND g.pk = "r"."id"::text) LIMIT 1),
+             (SELECT coalesce('RETAINED rules.Shipment (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shipment' AND p.is_active) || ' days)', 'RETAINED rules.Shipment (no active policy)') FROM "rules_shipment" r WHERE r."author_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shipment' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_shipment' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
     FROM "rules_author" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_author' AND g.pk = "t"."id"::text)
     ORDER BY t."id"
@@ -213,7 +243,9 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'DO_NOTHING rules.Note.author' FROM "rules_note" r WHERE r."author_id" = t."id" AND true LIMIT 1)) AS blocked_by
+             (SELECT 'DO_NOTHING rules.Note.author' FROM "rules_note" r WHERE r."author_id" = t."id" AND true LIMIT 1),
+             (SELECT 'RETAINED rules.Shipment (live)' FROM "rules_shipment" r WHERE r."author_id" = t."id" AND ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) LIMIT 1),
+             (SELECT coalesce('RETAINED rules.Shipment (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shipment' AND p.is_active) || ' days)', 'RETAINED rules.Shipment (no active policy)') FROM "rules_shipment" r WHERE r."author_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shipment' AND p.is_active)), false) LIMIT 1)) AS blocked_by
     FROM "rules_author" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
     ORDER BY t."id"
@@ -230,7 +262,9 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'DO_NOTHING rules.Note.author' FROM "rules_note" r WHERE r."author_id" = t."id" AND true AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_note' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
+             (SELECT 'DO_NOTHING rules.Note.author' FROM "rules_note" r WHERE r."author_id" = t."id" AND true AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_note' AND g.pk = "r"."id"::text) LIMIT 1),
+             (SELECT 'RETAINED rules.Shipment (live)' FROM "rules_shipment" r WHERE r."author_id" = t."id" AND ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_shipment' AND g.pk = "r"."id"::text) LIMIT 1),
+             (SELECT coalesce('RETAINED rules.Shipment (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shipment' AND p.is_active) || ' days)', 'RETAINED rules.Shipment (no active policy)') FROM "rules_shipment" r WHERE r."author_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shipment' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_shipment' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
     FROM "rules_author" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
       AND t."id" > after_pk::bigint AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_author' AND g.pk = "t"."id"::text)
@@ -246,7 +280,9 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'DO_NOTHING rules.Note.author' FROM "rules_note" r WHERE r."author_id" = t."id" AND true LIMIT 1)) AS blocked_by
+             (SELECT 'DO_NOTHING rules.Note.author' FROM "rules_note" r WHERE r."author_id" = t."id" AND true LIMIT 1),
+             (SELECT 'RETAINED rules.Shipment (live)' FROM "rules_shipment" r WHERE r."author_id" = t."id" AND ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) LIMIT 1),
+             (SELECT coalesce('RETAINED rules.Shipment (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shipment' AND p.is_active) || ' days)', 'RETAINED rules.Shipment (no active policy)') FROM "rules_shipment" r WHERE r."author_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shipment' AND p.is_active)), false) LIMIT 1)) AS blocked_by
     FROM "rules_author" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
       AND t."id" > after_pk::bigint
@@ -264,7 +300,9 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'DO_NOTHING rules.Note.author' FROM "rules_note" r WHERE r."author_id" = t."id" AND true AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_note' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
+             (SELECT 'DO_NOTHING rules.Note.author' FROM "rules_note" r WHERE r."author_id" = t."id" AND true AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_note' AND g.pk = "r"."id"::text) LIMIT 1),
+             (SELECT 'RETAINED rules.Shipment (live)' FROM "rules_shipment" r WHERE r."author_id" = t."id" AND ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_shipment' AND g.pk = "r"."id"::text) LIMIT 1),
+             (SELECT coalesce('RETAINED rules.Shipment (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shipment' AND p.is_active) || ' days)', 'RETAINED rules.Shipment (no active policy)') FROM "rules_shipment" r WHERE r."author_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shipment' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_shipment' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
     FROM "rules_author" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_author' AND g.pk = "t"."id"::text)
     ORDER BY t."deleted_at", t."id"
@@ -279,7 +317,9 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'DO_NOTHING rules.Note.author' FROM "rules_note" r WHERE r."author_id" = t."id" AND true LIMIT 1)) AS blocked_by
+             (SELECT 'DO_NOTHING rules.Note.author' FROM "rules_note" r WHERE r."author_id" = t."id" AND true LIMIT 1),
+             (SELECT 'RETAINED rules.Shipment (live)' FROM "rules_shipment" r WHERE r."author_id" = t."id" AND ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) LIMIT 1),
+             (SELECT coalesce('RETAINED rules.Shipment (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shipment' AND p.is_active) || ' days)', 'RETAINED rules.Shipment (no active policy)') FROM "rules_shipment" r WHERE r."author_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shipment' AND p.is_active)), false) LIMIT 1)) AS blocked_by
     FROM "rules_author" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
     ORDER BY t."deleted_at", t."id"
@@ -296,7 +336,9 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'DO_NOTHING rules.Note.author' FROM "rules_note" r WHERE r."author_id" = t."id" AND true AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_note' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
+             (SELECT 'DO_NOTHING rules.Note.author' FROM "rules_note" r WHERE r."author_id" = t."id" AND true AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_note' AND g.pk = "r"."id"::text) LIMIT 1),
+             (SELECT 'RETAINED rules.Shipment (live)' FROM "rules_shipment" r WHERE r."author_id" = t."id" AND ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_shipment' AND g.pk = "r"."id"::text) LIMIT 1),
+             (SELECT coalesce('RETAINED rules.Shipment (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shipment' AND p.is_active) || ' days)', 'RETAINED rules.Shipment (no active policy)') FROM "rules_shipment" r WHERE r."author_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shipment' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_shipment' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
     FROM "rules_author" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
       AND (t."deleted_at", t."id") > (after_at, after_pk::bigint) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_author' AND g.pk = "t"."id"::text)
@@ -312,7 +354,9 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'DO_NOTHING rules.Note.author' FROM "rules_note" r WHERE r."author_id" = t."id" AND true LIMIT 1)) AS blocked_by
+             (SELECT 'DO_NOTHING rules.Note.author' FROM "rules_note" r WHERE r."author_id" = t."id" AND true LIMIT 1),
+             (SELECT 'RETAINED rules.Shipment (live)' FROM "rules_shipment" r WHERE r."author_id" = t."id" AND ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) LIMIT 1),
+             (SELECT coalesce('RETAINED rules.Shipment (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shipment' AND p.is_active) || ' days)', 'RETAINED rules.Shipment (no active policy)') FROM "rules_shipment" r WHERE r."author_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shipment' AND p.is_active)), false) LIMIT 1)) AS blocked_by
     FROM "rules_author" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
       AND (t."deleted_at", t."id") > (after_at, after_pk::bigint)

@@ -44,10 +44,16 @@ BEGIN
     UPDATE "rules_book" r SET "publisher_id" = NULL WHERE "r"."publisher_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_book' AND g.pk = "r"."id"::text);
   GET DIAGNOSTICS n = ROW_COUNT;
   IF n > 0 THEN updated := updated || jsonb_build_object('rules_book.publisher_id', n); END IF;
+    UPDATE "rules_shipment" r SET "publisher_id" = NULL WHERE "r"."publisher_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_shipment' AND g.pk = "r"."id"::text);
+  GET DIAGNOSTICS n = ROW_COUNT;
+  IF n > 0 THEN updated := updated || jsonb_build_object('rules_shipment.publisher_id', n); END IF;
   ELSE
     UPDATE "rules_book" r SET "publisher_id" = NULL WHERE "r"."publisher_id" = ANY("d0");
   GET DIAGNOSTICS n = ROW_COUNT;
   IF n > 0 THEN updated := updated || jsonb_build_object('rules_book.publisher_id', n); END IF;
+    UPDATE "rules_shipment" r SET "publisher_id" = NULL WHERE "r"."publisher_id" = ANY("d0");
+  GET DIAGNOSTICS n = ROW_COUNT;
+  IF n > 0 THEN updated := updated || jsonb_build_object('rules_shipment.publisher_id', n); END IF;
   END IF;
   IF dry_run THEN
     WITH
@@ -55,9 +61,9 @@ BEGIN
   "x0" AS (DELETE FROM "rules_publisher" t WHERE t."id" = ANY("d0") RETURNING t."id"::text AS k),
   -- x1: the deleted rows of rules_flag
   "x1" AS (DELETE FROM "rules_flag" t WHERE t."id" = ANY("d1") RETURNING t."id"::text AS k),
-  keys(db_table, keys) AS (VALUES ('rules_publisher', ARRAY(SELECT k FROM "x0")), ('rules_flag', ARRAY(SELECT k FROM "x1"))),
-  proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, keys)
-    SELECT item, v.db_table, v.keys FROM keys v
+  keys(db_table, key_order, keys) AS (VALUES ('rules_publisher', 'bytewise', ARRAY(SELECT k FROM "x0")), ('rules_flag', 'numeric', ARRAY(SELECT k FROM "x1"))),
+  proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, keys)
+    SELECT item, v.db_table, v.key_order, v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
   SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),
          CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))
@@ -69,9 +75,9 @@ BEGIN
   "x0" AS (DELETE FROM "rules_publisher" t WHERE t."id" = ANY("d0") RETURNING t."id"::text AS k),
   -- x1: the deleted rows of rules_flag
   "x1" AS (DELETE FROM "rules_flag" t WHERE "t"."content_type_id" = (SELECT id FROM django_content_type WHERE app_label = 'rules' AND model = 'publisher') AND "t"."object_id" = ANY(("d0"::text[])::varchar(64)[]) RETURNING t."id"::text AS k),
-  keys(db_table, keys) AS (VALUES ('rules_publisher', ARRAY(SELECT k FROM "x0")), ('rules_flag', ARRAY(SELECT k FROM "x1"))),
-  proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, keys)
-    SELECT item, v.db_table, v.keys FROM keys v
+  keys(db_table, key_order, keys) AS (VALUES ('rules_publisher', 'bytewise', ARRAY(SELECT k FROM "x0")), ('rules_flag', 'numeric', ARRAY(SELECT k FROM "x1"))),
+  proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, keys)
+    SELECT item, v.db_table, v.key_order, v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
   SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),
          CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))

@@ -3,7 +3,8 @@
 Purged (soft-deletable): Author (bigint pk, self-FK cycle, self M2M, generic relations),
 Publisher (UUID pk), Language (char pk), Place (MTI parent), Car (MTI child of a plain model),
 Archive and Memo (soft-delete columns of their own, no SoftDeleteMixin), Bin/Owner (an order that
-needs a second pass), Chain/Shelf/Slot (cascades into soft-delete models, Slot kept longer).
+needs a second pass), Chain/Shelf/Slot (cascades into soft-delete models, Slot kept longer),
+Shipment (a partitioned table).
 """
 
 import uuid
@@ -237,3 +238,17 @@ class Slot(SoftDeleteMixin):
     """Kept 60 days (testproject settings), longer than the 30 days of the rest of the app."""
 
     shelf = models.ForeignKey(Shelf, on_delete=models.CASCADE)
+
+
+# A declaratively partitioned table (migration 0009 creates it with RunSQL, hash-partitioned by
+# tenant): in the database its primary key is (id, tenant), so Parcel's foreign key to it cannot be
+# a constraint; Django's CASCADE still holds. Purged by its own policy, reached by Author's CASCADE
+# and Publisher's SET_NULL, and cascading into Parcel.
+class Shipment(SoftDeleteMixin):
+    tenant = models.IntegerField()
+    author = models.ForeignKey(Author, on_delete=models.CASCADE, null=True, blank=True, related_name="shipments")
+    publisher = models.ForeignKey(Publisher, on_delete=models.SET_NULL, null=True, blank=True)
+
+
+class Parcel(models.Model):
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, db_constraint=False)
