@@ -175,7 +175,7 @@ class RetentionManager(IRetentionManager):
         ]
 
     def get_soft_delete_models(self) -> list[type[models.Model]]:
-        return soft_delete_models()
+        return soft_delete_models(self.using)
 
     def generate_cleanup_report(self) -> dict[str, Any]:
         """The cleanup report (per model: eligible, deleted by the last run, next eligible), from the

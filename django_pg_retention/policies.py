@@ -9,7 +9,7 @@ from typing import Any
 
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
-from django.db import models
+from django.db import models, router
 from django.db.models import Q
 
 from django_pg_retention import config
@@ -113,12 +113,17 @@ def owns_soft_delete_columns(model: type[models.Model]) -> bool:
         return True
 
 
-def soft_delete_models() -> list[type[models.Model]]:
-    """Concrete, managed models with soft-delete columns of their own, in registry order."""
+def soft_delete_models(using: str | None = None) -> list[type[models.Model]]:
+    """Concrete, managed models with soft-delete columns of their own, in registry order; with
+    ``using``, only those the database routers put in that database (its policies)."""
     return [
         m
         for m in apps.get_models()
-        if declares_soft_delete(m) and not m._meta.proxy and m._meta.managed and owns_soft_delete_columns(m)
+        if declares_soft_delete(m)
+        and not m._meta.proxy
+        and m._meta.managed
+        and owns_soft_delete_columns(m)
+        and (using is None or router.allow_migrate_model(using, m))
     ]
 
 
@@ -153,9 +158,10 @@ def resolve(model: type[models.Model], days: dict[str, int] | None = None) -> Po
     return Policy(path, model, value, source)
 
 
-def all_policies() -> list[Policy]:
+def all_policies(using: str | None = None) -> list[Policy]:
+    """The policy of every soft-delete model (with ``using``: of that database's models)."""
     days = _policies_dict()
-    return [resolve(m, days) for m in soft_delete_models()]
+    return [resolve(m, days) for m in soft_delete_models(using)]
 
 
 def get_model(path: str) -> type[models.Model]:

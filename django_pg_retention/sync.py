@@ -83,6 +83,18 @@ def can_sync(using: str) -> bool:
         return bool(cursor.fetchone()[0])  # type: ignore[index]
 
 
+def policy_databases() -> list[str]:
+    """The aliases whose databases hold policies (``--database all``): PostgreSQL, django_pg_retention
+    migrated there by the routers, and at least one soft-delete model routed there."""
+    return [
+        alias
+        for alias in connections
+        if connections[alias].vendor == "postgresql"
+        and router.allow_migrate(alias, APP_LABEL)
+        and soft_delete_models(alias)
+    ]
+
+
 def _installed_hash(cursor: CursorWrapper, function: sql.Composed) -> str | None:
     cursor.execute("SELECT obj_description(to_regprocedure(%s)::oid, 'pg_proc')", [function.as_string(None)])
     row: tuple[object, ...] | None = cursor.fetchone()
@@ -173,7 +185,7 @@ def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: Syn
     handles are taken out of ``existing``."""
     order = {m: i for i, m in enumerate(purge_order(soft_delete_models()))}
     schemas = app_schemas(using)
-    for policy in all_policies():
+    for policy in all_policies(using):
         model = policy.model
         compiled = compile_model(model, schemas)
         if install_functions(using, compiled):

@@ -31,10 +31,14 @@ def cron_db(django_db_blocker: pytest.FixtureRequest) -> Iterator[psycopg.Connec
 def unschedule_test_jobs(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
     """migrate schedules pg_cron jobs for test_<name>; remove them with the test database."""
     yield
+    from django.db import connections
+
     from django_pg_retention.schedule import scheduler
 
     with django_db_blocker.unblock():
-        scheduler().unschedule_all()
+        for alias in connections:  # each test database that was set up (the archive only when used)
+            if str(connections[alias].settings_dict["NAME"]).startswith("test_"):
+                scheduler(alias).unschedule_all()
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "team",
     "demo",
     "rules",
+    "ledger",
 ]
 
 MIDDLEWARE = [
@@ -57,6 +58,10 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": dj_database_url.parse(database_url(), conn_max_age=0)}
+# A second database on the same server for the ledger app (testproject.routers); pytest-django
+# creates its test database only for the tests that name it.
+DATABASES["archive"] = {**DATABASES["default"], "NAME": f"{DATABASES['default']['NAME']}_archive"}
+DATABASE_ROUTERS = ["testproject.routers.ArchiveRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "users.User"
 STATIC_URL = "/static/"
@@ -86,6 +91,8 @@ SOFT_DELETE_RETENTION_POLICIES = {
 SOFT_DELETE_RETENTION_POLICIES["rules"] = 30
 # ... but rules.Slot is kept longer, so purging an owner or a shelf must not take young slots along.
 SOFT_DELETE_RETENTION_POLICIES["rules.Slot"] = 60
+# The ledger app, in the second database.
+SOFT_DELETE_RETENTION_POLICIES["ledger"] = 30
 
 RETENTION_CLEANUP_CONFIG = {
     "batch_size": 1000,

@@ -12,12 +12,13 @@ import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, models
 
 from django_pg_retention import config
 from django_pg_retention.display import print_run, run_as_dict
+from django_pg_retention.management.databases import databases_option
 from django_pg_retention.manager import RetentionManager, call_run_cleanup
-from django_pg_retention.models import RetentionRunItem
+from django_pg_retention.models import RetentionRun, RetentionRunItem
 from django_pg_retention.policies import get_model, model_path, soft_delete_models
 
 
@@ -48,58 +49,80 @@ class Command(BaseCommand):
             help="skip the confirmation and the large-deletion guard",
         )
         parser.add_argument("--batch-size", type=positive, help="rows per committed batch")
-        parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="database alias (default: default)")
+        parser.add_argument(
+            "--database",
+            default=DEFAULT_DB_ALIAS,
+            help="database alias, or 'all' for every database that holds policies (default: default)",
+        )
         parser.add_argument("--format", choices=["table", "json"], default="table", help="a table, or JSON for scripts")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        using: str = options["database"]
-        if using not in connections:
-            raise CommandError(f"--database {using!r} is not in DATABASES")
+        aliases = databases_option(options["database"])
         cleanup = config.cleanup_config()
         dry_run = bool(options["dry_run"]) or (not options["execute"] and cleanup.dry_run_default)
-        target: str | None = options["model"]
-        models = soft_delete_models()
-        if target:
+        target: type[models.Model] | None = None
+        if options["model"]:
             try:
-                model = get_model(target)
+                target = get_model(options["model"])
             except LookupError as exc:
                 raise CommandError(f"--model {exc}") from exc
-            if model not in models:
+            if target not in soft_delete_models():
                 raise CommandError(
-                    f"--model {target!r}: {model_path(model)} is not soft-deletable "
+                    f"--model {options['model']!r}: {model_path(target)} is not soft-deletable "
                     "(no SoftDeleteMixin and no retention_deleted_at_field)"
                 )
-            target = model_path(model)
-            models = [model]
+            routed = [using for using in aliases if target in soft_delete_models(using)]
+            if not routed:
+                raise CommandError(
+                    f"--model {model_path(target)}: the database routers put it in none of {', '.join(aliases)}"
+                )
+            aliases = routed
 
-        if not dry_run and not options["force"]:
-            self.guard(using, models, options["days"], cleanup)
-
-        run = call_run_cleanup(
-            using,
-            dry_run=dry_run,
-            model=target,
-            days=options["days"],
-            batch_size=options["batch_size"],
-            triggered_by="command",
-            force=options["force"],  # a person confirming past max_deletions_per_run
-        )
-        items = list(RetentionRunItem.objects.using(using).filter(run=run).order_by("id"))
-        if options["format"] == "json":
-            self.stdout.write(json.dumps(run_as_dict(run, items), indent=2, default=str))
-        else:
-            print_run(self.stdout._out, run, items)  # pyright: ignore[reportPrivateUsage]
-        if run.status in ("failed", "skipped"):
-            raise CommandError(f"run {run.pk} {run.status}: {run.error}")
-        waiting = [i.model_path for i in items if i.status == "needs_confirmation"]
-        if waiting:
-            days = f" --days {options['days']}" if options["days"] is not None else ""
-            confirm = "; ".join(f"cleanup_soft_deleted --model {path}{days} --execute --force" for path in waiting)
-            verb = "exceeds" if len(waiting) == 1 else "exceed"
-            raise CommandError(
-                f"run {run.pk}: {', '.join(waiting)} {verb} max_deletions_per_run and "
-                f"{'was' if len(waiting) == 1 else 'were'} not purged; check the policy, then confirm with: {confirm}"
+        several = len(aliases) > 1
+        problems: list[str] = []
+        runs: dict[str, dict[str, Any]] = {}
+        for using in aliases:
+            models_here = [target] if target else soft_delete_models(using)
+            if not dry_run and not options["force"]:
+                self.guard(using, models_here, options["days"], cleanup)
+            run = call_run_cleanup(
+                using,
+                dry_run=dry_run,
+                model=model_path(target) if target else None,
+                days=options["days"],
+                batch_size=options["batch_size"],
+                triggered_by="command",
+                force=options["force"],  # a person confirming past max_deletions_per_run
             )
+            items = list(RetentionRunItem.objects.using(using).filter(run=run).order_by("id"))
+            if options["format"] == "json":
+                runs[using] = run_as_dict(run, items)
+            else:
+                if several:
+                    self.stdout.write(f"database {using}:")
+                print_run(self.stdout._out, run, items)  # pyright: ignore[reportPrivateUsage]
+            problem = self.problem(run, items, options["days"])
+            if problem:
+                problems.append(f"database {using}: {problem}" if several else problem)
+        if options["format"] == "json":
+            self.stdout.write(json.dumps(runs if several else runs[aliases[0]], indent=2, default=str))
+        if problems:
+            raise CommandError("; ".join(problems))
+
+    def problem(self, run: RetentionRun, items: list[RetentionRunItem], days: int | None) -> str | None:
+        """What makes the command fail: a run failed or skipped, or models left for a confirmation."""
+        if run.status in ("failed", "skipped"):
+            return f"run {run.pk} {run.status}: {run.error}"
+        waiting = [i.model_path for i in items if i.status == "needs_confirmation"]
+        if not waiting:
+            return None
+        days_option = f" --days {days}" if days is not None else ""
+        confirm = "; ".join(f"cleanup_soft_deleted --model {path}{days_option} --execute --force" for path in waiting)
+        verb = "exceeds" if len(waiting) == 1 else "exceed"
+        return (
+            f"run {run.pk}: {', '.join(waiting)} {verb} max_deletions_per_run and "
+            f"{'was' if len(waiting) == 1 else 'were'} not purged; check the policy, then confirm with: {confirm}"
+        )
 
     def guard(self, using: str, models: list[Any], days: int | None, cleanup: config.CleanupConfig) -> None:
         """The specification's large-deletion guard, then a question on a terminal."""

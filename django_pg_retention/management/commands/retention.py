@@ -15,6 +15,7 @@ from django.db import DEFAULT_DB_ALIAS
 from django_pg_retention.audit import missing_triggers, verify
 from django_pg_retention.compiler import compile_model
 from django_pg_retention.display import print_run, print_status, run_as_dict, status_as_dict
+from django_pg_retention.management.databases import ALL_DATABASES, databases_option
 from django_pg_retention.models import RetentionRun, RetentionRunItem
 from django_pg_retention.policies import get_model, model_path, soft_delete_models
 from django_pg_retention.schedule import sync_jobs
@@ -31,12 +32,13 @@ class Command(BaseCommand):
         q = sub.add_parser("sql", help="print the generated purge SQL for review, like sqlmigrate")
         q.add_argument("model", nargs="?", help="app_label.ModelName (default: every policy model)")
         q.add_argument("--database", default=DEFAULT_DB_ALIAS, help="whose search_path the functions pin")
+        every = "database alias, or 'all' (the default): every database that holds policies"
         t = sub.add_parser("status", help="the pg_cron jobs, their last runs and what is due next")
-        t.add_argument("--database", default=DEFAULT_DB_ALIAS)
+        t.add_argument("--database", default=ALL_DATABASES, help=every)
         t.add_argument("--format", choices=["table", "json"], default="table", help="a table, or JSON for scripts")
         w = sub.add_parser("show", help="print a run from the audit tables (default: the latest)")
         w.add_argument("run_id", nargs="?", type=int)
-        w.add_argument("--database", default=DEFAULT_DB_ALIAS)
+        w.add_argument("--database", default=ALL_DATABASES, help=every)
         w.add_argument("--format", choices=["table", "json"], default="table", help="a table, or JSON for scripts")
         v = sub.add_parser("verify", help="recompute the audit hash chain; report the first broken link")
         v.add_argument("--database", default=DEFAULT_DB_ALIAS)
@@ -77,13 +79,24 @@ class Command(BaseCommand):
             self.stdout.write(f"retention sync: {result.changes + jobs.changes} change(s)")
             return
         if options["action"] == "status":
+            aliases = databases_option(options["database"], fallback=True)
             if options["format"] == "json":
-                self.stdout.write(json.dumps(status_as_dict(options["database"]), indent=2, default=str))
-            else:
-                print_status(self.stdout._out, options["database"])  # pyright: ignore[reportPrivateUsage]
+                statuses = {using: status_as_dict(using) for using in aliases}
+                self.stdout.write(json.dumps(_one_or_each(statuses, aliases), indent=2, default=str))
+                return
+            for using in aliases:
+                if len(aliases) > 1:
+                    self.stdout.write(f"database {using}:")
+                print_status(self.stdout._out, using)  # pyright: ignore[reportPrivateUsage]
             return
         if options["action"] == "show":
-            self.show(options["database"], options["run_id"], options["format"])
+            aliases = databases_option(options["database"], fallback=True)
+            if options["run_id"] is not None and len(aliases) > 1:
+                raise CommandError(
+                    f"run ids are per database and {', '.join(aliases)} hold policies: "
+                    f"name one with --database (retention show {options['run_id']} --database {aliases[0]})"
+                )
+            self.show(aliases, options["run_id"], options["format"])
             return
         if options["action"] == "verify":
             self.verify(options["database"], _heads(options["head"], options["heads_file"]))
@@ -131,16 +144,37 @@ class Command(BaseCommand):
             raise CommandError("; ".join(problems))
         self.stdout.write("audit chain intact")
 
-    def show(self, using: str, run_id: int | None, fmt: str) -> None:
-        runs = RetentionRun.objects.using(using)
-        run = runs.filter(pk=run_id).first() if run_id is not None else runs.order_by("-id").first()
-        if run is None:
-            raise CommandError(f"no retention run {run_id}" if run_id is not None else "no retention run yet")
-        items = list(RetentionRunItem.objects.using(using).filter(run=run).order_by("id"))
-        if fmt == "json":
-            self.stdout.write(json.dumps(run_as_dict(run, items), indent=2, default=str))
-        else:
+    def show(self, aliases: list[str], run_id: int | None, fmt: str) -> None:
+        """A run (the latest by default) of each database."""
+        shown: dict[str, dict[str, Any]] = {}
+        missing: list[str] = []
+        for using in aliases:
+            runs = RetentionRun.objects.using(using)
+            run = runs.filter(pk=run_id).first() if run_id is not None else runs.order_by("-id").first()
+            if run is None:
+                missing.append(using)
+                continue
+            items = list(RetentionRunItem.objects.using(using).filter(run=run).order_by("id"))
+            if fmt == "json":
+                shown[using] = run_as_dict(run, items)
+                continue
+            if len(aliases) > 1:
+                self.stdout.write(f"database {using}:")
             print_run(self.stdout._out, run, items)  # pyright: ignore[reportPrivateUsage]
+        if fmt == "json" and shown:
+            self.stdout.write(json.dumps(_one_or_each(shown, aliases), indent=2, default=str))
+        if len(missing) == len(aliases):
+            where = f" in database {missing[0]}" if len(aliases) == 1 and aliases[0] != DEFAULT_DB_ALIAS else ""
+            raise CommandError(
+                f"no retention run {run_id}{where}" if run_id is not None else f"no retention run yet{where}"
+            )
+        if missing and fmt != "json":
+            self.stdout.write(f"no retention run yet in database {', '.join(missing)}")
+
+
+def _one_or_each(by_alias: dict[str, Any], aliases: list[str]) -> Any:
+    """JSON of one database as before; of several, an object keyed by alias."""
+    return by_alias if len(aliases) > 1 else next(iter(by_alias.values()))
 
 
 def _heads(given: list[str], path: str | None) -> list[tuple[int, str]]:
