@@ -129,17 +129,18 @@ def test_status_and_show_cover_every_database(settings: Any) -> None:
     soft_deleted_places(2)
     ledger_entries(eligible=3, young=0, live=0)
     command("cleanup_soft_deleted", "--database", "all", "--execute", "--force")
-    status = command("retention", "status")
+    assert "database archive:" not in command("retention", "status")  # default: the default database alone
+    status = command("retention", "status", "--database", "all")
     assert "database default:" in status and "database archive:" in status
-    shown = command("retention", "show")
+    shown = command("retention", "show", "--database", "all")
     archive_part = shown.split("database archive:", 1)[1]
     assert "ledger.Entry" in archive_part and "rules.Place" not in archive_part
     assert "rules.Place" in shown.split("database archive:", 1)[0]
-    statuses = json.loads(command("retention", "status", "--format", "json"))
+    statuses = json.loads(command("retention", "status", "--database", "all", "--format", "json"))
     assert set(statuses) == {"default", "archive"}
     only = command("retention", "show", "--database", "archive")
     assert "ledger.Entry" in only and "database archive:" not in only
     run_id = RetentionRun.objects.using("archive").latest("id").pk
     with pytest.raises(CommandError, match="run ids are per database"):
-        command("retention", "show", str(run_id))
+        command("retention", "show", str(run_id), "--database", "all")
     assert "ledger.Entry" in command("retention", "show", str(run_id), "--database", "archive")

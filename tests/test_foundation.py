@@ -50,6 +50,7 @@ def test_pg_cron_schedules_a_job_in_the_test_database(cron_db: psycopg.Connectio
     assert cron_db.execute("SELECT count(*) FROM cron.job WHERE jobid = %s", (job_id,)).fetchone() == (0,)
 
 
+@pytest.mark.django_db(databases=["default", "archive"])  # makemigrations checks each database's history
 def test_migrations_are_complete_and_applied() -> None:
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
     with connection.cursor() as cursor:

@@ -15,7 +15,7 @@ from django.db import DEFAULT_DB_ALIAS
 from django_pg_retention.audit import missing_triggers, verify
 from django_pg_retention.compiler import compile_model
 from django_pg_retention.display import print_run, print_status, run_as_dict, status_as_dict
-from django_pg_retention.management.databases import ALL_DATABASES, databases_option
+from django_pg_retention.management.databases import databases_option
 from django_pg_retention.models import RetentionRun, RetentionRunItem
 from django_pg_retention.policies import get_model, model_path, soft_delete_models
 from django_pg_retention.schedule import sync_jobs
@@ -32,13 +32,13 @@ class Command(BaseCommand):
         q = sub.add_parser("sql", help="print the generated purge SQL for review, like sqlmigrate")
         q.add_argument("model", nargs="?", help="app_label.ModelName (default: every policy model)")
         q.add_argument("--database", default=DEFAULT_DB_ALIAS, help="whose search_path the functions pin")
-        every = "database alias, or 'all' (the default): every database that holds policies"
+        every = "database alias (default: default), or 'all': every database that holds policies"
         t = sub.add_parser("status", help="the pg_cron jobs, their last runs and what is due next")
-        t.add_argument("--database", default=ALL_DATABASES, help=every)
+        t.add_argument("--database", default=DEFAULT_DB_ALIAS, help=every)
         t.add_argument("--format", choices=["table", "json"], default="table", help="a table, or JSON for scripts")
         w = sub.add_parser("show", help="print a run from the audit tables (default: the latest)")
         w.add_argument("run_id", nargs="?", type=int)
-        w.add_argument("--database", default=ALL_DATABASES, help=every)
+        w.add_argument("--database", default=DEFAULT_DB_ALIAS, help=every)
         w.add_argument("--format", choices=["table", "json"], default="table", help="a table, or JSON for scripts")
         v = sub.add_parser("verify", help="recompute the audit hash chain; report the first broken link")
         v.add_argument("--database", default=DEFAULT_DB_ALIAS)
