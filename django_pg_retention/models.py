@@ -345,6 +345,9 @@ class RetentionDeletedKeys(models.Model):
         db_default="bytewise",
         help_text="how the digest orders these keys: numeric for an integer primary key, else bytewise",
     )
+    ascending = models.BooleanField(
+        db_default=False, help_text="the purge function wrote the keys in ascending numeric order"
+    )
 
     class Meta:
         db_table = "retention_deleted_keys"

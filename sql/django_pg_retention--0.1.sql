@@ -111,37 +111,55 @@ COMMENT ON FUNCTION retention.soft_deleted_condition(text, text) IS
 
 -- Per table: how many keys an item deleted and the SHA-256 (hex) of them in order, each followed by a
 -- newline. Integer keys (key_order 'numeric') go in numeric order, any other key bytewise (COLLATE
--- "C"). Python: audit.keys_digest. Integer keys are sorted as bigint datums: they arrive nearly
--- sorted, and a datum sort of sorted input is one pass; each table's sorted array is built once
--- (MATERIALIZED: referenced twice, an inlined subquery would be evaluated twice).
+-- "C"). Python: audit.keys_digest. The purge functions write each batch's integer keys sorted
+-- (ascending); when each batch starts above where the one before ended, as in a backlog taken in
+-- primary-key order, the batches are joined as they are. Otherwise the keys are sorted here, integers
+-- as bigint datums, each table's array built once (MATERIALIZED: an inlined subquery referenced twice
+-- would be evaluated twice). PL/pgSQL: key_order and ascending, added by migration 0007 after this
+-- file, are resolved when it first runs.
 CREATE OR REPLACE FUNCTION retention.item_digests(item bigint) RETURNS jsonb
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET work_mem = '256MB'  -- a 1M-row item sorts about 1.5M keys: in memory, not spilled to disk
 AS $$
-  WITH tables AS (
-    -- key_order is read by name: migration 0007 adds it after this file.
-    SELECT k.db_table, min(coalesce(to_jsonb(k)->>'key_order', 'bytewise')) AS key_order
-      FROM retention_deleted_keys k WHERE k.run_item_id = item GROUP BY k.db_table
-  ), integer_keys AS MATERIALIZED (
-    SELECT t.db_table, t.key_order,
-           ARRAY(SELECT key FROM retention_deleted_keys k, unnest(k.keys::bigint[]) AS key
-                  WHERE k.run_item_id = item AND k.db_table = t.db_table ORDER BY key) AS sorted
-      FROM tables t WHERE t.key_order = 'numeric'
-  ), other_keys AS MATERIALIZED (
-    SELECT t.db_table, t.key_order,
-           ARRAY(SELECT key FROM retention_deleted_keys k, unnest(k.keys) AS key
-                  WHERE k.run_item_id = item AND k.db_table = t.db_table ORDER BY key COLLATE "C") AS sorted
-      FROM tables t WHERE t.key_order <> 'numeric'
-  ), lines AS (
-    SELECT i.db_table, i.key_order, cardinality(i.sorted) AS n, array_to_string(i.sorted, E'\n') AS text
-      FROM integer_keys i
-    UNION ALL
-    SELECT o.db_table, o.key_order, cardinality(o.sorted), array_to_string(o.sorted, E'\n') FROM other_keys o
-  )
-  SELECT coalesce(jsonb_object_agg(l.db_table, jsonb_build_object(
-           'count', l.n, 'order', l.key_order,
-           'sha256', encode(sha256(convert_to(l.text || E'\n', 'UTF8'::name)), 'hex'))), '{}'::jsonb)
-    FROM lines l
+BEGIN
+  RETURN (
+    WITH batches AS (
+      SELECT k.db_table, k.key_order,
+             k.key_order = 'numeric' AND k.ascending
+               AND coalesce((lag(k.keys[cardinality(k.keys)]) OVER w)::bigint < k.keys[1]::bigint, true) AS follows
+        FROM retention_deleted_keys k WHERE k.run_item_id = item
+      WINDOW w AS (PARTITION BY k.db_table ORDER BY k.id)
+    ), tables AS (
+      SELECT b.db_table, min(b.key_order) AS key_order, bool_and(b.follows) AS in_order
+        FROM batches b GROUP BY b.db_table
+    ), joined AS MATERIALIZED (
+      SELECT t.db_table, t.key_order, j.n, j.text
+        FROM tables t,
+             LATERAL (SELECT sum(cardinality(k.keys)) AS n, string_agg(array_to_string(k.keys, E'\n'), E'\n' ORDER BY k.id) AS text
+                        FROM retention_deleted_keys k WHERE k.run_item_id = item AND k.db_table = t.db_table) j
+       WHERE t.in_order
+    ), integer_keys AS MATERIALIZED (
+      SELECT t.db_table, t.key_order,
+             ARRAY(SELECT key FROM retention_deleted_keys k, unnest(k.keys::bigint[]) AS key
+                    WHERE k.run_item_id = item AND k.db_table = t.db_table ORDER BY key) AS sorted
+        FROM tables t WHERE t.key_order = 'numeric' AND NOT t.in_order
+    ), other_keys AS MATERIALIZED (
+      SELECT t.db_table, t.key_order,
+             ARRAY(SELECT key FROM retention_deleted_keys k, unnest(k.keys) AS key
+                    WHERE k.run_item_id = item AND k.db_table = t.db_table ORDER BY key COLLATE "C") AS sorted
+        FROM tables t WHERE t.key_order <> 'numeric'
+    ), lines AS (
+      SELECT j.db_table, j.key_order, j.n, j.text FROM joined j
+      UNION ALL
+      SELECT i.db_table, i.key_order, cardinality(i.sorted), array_to_string(i.sorted, E'\n') FROM integer_keys i
+      UNION ALL
+      SELECT o.db_table, o.key_order, cardinality(o.sorted), array_to_string(o.sorted, E'\n') FROM other_keys o
+    )
+    SELECT coalesce(jsonb_object_agg(l.db_table, jsonb_build_object(
+             'count', l.n, 'order', l.key_order,
+             'sha256', encode(sha256(convert_to(l.text || E'\n', 'UTF8'::name)), 'hex'))), '{}'::jsonb)
+      FROM lines l);
+END
 $$;
 COMMENT ON FUNCTION retention.item_digests(bigint) IS
   'Count and SHA-256 of the sorted primary keys an item deleted, per table';

@@ -104,6 +104,17 @@ def test_each_item_stores_count_and_digest_of_the_keys_it_deleted_per_table() ->
     assert set(recorded) == set(gone)
 
 
+def test_the_keys_of_each_batch_are_stored_without_pglz() -> None:
+    """Each batch writes its keys: lz4 (or, without it, no compression), never pglz's CPU per batch."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attcompression, attstorage FROM pg_attribute"
+            " WHERE attrelid = 'retention_deleted_keys'::regclass AND attname = 'keys'"
+        )
+        compression, storage = cursor.fetchone()
+    assert compression == "l" or storage == "e", (compression, storage)
+
+
 def test_the_digest_is_the_sha256_of_ordered_keys_one_per_line() -> None:
     assert keys_digest(["10", "9", "1"]) == hashlib.sha256(b"1\n10\n9\n").hexdigest()
     assert keys_digest(["10", "9", "1"], "numeric") == hashlib.sha256(b"1\n9\n10\n").hexdigest()
@@ -130,6 +141,16 @@ def test_item_digests_orders_integer_keys_as_numbers_and_other_keys_bytewise() -
                 " VALUES (-1, 'texts', 'bytewise', %s)",
                 [keys],
             )
+        # As the purge functions write integer keys: each batch sorted (ascending). Batches that
+        # follow each other are joined as they are; overlapping ones are sorted again.
+        runs = {"runs": [["-5", "2", "9"], ["10", "11"], ["12"]], "overlap": [["1", "9"], ["5", "12"]]}
+        for table, batches in runs.items():
+            for keys in batches:
+                cursor.execute(
+                    "INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)"
+                    " VALUES (-1, %s, 'numeric', true, %s)",
+                    [table, keys],
+                )
         cursor.execute("SELECT retention.item_digests(-1)")
         digests = json.loads(cursor.fetchone()[0])  # jsonb reaches Django's cursor as text
         cursor.execute("DELETE FROM retention_deleted_keys WHERE run_item_id = -1")
@@ -138,6 +159,8 @@ def test_item_digests_orders_integer_keys_as_numbers_and_other_keys_bytewise() -
     assert digests == {
         "ints": {"count": 7, "order": "numeric", "sha256": keys_digest(every_int, "numeric")},
         "texts": {"count": 6, "order": "bytewise", "sha256": keys_digest(every_text)},
+        "runs": {"count": 6, "order": "numeric", "sha256": keys_digest(["-5", "2", "9", "10", "11", "12"], "numeric")},
+        "overlap": {"count": 4, "order": "numeric", "sha256": keys_digest(["1", "9", "5", "12"], "numeric")},
     }
     assert (
         keys_digest(every_int, "numeric")

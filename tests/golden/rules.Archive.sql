@@ -55,9 +55,9 @@ BEGIN
   "x0" AS (DELETE FROM "rules_archive" t WHERE t."id" = ANY("d0") RETURNING t."id"::text AS k),
   -- x1: the deleted rows of rules_archivepage
   "x1" AS (DELETE FROM "rules_archivepage" t WHERE t."id" = ANY("d1") RETURNING t."id"::text AS k),
-  keys(db_table, key_order, keys) AS (VALUES ('rules_archive', 'numeric', ARRAY(SELECT k FROM "x0")), ('rules_archivepage', 'numeric', ARRAY(SELECT k FROM "x1"))),
-  proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, keys)
-    SELECT item, v.db_table, v.key_order, v.keys FROM keys v
+  keys(db_table, key_order, keys) AS (VALUES ('rules_archive', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), ('rules_archivepage', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}'))),
+  proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
+    SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
   SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),
          CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))
@@ -69,9 +69,9 @@ BEGIN
   "x0" AS (DELETE FROM "rules_archive" t WHERE t."id" = ANY("d0") RETURNING t."id"::text AS k),
   -- x1: the deleted rows of rules_archivepage
   "x1" AS (DELETE FROM "rules_archivepage" t WHERE "t"."archive_id" = ANY("d0") RETURNING t."id"::text AS k),
-  keys(db_table, key_order, keys) AS (VALUES ('rules_archive', 'numeric', ARRAY(SELECT k FROM "x0")), ('rules_archivepage', 'numeric', ARRAY(SELECT k FROM "x1"))),
-  proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, keys)
-    SELECT item, v.db_table, v.key_order, v.keys FROM keys v
+  keys(db_table, key_order, keys) AS (VALUES ('rules_archive', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), ('rules_archivepage', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}'))),
+  proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
+    SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
   SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),
          CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))

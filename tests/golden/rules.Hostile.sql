@@ -46,9 +46,9 @@ BEGIN
   "x0" AS (DELETE FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t WHERE t."id" = ANY("d0") RETURNING t."id"::text AS k),
   -- x1: the deleted rows of rules hostile child; SELECT 1
   "x1" AS (DELETE FROM "rules hostile child; SELECT 1" t WHERE t."id" = ANY("d1") RETURNING t."id"::text AS k),
-  keys(db_table, key_order, keys) AS (VALUES ('rules_Hostile ''Table''; DROP TABLE rules_place;--', 'numeric', ARRAY(SELECT k FROM "x0")), ('rules hostile child; SELECT 1', 'numeric', ARRAY(SELECT k FROM "x1"))),
-  proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, keys)
-    SELECT item, v.db_table, v.key_order, v.keys FROM keys v
+  keys(db_table, key_order, keys) AS (VALUES ('rules_Hostile ''Table''; DROP TABLE rules_place;--', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), ('rules hostile child; SELECT 1', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}'))),
+  proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
+    SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
   SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),
          CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))
@@ -60,9 +60,9 @@ BEGIN
   "x0" AS (DELETE FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t WHERE t."id" = ANY("d0") RETURNING t."id"::text AS k),
   -- x1: the deleted rows of rules hostile child; SELECT 1
   "x1" AS (DELETE FROM "rules hostile child; SELECT 1" t WHERE "t"."Parent Id; 'x'" = ANY("d0") RETURNING t."id"::text AS k),
-  keys(db_table, key_order, keys) AS (VALUES ('rules_Hostile ''Table''; DROP TABLE rules_place;--', 'numeric', ARRAY(SELECT k FROM "x0")), ('rules hostile child; SELECT 1', 'numeric', ARRAY(SELECT k FROM "x1"))),
-  proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, keys)
-    SELECT item, v.db_table, v.key_order, v.keys FROM keys v
+  keys(db_table, key_order, keys) AS (VALUES ('rules_Hostile ''Table''; DROP TABLE rules_place;--', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), ('rules hostile child; SELECT 1', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}'))),
+  proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
+    SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
   SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),
          CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))

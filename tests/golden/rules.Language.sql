@@ -38,8 +38,8 @@ BEGIN
   -- x0: the deleted rows of rules_language
   "x0" AS (DELETE FROM "rules_language" t WHERE t."code" = ANY("d0") RETURNING t."code"::text AS k),
   keys(db_table, key_order, keys) AS (VALUES ('rules_language', 'bytewise', ARRAY(SELECT k FROM "x0"))),
-  proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, keys)
-    SELECT item, v.db_table, v.key_order, v.keys FROM keys v
+  proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
+    SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
   SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),
          CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))

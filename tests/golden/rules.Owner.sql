@@ -71,9 +71,9 @@ BEGIN
   "x2" AS (DELETE FROM "rules_shelf" t WHERE t."id" = ANY("d2") RETURNING t."id"::text AS k),
   -- x3: the deleted rows of rules_slot
   "x3" AS (DELETE FROM "rules_slot" t WHERE t."id" = ANY("d3") RETURNING t."id"::text AS k),
-  keys(db_table, key_order, keys) AS (VALUES ('rules_owner', 'numeric', ARRAY(SELECT k FROM "x0")), ('rules_link', 'numeric', ARRAY(SELECT k FROM "x1")), ('rules_shelf', 'numeric', ARRAY(SELECT k FROM "x2")), ('rules_slot', 'numeric', ARRAY(SELECT k FROM "x3"))),
-  proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, keys)
-    SELECT item, v.db_table, v.key_order, v.keys FROM keys v
+  keys(db_table, key_order, keys) AS (VALUES ('rules_owner', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), ('rules_link', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}')), ('rules_shelf', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x2")::text[], '{}')), ('rules_slot', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x3")::text[], '{}'))),
+  proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
+    SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
   SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),
          CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))
@@ -89,9 +89,9 @@ BEGIN
   "x2" AS (DELETE FROM "rules_shelf" t WHERE t."id" = ANY("d2") RETURNING t."id"::text AS k),
   -- x3: the deleted rows of rules_slot
   "x3" AS (DELETE FROM "rules_slot" t WHERE "t"."shelf_id" = ANY("d2") RETURNING t."id"::text AS k),
-  keys(db_table, key_order, keys) AS (VALUES ('rules_owner', 'numeric', ARRAY(SELECT k FROM "x0")), ('rules_link', 'numeric', ARRAY(SELECT k FROM "x1")), ('rules_shelf', 'numeric', ARRAY(SELECT k FROM "x2")), ('rules_slot', 'numeric', ARRAY(SELECT k FROM "x3"))),
-  proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, keys)
-    SELECT item, v.db_table, v.key_order, v.keys FROM keys v
+  keys(db_table, key_order, keys) AS (VALUES ('rules_owner', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), ('rules_link', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}')), ('rules_shelf', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x2")::text[], '{}')), ('rules_slot', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x3")::text[], '{}'))),
+  proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
+    SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
   SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),
          CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))
