@@ -1,6 +1,7 @@
 """Benchmark: a purge against a streaming standby, with and without the throttle (issue 15).
 
     .venv/bin/python bench/standby_lag.py [--parents 1000000] [--apply-delay-ms 1000] [--workers 4]
+    .venv/bin/python bench/standby_lag.py --pgbench-seconds 60 --idle-seconds 15   # pgbench as the load
 
 Makes a hot standby of the scripts/devdb server (pg_basebackup -R, another port) that applies WAL
 --apply-delay-ms behind (recovery_min_apply_delay: a standby that cannot keep up), then purges copies
@@ -9,6 +10,10 @@ live parents (lock_impact.py's: read 60%, update 30%, insert a child 10%): one b
 run_cleanup with no throttle, with max_replica_lag_bytes, and with batch_pause_ms. For each it prints
 the time, the largest replay lag seen (sampled every 50 ms from pg_stat_replication), the WAL written
 per row removed, and the load's p99 latency. The standby is removed at the end.
+
+With --pgbench-seconds, the load is pgbench instead (the same mix as one statement each, as many
+clients as --workers, no rate limit: it saturates the server), run that long around each purge; the
+p99 counts the transactions that ended while the purge ran. --idle-seconds adds the load alone.
 """
 
 from __future__ import annotations
@@ -85,8 +90,73 @@ def wait_caught_up(dsn: str, limit: int = 1 << 20, timeout: float = 600) -> None
             time.sleep(0.2)
 
 
-def measure(dsn: str, ids: list[int], workers: int, action: Callable[[], None]) -> dict[str, Any]:
-    """Run action under the OLTP load, sampling the replay lag; the WAL it wrote and its figures."""
+PGBENCH_SCRIPTS = {  # weight: statement, on live parents only (ids from bench_live)
+    6: "SELECT name FROM benchsimple_parent WHERE id = (SELECT id FROM bench_live WHERE i = :k);",
+    3: "UPDATE benchsimple_parent SET name = 'pgbench' WHERE id = (SELECT id FROM bench_live WHERE i = :k);",
+    1: "INSERT INTO benchsimple_childa (parent_id, payload) SELECT id, 'pgbench' FROM bench_live WHERE i = :k;",
+}
+
+
+def pgbench_while(
+    dsn: str, ids: list[int], workers: int, seconds: int, action: Callable[[], None]
+) -> tuple[list[float], float]:
+    """pgbench (as many clients as workers, no rate limit: saturating) on live parents for `seconds`,
+    action started a second in; the latencies of the transactions that ended while action ran."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_live (i integer PRIMARY KEY, id bigint NOT NULL)")
+        conn.execute("TRUNCATE bench_live")
+        with conn.cursor().copy("COPY bench_live (i, id) FROM STDIN") as copy:
+            for i, pid in enumerate(ids, start=1):
+                copy.write_row((i, pid))
+    work = Path(tempfile.mkdtemp(prefix="retention-bench-pgbench-"))
+    scripts: list[str] = []
+    for weight, text in PGBENCH_SCRIPTS.items():
+        path = work / f"script{weight}.sql"
+        path.write_text(f"\\set k random(1, :live)\n{text}\n")
+        scripts += ["-f", f"{path}@{weight}"]
+    command = [
+        "pgbench",
+        "-n",
+        "-c",
+        str(workers),
+        "-j",
+        str(min(workers, 2)),
+        "-T",
+        str(seconds),
+        "-D",
+        f"live={len(ids)}",
+        "-l",
+        "--log-prefix",
+        str(work / "log"),
+        *scripts,
+        dsn,
+    ]
+    load = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(1.0)
+    started = time.time()
+    action()
+    ended = time.time()
+    out, _ = load.communicate(timeout=seconds + 120)
+    if load.returncode != 0:
+        raise RuntimeError(f"pgbench failed: {out}")
+    if ended > started + seconds - 1:
+        raise RuntimeError(f"the purge outlasted pgbench's {seconds} s: raise --pgbench-seconds")
+    latencies: list[float] = []
+    for log in work.glob("log*"):
+        for line in log.read_text().splitlines():
+            fields = line.split()  # client, transaction, latency us, script, epoch s, us
+            at = int(fields[4]) + int(fields[5]) / 1e6
+            if started <= at <= ended:
+                latencies.append(int(fields[2]) / 1e6)
+    shutil.rmtree(work, ignore_errors=True)
+    return latencies, ended - started
+
+
+def measure(
+    dsn: str, ids: list[int], workers: int, action: Callable[[], None], pgbench_seconds: int = 0
+) -> dict[str, Any]:
+    """Run action under the OLTP load (threads, or pgbench when pgbench_seconds), sampling the replay
+    lag; the WAL it wrote and its figures."""
     largest = [0]
     done = threading.Event()
 
@@ -100,12 +170,21 @@ def measure(dsn: str, ids: list[int], workers: int, action: Callable[[], None]) 
         before = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]  # type: ignore[index]
     sampler = threading.Thread(target=sample)
     sampler.start()
-    latencies, took = Workload(dsn, ids, workers).run_while(action)
+    if pgbench_seconds:
+        latencies, took = pgbench_while(dsn, ids, workers, pgbench_seconds, action)
+    else:
+        latencies, took = Workload(dsn, ids, workers).run_while(action)
     done.set()
     sampler.join()
     with psycopg.connect(dsn, autocommit=True) as conn:
         wal = conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", [before]).fetchone()[0]  # type: ignore[index]
-    return {"seconds": took, "largest_lag": largest[0], "wal": int(wal), "p99_ms": percentile(latencies, 0.99) * 1000}
+    return {
+        "seconds": took,
+        "largest_lag": largest[0],
+        "wal": int(wal),
+        "transactions": len(latencies),
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+    }
 
 
 def main() -> None:
@@ -115,6 +194,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--max-lag-mb", type=int, default=8)
     parser.add_argument("--pause-ms", type=int, default=50)
+    parser.add_argument(
+        "--pgbench-seconds",
+        type=int,
+        default=0,
+        help="the load from pgbench (run this long; each purge must end within it) instead of the threads",
+    )
+    parser.add_argument("--idle-seconds", type=int, default=0, help="also measure the load alone, this long")
     args = parser.parse_args()
     url = server_url()
     shape = Shape(args.parents, mixed=False)
@@ -122,7 +208,8 @@ def main() -> None:
     standby = Standby(url, args.apply_delay_ms)
     rows = args.parents // 2 * 3  # eligible parents and their two children each
     # method -> (max_replica_lag_bytes, batch_pause_ms) for run_cleanup; None: the bare DELETE
-    variants: dict[str, tuple[int | None, int] | None] = {
+    variants: dict[str, tuple[int | None, int] | str | None] = {
+        **({"no purge (the load alone)": "idle"} if args.idle_seconds else {}),
         "one bare DELETE": None,
         "run_cleanup, no throttle": (None, 0),
         f"run_cleanup, max_replica_lag_bytes {args.max_lag_mb} MiB": (args.max_lag_mb << 20, 0),
@@ -134,13 +221,16 @@ def main() -> None:
             recreate(url, COPY, TEMPLATE)
             dsn = with_db(url, COPY)
             with psycopg.connect(dsn, autocommit=True) as conn:
-                if config:
+                if isinstance(config, tuple):
                     conn.execute("UPDATE retention_config SET max_replica_lag_bytes = %s, batch_pause_ms = %s", config)
                 ids = [r[0] for r in conn.execute("SELECT id FROM benchsimple_parent WHERE NOT is_deleted LIMIT 20000")]
                 conn.execute("CHECKPOINT")
             wait_caught_up(dsn)
 
-            def action(dsn: str = dsn, config: tuple[int | None, int] | None = config) -> None:
+            def action(dsn: str = dsn, config: tuple[int | None, int] | str | None = config) -> None:
+                if config == "idle":
+                    time.sleep(args.idle_seconds)
+                    return
                 with psycopg.connect(dsn, autocommit=config is not None) as conn:
                     if config is None:
                         with conn.transaction():
@@ -148,22 +238,27 @@ def main() -> None:
                     else:
                         conn.execute("CALL retention.run_cleanup(triggered_by => 'bench')")
 
-            results[name] = measure(dsn, ids, args.workers, action)
+            results[name] = measure(dsn, ids, args.workers, action, args.pgbench_seconds)
             print(name, results[name], flush=True)
             drop(url, COPY)
     finally:
         standby.remove()
         drop(url, TEMPLATE)
+    load = (
+        f"pgbench, {args.workers} clients, no rate limit (60% read, 30% update, 10% insert a child)"
+        if args.pgbench_seconds
+        else f"{args.workers} OLTP threads"
+    )
     print(
         f"\n{args.parents:,} parents, half eligible ({rows:,} rows removed); a standby applying "
-        f"{args.apply_delay_ms} ms behind; {args.workers} OLTP threads on live parents (their WAL is counted too)"
+        f"{args.apply_delay_ms} ms behind; {load} on live parents (their WAL is counted too)"
     )
-    print("| method | seconds | largest replay lag | WAL per row removed | OLTP p99 |")
-    print("|---|---|---|---|---|")
+    print("| method | seconds | largest replay lag | WAL per row removed | OLTP transactions | OLTP p99 |")
+    print("|---|---|---|---|---|---|")
     for name, r in results.items():
         print(
             f"| {name} | {r['seconds']:.1f} | {r['largest_lag'] / (1 << 20):.1f} MiB | {r['wal'] / rows:.0f} bytes"
-            f" | {r['p99_ms']:.1f} ms |"
+            f" | {r['transactions']:,} | {r['p99_ms']:.1f} ms |"
         )
 
 
