@@ -1,7 +1,13 @@
-"""The demo's settings: the test project without the differential tests' model graph."""
+"""The demo's settings: the test project on one database, without the differential tests' model
+graph and the second database's app."""
 
 from testproject.settings import *  # noqa: F403
-from testproject.settings import INSTALLED_APPS, SOFT_DELETE_RETENTION_POLICIES
+from testproject.settings import DATABASES, INSTALLED_APPS, SOFT_DELETE_RETENTION_POLICIES
 
-INSTALLED_APPS = [app for app in INSTALLED_APPS if app != "rules"]
-SOFT_DELETE_RETENTION_POLICIES = {k: v for k, v in SOFT_DELETE_RETENTION_POLICIES.items() if k.split(".")[0] != "rules"}
+TEST_ONLY_APPS = ("rules", "ledger")
+INSTALLED_APPS = [app for app in INSTALLED_APPS if app not in TEST_ONLY_APPS]
+SOFT_DELETE_RETENTION_POLICIES = {
+    k: v for k, v in SOFT_DELETE_RETENTION_POLICIES.items() if k.split(".")[0] not in TEST_ONLY_APPS
+}
+DATABASES = {"default": DATABASES["default"]}
+DATABASE_ROUTERS: list[str] = []
