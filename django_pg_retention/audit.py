@@ -221,7 +221,9 @@ def _record(run: RetentionRun, items: list[RetentionRunItem]) -> str:
         )
         for table in sorted(digests, key=lambda t: t.encode()):
             entry = digests[table]
-            text += _netstring(table) + "".join(_netstring(str(entry[field])) for field in ("count", "sha256", "order"))
+            # "order" is absent from digests recorded before it existed: empty, as SQL's netstring(NULL).
+            fields = (entry["count"], entry["sha256"], entry.get("order", ""))
+            text += _netstring(table) + "".join(_netstring(str(field)) for field in fields)
         for counts in (item.cascaded, item.updated, item.blocked_reasons):
             text += _counts_record(counts or {})
         durations = item.batch_durations_ms or []

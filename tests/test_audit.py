@@ -216,6 +216,24 @@ def test_every_finished_run_is_sealed_in_order_and_the_chain_verifies() -> None:
     assert f"{len(chain)} run(s) verified" in out.getvalue() and "intact" in out.getvalue()
 
 
+def test_digests_recorded_without_an_order_have_the_same_record_in_sql_and_python() -> None:
+    """Items sealed before digests said their order: both sides write the missing order as empty."""
+    build_rules_data(random.Random(5))
+    run = call_cleanup()
+    lifted(
+        "UPDATE retention_run_item SET digests = (SELECT jsonb_object_agg(d.key, d.value - 'order')"
+        " FROM jsonb_each(digests) d) WHERE run_id = %s AND digests <> '{}'",
+        [run.pk],
+    )
+    items = list(RetentionRunItem.objects.filter(run=run))
+    entries = [entry for item in items for entry in item.digests.values()]
+    assert entries and not any("order" in entry for entry in entries)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT retention.run_record(%s)", [run.pk])
+        (record,) = cursor.fetchone()
+    assert run_hash(run.prev_hash, run, items) == hashlib.sha256((run.prev_hash + record).encode()).hexdigest()
+
+
 @pytest.mark.parametrize(
     ("tamper", "expected"),
     [
