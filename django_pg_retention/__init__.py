@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from django_pg_retention.manager import RetentionManager
     from django_pg_retention.models import RetentionHold
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"  # the one place the version is kept (pyproject reads it)
 
 
 def get_retention_manager(using: str = "default") -> RetentionManager:

@@ -10,13 +10,16 @@ class RetentionAppConfig(AppConfig):
     def ready(self) -> None:
         from importlib import import_module
 
-        from django.db.models.signals import post_migrate
+        from django.db.models.signals import post_migrate, pre_migrate
 
         from django_pg_retention.sync import post_migrate_sync
+        from django_pg_retention.uninstall import guard_uninstall, unschedule_if_uninstalled
 
         import_module("django_pg_retention.checks")  # registers the system checks
 
         post_migrate.connect(post_migrate_sync, sender=self, dispatch_uid="django_pg_retention.sync")
+        pre_migrate.connect(guard_uninstall, sender=self, dispatch_uid="django_pg_retention.guard_uninstall")
+        post_migrate.connect(unschedule_if_uninstalled, sender=self, dispatch_uid="django_pg_retention.unschedule")
 
         from django.apps import apps
 

@@ -10,7 +10,7 @@ link here, in Python, from the rows alone, so a change made with the triggers li
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -176,8 +176,9 @@ def _us(moment: datetime | None) -> str:
     return "" if moment is None else str((moment - EPOCH) // timedelta(microseconds=1))
 
 
-def _record(run: RetentionRun, items: list[RetentionRunItem]) -> str:
-    """The canonical text of a run and its items, field for field as retention.run_record writes it."""
+def _record_v1(run: RetentionRun, items: list[RetentionRunItem]) -> str:
+    """Record format 1 (release 0.1.0): the canonical text of a run and its items, field for field
+    as retention.run_record writes it."""
     fields = [
         "run",
         str(run.pk),
@@ -237,8 +238,28 @@ def _counts_record(counts: dict[str, int]) -> str:
     )
 
 
+# Every record format a release has sealed runs in, by the number seal_run stores in
+# retention_run.record_format. A format is never changed once released: a new one is added (with
+# the SQL that writes it), and runs sealed in the old one are still recomputed in the old one.
+RECORD_FORMATS: dict[int, Callable[[RetentionRun, list[RetentionRunItem]], str]] = {1: _record_v1}
+
+
+class UnknownRecordFormat(ValueError):
+    pass
+
+
+def run_record(run: RetentionRun, items: list[RetentionRunItem]) -> str:
+    build = RECORD_FORMATS.get(run.record_format)
+    if build is None:
+        raise UnknownRecordFormat(
+            f"run {run.pk} was sealed in record format {run.record_format}, which this version of "
+            f"django-pg-retention does not know (it knows {sorted(RECORD_FORMATS)}): upgrade the package to verify it"
+        )
+    return build(run, items)
+
+
 def run_hash(prev_hash: str, run: RetentionRun, items: list[RetentionRunItem]) -> str:
-    return hashlib.sha256((prev_hash + _record(run, items)).encode()).hexdigest()
+    return hashlib.sha256((prev_hash + run_record(run, items)).encode()).hexdigest()
 
 
 @dataclass
@@ -284,7 +305,13 @@ def verify(using: str = "default", heads: Iterable[tuple[int, str]] = ()) -> Ver
             result.broken_run = run.pk
             result.problem = f"run {run.pk} does not link to run {previous.pk}: prev_hash differs from its hash"
             return result
-        if run_hash(run.prev_hash, run, items.get(run.pk, [])) != run.hash:
+        try:
+            recomputed = run_hash(run.prev_hash, run, items.get(run.pk, []))
+        except UnknownRecordFormat as exc:
+            result.broken_run = run.pk
+            result.problem = str(exc)
+            return result
+        if recomputed != run.hash:
             result.broken_run = run.pk
             result.problem = (
                 f"run {run.pk} (chain position {position}) no longer matches its hash: it or its items changed"

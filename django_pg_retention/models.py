@@ -258,6 +258,11 @@ class RetentionRun(models.Model):
     chain_position = models.BigIntegerField(null=True, unique=True)
     prev_hash = models.CharField(max_length=64, blank=True, default="", db_default="")
     hash = models.CharField(max_length=64, blank=True, default="", db_default="")
+    record_format = models.PositiveSmallIntegerField(
+        default=1,
+        db_default=1,
+        help_text="the format of the record its hash covers (1: release 0.1.0's); verify recomputes that one",
+    )
 
     class Meta:
         db_table = "retention_run"

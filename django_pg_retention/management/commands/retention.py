@@ -1,14 +1,16 @@
 """The database side of retention: sync (policies, settings and purge functions), status (pg_cron jobs
 and due work), sql (the generated purge SQL), show (a run from the audit), verify (the audit hash
-chain)."""
+chain), uninstall (every object of ours, the audit only when told)."""
 
 # The docstring above is the command's --help.
 
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from typing import Any
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
@@ -20,6 +22,7 @@ from django_pg_retention.models import RetentionRun, RetentionRunItem
 from django_pg_retention.policies import get_model, model_path, soft_delete_models
 from django_pg_retention.schedule import sync_jobs
 from django_pg_retention.sync import app_schemas, can_sync, sync
+from django_pg_retention.uninstall import audit_may_go
 
 
 class Command(BaseCommand):
@@ -50,6 +53,16 @@ class Command(BaseCommand):
             help="a chain head printed by an earlier verify (or logged by the server); fail if the chain lost it",
         )
         v.add_argument("--heads-file", help="a file of POSITION:HASH lines, one per kept head ('#' comments)")
+        u = sub.add_parser(
+            "uninstall",
+            help="migrate django_pg_retention zero: drop schema retention, our tables and our pg_cron jobs",
+        )
+        u.add_argument("--database", default=DEFAULT_DB_ALIAS)
+        u.add_argument(
+            "--drop-audit",
+            action="store_true",
+            help="drop the sealed runs too (export them first: the refusal without this flag says how)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "sync":
@@ -100,6 +113,11 @@ class Command(BaseCommand):
             return
         if options["action"] == "verify":
             self.verify(options["database"], _heads(options["head"], options["heads_file"]))
+            return
+        if options["action"] == "uninstall":
+            allowed = audit_may_go() if options["drop_audit"] else nullcontext()
+            with allowed:
+                call_command("migrate", "django_pg_retention", "zero", database=options["database"], stdout=self.stdout)
             return
         models = soft_delete_models()
         if options["model"]:

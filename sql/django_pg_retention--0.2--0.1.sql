@@ -1,0 +1,4 @@
+-- django-pg-retention 0.2 -> 0.1 (migrate django_pg_retention 0007): drops what
+-- django_pg_retention--0.1--0.2.sql created or re-signed; django_pg_retention--0.1.sql is then
+-- applied again and restores 0.1's definitions of everything else.
+DROP FUNCTION IF EXISTS retention.sql_version();
