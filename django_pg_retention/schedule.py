@@ -10,6 +10,7 @@ and nothing else in ``cron.job`` is touched.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,6 +48,19 @@ class JobSyncResult:
 
 def job_prefix(database: str) -> str:
     return f"{PREFIX}:{database}:"
+
+
+JOB_NAME_BYTES = 63  # pg_cron's jobname is a PostgreSQL name: longer ones are cut to 63 bytes
+
+
+def job_name(full: str) -> str:
+    """A job name pg_cron keeps whole: a longer one ends in a hash of the full name instead, since
+    cut names would collide (housekeeping and housekeeping-cron-history of a long database name) and
+    never equal the name asked for, so every sync would unschedule what it had just scheduled."""
+    if len(full.encode()) <= JOB_NAME_BYTES:
+        return full
+    suffix = "~" + hashlib.sha256(full.encode()).hexdigest()[:8]
+    return full.encode()[: JOB_NAME_BYTES - len(suffix)].decode(errors="ignore") + suffix
 
 
 def connect_params(using: str) -> dict[str, Any]:
@@ -205,21 +219,25 @@ def desired_jobs(app_db: str, cron_db: str) -> list[CronJob]:
         if name == "cleanup":
             # The job's only statement: pg_cron can commit inside a procedure only then.
             jobs.append(
-                CronJob(prefix + name, expression, "CALL retention.run_cleanup(triggered_by => 'pg_cron')", app_db)
+                CronJob(
+                    job_name(prefix + name), expression, "CALL retention.run_cleanup(triggered_by => 'pg_cron')", app_db
+                )
             )
         elif name == "requests":
-            jobs.append(CronJob(prefix + name, expression, "CALL retention.drain_requests()", app_db))
+            jobs.append(CronJob(job_name(prefix + name), expression, "CALL retention.drain_requests()", app_db))
         elif name == "housekeeping":
             prune = sql.SQL("SELECT retention.prune_audit({}); SELECT retention.prune_outbox({})").format(
                 sql.Literal(cleanup.audit_retention_days), sql.Literal(cleanup.outbox_retention_days)
             )
-            jobs.append(CronJob(prefix + name, expression, prune.as_string(None), app_db))
+            jobs.append(CronJob(job_name(prefix + name), expression, prune.as_string(None), app_db))
             # pg_cron never cleans its run history: prune our jobs' rows, in pg_cron's database.
             history = sql.SQL(
                 "DELETE FROM cron.job_run_details WHERE end_time < now() - make_interval(days => {days})"
                 " AND jobid IN (SELECT jobid FROM cron.job WHERE starts_with(jobname, {prefix}))"
             ).format(days=sql.Literal(cleanup.cron_history_days), prefix=sql.Literal(prefix))
-            jobs.append(CronJob(prefix + name + "-cron-history", expression, history.as_string(None), cron_db))
+            jobs.append(
+                CronJob(job_name(prefix + name + "-cron-history"), expression, history.as_string(None), cron_db)
+            )
     return jobs
 
 
