@@ -8,7 +8,7 @@ DEMO_USERS ?= 2000
 DEMO_DB ?= retention_demo
 ADMIN_ADDR ?= 127.0.0.1:8000
 
-.PHONY: demo admin test lint typecheck check db-start db-stop clean
+.PHONY: demo admin test matrix smoke lint typecheck check db-start db-stop clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,16 @@ db-stop:
 # The tests pick their server themselves (DATABASE_URL, else Docker, else scripts/devdb).
 test: $(BIN)/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The suite on every supported (Python, Django) pair, a venv each, and the new user's path on each.
+matrix: $(BIN)/.installed
+	scripts/matrix
+
+# The new user's path on one pair: make smoke SMOKE_PYTHON=python3.13 SMOKE_DJANGO=6.1
+SMOKE_PYTHON ?= $(PYTHON)
+SMOKE_DJANGO ?= 5.2
+smoke: $(BIN)/.installed
+	scripts/smoke $(SMOKE_PYTHON) $(SMOKE_DJANGO)
 
 # The main job, start to finish, on a fresh database of its own (retention_demo) every time.
 demo: $(BIN)/.installed db-start
@@ -66,4 +76,4 @@ typecheck: $(BIN)/.installed
 check: lint typecheck test
 
 clean: db-stop
-	rm -rf $(VENV) .devdb .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .venv-matrix .devdb .pytest_cache .ruff_cache *.egg-info

@@ -26,7 +26,7 @@ from django.utils.safestring import SafeString
 
 from django_pg_retention.charts import daily_chart_svg
 from django_pg_retention.display import human_duration, label
-from django_pg_retention.graph import build
+from django_pg_retention.graph import UncompilableRelation, build
 from django_pg_retention.holds import place_holds, release_holds
 from django_pg_retention.manager import call_run_cleanup
 from django_pg_retention.models import (
@@ -524,7 +524,11 @@ def holdable_models() -> set[str]:
     """Every model a purge deletes rows of: the policies' models and what their cascades reach."""
     paths: set[str] = set()
     for model in soft_delete_models():
-        paths.update(model_path(node.model) for node in build(model).nodes)
+        try:
+            graph = build(model)
+        except UncompilableRelation:  # pg_retention.E008 names it; the admin still starts
+            continue
+        paths.update(model_path(node.model) for node in graph.nodes)
     return paths
 
 

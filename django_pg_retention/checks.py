@@ -1,6 +1,6 @@
 """System checks: every bad setting or uncompilable model is reported by ``manage.py check``.
 
-Ids: pg_retention.E001-E011 (errors), pg_retention.W001-W004 (warnings). Each message names the
+Ids: pg_retention.E001-E013 (errors), pg_retention.W001-W005 (warnings). Each message names the
 setting key or the model.
 """
 
@@ -279,9 +279,33 @@ def _schedule_errors() -> list[checks.CheckMessage]:
     ]
 
 
+def _postgres_app_errors() -> list[checks.CheckMessage]:
+    """E013: our tables use ArrayField, which Django 6.1 refuses without django.contrib.postgres
+    installed (postgres.E005); say it once, naming the fix, instead of once per field."""
+    from django_pg_retention.models import RetentionConfigRow, RetentionDeletedKeys
+
+    fields: list[Any] = [RetentionConfigRow._meta.get_field("replica_slots"), RetentionDeletedKeys._meta.get_field("keys")]
+    if not any(message.id == "postgres.E005" for f in fields for message in f.check()):
+        return []
+    return [
+        checks.Error(
+            "django_pg_retention needs 'django.contrib.postgres' in INSTALLED_APPS on this version of Django "
+            "(its audit tables use ArrayField).",
+            hint='INSTALLED_APPS = [..., "django.contrib.postgres", "pgtrigger", "django_pg_retention"]',
+            id="pg_retention.E013",
+        )
+    ]
+
+
 @checks.register("pg_retention")
 def check_retention(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    return [*_policy_errors(), *_cleanup_errors(), *_schedule_errors(), *check_models(soft_delete_models())]
+    return [
+        *_postgres_app_errors(),
+        *_policy_errors(),
+        *_cleanup_errors(),
+        *_schedule_errors(),
+        *check_models(soft_delete_models()),
+    ]
 
 
 @checks.register("pg_retention", checks.Tags.database)

@@ -207,6 +207,11 @@ def _set_default(f: Any) -> Any:
 
 
 def _set_value(f: Any, on_delete: Any) -> Any:
+    rule = _database_rule(on_delete)
+    if rule == "DB_SET_NULL":
+        return None
+    if rule == "DB_SET_DEFAULT":
+        return DatabaseDefault()
     if on_delete is deletion.SET_NULL:
         return None
     if on_delete is deletion.SET_DEFAULT:
@@ -231,7 +236,25 @@ def _reverse_relations(model: type[models.Model]) -> Iterator[Any]:
             yield f
 
 
+# Django 6.1's database-level rules (DB_CASCADE, DB_SET_NULL, DB_SET_DEFAULT): the foreign key gets
+# ON DELETE CASCADE / SET NULL / SET DEFAULT and Django's Collector leaves those rows to the database.
+# The purge does in its own statement what the database would do, so that what they remove or change
+# is counted, proven and checked against holds and policies like any other cascade; the database's
+# action then finds nothing left to do. DB_SET_DEFAULT writes the column's DEFAULT, as the database does.
+_DATABASE_ON_DELETE: Any = getattr(deletion, "DatabaseOnDelete", None)
+
+
+def _database_rule(on_delete: Any) -> str | None:
+    """DB_CASCADE, DB_SET_NULL or DB_SET_DEFAULT by name, or None for a Python-level rule."""
+    if _DATABASE_ON_DELETE is not None and isinstance(on_delete, _DATABASE_ON_DELETE):
+        return str(on_delete)
+    return None
+
+
 def _kind(on_delete: Any) -> EdgeKind | None:
+    rule = _database_rule(on_delete)
+    if rule is not None:
+        return {"DB_CASCADE": EdgeKind.CASCADE, "DB_SET_NULL": EdgeKind.SET, "DB_SET_DEFAULT": EdgeKind.SET}.get(rule)
     if on_delete is deletion.CASCADE:
         return EdgeKind.CASCADE
     if on_delete is deletion.PROTECT:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import django
 import pytest
 from django.core import checks
 from django.core.management import call_command
@@ -250,3 +251,19 @@ def test_set_default_compiles_a_constant_default_and_a_db_default() -> None:
     text = compile_model(Parent, ["public"]).sql
     assert 'UPDATE "rules_constant" r SET "parent_id" = 7::bigint' in text
     assert 'UPDATE "rules_database" r SET "parent_id" = DEFAULT' in text
+
+
+def test_a_missing_contrib_postgres_is_one_error_naming_the_fix_where_django_needs_it(settings: Any) -> None:
+    """Django 6.1 refuses ArrayField without django.contrib.postgres (postgres.E005); our E013 says
+    it once, with the INSTALLED_APPS line to add. Earlier Djangos do not need it: no E013 there."""
+    from django_pg_retention.checks import check_retention
+    from django_pg_retention.models import RetentionDeletedKeys
+
+    settings.INSTALLED_APPS = [app for app in settings.INSTALLED_APPS if app != "django.contrib.postgres"]
+    ours = [m for m in check_retention() if m.id == "pg_retention.E013"]
+    djangos = [m for m in RetentionDeletedKeys._meta.get_field("keys").check() if m.id == "postgres.E005"]
+    assert len(ours) == (1 if djangos else 0)
+    if django.VERSION >= (6, 1):
+        assert ours and '"django.contrib.postgres"' in (ours[0].hint or "")
+    settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "django.contrib.postgres"]
+    assert not [m for m in check_retention() if m.id == "pg_retention.E013"]

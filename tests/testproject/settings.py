@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import django
 
 from testproject.dbserver import database_url
 
@@ -22,6 +23,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "pgtrigger",
     "django_pg_retention",
     "users",
@@ -33,6 +35,10 @@ INSTALLED_APPS = [
     "rules",
     "ledger",
 ]
+
+# Django 6.1's database-level delete rules (DB_CASCADE, DB_SET_NULL, DB_SET_DEFAULT): tests/dbrules.
+if django.VERSION >= (6, 1):
+    INSTALLED_APPS.append("dbrules")
 
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -91,6 +97,9 @@ SOFT_DELETE_RETENTION_POLICIES = {
 SOFT_DELETE_RETENTION_POLICIES["rules"] = 30
 # ... but rules.Slot is kept longer, so purging an owner or a shelf must not take young slots along.
 SOFT_DELETE_RETENTION_POLICIES["rules.Slot"] = 60
+# Database-level delete rules (Django 6.1+): a 30-day app policy, its soft-delete children kept longer.
+SOFT_DELETE_RETENTION_POLICIES["dbrules"] = 30
+SOFT_DELETE_RETENTION_POLICIES["dbrules.KeptChild"] = 60
 # The ledger app, in the second database.
 SOFT_DELETE_RETENTION_POLICIES["ledger"] = 30
 

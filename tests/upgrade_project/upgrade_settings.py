@@ -12,6 +12,7 @@ TIME_ZONE = "UTC"
 INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
+    "django.contrib.postgres",
     "pgtrigger",
     "django_pg_retention",
     "shop",
