@@ -284,7 +284,10 @@ def _postgres_app_errors() -> list[checks.CheckMessage]:
     installed (postgres.E005); say it once, naming the fix, instead of once per field."""
     from django_pg_retention.models import RetentionConfigRow, RetentionDeletedKeys
 
-    fields: list[Any] = [RetentionConfigRow._meta.get_field("replica_slots"), RetentionDeletedKeys._meta.get_field("keys")]
+    fields: list[Any] = [
+        RetentionConfigRow._meta.get_field("replica_slots"),
+        RetentionDeletedKeys._meta.get_field("keys"),
+    ]
     if not any(message.id == "postgres.E005" for f in fields for message in f.check()):
         return []
     return [
