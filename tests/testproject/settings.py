@@ -98,8 +98,9 @@ SOFT_DELETE_RETENTION_POLICIES["rules"] = 30
 # ... but rules.Slot is kept longer, so purging an owner or a shelf must not take young slots along.
 SOFT_DELETE_RETENTION_POLICIES["rules.Slot"] = 60
 # Database-level delete rules (Django 6.1+): a 30-day app policy, its soft-delete children kept longer.
-SOFT_DELETE_RETENTION_POLICIES["dbrules"] = 30
-SOFT_DELETE_RETENTION_POLICIES["dbrules.KeptChild"] = 60
+if "dbrules" in INSTALLED_APPS:
+    SOFT_DELETE_RETENTION_POLICIES["dbrules"] = 30
+    SOFT_DELETE_RETENTION_POLICIES["dbrules.KeptChild"] = 60
 # The ledger app, in the second database.
 SOFT_DELETE_RETENTION_POLICIES["ledger"] = 30
 
