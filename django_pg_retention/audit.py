@@ -20,6 +20,7 @@ from django.apps import apps as global_apps
 from django.db import connections, models
 
 from django_pg_retention.models import (
+    RetentionAuditPrune,
     RetentionHold,
     RetentionPolicyHistory,
     RetentionRun,
@@ -51,6 +52,10 @@ TRIGGERS: dict[type[models.Model], list[pgtrigger.Trigger]] = {
         _NO_DELETE,
         pgtrigger.Protect(name="append_only_update", operation=pgtrigger.Update),
     ],
+    RetentionAuditPrune: [
+        _NO_DELETE,
+        pgtrigger.Protect(name="append_only_update", operation=pgtrigger.Update),
+    ],
     RetentionHold: [
         _NO_DELETE,
         # An active hold may be released (saying by whom) or held longer; what it holds, why and who
@@ -75,7 +80,10 @@ TRIGGERS: dict[type[models.Model], list[pgtrigger.Trigger]] = {
 def _each(apps: Any) -> Iterable[tuple[Any, pgtrigger.Trigger]]:
     """(model, trigger) pairs; Any because pgtrigger annotates its model parameters as instances."""
     for model, triggers in TRIGGERS.items():
-        historical: Any = apps.get_model(model._meta.app_label, model._meta.object_name)
+        try:
+            historical: Any = apps.get_model(model._meta.app_label, model._meta.object_name)
+        except LookupError:  # a migration before the model's own (0002 for retention_audit_prune)
+            continue
         for trigger in triggers:
             yield historical, trigger
 
@@ -111,9 +119,12 @@ def missing_triggers(using: str = "default") -> list[str]:
     DISABLE TRIGGER switched off (installing it again enables it). The guard of each audit table
     (``retention_audit_guard``, from the SQL file) is listed when missing or disabled.
     """
+    # Only tables the database has: migrated back to an earlier release, a newer model has none.
+    tables = set(connections[using].introspection.table_names())
     wanted = {
         (model._meta.db_table, trigger.get_pgid(model)): trigger.compile(model).hash
         for model, trigger in _each(global_apps)
+        if model._meta.db_table in tables
     }
     with connections[using].cursor() as cursor:
         cursor.execute(
@@ -272,6 +283,7 @@ class Verification:
     problem: str = ""
     head: tuple[int, str] | None = None  # (position, hash) of the newest sealed run
     heads_before_start: list[int] = field(default_factory=list[int])  # known heads pruned by housekeeping
+    pruned: RetentionAuditPrune | None = None  # the latest pruning record: the chain starts right after it
 
     @property
     def ok(self) -> bool:
@@ -290,10 +302,12 @@ def verify(using: str = "default", heads: Iterable[tuple[int, str]] = ()) -> Ver
     for item in RetentionRunItem.objects.using(using).filter(run__chain_position__isnull=False).order_by("id"):
         items.setdefault(item.run_id, []).append(item)
     previous: RetentionRun | None = None
+    first_run_prev_hash = ""
     for run in runs.iterator():
         position: int = run.chain_position  # type: ignore[assignment]
         if previous is None:
             result.first_position = position
+            first_run_prev_hash = run.prev_hash
         elif position != (previous.chain_position or 0) + 1:
             result.broken_run = run.pk
             result.problem = (
@@ -321,6 +335,9 @@ def verify(using: str = "default", heads: Iterable[tuple[int, str]] = ()) -> Ver
         result.last_position = position
         result.head = (position, run.hash)
         previous = run
+    _check_pruning(using, result, first_run_prev_hash)
+    if result.problem:
+        return result
     result.unsealed = list[int](
         RetentionRun.objects.using(using)
         .filter(chain_position__isnull=True)
@@ -335,13 +352,74 @@ def verify(using: str = "default", heads: Iterable[tuple[int, str]] = ()) -> Ver
     return result
 
 
+def prune_text(entry: RetentionAuditPrune) -> str:
+    """The canonical text a pruning record's hash covers, as retention.prune_record writes it."""
+    fields = ["prune", str(entry.pk), _us(entry.pruned_at), str(entry.older_than_days), str(entry.through_position)]
+    fields += [entry.through_hash, str(entry.runs_removed), _us(entry.newest_removed_at)]
+    return "".join(_netstring(f) for f in fields)
+
+
+def prune_records(using: str = "default") -> list[RetentionAuditPrune]:
+    """Every pruning record, oldest first (none where SQL 0.2 is not installed yet)."""
+    if RetentionAuditPrune._meta.db_table not in connections[using].introspection.table_names():
+        return []
+    return list(RetentionAuditPrune.objects.using(using).order_by("id"))
+
+
+def _pruning_problem(records: list[RetentionAuditPrune], first_position: int | None, first_prev_hash: str) -> str:
+    """Why the start of the chain is not accounted for by housekeeping's records, or ''."""
+    previous: RetentionAuditPrune | None = None
+    for number, entry in enumerate(records, start=1):
+        if entry.pk != number or entry.prev_hash != (previous.hash if previous else ""):
+            return f"pruning record {entry.pk} does not follow record {number - 1}: pruning records were removed"
+        if hashlib.sha256((entry.prev_hash + prune_text(entry)).encode()).hexdigest() != entry.hash:
+            return f"pruning record {entry.pk} no longer matches its hash: it was changed"
+        if previous and entry.through_position <= previous.through_position:
+            return f"pruning record {entry.pk} goes back to position {entry.through_position}"
+        if entry.newest_removed_at >= entry.pruned_at - timedelta(days=entry.older_than_days):
+            return (
+                f"pruning record {entry.pk} removed runs up to {entry.newest_removed_at:%Y-%m-%d %H:%M}, younger than "
+                f"its {entry.older_than_days} days on {entry.pruned_at:%Y-%m-%d}"
+            )
+        previous = entry
+    pruned_through = previous.through_position if previous else 0
+    if first_position is None:
+        return ""
+    if first_position != pruned_through + 1:
+        return (
+            f"chain positions {pruned_through + 1}-{first_position - 1} are missing and no pruning record covers "
+            "them: runs were removed outside housekeeping"
+        )
+    if previous and previous.through_hash != first_prev_hash:
+        return (
+            f"the chain's first run (position {first_position}) does not link to the hash pruning record "
+            f"{previous.pk} kept for position {pruned_through}"
+        )
+    return ""
+
+
+def _check_pruning(using: str, result: Verification, first_prev_hash: str) -> None:
+    records = prune_records(using)
+    result.pruned = records[-1] if records else None
+    problem = _pruning_problem(records, result.first_position, first_prev_hash)
+    if problem:
+        result.problem = problem
+
+
 def _check_heads(using: str, result: Verification, heads: Iterable[tuple[int, str]]) -> None:
     sealed = dict(
         RetentionRun.objects.using(using).filter(chain_position__isnull=False).values_list("chain_position", "hash")
     )
     for position, expected in sorted(heads):
         if result.first_position is not None and position < result.first_position:
-            result.heads_before_start.append(position)  # pruned by housekeeping: nothing to compare
+            pruned = {p.through_position: p.through_hash for p in prune_records(using)}
+            if position in pruned and pruned[position] != expected:
+                result.problem = (
+                    f"chain position {position} was pruned with hash {pruned[position]}, not the recorded {expected}: "
+                    "the history was rewritten before it was pruned"
+                )
+                return
+            result.heads_before_start.append(position)  # pruned by housekeeping: nothing more to compare
             continue
         found = sealed.get(position)
         if found is None:

@@ -289,6 +289,30 @@ class RetentionRun(models.Model):
         return reasons
 
 
+class RetentionAuditPrune(models.Model):
+    """What one housekeeping run removed from the start of the audit chain: written by
+    ``retention.prune_audit`` in the transaction that prunes, chained, append-only. ``retention
+    verify`` accepts a chain that starts after position 1 only when the latest record covers it."""
+
+    id = models.BigIntegerField(primary_key=True)  # 1, 2, ... in order, under the chain's lock
+    pruned_at = models.DateTimeField()
+    older_than_days = models.PositiveIntegerField()
+    through_position = models.BigIntegerField(help_text="the last chain position removed")
+    through_hash = models.CharField(max_length=64, help_text="its hash: the next run's prev_hash")
+    runs_removed = models.BigIntegerField()
+    newest_removed_at = models.DateTimeField(help_text="when the newest removed run finished")
+    prev_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        db_table = "retention_audit_prune"
+        ordering = ["id"]
+        verbose_name = "audit pruning record"
+
+    def __str__(self) -> str:
+        return f"positions 1-{self.through_position} pruned on {self.pruned_at:%Y-%m-%d}"
+
+
 class RetentionRunItem(models.Model):
     """One model's share of a run: what was eligible, deleted, blocked and cascaded."""
 

@@ -42,6 +42,101 @@ $$;
 COMMENT ON FUNCTION retention.seal_run(bigint) IS 'Seals a finished run into the audit hash chain';
 REVOKE ALL ON FUNCTION retention.seal_run(bigint) FROM PUBLIC;
 
+-- Audit pruning (issue 30.4): housekeeping records what it removes (retention_audit_prune, a
+-- Django model created by migration 0008 before this file runs), so that a missing start of the
+-- chain counts as pruned only when a record says so. Each record names the last position and hash
+-- it removed, when, under which period, and the newest run it removed; the records are chained
+-- among themselves (hash = sha256(prev_hash || record)) and append-only like the other audit tables
+-- (django-pgtrigger's triggers, and the guard below). `retention verify` checks that the chain
+-- starts right after the latest record, and that its runs were older than its period.
+CREATE OR REPLACE FUNCTION retention.prune_record(p retention_audit_prune) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT retention.netstring('prune') || retention.netstring(p.id::text) || retention.netstring(retention.epoch_us(p.pruned_at))
+      || retention.netstring(p.older_than_days::text) || retention.netstring(p.through_position::text)
+      || retention.netstring(p.through_hash) || retention.netstring(p.runs_removed::text)
+      || retention.netstring(retention.epoch_us(p.newest_removed_at))
+$$;
+COMMENT ON FUNCTION retention.prune_record(retention_audit_prune) IS
+  'The canonical text of a pruning record, as its hash covers it (audit.py computes the same)';
+REVOKE ALL ON FUNCTION retention.prune_record(retention_audit_prune) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION retention.audit_tables() RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT ARRAY['retention_run', 'retention_run_item', 'retention_policy_history', 'retention_hold',
+               'retention_audit_prune']
+$$;
+COMMENT ON FUNCTION retention.audit_tables() IS 'The append-only audit tables';
+REVOKE ALL ON FUNCTION retention.audit_tables() FROM PUBLIC;
+
+-- Housekeeping (the pg_cron job "housekeeping"): removes the oldest sealed runs, with their items
+-- and alerts, up to the first run that is not older than the period: always a start of the chain,
+-- never a run in the middle of it. Records what it removed (retention_audit_prune) in the same
+-- transaction. The append-only triggers are lifted (pgtrigger.ignore) for this transaction only.
+CREATE OR REPLACE FUNCTION retention.prune_audit(older_than_days integer) RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  prune_before constant timestamptz := now() - make_interval(days => older_than_days);
+  first_kept bigint;
+  through bigint;
+  through_hash text;
+  newest timestamptz;
+  pruned bigint;
+  last_id bigint;
+  last_hash text;
+  entry retention_audit_prune;
+BEGIN
+  IF older_than_days IS NULL OR older_than_days < 1 THEN
+    RAISE EXCEPTION 'retention.prune_audit: older_than_days must be at least 1, not %', older_than_days;
+  END IF;
+  -- The audit is the proof of every purge: never pruned sooner than the setting says to keep it.
+  IF older_than_days < (retention.config()).audit_retention_days THEN
+    RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+      MESSAGE = format('retention.prune_audit: older_than_days %s is shorter than audit_retention_days (%s)',
+                       older_than_days, (retention.config()).audit_retention_days),
+      HINT = 'Change RETENTION_CLEANUP_CONFIG["audit_retention_days"] and run manage.py retention sync first.';
+  END IF;
+  PERFORM pg_advisory_xact_lock(hashtext('django_pg_retention.chain'));  -- no run is sealed meanwhile
+  SELECT min(r.chain_position) INTO first_kept FROM retention_run r
+   WHERE r.chain_position IS NOT NULL AND coalesce(r.finished_at, r.started_at) >= prune_before;
+  SELECT max(r.chain_position) INTO through FROM retention_run r
+   WHERE r.chain_position IS NOT NULL AND (first_kept IS NULL OR r.chain_position < first_kept);
+  IF through IS NULL THEN
+    RETURN 0;
+  END IF;
+  SELECT r.hash INTO through_hash FROM retention_run r WHERE r.chain_position = through;
+  SELECT max(coalesce(r.finished_at, r.started_at)), count(*) INTO newest, pruned
+    FROM retention_run r WHERE r.chain_position <= through;
+  PERFORM set_config('pgtrigger.ignore',
+                     coalesce((SELECT '{' || string_agg(t.tgname, ',') || '}' FROM pg_trigger t
+                                WHERE t.tgrelid IN ('retention_run'::regclass, 'retention_run_item'::regclass)
+                                  AND t.tgname LIKE 'pgtrigger\_append\_only\_%'), '{}'),
+                     true);
+  DELETE FROM retention_alert a USING retention_run r WHERE a.run_id = r.id AND r.chain_position <= through;
+  UPDATE retention_request q SET run_id = NULL FROM retention_run r
+   WHERE q.run_id = r.id AND r.chain_position <= through;
+  DELETE FROM retention_run_item i USING retention_run r WHERE i.run_id = r.id AND r.chain_position <= through;
+  DELETE FROM retention_run r WHERE r.chain_position <= through;
+  PERFORM set_config('pgtrigger.ignore', '{}', true);
+  SELECT p.id, p.hash INTO last_id, last_hash FROM retention_audit_prune p ORDER BY p.id DESC LIMIT 1;
+  entry.id := coalesce(last_id, 0) + 1;
+  entry.pruned_at := now();
+  entry.older_than_days := older_than_days;
+  entry.through_position := through;
+  entry.through_hash := through_hash;
+  entry.runs_removed := pruned;
+  entry.newest_removed_at := newest;
+  entry.prev_hash := coalesce(last_hash, '');
+  entry.hash := encode(sha256(convert_to(entry.prev_hash || retention.prune_record(entry), 'UTF8'::name)), 'hex');
+  INSERT INTO retention_audit_prune SELECT entry.*;
+  RAISE LOG 'django-pg-retention: pruned % audit runs through chain position % (older than % days)',
+    pruned, through, older_than_days;
+  RETURN pruned;
+END
+$$;
+COMMENT ON FUNCTION retention.prune_audit(integer) IS
+  'Deletes the oldest sealed runs (a start of the chain) older than the given days, and records it';
+REVOKE ALL ON FUNCTION retention.prune_audit(integer) FROM PUBLIC;
+
 -- Every function of the schema resolves names in pg_catalog first, then the app's schema (as in 0.1).
 DO $$
 DECLARE
@@ -56,3 +151,5 @@ BEGIN
   END LOOP;
 END
 $$;
+
+SELECT retention.install_audit_guards();

@@ -2,3 +2,6 @@
 -- django_pg_retention--0.1--0.2.sql created or re-signed; django_pg_retention--0.1.sql is then
 -- applied again and restores 0.1's definitions of everything else.
 DROP FUNCTION IF EXISTS retention.sql_version();
+-- Audit pruning: the record's function (0.1's prune_audit and audit_tables come back with 0.1's
+-- file; migration 0008 then drops the table retention_audit_prune, with its triggers).
+DROP FUNCTION IF EXISTS retention.prune_record(retention_audit_prune);

@@ -28,6 +28,7 @@ from rules.models import Archive, ArchiveLock, ArchivePage, Memo, Place
 from django_pg_retention import get_retention_manager, place_hold, release_hold
 from django_pg_retention.audit import TRIGGERS, keys_digest, missing_triggers, run_hash, verify
 from django_pg_retention.models import (
+    RetentionAuditPrune,
     RetentionConfigRow,
     RetentionHold,
     RetentionPolicy,
@@ -552,3 +553,66 @@ def test_a_disabled_trigger_is_reported_and_enabled_again_by_sync() -> None:
     a_few_runs()
     with pytest.raises(DatabaseError, match="pgtrigger: Cannot"), transaction.atomic(), connection.cursor() as c:
         c.execute("DELETE FROM retention_run")
+
+
+# --- pruning is recorded; any other gap at the start of the chain is reported -------------------
+
+
+def test_runs_deleted_from_the_start_of_the_chain_without_housekeeping_fail_verify_naming_the_gap() -> None:
+    """The attack of issue 30: the newest evidence of a purge removed, the rest still chained."""
+    runs = a_few_runs()
+    first_two = [r.pk for r in runs[:2]]
+    lifted(
+        "DELETE FROM retention_run_item WHERE run_id = ANY(%(ids)s); DELETE FROM retention_run WHERE id = ANY(%(ids)s)",
+        {"ids": first_two},
+    )
+    result = verify()
+    assert not result.ok
+    assert "chain positions 1-2 are missing and no pruning record covers them" in result.problem
+    with pytest.raises(CommandError, match="runs were removed outside housekeeping"):
+        call_command("retention", "verify", stdout=StringIO())
+
+
+def test_housekeeping_records_what_it_pruned_chained_and_append_only() -> None:
+    runs = a_few_runs()
+    lifted(
+        "UPDATE retention_run SET started_at = started_at - interval '4000 days',"
+        " finished_at = finished_at - interval '4000 days' WHERE id = ANY(%s)",
+        [[r.pk for r in runs[:2]]],
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT retention.prune_audit(2555)")
+    (record,) = RetentionAuditPrune.objects.all()
+    third = RetentionRun.objects.get(chain_position=3)
+    assert (record.pk, record.through_position, record.runs_removed, record.prev_hash) == (1, 2, 2, "")
+    assert record.through_hash == third.prev_hash and record.older_than_days == 2555
+    out = StringIO()
+    call_command("retention", "verify", stdout=out)
+    assert "positions 1-2 pruned by housekeeping on" in out.getvalue() and "audit chain intact" in out.getvalue()
+    for statement in ("UPDATE retention_audit_prune SET runs_removed = 1", "DELETE FROM retention_audit_prune"):
+        with pytest.raises(DatabaseError, match="pgtrigger: Cannot"), transaction.atomic(), connection.cursor() as c:
+            c.execute(statement)
+    # Changed with the triggers lifted: the record no longer matches its hash.
+    lifted("UPDATE retention_audit_prune SET older_than_days = 3000")
+    assert "pruning record 1 no longer matches its hash" in verify().problem
+
+
+def test_a_pruning_record_of_runs_younger_than_its_period_fails_verify() -> None:
+    """A record forged to cover runs removed too soon (written with the triggers lifted, hash recomputed)."""
+    runs = a_few_runs()
+    lifted(
+        "DELETE FROM retention_run_item WHERE run_id = %(id)s; DELETE FROM retention_run WHERE id = %(id)s",
+        {"id": runs[0].pk},
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO retention_audit_prune VALUES (1, now(), 2555, 1, %s, 1, now() - interval '1 day', '', '')",
+            [RetentionRun.objects.get(chain_position=2).prev_hash],
+        )
+        cursor.execute(
+            "SELECT set_config('pgtrigger.ignore', '{' || string_agg(tgname, ',') || '}', true) FROM pg_trigger"
+            " WHERE tgname LIKE 'pgtrigger\\_append\\_only\\_%%';"
+            " UPDATE retention_audit_prune p"
+            " SET hash = encode(sha256(convert_to(retention.prune_record(p), 'UTF8')), 'hex')"
+        )
+    assert "pruning record 1 removed runs up to" in verify().problem

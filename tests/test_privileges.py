@@ -131,7 +131,13 @@ def test_audit_tables_refuse_truncate_and_pgtrigger_ignore_to_roles_that_do_not_
         )
         append_only = cursor.fetchone()[0]  # type: ignore[index]
     with session_as(OUTSIDER) as conn:
-        for table in ("retention_run", "retention_run_item", "retention_policy_history", "retention_hold"):
+        for table in (
+            "retention_run",
+            "retention_run_item",
+            "retention_policy_history",
+            "retention_hold",
+            "retention_audit_prune",
+        ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match=f"{table} is an audit table"):
                 conn.execute(sql.SQL("TRUNCATE {} CASCADE").format(sql.Identifier(table)))
         conn.execute("SELECT set_config('pgtrigger.ignore', %s, false)", ["{" + append_only + "}"])

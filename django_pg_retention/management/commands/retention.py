@@ -138,7 +138,13 @@ class Command(BaseCommand):
         missing = missing_triggers(using)
         result = verify(using, heads)
         if result.checked:
-            pruned = " (earlier runs pruned by housekeeping)" if (result.first_position or 1) > 1 else ""
+            pruned = ""
+            if result.pruned is not None:
+                p = result.pruned
+                pruned = (
+                    f" (positions 1-{p.through_position} pruned by housekeeping on {p.pruned_at:%Y-%m-%d},"
+                    f" runs older than {p.older_than_days} days)"
+                )
             span = f"positions {result.first_position}-{result.last_position}"
             self.stdout.write(f"audit chain: {result.checked} run(s) verified, {span}{pruned}")
         else:
