@@ -356,6 +356,7 @@ def prune_text(entry: RetentionAuditPrune) -> str:
     """The canonical text a pruning record's hash covers, as retention.prune_record writes it."""
     fields = ["prune", str(entry.pk), _us(entry.pruned_at), str(entry.older_than_days), str(entry.through_position)]
     fields += [entry.through_hash, str(entry.runs_removed), _us(entry.newest_removed_at)]
+    fields.append("true" if entry.at_upgrade else "false")
     return "".join(_netstring(f) for f in fields)
 
 
@@ -376,7 +377,9 @@ def _pruning_problem(records: list[RetentionAuditPrune], first_position: int | N
             return f"pruning record {entry.pk} no longer matches its hash: it was changed"
         if previous and entry.through_position <= previous.through_position:
             return f"pruning record {entry.pk} goes back to position {entry.through_position}"
-        if entry.newest_removed_at >= entry.pruned_at - timedelta(days=entry.older_than_days):
+        if entry.at_upgrade and number != 1:
+            return f"pruning record {entry.pk} claims to be the upgrade's note, which only the first record can be"
+        if not entry.at_upgrade and entry.newest_removed_at >= entry.pruned_at - timedelta(days=entry.older_than_days):
             return (
                 f"pruning record {entry.pk} removed runs up to {entry.newest_removed_at:%Y-%m-%d %H:%M}, younger than "
                 f"its {entry.older_than_days} days on {entry.pruned_at:%Y-%m-%d}"

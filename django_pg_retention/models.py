@@ -303,6 +303,10 @@ class RetentionAuditPrune(models.Model):
     newest_removed_at = models.DateTimeField(help_text="when the newest removed run finished")
     prev_hash = models.CharField(max_length=64, blank=True)
     hash = models.CharField(max_length=64)
+    at_upgrade = models.BooleanField(
+        default=False,
+        help_text="written by the upgrade to SQL 0.2 for runs pruned before records existed: their age is unknown",
+    )
 
     class Meta:
         db_table = "retention_audit_prune"
@@ -310,7 +314,8 @@ class RetentionAuditPrune(models.Model):
         verbose_name = "audit pruning record"
 
     def __str__(self) -> str:
-        return f"positions 1-{self.through_position} pruned on {self.pruned_at:%Y-%m-%d}"
+        when = "before 0.2 (noted at the upgrade" if self.at_upgrade else "on ("
+        return f"positions 1-{self.through_position} pruned {when}{self.pruned_at:%Y-%m-%d})"
 
 
 class RetentionRunItem(models.Model):

@@ -54,7 +54,7 @@ LANGUAGE sql IMMUTABLE AS $$
   SELECT retention.netstring('prune') || retention.netstring(p.id::text) || retention.netstring(retention.epoch_us(p.pruned_at))
       || retention.netstring(p.older_than_days::text) || retention.netstring(p.through_position::text)
       || retention.netstring(p.through_hash) || retention.netstring(p.runs_removed::text)
-      || retention.netstring(retention.epoch_us(p.newest_removed_at))
+      || retention.netstring(retention.epoch_us(p.newest_removed_at)) || retention.netstring(p.at_upgrade::text)
 $$;
 COMMENT ON FUNCTION retention.prune_record(retention_audit_prune) IS
   'The canonical text of a pruning record, as its hash covers it (audit.py computes the same)';
@@ -126,6 +126,7 @@ BEGIN
   entry.runs_removed := pruned;
   entry.newest_removed_at := newest;
   entry.prev_hash := coalesce(last_hash, '');
+  entry.at_upgrade := false;
   entry.hash := encode(sha256(convert_to(entry.prev_hash || retention.prune_record(entry), 'UTF8'::name)), 'hex');
   INSERT INTO retention_audit_prune SELECT entry.*;
   RAISE LOG 'django-pg-retention: pruned % audit runs through chain position % (older than % days)',
@@ -136,6 +137,33 @@ $$;
 COMMENT ON FUNCTION retention.prune_audit(integer) IS
   'Deletes the oldest sealed runs (a start of the chain) older than the given days, and records it';
 REVOKE ALL ON FUNCTION retention.prune_audit(integer) FROM PUBLIC;
+
+-- A database pruned under 0.1.0, which kept no record, has a chain that starts after position 1:
+-- note that gap once, as pruned before records existed (at_upgrade; the age of those runs is not
+-- known), so that verify accepts it and nothing later. Fresh installs have no runs: nothing here.
+DO $$
+DECLARE
+  oldest retention_run;
+  entry retention_audit_prune;
+BEGIN
+  SELECT r.* INTO oldest FROM retention_run r WHERE r.chain_position IS NOT NULL ORDER BY r.chain_position LIMIT 1;
+  IF oldest.chain_position IS NULL OR oldest.chain_position = 1 OR EXISTS (SELECT 1 FROM retention_audit_prune) THEN
+    RETURN;
+  END IF;
+  entry.id := 1;
+  entry.pruned_at := now();
+  entry.older_than_days := coalesce((SELECT c.audit_retention_days FROM retention_config c LIMIT 1), 1);
+  entry.through_position := oldest.chain_position - 1;
+  entry.through_hash := oldest.prev_hash;
+  entry.runs_removed := oldest.chain_position - 1;
+  entry.newest_removed_at := oldest.started_at;  -- an upper bound: they were sealed before it
+  entry.prev_hash := '';
+  entry.at_upgrade := true;
+  entry.hash := encode(sha256(convert_to(retention.prune_record(entry), 'UTF8'::name)), 'hex');
+  INSERT INTO retention_audit_prune SELECT entry.*;
+  RAISE LOG 'django-pg-retention: chain positions 1-% were pruned before 0.2 recorded pruning', entry.through_position;
+END
+$$;
 
 -- Every function of the schema resolves names in pg_catalog first, then the app's schema (as in 0.1).
 DO $$

@@ -606,7 +606,8 @@ def test_a_pruning_record_of_runs_younger_than_its_period_fails_verify() -> None
     )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO retention_audit_prune VALUES (1, now(), 2555, 1, %s, 1, now() - interval '1 day', '', '')",
+            "INSERT INTO retention_audit_prune"
+            " VALUES (1, now(), 2555, 1, %s, 1, now() - interval '1 day', '', '', false)",
             [RetentionRun.objects.get(chain_position=2).prev_hash],
         )
         cursor.execute(

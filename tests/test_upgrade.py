@@ -55,8 +55,19 @@ class Installed:
         old.sql("CALL retention.run_cleanup(triggered_by => 'upgrade-test')")
         old.step("soft_delete", "Order", "6", "100")
         self.interrupted = interrupt_a_run(old)
+        # Housekeeping under the release: the first run (the dry run), made old, is pruned. 0.1.0
+        # kept no record of it; the upgrade notes the gap so that verify still accepts it.
+        old.sql(
+            "SELECT set_config('pgtrigger.ignore', '{' || string_agg(tgname, ',') || '}', true) FROM pg_trigger"
+            " WHERE tgname LIKE 'pgtrigger\\_append\\_only\\_%';"
+            " UPDATE retention_run SET started_at = started_at - interval '4000 days',"
+            " finished_at = finished_at - interval '4000 days' WHERE chain_position = 1;"
+            " SELECT retention.prune_audit(2555)"
+        )
+        assert old.sql("SELECT min(chain_position) FROM retention_run") == [(2,)]
         changed = Project(self.dbname, old.code, SHOP_ORDER_DAYS=DAYS_AFTER)
         changed.manage("retention", "sync")
+        changed.sql("CALL retention.run_cleanup(dry_run => true, triggered_by => 'upgrade-test')")
         changed.sql("CALL retention.run_cleanup(triggered_by => 'upgrade-test')")
         self.head = changed.head()
         self.before = {
@@ -145,6 +156,7 @@ def job_actions(rows: list[tuple[Any, ...]], dbname: str) -> list[str]:
 def test_a_chain_sealed_by_the_release_verifies_with_the_head_kept_before(installed: Installed) -> None:
     done = installed.current.manage("retention", "verify", "--head", installed.head)
     assert "audit chain intact" in done.stdout and "known heads: 1 checked" in done.stdout, done.stdout
+    assert "positions 1-1 pruned before 0.2 recorded pruning" in done.stdout, done.stdout
     formats = installed.current.sql("SELECT DISTINCT record_format FROM retention_run WHERE hash <> ''")
     assert formats == [(1,)]
 

@@ -31,6 +31,14 @@ class Migration(migrations.Migration):
                 ("newest_removed_at", models.DateTimeField(help_text="when the newest removed run finished")),
                 ("prev_hash", models.CharField(blank=True, max_length=64)),
                 ("hash", models.CharField(max_length=64)),
+                (
+                    "at_upgrade",
+                    models.BooleanField(
+                        default=False,
+                        help_text="written by the upgrade to SQL 0.2 for runs pruned before records existed: "
+                        "their age is unknown",
+                    ),
+                ),
             ],
             options={"verbose_name": "audit pruning record", "db_table": "retention_audit_prune", "ordering": ["id"]},
         ),

@@ -142,7 +142,10 @@ class Command(BaseCommand):
             if result.pruned is not None:
                 p = result.pruned
                 pruned = (
-                    f" (positions 1-{p.through_position} pruned by housekeeping on {p.pruned_at:%Y-%m-%d},"
+                    f" (positions 1-{p.through_position} pruned before 0.2 recorded pruning, noted at the upgrade "
+                    f"on {p.pruned_at:%Y-%m-%d})"
+                    if p.at_upgrade
+                    else f" (positions 1-{p.through_position} pruned by housekeeping on {p.pruned_at:%Y-%m-%d},"
                     f" runs older than {p.older_than_days} days)"
                 )
             span = f"positions {result.first_position}-{result.last_position}"
