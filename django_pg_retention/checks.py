@@ -156,7 +156,10 @@ def check_models(models: list[Any]) -> list[checks.CheckMessage]:
         if getattr(model._meta, "pk", None) is not None and model._meta.pk.__class__.__name__ == "CompositePrimaryKey":  # type: ignore[union-attr]
             messages.append(
                 checks.Error(
-                    f"{path} has a composite primary key, which retention purges do not support.",
+                    f"{path} has a composite primary key, which retention purges do not support: a purge names "
+                    "every row by one key (its batches, legal holds, the proof of deletion).",
+                    hint="Give the model a single-column primary key and keep the pair unique with a "
+                    "UniqueConstraint, or leave it out of SOFT_DELETE_RETENTION_POLICIES.",
                     obj=model,
                     id="pg_retention.E007",
                 )

@@ -150,7 +150,7 @@ def test_composite_primary_key() -> None:
             app_label = "rules"
 
     error = only(check_models([Pair]), "pg_retention.E007")
-    assert "rules.Pair" in error.msg
+    assert "rules.Pair" in error.msg and "UniqueConstraint" in (error.hint or "")
 
 
 @pytest.mark.parametrize("signal", [pre_delete, post_delete])
