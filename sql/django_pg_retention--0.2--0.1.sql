@@ -2,3 +2,7 @@
 -- django_pg_retention--0.1--0.2.sql created or re-signed; django_pg_retention--0.1.sql is then
 -- applied again and restores 0.1's definitions of everything else.
 DROP FUNCTION IF EXISTS retention.sql_version();
+-- Legal holds (issues 28, 30).
+DROP TRIGGER IF EXISTS retention_hold_check ON @app_schema@.retention_hold;
+DROP FUNCTION IF EXISTS retention.check_hold();
+DROP TABLE IF EXISTS @app_schema@.retention_hold_target;
