@@ -169,9 +169,35 @@ def _place_in(
             raise HoldError(f"{message} (database {db!r}). No hold was recorded.") from exc
 
 
+def _never_allocated(db: str, model: type[models.Model], key: Any) -> bool:
+    """An integer key above everything the primary key's sequence has handed out never existed."""
+    if not isinstance(key, int):
+        return False
+    field: Any = model._meta.pk
+    try:
+        with transaction.atomic(using=db), connections[db].cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_sequence_last_value(pg_get_serial_sequence(%s, %s)::regclass)",
+                [connections[db].ops.quote_name(model._meta.db_table), field.column],
+            )
+            row = cursor.fetchone()
+    except DatabaseError:  # no sequence, or no right to read it: the audit alone tells
+        return False
+    last = row[0] if row else None
+    return last is None or key > int(last)
+
+
 def _gone(db: str, model: type[models.Model], key: Any) -> str:
-    """Why a row to hold is missing: the latest real run that deleted rows of its table, if any."""
+    """Why a row to hold is missing: purged (the latest real run that deleted rows of its table
+    most likely did) or never existed (a key its sequence never gave, or no run deleted any)."""
     table = model._meta.db_table
+    what = f"{model_path(model)} has no row with primary key {key}"
+    never = (
+        f"{what}: it never existed (or was deleted outside retention: no retention run in database {db!r} "
+        f"deleted rows of {table})"
+    )
+    if _never_allocated(db, model, key):
+        return f"{what}: it never existed (its primary key sequence has not reached {key})"
     item = (
         RetentionRunItem.objects.using(db)
         .filter(run__dry_run=False, cascaded__has_key=table)
@@ -179,12 +205,8 @@ def _gone(db: str, model: type[models.Model], key: Any) -> str:
         .order_by("-run_id")
         .first()
     )
-    what = f"{model_path(model)} has no row with primary key {key}"
     if item is None:
-        return (
-            f"{what}: it never existed (or was deleted outside retention: no retention run in database {db!r} "
-            f"deleted rows of {table})"
-        )
+        return never
     return (
         f"{what}: it was purged, most likely by retention run {item.run_id} (started "
         f"{item.run.started_at:%Y-%m-%d %H:%M:%S %Z}), the latest run that deleted rows of {table}"

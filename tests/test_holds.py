@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from purge_helpers import ELIGIBLE_AGE, call_cleanup
+from purge_helpers import ELIGIBLE_AGE, app_db_dsn, call_cleanup, start_cleanup, wait_for
 from rules.models import Author, Book, Chapter, Language, Place
 
 from django_pg_retention import place_hold, release_hold
-from django_pg_retention.models import RetentionHold, RetentionRunItem
+from django_pg_retention.holds import HoldError, place_holds
+from django_pg_retention.models import RetentionHold, RetentionRun, RetentionRunItem
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("reset_rules")]
 
@@ -177,3 +181,161 @@ def test_a_hold_page_releases_through_a_confirmation_and_says_who() -> None:
     hold.refresh_from_db()
     assert hold.released_by == "clerk" and hold.released_at is not None
     assert 'id="retention-release"' not in client.get(page).content.decode()  # released once, for good
+
+
+# Issue 28: a hold never lands on nothing and never arrives too late.
+
+
+def batch_in_flight(pid: int) -> bool:
+    """The run's backend sleeps in the slow delete trigger: its batch holds the rows it selected."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT wait_event FROM pg_stat_activity WHERE pid = %s", [pid])
+        row = cursor.fetchone()
+    return bool(row) and row[0] == "PgSleep"
+
+
+def test_a_stale_instance_is_refused_naming_the_run_that_purged_it() -> None:
+    loaded = Place.objects.get(pk=old_place("stale").pk)  # read, then purged by a run
+    run = call_cleanup(model="rules.Place")
+    assert not Place.objects.filter(pk=loaded.pk).exists()
+    with pytest.raises(HoldError) as refused:
+        place_hold(loaded, "litigation", by="legal")
+    assert str(refused.value).startswith(
+        f"rules.Place has no row with primary key {loaded.pk}: it was purged, most likely by retention run {run.pk} ("
+    )
+    assert "No hold was recorded" in str(refused.value)
+    assert not RetentionHold.objects.exists()
+    # A key its sequence never gave: never existed; and all or nothing with a row that exists.
+    alive = old_place("alive")
+    with pytest.raises(HoldError, match=r"key 999999: it never existed \(its primary key sequence"):
+        place_holds([alive, Place(pk=999999)], "litigation", by="legal")
+    assert not RetentionHold.objects.exists()
+
+
+def test_a_hold_placed_while_a_batch_holds_the_row_waits_and_then_fails(
+    slow_place_deletes: Callable[[float], None],
+) -> None:
+    slow_place_deletes(1.5)
+    place = old_place("in flight")
+    thread, state = start_cleanup(model="rules.Place", batch_size=1, triggered_by="race")
+    wait_for(lambda: batch_in_flight(state["pid"]))
+    started = time.monotonic()
+    with pytest.raises(
+        HoldError, match=rf"rules.Place has no row with primary key {place.pk}: it was purged"
+    ) as refused:
+        place_hold(place, "litigation", by="legal")
+    waited = time.monotonic() - started
+    thread.join(30)
+    run = RetentionRun.objects.get(triggered_by="race")
+    assert f"most likely by retention run {run.pk} (" in str(refused.value)
+    assert waited > 0.5  # it waited for the batch to commit, then found the row gone
+    assert not RetentionHold.objects.exists() and not Place.objects.exists()
+
+
+def test_a_hold_that_commits_first_keeps_its_row_from_a_run_in_flight(
+    slow_place_deletes: Callable[[float], None],
+) -> None:
+    slow_place_deletes(1.0)
+    first = old_place("first")  # the oldest: the first batch
+    held = old_place("held")
+    thread, state = start_cleanup(model="rules.Place", batch_size=1, triggered_by="race")
+    wait_for(lambda: batch_in_flight(state["pid"]))
+    started = time.monotonic()
+    place_hold(held, "litigation 9", by="legal")
+    assert time.monotonic() - started < 0.9  # the batch in flight does not hold this row
+    thread.join(30)
+    item = RetentionRunItem.objects.get(run__triggered_by="race")
+    assert (item.deleted, item.blocked) == (1, 1)
+    assert item.blocked_reasons == {f"legal hold on rules.Place {held.pk}: litigation 9": 1}
+    assert list(Place.objects.values_list("pk", flat=True)) == [held.pk] and first.pk != held.pk
+
+
+def test_a_whole_model_hold_lets_the_batch_in_flight_finish_and_blocks_every_later_one(
+    slow_place_deletes: Callable[[float], None],
+) -> None:
+    slow_place_deletes(1.0)
+    first = old_place("first")
+    later = [old_place("second").pk, old_place("third").pk]
+    thread, state = start_cleanup(model="rules.Place", batch_size=1, triggered_by="race")
+    wait_for(lambda: batch_in_flight(state["pid"]))
+    place_hold(Place, "audit freeze", by="legal")
+    thread.join(30)
+    item = RetentionRunItem.objects.get(run__triggered_by="race")
+    assert (item.deleted, item.blocked) == (1, 2)
+    assert not Place.objects.filter(pk=first.pk).exists()
+    assert sorted(Place.objects.values_list("pk", flat=True)) == sorted(later)
+
+
+SQL_HOLD = (
+    "INSERT INTO retention_hold (model_path, object_pk, reason, created_by, created_at)"
+    " VALUES (%s, %s, 'x', 'dba', now())"
+)
+
+
+def test_a_hold_inserted_in_sql_on_a_missing_row_or_an_unpurged_model_is_refused() -> None:
+    gone = old_place("gone")
+    call_cleanup(model="rules.Place")
+    with psycopg.connect(app_db_dsn(), autocommit=True) as psql:
+        insert = SQL_HOLD
+        with pytest.raises(
+            psycopg.errors.ForeignKeyViolation, match=rf"rules.Place has no row with primary key {gone.pk}"
+        ):
+            psql.execute(insert, ["rules.Place", str(gone.pk)])
+        with pytest.raises(psycopg.errors.ForeignKeyViolation, match=r"auth.Group is not purged in this database"):
+            psql.execute(insert, ["auth.Group", ""])
+        with pytest.raises(
+            psycopg.errors.InvalidTextRepresentation, match=r"'abc' is not a primary key of rules.Place"
+        ):
+            psql.execute(insert, ["rules.Place", "abc"])
+    assert not RetentionHold.objects.exists()
+
+
+def test_a_hold_inserted_in_sql_waits_for_the_batch_that_holds_its_row(
+    slow_place_deletes: Callable[[float], None],
+) -> None:
+    slow_place_deletes(1.5)
+    place = old_place("in flight")
+    thread, state = start_cleanup(model="rules.Place", batch_size=1, triggered_by="race")
+    wait_for(lambda: batch_in_flight(state["pid"]))
+    with psycopg.connect(app_db_dsn(), autocommit=True) as psql:
+        with pytest.raises(
+            psycopg.errors.ForeignKeyViolation, match=rf"rules.Place has no row with primary key {place.pk}"
+        ):
+            psql.execute(
+                "INSERT INTO retention_hold (model_path, object_pk, reason, created_by, created_at)"
+                " VALUES ('rules.Place', %s, 'x', 'dba', now())",
+                [str(place.pk)],
+            )
+    thread.join(30)
+    assert not RetentionHold.objects.exists()
+
+
+def test_the_hold_form_and_action_on_a_row_purged_meanwhile_show_the_error(
+    slow_place_deletes: Callable[[float], None],
+) -> None:
+    User = get_user_model()
+    clerk = User.objects.create_user(username="clerk", password="pw", is_staff=True)
+    codenames = ["view_place", "change_place", "add_retentionhold", "view_retentionhold"]
+    clerk.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    client.force_login(clerk)
+    slow_place_deletes(1.5)
+    by_form, by_action = old_place("form"), old_place("action")
+    add_url = reverse("admin:django_pg_retention_retentionhold_add")
+
+    thread, state = start_cleanup(model="rules.Place", batch_size=1, triggered_by="race")
+    wait_for(lambda: batch_in_flight(state["pid"]))  # deleting by_form (the older): the form's check still sees it
+    response = client.post(add_url, {"model_path": "rules.Place", "object_pk": str(by_form.pk), "reason": "subpoena"})
+    page = response.content.decode()
+    assert response.status_code == 200, page[:2000]  # the form again, not a redirect to a success
+    assert f"rules.Place has no row with primary key {by_form.pk}: it was purged" in page
+    assert "was added successfully" not in page
+
+    wait_for(lambda: batch_in_flight(state["pid"]) and not Place.objects.filter(pk=by_form.pk).exists())
+    changelist = reverse("admin:rules_place_changelist")
+    selected = {"action": "place_legal_hold", "_selected_action": [by_action.pk], "post": "yes", "reason": "subpoena"}
+    shown = client.post(changelist, selected, follow=True).content.decode()
+    thread.join(30)
+    assert "No legal hold was placed" in shown and f"has no row with primary key {by_action.pk}" in shown
+    assert "row(s) held" not in shown
+    assert not RetentionHold.objects.exists() and not Place.objects.exists()
