@@ -106,6 +106,11 @@ def place_holds(
         model = _concrete(target)
         key = canonical_key(model, target.pk) if isinstance(target, models.Model) else None
         db = using or hold_database(model)
+        if not router.allow_migrate_model(db, model):
+            raise HoldError(
+                f"{model_path(model)} is not purged in database {db!r}: the routers put its rows in "
+                f"{hold_database(model)!r}, where its holds belong. No hold was recorded."
+            )
         order.append((db, len(per_database[db])))
         per_database[db].append((model, key))
     placed: dict[str, list[RetentionHold]] = {}

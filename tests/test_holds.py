@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from purge_helpers import ELIGIBLE_AGE, app_db_dsn, call_cleanup, start_cleanup, wait_for
-from rules.models import Author, Book, Chapter, Language, Place
+from rules.models import Author, Book, Chapter, Language, Place, Publisher
 
 from django_pg_retention import place_hold, release_hold
 from django_pg_retention.holds import HoldError, place_holds
@@ -267,8 +267,8 @@ def test_a_whole_model_hold_lets_the_batch_in_flight_finish_and_blocks_every_lat
 
 
 SQL_HOLD = (
-    "INSERT INTO retention_hold (model_path, object_pk, reason, created_by, created_at)"
-    " VALUES (%s, %s, 'x', 'dba', now())"
+    "INSERT INTO retention_hold (model_path, object_pk, reason, created_by, created_at, released_by)"
+    " VALUES (%s, %s, 'x', 'dba', now(), '')"
 )
 
 
@@ -339,3 +339,54 @@ def test_the_hold_form_and_action_on_a_row_purged_meanwhile_show_the_error(
     assert "No legal hold was placed" in shown and f"has no row with primary key {by_action.pk}" in shown
     assert "row(s) held" not in shown
     assert not RetentionHold.objects.exists() and not Place.objects.exists()
+
+
+# Issue 30, item 3: a hold names a row one way, whichever path writes it.
+
+
+def test_a_key_written_another_way_is_stored_canonically_and_in_force_through_a_purge() -> None:
+    places = [old_place(f"p{i}") for i in range(4)]
+    by_sql, by_form, by_python, free = places
+    publisher = Publisher.objects.create(is_deleted=True, deleted_at=timezone.now() - ELIGIBLE_AGE)
+    spare = Publisher.objects.create(is_deleted=True, deleted_at=timezone.now() - ELIGIBLE_AGE)
+    with psycopg.connect(app_db_dsn(), autocommit=True) as psql:
+        psql.execute(SQL_HOLD, ["rules.Place", f"00{by_sql.pk}"])  # '007'
+        psql.execute(SQL_HOLD, ["rules.Publisher", str(publisher.pk).upper()])
+        for bad in ("7.0", " ", "seven"):  # not a bigint: refused, nothing stored
+            with pytest.raises(psycopg.errors.InvalidTextRepresentation, match=r"is not a primary key of rules\.Place"):
+                psql.execute(SQL_HOLD, ["rules.Place", bad])
+    User = get_user_model()
+    clerk = User.objects.create_user(username="clerk", password="pw", is_staff=True)
+    clerk.user_permissions.add(*Permission.objects.filter(codename__in=["add_retentionhold", "view_retentionhold"]))
+    client = Client()
+    client.force_login(clerk)
+    add_url = reverse("admin:django_pg_retention_retentionhold_add")
+    response = client.post(add_url, {"model_path": "rules.Place", "object_pk": f" {by_form.pk} ", "reason": "x"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    place_hold(Place(pk=f"00{by_python.pk}"), "x", by="legal")
+
+    stored = sorted(RetentionHold.objects.values_list("model_path", "object_pk"))
+    assert stored == sorted(
+        [
+            ("rules.Place", str(by_sql.pk)),
+            ("rules.Place", str(by_form.pk)),
+            ("rules.Place", str(by_python.pk)),
+            ("rules.Publisher", str(publisher.pk)),  # lower case, as uuid::text
+        ]
+    )
+    call_cleanup(model="rules.Place")
+    call_cleanup(model="rules.Publisher")
+    assert sorted(Place.objects.values_list("pk", flat=True)) == sorted([by_sql.pk, by_form.pk, by_python.pk])
+    assert not Place.objects.filter(pk=free.pk).exists()
+    assert list(Publisher.objects.values_list("pk", flat=True)) == [publisher.pk] and spare.pk != publisher.pk
+
+
+def test_a_text_key_keeps_its_blanks() -> None:
+    Language.objects.create(code="en", is_deleted=True, deleted_at=timezone.now() - ELIGIBLE_AGE)
+    with psycopg.connect(app_db_dsn(), autocommit=True) as psql:
+        with pytest.raises(
+            psycopg.errors.ForeignKeyViolation, match=r"rules\.Language has no row with primary key  en"
+        ):
+            psql.execute(SQL_HOLD, ["rules.Language", " en"])  # a different key, which no row has
+        psql.execute(SQL_HOLD, ["rules.Language", "en"])
+    assert list(RetentionHold.objects.values_list("object_pk", flat=True)) == ["en"]
