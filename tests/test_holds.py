@@ -10,16 +10,17 @@ import psycopg
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.db import connection
+from django.db import connection, models, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from purge_helpers import ELIGIBLE_AGE, app_db_dsn, call_cleanup, start_cleanup, wait_for
-from rules.models import Author, Book, Chapter, Language, Place, Publisher
+from rules.models import Archive, ArchivePage, Author, Book, Chapter, Language, Menu, Place, Publisher, Restaurant
 
 from django_pg_retention import place_hold, release_hold
 from django_pg_retention.holds import HoldError, place_holds
 from django_pg_retention.models import RetentionHold, RetentionRun, RetentionRunItem
+from django_pg_retention.policies import model_path
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("reset_rules")]
 
@@ -390,3 +391,49 @@ def test_a_text_key_keeps_its_blanks() -> None:
             psql.execute(SQL_HOLD, ["rules.Language", " en"])  # a different key, which no row has
         psql.execute(SQL_HOLD, ["rules.Language", "en"])
     assert list(RetentionHold.objects.values_list("object_pk", flat=True)) == ["en"]
+
+
+def held_chapter() -> tuple[str, models.Model, models.Model]:
+    """An author (a cyclic graph: the chapter is locked by key) whose cascade reaches a chapter."""
+    Language.objects.create(code="en")
+    author = Author.objects.create(name="reaching", is_deleted=True, deleted_at=timezone.now() - ELIGIBLE_AGE)
+    book = Book.objects.create(isbn="held-book", author=author, language_id="en")
+    return "rules.Author", author, Chapter.objects.create(book=book)
+
+
+def held_menu() -> tuple[str, models.Model, models.Model]:
+    """A restaurant (an acyclic graph: the menu is a leaf, deleted by its parent match) and its menu."""
+    restaurant = Restaurant.objects.create(name="r", is_deleted=True, deleted_at=timezone.now() - ELIGIBLE_AGE)
+    return "rules.Place", restaurant, Menu.objects.create(restaurant=restaurant)
+
+
+def held_page() -> tuple[str, models.Model, models.Model]:
+    """An archive (an acyclic graph: its page is a leaf, deleted by its parent match, not locked by key)."""
+    archive = Archive.objects.create(title="a", deleted=timezone.now() - ELIGIBLE_AGE)
+    return "rules.Archive", archive, ArchivePage.objects.create(archive=archive)
+
+
+@pytest.mark.parametrize("graph", [held_chapter, held_menu, held_page])
+def test_a_hold_that_commits_while_the_batch_waits_for_a_cascaded_row_keeps_it(
+    graph: Callable[[], tuple[str, models.Model, models.Model]],
+) -> None:
+    """The hold's transaction holds the cascaded row's lock when the batch reaches it: the batch
+    waits, the hold commits, and the batch, which checked the holds before, must see it now."""
+    path, root, held = graph()
+    with transaction.atomic():
+        place_hold(held, "evidence", by="legal")  # locked and recorded, not committed yet
+        thread, state = start_cleanup(model=path, triggered_by="race")
+
+        def waiting_for_a_lock() -> bool:
+            with psycopg.connect(app_db_dsn(), autocommit=True) as other:
+                row = other.execute(
+                    "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [state["pid"]]
+                ).fetchone()
+            return bool(row) and row[0] == "Lock"
+
+        wait_for(waiting_for_a_lock)
+    thread.join(30)
+    item = RetentionRunItem.objects.get(run__triggered_by="race")
+    assert type(held).objects.filter(pk=held.pk).exists() and type(root).objects.filter(pk=root.pk).exists()
+    assert (item.deleted, item.blocked) == (0, 1)
+    assert item.blocked_reasons == {f"legal hold on {model_path(type(held))} {held.pk}: evidence": 1}
