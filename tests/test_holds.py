@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.core.management import call_command
 from django.db import connection, models, transaction
 from django.test import Client
 from django.urls import reverse
@@ -437,3 +438,35 @@ def test_a_hold_that_commits_while_the_batch_waits_for_a_cascaded_row_keeps_it(
     assert type(held).objects.filter(pk=held.pk).exists() and type(root).objects.filter(pk=root.pk).exists()
     assert (item.deleted, item.blocked) == (0, 1)
     assert item.blocked_reasons == {f"legal hold on {model_path(type(held))} {held.pk}: evidence": 1}
+
+
+def test_the_hold_trigger_comes_with_sql_0_2_and_goes_with_its_reverse() -> None:
+    """An install at 0.1 (migrate back to 0007, whose reverse applies django_pg_retention--0.2--0.1.sql
+    and 0.1's file again) stores a key as written; upgrading (0008, then the sync of migrate) puts
+    the trigger and retention_hold_target back, and the same INSERT is stored canonically."""
+    place = old_place("p")
+
+    def objects() -> tuple[bool, bool, bool]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT to_regclass('retention_hold_target') IS NOT NULL,"
+                " to_regprocedure('retention.check_hold()') IS NOT NULL,"
+                " EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'retention_hold_check')"
+            )
+            row = cursor.fetchone()
+        assert row is not None
+        return row[0], row[1], row[2]
+
+    assert objects() == (True, True, True)
+    try:
+        call_command("migrate", "django_pg_retention", "0007", verbosity=0)
+        assert objects() == (False, False, False)
+        with psycopg.connect(app_db_dsn(), autocommit=True) as psql:
+            psql.execute(SQL_HOLD, ["rules.Place", f"00{place.pk}"])  # 0.1 took it as written
+        assert list(RetentionHold.objects.values_list("object_pk", flat=True)) == [f"00{place.pk}"]
+    finally:
+        call_command("migrate", "django_pg_retention", verbosity=0)
+    assert objects() == (True, True, True)
+    with psycopg.connect(app_db_dsn(), autocommit=True) as psql:
+        psql.execute(SQL_HOLD, ["rules.Place", f"00{place.pk}"])
+    assert sorted(RetentionHold.objects.values_list("object_pk", flat=True)) == sorted([f"00{place.pk}", str(place.pk)])
