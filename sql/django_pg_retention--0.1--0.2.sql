@@ -113,6 +113,24 @@ REVOKE ALL ON FUNCTION retention.check_hold() FROM PUBLIC;
 CREATE OR REPLACE TRIGGER retention_hold_check BEFORE INSERT ON @app_schema@.retention_hold
   FOR EACH ROW EXECUTE FUNCTION retention.check_hold();
 
+-- retention_hold_target decides how every hold is read, so only its owner (retention sync) writes
+-- it, even for a role that was granted DML on every table of the schema.
+CREATE OR REPLACE FUNCTION retention.guard_hold_target() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF NOT pg_has_role(current_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'MEMBER') THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('%I is written by retention sync (its owner) only, not by role %I', TG_TABLE_NAME, current_user);
+  END IF;
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION retention.guard_hold_target() IS
+  'Trigger: refuses INSERT, UPDATE, DELETE and TRUNCATE of retention_hold_target to roles that do not own it';
+REVOKE ALL ON FUNCTION retention.guard_hold_target() FROM PUBLIC;
+CREATE OR REPLACE TRIGGER retention_hold_target_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE
+  ON @app_schema@.retention_hold_target FOR EACH STATEMENT EXECUTE FUNCTION retention.guard_hold_target();
+
 -- Every function of the schema resolves names in pg_catalog first, then the app's schema (as in 0.1).
 DO $$
 DECLARE

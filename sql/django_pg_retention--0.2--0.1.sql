@@ -5,4 +5,5 @@ DROP FUNCTION IF EXISTS retention.sql_version();
 -- Legal holds (issues 28, 30).
 DROP TRIGGER IF EXISTS retention_hold_check ON @app_schema@.retention_hold;
 DROP FUNCTION IF EXISTS retention.check_hold();
-DROP TABLE IF EXISTS @app_schema@.retention_hold_target;
+DROP TABLE IF EXISTS @app_schema@.retention_hold_target;  -- and its trigger retention_hold_target_guard
+DROP FUNCTION IF EXISTS retention.guard_hold_target();
