@@ -182,14 +182,16 @@ def _never_allocated(db: str, model: type[models.Model], key: Any) -> bool:
     try:
         with transaction.atomic(using=db), connections[db].cursor() as cursor:
             cursor.execute(
-                "SELECT pg_sequence_last_value(pg_get_serial_sequence(%s, %s)::regclass)",
+                "SELECT s.seq IS NOT NULL, pg_sequence_last_value(s.seq)"
+                " FROM (SELECT pg_get_serial_sequence(%s, %s)::regclass AS seq) s",
                 [connections[db].ops.quote_name(model._meta.db_table), field.column],
             )
             row = cursor.fetchone()
-    except DatabaseError:  # no sequence, or no right to read it: the audit alone tells
+    except DatabaseError:  # no right to read the sequence: the audit alone tells
         return False
-    last = row[0] if row else None
-    return last is None or key > int(last)
+    if not row or not row[0]:  # keys not from a sequence
+        return False
+    return row[1] is None or key > int(row[1])  # NULL: the sequence has given no key yet
 
 
 def _gone(db: str, model: type[models.Model], key: Any) -> str:

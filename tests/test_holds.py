@@ -211,6 +211,11 @@ def test_a_stale_instance_is_refused_naming_the_run_that_purged_it() -> None:
     alive = old_place("alive")
     with pytest.raises(HoldError, match=r"key 999999: it never existed \(its primary key sequence"):
         place_holds([alive, Place(pk=999999)], "litigation", by="legal")
+    # A key not from a sequence, of a table no run has deleted from: never existed, or deleted by hand.
+    with pytest.raises(
+        HoldError, match=r"key zz: it never existed \(or was deleted outside retention: no retention run"
+    ):
+        place_hold(Language(code="zz"), "litigation", by="legal")
     assert not RetentionHold.objects.exists()
 
 
