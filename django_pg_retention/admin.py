@@ -643,7 +643,7 @@ class RetentionHoldAdmin(ChangeFormContext):
         return type(form.__name__, (form,), {"placed_by": request.user.get_username()})
 
     def save_form(self, request: HttpRequest, form: Any, change: bool) -> Any:
-        # The form placed the hold while it was validated (RetentionHoldForm.clean).
+        # The form placed the hold while it was validated (RetentionHoldForm._post_clean).
         return form.placed if form.placed is not None else super().save_form(request, form, change)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:

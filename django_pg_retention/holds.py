@@ -88,7 +88,7 @@ def place_holds(
     using: str | None = None,
     lock_wait: float = 30.0,
 ) -> list[RetentionHold]:
-    """Hold each row (or whole model) of targets; all or nothing.
+    """Hold each row (or whole model) of targets; all or nothing within each database.
 
     Each database's holds (``using``, else the one the router writes each model to) are placed in
     one transaction that first locks the held rows ``FOR UPDATE`` (waiting at most ``lock_wait``

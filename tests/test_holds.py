@@ -475,3 +475,17 @@ def test_the_hold_trigger_comes_with_sql_0_2_and_goes_with_its_reverse() -> None
     with psycopg.connect(app_db_dsn(), autocommit=True) as psql:
         psql.execute(SQL_HOLD, ["rules.Place", f"00{place.pk}"])
     assert sorted(RetentionHold.objects.values_list("object_pk", flat=True)) == sorted([f"00{place.pk}", str(place.pk)])
+
+
+def test_a_row_locked_longer_than_the_wait_is_not_held() -> None:
+    place = old_place("locked")
+    with psycopg.connect(app_db_dsn()) as other:  # a transaction that keeps the row locked
+        other.execute("SELECT 1 FROM rules_place WHERE id = %s FOR UPDATE", [place.pk])
+        started = time.monotonic()
+        with pytest.raises(HoldError, match=r"could not lock the rules\.Place rows to hold within 0\.3 s"):
+            place_hold(place, "litigation", by="legal", lock_wait=0.3)
+        assert 0.3 <= time.monotonic() - started < 5
+        other.rollback()
+    assert not RetentionHold.objects.exists()
+    place_hold(place, "litigation", by="legal", lock_wait=0.3)  # free again: held
+    assert RetentionHold.objects.get().object_pk == str(place.pk)
