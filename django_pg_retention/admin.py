@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.sites import all_sites
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
+from django.db import router
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -27,7 +28,7 @@ from django.utils.safestring import SafeString
 from django_pg_retention.charts import daily_chart_svg
 from django_pg_retention.display import human_duration, label
 from django_pg_retention.graph import UncompilableRelation, build
-from django_pg_retention.holds import place_holds, release_holds
+from django_pg_retention.holds import HoldError, canonical_key, place_hold, place_holds, release_holds
 from django_pg_retention.manager import call_run_cleanup
 from django_pg_retention.models import (
     ATTENTION_ITEM_STATUSES,
@@ -499,20 +500,31 @@ class RetentionHoldForm(forms.ModelForm):  # type: ignore[type-arg]
             )
         return path
 
+    # Who places the hold (the admin's get_form sets it) and the hold placed by a valid form.
+    placed_by = ""
+    placed: RetentionHold | None = None
+
     def clean(self) -> dict[str, Any]:
-        """A hold names a row that exists (or, with no primary key, every row of the model)."""
         cleaned = super().clean() or {}
-        target, pk = cleaned.get("model_path"), str(cleaned.get("object_pk") or "").strip()
-        if target and pk:
-            rows: Any = get_model(target)._meta.base_manager  # soft-deleted rows too: those are the ones held
-            try:
-                found = rows.filter(pk=pk).exists()
-            except (ValueError, TypeError, ValidationError):
-                found = False
-            if not found:
-                self.add_error("object_pk", f"{target} has no row with primary key {pk!r}.")
-        cleaned["object_pk"] = pk
+        cleaned["object_pk"] = str(cleaned.get("object_pk") or "").strip()
         return cleaned
+
+    def _post_clean(self) -> None:
+        """Once everything else is valid, place the hold (place_hold, on the database that holds the
+        model's rows): a form is valid when its hold is in force, so a row that is gone, even one
+        purged while the form was checked, is an error on the form, never a success."""
+        super()._post_clean()  # type: ignore[misc]
+        if self.errors or self.instance.pk is not None:
+            return
+        cleaned = self.cleaned_data
+        model, pk = get_model(cleaned["model_path"]), cleaned["object_pk"]
+        try:
+            held: Model | type[Model] = model(pk=canonical_key(model, pk)) if pk else model
+            self.placed = place_hold(held, cleaned["reason"], cleaned.get("until"), by=self.placed_by)
+        except HoldError as exc:
+            self.add_error("object_pk" if pk else None, str(exc))
+        except ValueError as exc:  # a reason of blanks
+            self.add_error("reason", str(exc))
 
 
 class PlaceHoldForm(forms.Form):
@@ -544,9 +556,13 @@ def place_legal_hold(modeladmin: Any, request: HttpRequest, queryset: QuerySet[A
         return None
     form = PlaceHoldForm(request.POST if request.POST.get("post") == "yes" else None)
     if form.is_valid():
-        held = place_holds(
-            queryset, form.cleaned_data["reason"], form.cleaned_data["until"], by=request.user.get_username()
-        )
+        try:
+            held = place_holds(
+                queryset, form.cleaned_data["reason"], form.cleaned_data["until"], by=request.user.get_username()
+            )
+        except HoldError as exc:  # a row purged since the page was shown, or locked too long
+            messages.error(request, f"No legal hold was placed: {exc}")
+            return None
         messages.success(request, f"{len(held):,} row(s) held: no purge deletes them until released.")
         return None
     opts = queryset.model._meta
@@ -626,9 +642,31 @@ class RetentionHoldAdmin(ChangeFormContext):
             extra["can_release"] = obj.released_at is None and super().has_change_permission(request)
         return extra
 
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"placed_by": request.user.get_username()})
+
+    def save_form(self, request: HttpRequest, form: Any, change: bool) -> Any:
+        # The form placed the hold while it was validated (RetentionHoldForm._post_clean).
+        return form.placed if form.placed is not None else super().save_form(request, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        pass  # a hold has no relations or inlines
+
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        obj.created_by = request.user.get_username()
-        super().save_model(request, obj, form, change)
+        if obj.pk is None:  # placed by the form, in the database that holds the model's rows
+            raise RuntimeError("a legal hold is placed by its form (place_hold), never saved directly")
+
+    def response_add(self, request: HttpRequest, obj: Any, post_url_continue: str | None = None) -> HttpResponse:
+        shown = router.db_for_read(RetentionHold)
+        if obj._state.db != shown:  # held where the model's rows are: not in this admin's list
+            messages.success(
+                request,
+                f"Legal hold {obj.pk} on {obj.model_path} {obj.object_pk or '(every row)'} placed in database "
+                f"{obj._state.db!r}, where the model's rows and their purge are.",
+            )
+            return HttpResponseRedirect(reverse("admin:django_pg_retention_retentionhold_changelist"))
+        return super().response_add(request, obj, post_url_continue)
 
     def get_urls(self) -> list[URLPattern]:
         release = self.admin_site.admin_view(self.release_view)

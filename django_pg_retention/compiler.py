@@ -362,6 +362,33 @@ class _Function:
             )
         ]
 
+    def late_holds(self) -> list[sql.Composable]:
+        """Legal holds again, after the deletes, on the leaves deleted by their parent match: the
+        DELETE waits for such a row's lock (a hold being placed holds it) without the closure
+        having locked it, so a hold that committed meanwhile is seen here (the batch then fails
+        with RT001 and is bisected, as for any hold). Real runs only; nothing without leaves."""
+        leaves = [n for n in self.graph.nodes if self.by_match(n)]
+        if not leaves:
+            return []
+        checks = [
+            sql.SQL(
+                "SELECT h.reason INTO hold_reason FROM {holds} h\n"
+                "     WHERE (h.object_pk = '' AND cardinality({arr}) > 0) OR h.object_pk = ANY({arr}::text[])\n"
+                "     ORDER BY h.id LIMIT 1;\n"
+                "    IF hold_reason IS NOT NULL THEN\n"
+                "      RAISE EXCEPTION USING ERRCODE = {code}, MESSAGE = hold_reason;\n"
+                "    END IF;"
+            ).format(holds=_holds_of([_path(node)]), arr=self.arr(node), code=sql.Literal(BLOCKED_SQLSTATE))
+            for node in leaves
+        ]
+        paths = sorted({_path(n) for n in leaves})
+        return [
+            sql.SQL(
+                "-- Holds committed while a DELETE waited for a leaf's lock.\n"
+                "  IF EXISTS (SELECT 1 FROM {}) THEN\n    {}\n  END IF;"
+            ).format(_holds_of(paths), sql.SQL("\n    ").join(checks))
+        ]
+
     def retention_checks(self) -> list[sql.Composable]:
         """Retention-aware cascades: no row the cascade reaches may be one its own policy still
         keeps (live, or younger than that policy). Live rows are reported first. The root's table
@@ -548,6 +575,7 @@ class _Function:
             *_if_dry(dry.checks(), self.checks()),
             *_if_dry([*dry.updates(), *dry.foreign_keys()], self.updates()),
             *_if_dry([dry.deletes()], [self.deletes()]),
+            *self.late_holds(),
         ]
         code = sql.SQL(
             "DECLARE\n  {declare}\n  n bigint;\n  size_before bigint;\n  hold_reason text;\n"

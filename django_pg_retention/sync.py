@@ -16,13 +16,13 @@ from psycopg import sql
 from django_pg_retention import config
 from django_pg_retention.audit import ensure_triggers
 from django_pg_retention.compiler import SCHEMA, CompiledModel, compile_model
-from django_pg_retention.graph import purge_order
+from django_pg_retention.graph import build, purge_order
 from django_pg_retention.models import (
     RetentionConfigRow,
     RetentionPolicy,
     RetentionPolicyHistory,
 )
-from django_pg_retention.policies import Policy, all_policies, soft_delete_columns, soft_delete_models
+from django_pg_retention.policies import Policy, all_policies, model_path, soft_delete_columns, soft_delete_models
 from django_pg_retention.schedule import sync_jobs
 
 APP_LABEL = "django_pg_retention"
@@ -161,6 +161,7 @@ def sync(using: str = "default") -> SyncResult:
         result.settings_changed.extend(_sync_config(using, cleanup))
         existing = {p.model_path: p for p in RetentionPolicy.objects.using(using).select_for_update()}
         _sync_policies(using, existing, result)
+        _sync_hold_targets(using)
         result.triggers_installed = ensure_triggers(using)
         if cleanup.executor_role:
             grant_executor(using, cleanup.executor_role)
@@ -230,6 +231,42 @@ def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: Syn
             for k, v in values.items():
                 setattr(row, k, v)
             row.save(using=using)
+
+
+HOLD_TARGETS = "retention_hold_target"
+
+
+def _sync_hold_targets(using: str) -> None:
+    """Rewrite retention_hold_target (SQL 0.2): every model a purge of this database deletes rows of,
+    with its table's schema, its key column and that column's type, which retention_hold_check
+    reads to refuse a hold on anything else and to store each held key in its canonical text."""
+    nodes = {model_path(n.model): (n.table, n.pk) for policy in all_policies(using) for n in build(policy.model).nodes}
+    paths = sorted(nodes)
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [HOLD_TARGETS])
+        if not cursor.fetchone()[0]:  # type: ignore[index]
+            return  # migrated back to before SQL 0.2
+        cursor.execute(
+            "WITH wanted(model_path, db_table, pk_column) AS"
+            " (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])),"
+            " resolved AS ("
+            "   SELECT w.model_path, n.nspname::text AS table_schema, c.relname::text AS db_table,"
+            "          a.attname::text AS pk_column, format_type(a.atttypid, a.atttypmod) AS pk_type"
+            "     FROM wanted w"
+            "     JOIN pg_class c ON c.oid = to_regclass(quote_ident(w.db_table))"
+            "     JOIN pg_namespace n ON n.oid = c.relnamespace"
+            "     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = w.pk_column AND NOT a.attisdropped),"
+            " gone AS (DELETE FROM retention_hold_target t"
+            "           WHERE t.model_path <> ALL (SELECT r.model_path FROM resolved r))"
+            " INSERT INTO retention_hold_target (model_path, table_schema, db_table, pk_column, pk_type)"
+            " SELECT * FROM resolved"
+            " ON CONFLICT (model_path) DO UPDATE SET table_schema = EXCLUDED.table_schema,"
+            "   db_table = EXCLUDED.db_table, pk_column = EXCLUDED.pk_column, pk_type = EXCLUDED.pk_type"
+            " WHERE (retention_hold_target.table_schema, retention_hold_target.db_table,"
+            "        retention_hold_target.pk_column, retention_hold_target.pk_type)"
+            "   IS DISTINCT FROM (EXCLUDED.table_schema, EXCLUDED.db_table, EXCLUDED.pk_column, EXCLUDED.pk_type)",
+            [paths, [nodes[p][0] for p in paths], [nodes[p][1] for p in paths]],
+        )
 
 
 def _deactivate(using: str, rows: dict[str, RetentionPolicy], result: SyncResult) -> None:

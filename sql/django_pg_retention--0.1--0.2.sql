@@ -164,6 +164,94 @@ BEGIN
   RAISE LOG 'django-pg-retention: chain positions 1-% were pruned before 0.2 recorded pruning', entry.through_position;
 END
 $$;
+-- Legal holds (issues 28, 30): a hold names a row one way, and only a row that exists.
+-- retention_hold_target lists every model a purge of this database deletes rows of (the policies'
+-- models and what their cascades reach), with its table and primary key: retention sync rewrites
+-- it. The trigger retention_hold_check, BEFORE INSERT on retention_hold, whichever path writes
+-- the hold (place_hold, the admin, an INSERT in psql):
+--   * refuses a model that no purge of this database deletes (a hold sent to the wrong database, or a
+--     model with no policy here, would protect nothing);
+--   * stores the canonical text of the key: object_pk is cast to the key column's type and back to
+--     text ('007' and ' 7 ' become '7', an upper-case UUID lower case), a key that is not one of
+--     that type is refused (SQLSTATE 22P02);
+--   * locks the held row FOR KEY SHARE (waiting, up to the session's lock_timeout, for a purge batch
+--     that has it locked to commit) and refuses a row that does not exist (SQLSTATE 23503), so a
+--     row hold that commits is in force for every batch, and a hold never lands on a purged row.
+-- A whole-model hold (object_pk '') locks nothing: it is in force for batches that start after it
+-- commits (docs/operations.md, "When is a hold in force?"). SECURITY INVOKER: the inserting role
+-- needs SELECT on retention_hold_target and SELECT with UPDATE on the held table (the lock).
+CREATE TABLE IF NOT EXISTS @app_schema@.retention_hold_target (
+  model_path text PRIMARY KEY,
+  table_schema text NOT NULL,
+  db_table text NOT NULL,
+  pk_column text NOT NULL,
+  pk_type text NOT NULL
+);
+COMMENT ON TABLE @app_schema@.retention_hold_target IS
+  'The models a purge of this database deletes rows of, with their table and key type (written by retention sync; read by retention_hold_check)';
+
+CREATE OR REPLACE FUNCTION retention.check_hold() RETURNS trigger
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  target retention_hold_target;
+  key_type text;
+  canonical text;
+  found_key text;
+BEGIN
+  SELECT t.* INTO target FROM retention_hold_target t WHERE t.model_path = NEW.model_path;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation',
+      MESSAGE = format('retention_hold: %s is not purged in this database (no retention policy here deletes its rows), '
+                       'so a hold on it would protect nothing', NEW.model_path),
+      HINT = 'Place the hold in the database that holds the model''s rows (Django''s router), once manage.py migrate '
+             '(or retention sync) has run there.';
+  END IF;
+  IF NEW.object_pk = '' THEN
+    RETURN NEW;  -- the whole model: in force for every batch that starts after this commits
+  END IF;
+  key_type := target.pk_type::regtype::text;
+  BEGIN
+    EXECUTE format('SELECT ($1::%s)::text', key_type) INTO canonical USING NEW.object_pk;
+  EXCEPTION WHEN data_exception THEN
+    RAISE EXCEPTION USING ERRCODE = 'invalid_text_representation',
+      MESSAGE = format('retention_hold: %L is not a primary key of %s (%s %s): %s',
+                       NEW.object_pk, NEW.model_path, target.pk_column, key_type, SQLERRM);
+  END;
+  EXECUTE format('SELECT t.%1$I::text FROM %2$I.%3$I t WHERE t.%1$I OPERATOR(pg_catalog.=) $1::%4$s FOR KEY SHARE OF t',
+                 target.pk_column, target.table_schema, target.db_table, key_type)
+    INTO found_key USING canonical;
+  IF found_key IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation',
+      MESSAGE = format('retention_hold: %s has no row with primary key %s (it was purged, or never existed)',
+                       NEW.model_path, canonical);
+  END IF;
+  NEW.object_pk := canonical;
+  RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION retention.check_hold() IS
+  'retention_hold_check: a hold names a model this database purges and an existing row, by its canonical key (locked FOR KEY SHARE)';
+REVOKE ALL ON FUNCTION retention.check_hold() FROM PUBLIC;
+CREATE OR REPLACE TRIGGER retention_hold_check BEFORE INSERT ON @app_schema@.retention_hold
+  FOR EACH ROW EXECUTE FUNCTION retention.check_hold();
+
+-- retention_hold_target decides how every hold is read, so only its owner (retention sync) writes
+-- it, even for a role that was granted DML on every table of the schema.
+CREATE OR REPLACE FUNCTION retention.guard_hold_target() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF NOT pg_has_role(current_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'MEMBER') THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('%I is written by retention sync (its owner) only, not by role %I', TG_TABLE_NAME, current_user);
+  END IF;
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION retention.guard_hold_target() IS
+  'Trigger: refuses INSERT, UPDATE, DELETE and TRUNCATE of retention_hold_target to roles that do not own it';
+REVOKE ALL ON FUNCTION retention.guard_hold_target() FROM PUBLIC;
+CREATE OR REPLACE TRIGGER retention_hold_target_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE
+  ON @app_schema@.retention_hold_target FOR EACH STATEMENT EXECUTE FUNCTION retention.guard_hold_target();
 
 -- Every function of the schema resolves names in pg_catalog first, then the app's schema (as in 0.1).
 DO $$

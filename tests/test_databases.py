@@ -10,15 +10,20 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connections
+from django.db import IntegrityError, connections
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 from ledger.models import Entry, EntryLine
 from purge_helpers import ELIGIBLE_AGE, soft_deleted_places
 from rules.models import Place
 
-from django_pg_retention.models import RetentionPolicy, RetentionRun, RetentionRunItem
+from django_pg_retention import place_hold
+from django_pg_retention.holds import HoldError
+from django_pg_retention.models import RetentionHold, RetentionPolicy, RetentionRun, RetentionRunItem
 from django_pg_retention.schedule import scheduler
 from django_pg_retention.sync import policy_databases, sync
 
@@ -144,3 +149,40 @@ def test_status_and_show_cover_every_database(settings: Any) -> None:
     with pytest.raises(CommandError, match="run ids are per database"):
         command("retention", "show", str(run_id), "--database", "all")
     assert "ledger.Entry" in command("retention", "show", str(run_id), "--database", "archive")
+
+
+def test_a_hold_goes_to_the_database_of_its_rows_and_is_in_force_through_its_purge() -> None:
+    held_by_python, held_by_admin, free = ledger_entries(eligible=3, young=0, live=0)
+    place_hold(Entry.objects.get(pk=held_by_python), "litigation", by="legal")  # routed: archive
+    User = get_user_model()
+    root = User.objects.create_superuser(username="root", password="pw")
+    client = Client()
+    client.force_login(root)
+    added = client.post(
+        reverse("admin:django_pg_retention_retentionhold_add"),
+        {"model_path": "ledger.Entry", "object_pk": f"0{held_by_admin}", "reason": "subpoena"},
+        follow=True,
+    )
+    assert "placed in database &#x27;archive&#x27;" in added.content.decode(), added.content.decode()[:3000]
+    holds = RetentionHold.objects.using("archive").order_by("id")
+    assert [(h.model_path, h.object_pk, h.created_by) for h in holds] == [
+        ("ledger.Entry", str(held_by_python), "legal"),
+        ("ledger.Entry", str(held_by_admin), "root"),
+    ]
+    assert not RetentionHold.objects.using("default").exists()
+    # The default database purges no ledger model: a hold written there would protect nothing.
+    with connections["default"].cursor() as cursor, pytest.raises(IntegrityError, match="not purged in this database"):
+        cursor.execute(
+            "INSERT INTO retention_hold (model_path, object_pk, reason, created_by, created_at, released_by)"
+            " VALUES ('ledger.Entry', %s, 'x', 'dba', now(), '')",
+            [str(free)],
+        )
+    with pytest.raises(
+        HoldError, match=r"ledger\.Entry is not purged in database .default.: the routers put its rows in .archive."
+    ):
+        place_hold(Entry.objects.get(pk=free), "wrong database", using="default")
+
+    command("cleanup_soft_deleted", "--database", "archive", "--execute", "--force")
+    assert sorted(Entry.objects.values_list("pk", flat=True)) == sorted([held_by_python, held_by_admin])
+    item = RetentionRunItem.objects.using("archive").latest("id")
+    assert (item.deleted, item.blocked) == (1, 2)

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.core.management import call_command
+from django.db import connection, models, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from purge_helpers import ELIGIBLE_AGE, call_cleanup
-from rules.models import Author, Book, Chapter, Language, Place
+from purge_helpers import ELIGIBLE_AGE, app_db_dsn, call_cleanup, start_cleanup, wait_for
+from rules.models import Archive, ArchivePage, Author, Book, Chapter, Language, Menu, Place, Publisher, Restaurant
 
 from django_pg_retention import place_hold, release_hold
-from django_pg_retention.models import RetentionHold, RetentionRunItem
+from django_pg_retention.holds import HoldError, place_holds
+from django_pg_retention.models import RetentionHold, RetentionRun, RetentionRunItem
+from django_pg_retention.policies import model_path
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("reset_rules")]
 
@@ -177,3 +183,309 @@ def test_a_hold_page_releases_through_a_confirmation_and_says_who() -> None:
     hold.refresh_from_db()
     assert hold.released_by == "clerk" and hold.released_at is not None
     assert 'id="retention-release"' not in client.get(page).content.decode()  # released once, for good
+
+
+# Issue 28: a hold never lands on nothing and never arrives too late.
+
+
+def batch_in_flight(pid: int) -> bool:
+    """The run's backend sleeps in the slow delete trigger: its batch holds the rows it selected."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT wait_event FROM pg_stat_activity WHERE pid = %s", [pid])
+        row = cursor.fetchone()
+    return bool(row) and row[0] == "PgSleep"
+
+
+def test_a_stale_instance_is_refused_naming_the_run_that_purged_it() -> None:
+    loaded = Place.objects.get(pk=old_place("stale").pk)  # read, then purged by a run
+    run = call_cleanup(model="rules.Place")
+    assert not Place.objects.filter(pk=loaded.pk).exists()
+    with pytest.raises(HoldError) as refused:
+        place_hold(loaded, "litigation", by="legal")
+    assert str(refused.value).startswith(
+        f"rules.Place has no row with primary key {loaded.pk}: it was purged, most likely by retention run {run.pk} ("
+    )
+    assert "No hold was recorded" in str(refused.value)
+    assert not RetentionHold.objects.exists()
+    # A key its sequence never gave: never existed; and all or nothing with a row that exists.
+    alive = old_place("alive")
+    with pytest.raises(HoldError, match=r"key 999999: it never existed \(its primary key sequence"):
+        place_holds([alive, Place(pk=999999)], "litigation", by="legal")
+    # A key not from a sequence, of a table no run has deleted from: never existed, or deleted by hand.
+    with pytest.raises(
+        HoldError, match=r"key zz: it never existed \(or was deleted outside retention: no retention run"
+    ):
+        place_hold(Language(code="zz"), "litigation", by="legal")
+    assert not RetentionHold.objects.exists()
+
+
+def test_a_hold_placed_while_a_batch_holds_the_row_waits_and_then_fails(
+    slow_place_deletes: Callable[[float], None],
+) -> None:
+    slow_place_deletes(1.5)
+    place = old_place("in flight")
+    thread, state = start_cleanup(model="rules.Place", batch_size=1, triggered_by="race")
+    wait_for(lambda: batch_in_flight(state["pid"]))
+    started = time.monotonic()
+    with pytest.raises(
+        HoldError, match=rf"rules.Place has no row with primary key {place.pk}: it was purged"
+    ) as refused:
+        place_hold(place, "litigation", by="legal")
+    waited = time.monotonic() - started
+    thread.join(30)
+    run = RetentionRun.objects.get(triggered_by="race")
+    assert f"most likely by retention run {run.pk} (" in str(refused.value)
+    assert waited > 0.5  # it waited for the batch to commit, then found the row gone
+    assert not RetentionHold.objects.exists() and not Place.objects.exists()
+
+
+def test_a_hold_that_commits_first_keeps_its_row_from_a_run_in_flight(
+    slow_place_deletes: Callable[[float], None],
+) -> None:
+    slow_place_deletes(1.0)
+    first = old_place("first")  # the oldest: the first batch
+    held = old_place("held")
+    thread, state = start_cleanup(model="rules.Place", batch_size=1, triggered_by="race")
+    wait_for(lambda: batch_in_flight(state["pid"]))
+    started = time.monotonic()
+    place_hold(held, "litigation 9", by="legal")
+    assert time.monotonic() - started < 0.9  # the batch in flight does not hold this row
+    thread.join(30)
+    item = RetentionRunItem.objects.get(run__triggered_by="race")
+    assert (item.deleted, item.blocked) == (1, 1)
+    assert item.blocked_reasons == {f"legal hold on rules.Place {held.pk}: litigation 9": 1}
+    assert list(Place.objects.values_list("pk", flat=True)) == [held.pk] and first.pk != held.pk
+
+
+def test_a_whole_model_hold_lets_the_batch_in_flight_finish_and_blocks_every_later_one(
+    slow_place_deletes: Callable[[float], None],
+) -> None:
+    slow_place_deletes(1.0)
+    first = old_place("first")
+    later = [old_place("second").pk, old_place("third").pk]
+    thread, state = start_cleanup(model="rules.Place", batch_size=1, triggered_by="race")
+    wait_for(lambda: batch_in_flight(state["pid"]))
+    place_hold(Place, "audit freeze", by="legal")
+    thread.join(30)
+    item = RetentionRunItem.objects.get(run__triggered_by="race")
+    assert (item.deleted, item.blocked) == (1, 2)
+    assert not Place.objects.filter(pk=first.pk).exists()
+    assert sorted(Place.objects.values_list("pk", flat=True)) == sorted(later)
+
+
+SQL_HOLD = (
+    "INSERT INTO retention_hold (model_path, object_pk, reason, created_by, created_at, released_by)"
+    " VALUES (%s, %s, 'x', 'dba', now(), '')"
+)
+
+
+def test_a_hold_inserted_in_sql_on_a_missing_row_or_an_unpurged_model_is_refused() -> None:
+    gone = old_place("gone")
+    call_cleanup(model="rules.Place")
+    with psycopg.connect(app_db_dsn(), autocommit=True) as psql:
+        insert = SQL_HOLD
+        with pytest.raises(
+            psycopg.errors.ForeignKeyViolation, match=rf"rules.Place has no row with primary key {gone.pk}"
+        ):
+            psql.execute(insert, ["rules.Place", str(gone.pk)])
+        with pytest.raises(psycopg.errors.ForeignKeyViolation, match=r"auth.Group is not purged in this database"):
+            psql.execute(insert, ["auth.Group", ""])
+        with pytest.raises(
+            psycopg.errors.InvalidTextRepresentation, match=r"'abc' is not a primary key of rules.Place"
+        ):
+            psql.execute(insert, ["rules.Place", "abc"])
+    assert not RetentionHold.objects.exists()
+
+
+def test_a_hold_inserted_in_sql_waits_for_the_batch_that_holds_its_row(
+    slow_place_deletes: Callable[[float], None],
+) -> None:
+    slow_place_deletes(1.5)
+    place = old_place("in flight")
+    thread, state = start_cleanup(model="rules.Place", batch_size=1, triggered_by="race")
+    wait_for(lambda: batch_in_flight(state["pid"]))
+    with psycopg.connect(app_db_dsn(), autocommit=True) as psql:
+        with pytest.raises(
+            psycopg.errors.ForeignKeyViolation, match=rf"rules.Place has no row with primary key {place.pk}"
+        ):
+            psql.execute(
+                "INSERT INTO retention_hold (model_path, object_pk, reason, created_by, created_at)"
+                " VALUES ('rules.Place', %s, 'x', 'dba', now())",
+                [str(place.pk)],
+            )
+    thread.join(30)
+    assert not RetentionHold.objects.exists()
+
+
+def test_the_hold_form_and_action_on_a_row_purged_meanwhile_show_the_error(
+    slow_place_deletes: Callable[[float], None],
+) -> None:
+    User = get_user_model()
+    clerk = User.objects.create_user(username="clerk", password="pw", is_staff=True)
+    codenames = ["view_place", "change_place", "add_retentionhold", "view_retentionhold"]
+    clerk.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    client.force_login(clerk)
+    slow_place_deletes(1.5)
+    by_form, by_action = old_place("form"), old_place("action")
+    add_url = reverse("admin:django_pg_retention_retentionhold_add")
+
+    thread, state = start_cleanup(model="rules.Place", batch_size=1, triggered_by="race")
+    wait_for(lambda: batch_in_flight(state["pid"]))  # deleting by_form (the older): the form's check still sees it
+    response = client.post(add_url, {"model_path": "rules.Place", "object_pk": str(by_form.pk), "reason": "subpoena"})
+    page = response.content.decode()
+    assert response.status_code == 200, page[:2000]  # the form again, not a redirect to a success
+    assert f"rules.Place has no row with primary key {by_form.pk}: it was purged" in page
+    assert "was added successfully" not in page
+
+    wait_for(lambda: batch_in_flight(state["pid"]) and not Place.objects.filter(pk=by_form.pk).exists())
+    changelist = reverse("admin:rules_place_changelist")
+    selected = {"action": "place_legal_hold", "_selected_action": [by_action.pk], "post": "yes", "reason": "subpoena"}
+    shown = client.post(changelist, selected, follow=True).content.decode()
+    thread.join(30)
+    assert "No legal hold was placed" in shown and f"has no row with primary key {by_action.pk}" in shown
+    assert "row(s) held" not in shown
+    assert not RetentionHold.objects.exists() and not Place.objects.exists()
+
+
+# Issue 30, item 3: a hold names a row one way, whichever path writes it.
+
+
+def test_a_key_written_another_way_is_stored_canonically_and_in_force_through_a_purge() -> None:
+    places = [old_place(f"p{i}") for i in range(4)]
+    by_sql, by_form, by_python, free = places
+    publisher = Publisher.objects.create(is_deleted=True, deleted_at=timezone.now() - ELIGIBLE_AGE)
+    spare = Publisher.objects.create(is_deleted=True, deleted_at=timezone.now() - ELIGIBLE_AGE)
+    with psycopg.connect(app_db_dsn(), autocommit=True) as psql:
+        psql.execute(SQL_HOLD, ["rules.Place", f"00{by_sql.pk}"])  # '007'
+        psql.execute(SQL_HOLD, ["rules.Publisher", str(publisher.pk).upper()])
+        for bad in ("7.0", " ", "seven"):  # not a bigint: refused, nothing stored
+            with pytest.raises(psycopg.errors.InvalidTextRepresentation, match=r"is not a primary key of rules\.Place"):
+                psql.execute(SQL_HOLD, ["rules.Place", bad])
+    User = get_user_model()
+    clerk = User.objects.create_user(username="clerk", password="pw", is_staff=True)
+    clerk.user_permissions.add(*Permission.objects.filter(codename__in=["add_retentionhold", "view_retentionhold"]))
+    client = Client()
+    client.force_login(clerk)
+    add_url = reverse("admin:django_pg_retention_retentionhold_add")
+    response = client.post(add_url, {"model_path": "rules.Place", "object_pk": f" {by_form.pk} ", "reason": "x"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    place_hold(Place(pk=f"00{by_python.pk}"), "x", by="legal")
+
+    stored = sorted(RetentionHold.objects.values_list("model_path", "object_pk"))
+    assert stored == sorted(
+        [
+            ("rules.Place", str(by_sql.pk)),
+            ("rules.Place", str(by_form.pk)),
+            ("rules.Place", str(by_python.pk)),
+            ("rules.Publisher", str(publisher.pk)),  # lower case, as uuid::text
+        ]
+    )
+    call_cleanup(model="rules.Place")
+    call_cleanup(model="rules.Publisher")
+    assert sorted(Place.objects.values_list("pk", flat=True)) == sorted([by_sql.pk, by_form.pk, by_python.pk])
+    assert not Place.objects.filter(pk=free.pk).exists()
+    assert list(Publisher.objects.values_list("pk", flat=True)) == [publisher.pk] and spare.pk != publisher.pk
+
+
+def test_a_text_key_keeps_its_blanks() -> None:
+    Language.objects.create(code="en", is_deleted=True, deleted_at=timezone.now() - ELIGIBLE_AGE)
+    with psycopg.connect(app_db_dsn(), autocommit=True) as psql:
+        with pytest.raises(
+            psycopg.errors.ForeignKeyViolation, match=r"rules\.Language has no row with primary key  en"
+        ):
+            psql.execute(SQL_HOLD, ["rules.Language", " en"])  # a different key, which no row has
+        psql.execute(SQL_HOLD, ["rules.Language", "en"])
+    assert list(RetentionHold.objects.values_list("object_pk", flat=True)) == ["en"]
+
+
+def held_chapter() -> tuple[str, models.Model, models.Model]:
+    """An author (a cyclic graph: the chapter is locked by key) whose cascade reaches a chapter."""
+    Language.objects.create(code="en")
+    author = Author.objects.create(name="reaching", is_deleted=True, deleted_at=timezone.now() - ELIGIBLE_AGE)
+    book = Book.objects.create(isbn="held-book", author=author, language_id="en")
+    return "rules.Author", author, Chapter.objects.create(book=book)
+
+
+def held_menu() -> tuple[str, models.Model, models.Model]:
+    """A restaurant (an acyclic graph: the menu is a leaf, deleted by its parent match) and its menu."""
+    restaurant = Restaurant.objects.create(name="r", is_deleted=True, deleted_at=timezone.now() - ELIGIBLE_AGE)
+    return "rules.Place", restaurant, Menu.objects.create(restaurant=restaurant)
+
+
+def held_page() -> tuple[str, models.Model, models.Model]:
+    """An archive (an acyclic graph: its page is a leaf, deleted by its parent match, not locked by key)."""
+    archive = Archive.objects.create(title="a", deleted=timezone.now() - ELIGIBLE_AGE)
+    return "rules.Archive", archive, ArchivePage.objects.create(archive=archive)
+
+
+@pytest.mark.parametrize("graph", [held_chapter, held_menu, held_page])
+def test_a_hold_that_commits_while_the_batch_waits_for_a_cascaded_row_keeps_it(
+    graph: Callable[[], tuple[str, models.Model, models.Model]],
+) -> None:
+    """The hold's transaction holds the cascaded row's lock when the batch reaches it: the batch
+    waits, the hold commits, and the batch, which checked the holds before, must see it now."""
+    path, root, held = graph()
+    with transaction.atomic():
+        place_hold(held, "evidence", by="legal")  # locked and recorded, not committed yet
+        thread, state = start_cleanup(model=path, triggered_by="race")
+
+        def waiting_for_a_lock() -> bool:
+            with psycopg.connect(app_db_dsn(), autocommit=True) as other:
+                row = other.execute(
+                    "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [state["pid"]]
+                ).fetchone()
+            return bool(row) and row[0] == "Lock"
+
+        wait_for(waiting_for_a_lock)
+    thread.join(30)
+    item = RetentionRunItem.objects.get(run__triggered_by="race")
+    assert type(held).objects.filter(pk=held.pk).exists() and type(root).objects.filter(pk=root.pk).exists()
+    assert (item.deleted, item.blocked) == (0, 1)
+    assert item.blocked_reasons == {f"legal hold on {model_path(type(held))} {held.pk}: evidence": 1}
+
+
+def test_the_hold_trigger_comes_with_sql_0_2_and_goes_with_its_reverse() -> None:
+    """An install at 0.1 (migrate back to 0007, whose reverse applies django_pg_retention--0.2--0.1.sql
+    and 0.1's file again) stores a key as written; upgrading (0008, then the sync of migrate) puts
+    the trigger and retention_hold_target back, and the same INSERT is stored canonically."""
+    place = old_place("p")
+
+    def objects() -> tuple[bool, bool, bool]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT to_regclass('retention_hold_target') IS NOT NULL,"
+                " to_regprocedure('retention.check_hold()') IS NOT NULL,"
+                " EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'retention_hold_check')"
+            )
+            row = cursor.fetchone()
+        assert row is not None
+        return row[0], row[1], row[2]
+
+    assert objects() == (True, True, True)
+    try:
+        call_command("migrate", "django_pg_retention", "0007", verbosity=0)
+        assert objects() == (False, False, False)
+        with psycopg.connect(app_db_dsn(), autocommit=True) as psql:
+            psql.execute(SQL_HOLD, ["rules.Place", f"00{place.pk}"])  # 0.1 took it as written
+        assert list(RetentionHold.objects.values_list("object_pk", flat=True)) == [f"00{place.pk}"]
+    finally:
+        call_command("migrate", "django_pg_retention", verbosity=0)
+    assert objects() == (True, True, True)
+    with psycopg.connect(app_db_dsn(), autocommit=True) as psql:
+        psql.execute(SQL_HOLD, ["rules.Place", f"00{place.pk}"])
+    assert sorted(RetentionHold.objects.values_list("object_pk", flat=True)) == sorted([f"00{place.pk}", str(place.pk)])
+
+
+def test_a_row_locked_longer_than_the_wait_is_not_held() -> None:
+    place = old_place("locked")
+    with psycopg.connect(app_db_dsn()) as other:  # a transaction that keeps the row locked
+        other.execute("SELECT 1 FROM rules_place WHERE id = %s FOR UPDATE", [place.pk])
+        started = time.monotonic()
+        with pytest.raises(HoldError, match=r"could not lock the rules\.Place rows to hold within 0\.3 s"):
+            place_hold(place, "litigation", by="legal", lock_wait=0.3)
+        assert 0.3 <= time.monotonic() - started < 5
+        other.rollback()
+    assert not RetentionHold.objects.exists()
+    place_hold(place, "litigation", by="legal", lock_wait=0.3)  # free again: held
+    assert RetentionHold.objects.get().object_pk == str(place.pk)

@@ -179,3 +179,29 @@ def test_control_tables_refuse_what_the_settings_checks_refuse(statement: str, c
     soft-deleted row eligible."""
     with pytest.raises(IntegrityError, match=constraint), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(statement)
+
+
+def test_an_application_role_places_canonical_holds_but_cannot_rewrite_how_holds_are_read(roles: None) -> None:
+    """retention_hold_target (SQL 0.2) decides how a hold's key is read: the outsider, with DML on
+    every table, cannot change it, and its own INSERT of a hold is normalised like any other."""
+    reset_rules_data()
+    place = Place.objects.create(name="held", is_deleted=True, deleted_at=timezone.now() - timedelta(days=100))
+    with session_as(OUTSIDER) as conn:
+        for statement in (
+            "UPDATE retention_hold_target SET pk_type = 'text' WHERE model_path = 'rules.Place'",
+            "DELETE FROM retention_hold_target",
+            "TRUNCATE retention_hold_target",
+            "INSERT INTO retention_hold_target VALUES ('auth.Group', 'public', 'auth_group', 'id', 'integer')",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="written by retention sync"):
+                conn.execute(statement)
+        conn.execute(
+            "INSERT INTO retention_hold (model_path, object_pk, reason, created_by, created_at, released_by)"
+            " VALUES ('rules.Place', %s, 'x', 'app', now(), '')",
+            [f"00{place.pk}"],
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT object_pk FROM retention_hold")
+        assert cursor.fetchall() == [(str(place.pk),)]
+        cursor.execute("SELECT pk_type FROM retention_hold_target WHERE model_path = 'rules.Place'")
+        assert cursor.fetchall() == [("bigint",)]

@@ -98,6 +98,21 @@ BEGIN
                                 FILTER (WHERE cardinality(v.keys) > 0) END
     INTO deleted, deleted_keys FROM keys v;
   END IF;
+  -- Holds committed while a DELETE waited for a leaf's lock.
+  IF EXISTS (SELECT 1 FROM retention.active_holds(ARRAY['rules.Link', 'rules.Slot']::text[])) THEN
+    SELECT h.reason INTO hold_reason FROM retention.active_holds(ARRAY['rules.Link']::text[]) h
+     WHERE (h.object_pk = '' AND cardinality("d1") > 0) OR h.object_pk = ANY("d1"::text[])
+     ORDER BY h.id LIMIT 1;
+    IF hold_reason IS NOT NULL THEN
+      RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = hold_reason;
+    END IF;
+    SELECT h.reason INTO hold_reason FROM retention.active_holds(ARRAY['rules.Slot']::text[]) h
+     WHERE (h.object_pk = '' AND cardinality("d3") > 0) OR h.object_pk = ANY("d3"::text[])
+     ORDER BY h.id LIMIT 1;
+    IF hold_reason IS NOT NULL THEN
+      RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = hold_reason;
+    END IF;
+  END IF;
   RETURN jsonb_strip_nulls(jsonb_build_object('deleted', coalesce(deleted, '{}'), 'updated', updated, 'keys', deleted_keys));
 END
 $purge$;
