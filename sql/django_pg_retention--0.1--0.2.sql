@@ -81,6 +81,7 @@ DECLARE
   through_hash text;
   newest timestamptz;
   pruned bigint;
+  chained bigint;
   last_id bigint;
   last_hash text;
   entry retention_audit_prune;
@@ -100,36 +101,46 @@ BEGIN
    WHERE r.chain_position IS NOT NULL AND coalesce(r.finished_at, r.started_at) >= prune_before;
   SELECT max(r.chain_position) INTO through FROM retention_run r
    WHERE r.chain_position IS NOT NULL AND (first_kept IS NULL OR r.chain_position < first_kept);
-  IF through IS NULL THEN
-    RETURN 0;
-  END IF;
+  through := coalesce(through, 0);
   SELECT r.hash INTO through_hash FROM retention_run r WHERE r.chain_position = through;
-  SELECT max(coalesce(r.finished_at, r.started_at)), count(*) INTO newest, pruned
+  SELECT max(coalesce(r.finished_at, r.started_at)), count(*) INTO newest, chained
     FROM retention_run r WHERE r.chain_position <= through;
   PERFORM set_config('pgtrigger.ignore',
                      coalesce((SELECT '{' || string_agg(t.tgname, ',') || '}' FROM pg_trigger t
                                 WHERE t.tgrelid IN ('retention_run'::regclass, 'retention_run_item'::regclass)
                                   AND t.tgname LIKE 'pgtrigger\_append\_only\_%'), '{}'),
                      true);
-  DELETE FROM retention_alert a USING retention_run r WHERE a.run_id = r.id AND r.chain_position <= through;
+  -- The chain's start, and finished runs outside the chain (verify reports those) as old as it.
+  DELETE FROM retention_alert a USING retention_run r
+   WHERE a.run_id = r.id AND (r.chain_position <= through OR (r.chain_position IS NULL AND r.status <> 'running'
+         AND coalesce(r.finished_at, r.started_at) < prune_before));
   UPDATE retention_request q SET run_id = NULL FROM retention_run r
-   WHERE q.run_id = r.id AND r.chain_position <= through;
-  DELETE FROM retention_run_item i USING retention_run r WHERE i.run_id = r.id AND r.chain_position <= through;
-  DELETE FROM retention_run r WHERE r.chain_position <= through;
+   WHERE q.run_id = r.id AND (r.chain_position <= through OR (r.chain_position IS NULL AND r.status <> 'running'
+         AND coalesce(r.finished_at, r.started_at) < prune_before));
+  DELETE FROM retention_run_item i USING retention_run r
+   WHERE i.run_id = r.id AND (r.chain_position <= through OR (r.chain_position IS NULL AND r.status <> 'running'
+         AND coalesce(r.finished_at, r.started_at) < prune_before));
+  DELETE FROM retention_run r
+   WHERE r.chain_position <= through OR (r.chain_position IS NULL AND r.status <> 'running'
+         AND coalesce(r.finished_at, r.started_at) < prune_before);
+  GET DIAGNOSTICS pruned = ROW_COUNT;
   PERFORM set_config('pgtrigger.ignore', '{}', true);
+  IF through = 0 THEN
+    RETURN pruned;
+  END IF;
   SELECT p.id, p.hash INTO last_id, last_hash FROM retention_audit_prune p ORDER BY p.id DESC LIMIT 1;
   entry.id := coalesce(last_id, 0) + 1;
   entry.pruned_at := now();
   entry.older_than_days := older_than_days;
   entry.through_position := through;
   entry.through_hash := through_hash;
-  entry.runs_removed := pruned;
+  entry.runs_removed := chained;
   entry.newest_removed_at := newest;
   entry.prev_hash := coalesce(last_hash, '');
   entry.at_upgrade := false;
   entry.hash := encode(sha256(convert_to(entry.prev_hash || retention.prune_record(entry), 'UTF8'::name)), 'hex');
   INSERT INTO retention_audit_prune SELECT entry.*;
-  RAISE LOG 'django-pg-retention: pruned % audit runs through chain position % (older than % days)',
+  RAISE LOG 'django-pg-retention: pruned % audit runs, the chain through position % (older than % days)',
     pruned, through, older_than_days;
   RETURN pruned;
 END
