@@ -140,7 +140,9 @@ class RetentionPolicy(models.Model):
 
 
 class RetentionPolicyHistory(models.Model):
-    """Every change of a policy: created, days changed, deactivated, reactivated."""
+    """Every change of a policy row: created, days_changed, source_changed, deactivated, reactivated,
+    updated (another column), deleted. Written by the database trigger retention_policy_history,
+    whichever role and path changed the row (retention sync, the admin, psql)."""
 
     model_path = models.CharField(max_length=200, db_index=True)
     change = models.CharField(max_length=32)
@@ -149,6 +151,12 @@ class RetentionPolicyHistory(models.Model):
     old_source = models.CharField(max_length=32, blank=True)
     new_source = models.CharField(max_length=32, blank=True)
     changed_at = models.DateTimeField(auto_now_add=True)
+    changed_by = models.CharField(
+        max_length=200, blank=True, default="", db_default="", help_text="the database role that made the change"
+    )
+    detail = models.CharField(
+        max_length=1000, blank=True, default="", db_default="", help_text="the columns an update changed"
+    )
 
     class Meta:
         db_table = "retention_policy_history"

@@ -15,14 +15,13 @@ from psycopg import sql
 
 from django_pg_retention import config
 from django_pg_retention.audit import ensure_triggers
-from django_pg_retention.compiler import SCHEMA, CompiledModel, compile_model
+from django_pg_retention.compiler import SCHEMA, CompiledModel, compile_model, function_name
 from django_pg_retention.graph import purge_order
 from django_pg_retention.models import (
     RetentionConfigRow,
     RetentionPolicy,
-    RetentionPolicyHistory,
 )
-from django_pg_retention.policies import Policy, all_policies, soft_delete_columns, soft_delete_models
+from django_pg_retention.policies import all_policies, soft_delete_columns, soft_delete_models
 from django_pg_retention.schedule import sync_jobs
 
 APP_LABEL = "django_pg_retention"
@@ -44,6 +43,7 @@ class SyncResult:
     functions_installed: list[str] = field(default_factory=list[str])
     triggers_installed: list[str] = field(default_factory=list[str])  # append-only triggers put back
     settings_changed: list[str] = field(default_factory=list[str])  # "batch_size", "app.Model max_deletions_per_run"
+    executors_revoked: list[str] = field(default_factory=list[str])  # roles executor_role no longer names
 
     @property
     def changes(self) -> int:
@@ -54,6 +54,7 @@ class SyncResult:
             + len(self.functions_installed)
             + len(self.triggers_installed)
             + len(self.settings_changed)
+            + len(self.executors_revoked)
         )
 
 
@@ -127,27 +128,27 @@ def drop_functions(using: str, policy: RetentionPolicy) -> None:
             cursor.execute(sql.SQL("DROP FUNCTION IF EXISTS {}").format(function).as_string(None))
 
 
-def grant_executor(using: str, role: str) -> None:
-    """Let ``role`` run purges through run_cleanup, and nothing more (retention.grant_executor)."""
+def grant_executor(using: str, role: str | None) -> list[str]:
+    """Let ``role`` run purges through run_cleanup, and nothing more (retention.grant_executor);
+    take the same back from every other role that holds it (retention.revoke_executor): the grants
+    follow the setting. Returns the roles whose grants were revoked."""
     with connections[using].cursor() as cursor:
-        cursor.execute("SELECT oid FROM pg_roles WHERE rolname = %s", [role])
-        row = cursor.fetchone()
-        if row is None:
-            raise ImproperlyConfigured(
-                f"RETENTION_CLEANUP_CONFIG['executor_role'] names {role!r}, which is not a role of this server"
-            )
-        cursor.execute("SELECT retention.grant_executor(%s::oid::regrole)", [row[0]])
-
-
-def _write_history(using: str, path: str, change: str, old: RetentionPolicy | None, new: Policy | None) -> None:
-    RetentionPolicyHistory.objects.using(using).create(
-        model_path=path,
-        change=change,
-        old_days=old.retention_days if old else None,
-        new_days=new.retention_days if new else None,
-        old_source=old.policy_source if old else "",
-        new_source=new.policy_source.value if new else "",
-    )
+        oid = None
+        if role:
+            cursor.execute("SELECT oid FROM pg_roles WHERE rolname = %s", [role])
+            row = cursor.fetchone()
+            if row is None:
+                raise ImproperlyConfigured(
+                    f"RETENTION_CLEANUP_CONFIG['executor_role'] names {role!r}, which is not a role of this server"
+                )
+            oid = row[0]
+        cursor.execute("SELECT r::oid, r::text FROM retention.executor_roles() r ORDER BY 2")
+        revoked = [name for other, name in cursor.fetchall() if other != oid]
+        for name in revoked:
+            cursor.execute("SELECT retention.revoke_executor(%s::regrole)", [name])
+        if oid is not None:
+            cursor.execute("SELECT retention.grant_executor(%s::oid::regrole)", [oid])
+    return revoked
 
 
 def sync(using: str = "default") -> SyncResult:
@@ -162,8 +163,7 @@ def sync(using: str = "default") -> SyncResult:
         existing = {p.model_path: p for p in RetentionPolicy.objects.using(using).select_for_update()}
         _sync_policies(using, existing, result)
         result.triggers_installed = ensure_triggers(using)
-        if cleanup.executor_role:
-            grant_executor(using, cleanup.executor_role)
+        result.executors_revoked = grant_executor(using, cleanup.executor_role)
         _deactivate(using, existing, result)  # what is left: policies no longer in the settings
     return result
 
@@ -206,9 +206,10 @@ def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: Syn
             "is_active": True,
             "sql_hash": compiled.sql_hash,
         }
+        # Each write below is recorded in retention_policy_history by the database's trigger
+        # (retention.record_policy_change), as a change by any other path is.
         if row is None:
             RetentionPolicy.objects.using(using).create(model_path=policy.model_path, **values)
-            _write_history(using, policy.model_path, "created", None, policy)
             result.created.append(policy.model_path)
             continue
         change = None
@@ -219,7 +220,6 @@ def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: Syn
         elif row.policy_source != policy.policy_source.value:
             change = "source_changed"
         if change:
-            _write_history(using, policy.model_path, change, row, policy)
             result.changed.append(policy.model_path)
         differing = [k for k, v in values.items() if getattr(row, k) != v]
         if differing:
@@ -238,8 +238,7 @@ def _deactivate(using: str, rows: dict[str, RetentionPolicy], result: SyncResult
         if row.is_active:
             drop_functions(using, row)
             row.is_active = False
-            row.save(using=using, update_fields=["is_active", "updated_at"])
-            _write_history(using, path, "deactivated", row, None)
+            row.save(using=using, update_fields=["is_active", "updated_at"])  # history: the trigger
             result.deactivated.append(path)
 
 
@@ -255,3 +254,42 @@ def post_migrate_sync(using: str = "default", **kwargs: object) -> None:
                 len(result.functions_installed),
                 jobs.changes,
             )
+
+
+def policy_drift(using: str = "default") -> list[str]:
+    """How the policies in the database differ from the settings (a row changed in SQL, say
+    ``UPDATE retention_policy SET retention_days = 1``): one sentence per difference, empty when
+    they match or the database cannot be synced. ``retention sync`` puts the settings back; the
+    change itself is in retention_policy_history (who, when)."""
+    if not can_sync(using):
+        return []
+    rows = {p.model_path: p for p in RetentionPolicy.objects.using(using).all()}
+    problems: list[str] = []
+    for policy in all_policies(using):
+        model = policy.model
+        row = rows.pop(policy.model_path, None)
+        if row is None:
+            problems.append(
+                f"{policy.model_path}: no policy row in the database (settings: {policy.retention_days} days)"
+            )
+            continue
+        columns = soft_delete_columns(model)
+        expected: dict[str, object] = {
+            "retention_days": policy.retention_days,
+            "is_active": True,
+            "db_table": policy.db_table,
+            "pk_column": model._meta.pk.column,  # type: ignore[union-attr]
+            "max_deletions_per_run": config.max_deletions_for(policy.model_path),
+            "deleted_at_column": columns.deleted_at_column,
+            "flag_column": columns.flag_column or "",
+            "purge_function": function_name("purge", model),
+            "select_function": function_name("select", model),
+        }
+        for key, value in expected.items():
+            actual = getattr(row, key)
+            if actual != value:
+                problems.append(f"{policy.model_path}: {key} is {actual!r} in the database, {value!r} in the settings")
+    for path, row in rows.items():
+        if row.is_active:
+            problems.append(f"{path}: an active policy in the database that the settings do not have")
+    return problems

@@ -2,3 +2,14 @@
 -- django_pg_retention--0.1--0.2.sql created or re-signed; django_pg_retention--0.1.sql is then
 -- applied again and restores 0.1's definitions of everything else.
 DROP FUNCTION IF EXISTS retention.sql_version();
+
+-- Security (issue 30): what that section created; the functions it replaced come back with 0.1.
+DROP TRIGGER IF EXISTS retention_policy_history ON retention_policy;
+DROP FUNCTION IF EXISTS retention.record_policy_change();
+DROP FUNCTION IF EXISTS retention.executor_roles();
+DROP FUNCTION IF EXISTS retention.revoke_executor(regrole);
+DROP FUNCTION IF EXISTS retention.refuse_shorter_retention(text, integer);
+DROP FUNCTION IF EXISTS retention.refuse_planting_sessions();
+DROP FUNCTION IF EXISTS retention.check_run_arguments(integer, integer);
+DROP FUNCTION IF EXISTS retention.max_days();
+DROP TABLE IF EXISTS retention.dry_gone;

@@ -69,7 +69,7 @@ def test_only_the_executor_role_can_purge_and_only_through_run_cleanup(settings:
         purge_as(EXECUTOR)  # not granted yet
     settings.RETENTION_CLEANUP_CONFIG = {**settings.RETENTION_CLEANUP_CONFIG, "executor_role": EXECUTOR}
     sync()
-    with session_as(EXECUTOR) as conn:  # a dry run too: its ledger is a temporary table of the steps' owner
+    with session_as(EXECUTOR) as conn:  # a dry run too: its ledger (retention.dry_gone) is the owner's
         conn.execute("CALL retention.run_cleanup(dry_run => true, model => 'rules.Place', triggered_by => 'role-dry')")
     preview = RetentionRun.objects.get(triggered_by="role-dry")
     assert (preview.status, preview.items.get().deleted, Place.objects.count()) == ("succeeded", 3, 3)

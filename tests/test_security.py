@@ -1,0 +1,366 @@
+"""Security round 2 (issue 30): attacks by the roles of docs/security.md, each against the real server.
+
+The executor role (RETENTION_CLEANUP_CONFIG["executor_role"], granted by retention.grant_executor)
+logs in as itself here (SET SESSION AUTHORIZATION), so that session_user is the executor, as for a
+pg_cron job or an application connection that logs in with that role.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from conftest import server_dsn
+from django.db import connection
+from psycopg import sql
+from purge_helpers import build_rules_data, expected_after_django_purge, reset_rules_data, rules_tables, snapshot
+
+from django_pg_retention.models import RetentionRun
+from django_pg_retention.sync import sync
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+EXECUTOR = "retention_sec_executor"
+PLANTED = "retention_sec_planted"  # a schema where PUBLIC may CREATE, as on PostgreSQL 14
+
+# Every table name the SQL of the app uses (its own tables; the model tables are added per test).
+APP_TABLES = [
+    "retention_dry_gone",
+    "retention_run",
+    "retention_run_item",
+    "retention_policy",
+    "retention_policy_history",
+    "retention_config",
+    "retention_deleted_keys",
+    "retention_alert",
+    "retention_hold",
+    "retention_request",
+    "retention_outbox",
+]
+
+
+def q(name: str) -> str:
+    return sql.Identifier(name).as_string(None)
+
+
+@pytest.fixture
+def executor(settings: Any) -> Iterator[str]:
+    """The executor role, set up as docs/operations.md says: no right on any table."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [EXECUTOR])
+        if cursor.fetchone() is None:
+            cursor.execute(f"CREATE ROLE {q(EXECUTOR)} NOLOGIN NOSUPERUSER NOCREATEROLE")
+        cursor.execute(f"DROP SCHEMA IF EXISTS {q(PLANTED)} CASCADE")
+        cursor.execute(f"CREATE SCHEMA {q(PLANTED)}")
+        cursor.execute(f"GRANT USAGE, CREATE ON SCHEMA {q(PLANTED)} TO PUBLIC")
+    settings.RETENTION_CLEANUP_CONFIG = {**settings.RETENTION_CLEANUP_CONFIG, "executor_role": EXECUTOR}
+    sync()
+    yield EXECUTOR
+    with connection.cursor() as cursor:
+        cursor.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        cursor.execute(f"DROP SCHEMA IF EXISTS {q(PLANTED)} CASCADE")
+        cursor.execute(f"DROP OWNED BY {q(EXECUTOR)}")  # its objects in public, and its grants
+        cursor.execute(f"DROP ROLE {q(EXECUTOR)}")
+
+
+def session_of(role: str) -> psycopg.Connection[Any]:
+    """A session whose login role (session_user) and current role are ``role``."""
+    conn = psycopg.connect(server_dsn(connection.settings_dict["NAME"]), autocommit=True)
+    conn.execute(sql.SQL("SET SESSION AUTHORIZATION {}").format(sql.Identifier(role)))
+    return conn
+
+
+def rights_of(role: str) -> dict[str, Any]:
+    """Everything that would show an escalation: role attributes, memberships, grants."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication, rolinherit"
+            " FROM pg_roles WHERE rolname = %s",
+            [role],
+        )
+        attributes = cursor.fetchone()
+        cursor.execute(
+            "SELECT array_agg(r.rolname::text ORDER BY r.rolname) FROM pg_auth_members m"
+            " JOIN pg_roles r ON r.oid = m.roleid WHERE m.member = %s::regrole",
+            [role],
+        )
+        memberships = cursor.fetchone()
+        cursor.execute(
+            "SELECT array_agg(table_schema || '.' || table_name || ':' || privilege_type"
+            " ORDER BY table_schema, table_name, privilege_type)"
+            " FROM information_schema.role_table_grants"
+            " WHERE grantee = %s AND table_schema NOT LIKE 'pg\\_temp\\_%%'",  # its own temporary tables
+            [role],
+        )
+        tables = cursor.fetchone()
+        cursor.execute(
+            "SELECT array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text) FROM pg_proc p"
+            " WHERE p.pronamespace = 'retention'::regnamespace AND has_function_privilege(%s, p.oid, 'EXECUTE')",
+            [role],
+        )
+        routines = cursor.fetchone()
+    return {"attributes": attributes, "memberships": memberships, "tables": tables, "routines": routines}
+
+
+def escalation(role: str) -> str:
+    """PL/pgSQL that tries to make ``role`` a superuser, a role creator, a member of the running
+    role and the owner of every table's rights: harmless when the role itself runs it (each step
+    fails, silently), fatal to least privilege when privileged code runs it."""
+    steps = [
+        f"ALTER ROLE {q(role)} SUPERUSER CREATEROLE BYPASSRLS",
+        f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {q(role)}",
+    ]
+    guarded = "BEGIN EXECUTE {}; EXCEPTION WHEN OTHERS THEN NULL; END;"
+    body = "".join(guarded.format(sql.Literal(s).as_string(None)) for s in steps)
+    grant_current = (
+        f"BEGIN EXECUTE pg_catalog.format('GRANT %I TO {q(role)}', current_user); EXCEPTION WHEN OTHERS THEN NULL; END;"
+    )
+    return body + grant_current
+
+
+def plant_temp_tables(conn: psycopg.Connection[Any], role: str, names: list[str]) -> None:
+    """Temporary tables of every name, each with statement triggers (TRUNCATE, INSERT, UPDATE,
+    DELETE) that escalate; retention_dry_gone with the columns 0.1's ledger had."""
+    conn.execute(
+        f"CREATE FUNCTION pg_temp.pwn() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN {escalation(role)}"
+        " RETURN NULL; END $f$"
+    )
+    for name in names:
+        columns = (
+            "db_table text, pk text, run_id bigint, PRIMARY KEY (db_table, pk)"
+            if name == "retention_dry_gone"
+            else "id bigint"
+        )
+        conn.execute(f"CREATE TEMP TABLE {q(name)} ({columns})")
+        for event in ("TRUNCATE", "INSERT", "UPDATE", "DELETE"):
+            conn.execute(
+                f"CREATE TRIGGER {q('pwn_' + event.lower())} BEFORE {event} ON pg_temp.{q(name)}"
+                " FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.pwn()"
+            )
+
+
+# Overloads that a best-match resolution would prefer to pg_catalog's polymorphic or variadic
+# routines for the argument types the purge uses; each returns the right result (a run through
+# them stays exact) after trying to escalate.
+OVERLOADS = [
+    ("FUNCTION", "cardinality(a text[]) RETURNS integer", "pg_catalog.cardinality(a)"),
+    ("FUNCTION", "format(f text, a text) RETURNS text", "pg_catalog.format(f, a)"),
+    ("FUNCTION", "array_to_string(a text[], s text) RETURNS text", "pg_catalog.array_to_string(a, s)"),
+    ("FUNCTION", "to_jsonb(a integer) RETURNS jsonb", "pg_catalog.to_jsonb(a)"),
+    ("FUNCTION", "hashtext(a text) RETURNS integer", "pg_catalog.hashtext(a)"),
+    ("FUNCTION", "concat_int_text(a integer, b text) RETURNS text", "a::text OPERATOR(pg_catalog.||) b"),
+    ("FUNCTION", "concat_bigint_text(a bigint, b text) RETURNS text", "a::text OPERATOR(pg_catalog.||) b"),
+]
+
+
+def plant_overloads(conn: psycopg.Connection[Any], role: str, schema: str) -> None:
+    for _, signature, result in OVERLOADS:
+        conn.execute(
+            f"CREATE FUNCTION {q(schema)}.{signature} LANGUAGE plpgsql AS"
+            f" $f$ BEGIN {escalation(role)} RETURN {result}; END $f$"
+        )
+    for left, fn in (("integer", "concat_int_text"), ("bigint", "concat_bigint_text")):
+        conn.execute(f"CREATE OPERATOR {q(schema)}.|| (LEFTARG = {left}, RIGHTARG = text, FUNCTION = {q(schema)}.{fn})")
+
+
+def run_as(conn: psycopg.Connection[Any], **kwargs: Any) -> RetentionRun:
+    before = RetentionRun.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    names = ", ".join(f"{k} => %s" for k in kwargs)
+    conn.execute(f"CALL retention.run_cleanup({names})", list(kwargs.values()))  # type: ignore[arg-type]
+    run = RetentionRun.objects.filter(id__gt=before).order_by("-id").first()
+    assert run is not None
+    return run
+
+
+def test_the_executor_cannot_become_the_owner_through_caller_objects(executor: str) -> None:
+    """Attack 1: temporary tables of every name the SQL uses, with escalating triggers, and
+    overloads in a schema where PUBLIC may CREATE, first on the executor's search_path. Dry and
+    real runs stay exact and the executor's rights do not change."""
+    reset_rules_data()
+    sync()
+    build_rules_data(random.Random(3), authors=12)
+    expected, _ = expected_after_django_purge()
+    before = rights_of(executor)
+    assert before["attributes"] == (False, False, False, False, False, True)
+    with session_of(executor) as conn:
+        plant_temp_tables(conn, executor, APP_TABLES + rules_tables())
+        plant_overloads(conn, executor, PLANTED)
+        conn.execute(sql.SQL("SET search_path = {}, public").format(sql.Identifier(PLANTED)))
+        preview = run_as(conn, dry_run=True, triggered_by="sec-dry")
+        real = run_as(conn, triggered_by="sec-real")
+        again = run_as(conn, dry_run=True, triggered_by="sec-dry-again")
+    assert rights_of(executor) == before
+    assert (preview.status, real.status, again.status) == ("succeeded", "succeeded", "succeeded"), (
+        preview.error,
+        real.error,
+    )
+    assert snapshot(rules_tables()) == expected
+    # The preview announced exactly what the real run did, model by model.
+    announced = {i.model_path: (i.deleted, i.blocked, i.cascaded) for i in preview.items.all()}
+    done = {i.model_path: (i.deleted, i.blocked, i.cascaded) for i in real.items.all()}
+    assert announced == done and real.rows_deleted > 0
+    assert sum(i.deleted for i in again.items.all()) == 0
+
+
+def test_overloads_planted_in_the_app_schema_are_refused_before_a_run(executor: str) -> None:
+    """Where PUBLIC may CREATE in the schema of the app's tables (PostgreSQL 14, or a cluster
+    upgraded from it), an overload planted there would be found by the definer code's search_path:
+    a run by a session that could plant one is refused, before any run row is written."""
+    reset_rules_data()
+    build_rules_data(random.Random(4), authors=6)
+    tables = snapshot(rules_tables())
+    before = rights_of(executor)
+    with connection.cursor() as cursor:
+        cursor.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
+    runs = RetentionRun.objects.count()
+    with session_of(executor) as conn:
+        plant_overloads(conn, executor, "public")
+        for dry_run in (True, False):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="may CREATE in schema public"):
+                conn.execute("CALL retention.run_cleanup(dry_run => %s)", [dry_run])
+    assert RetentionRun.objects.count() == runs
+    assert rights_of(executor) == before
+    assert snapshot(rules_tables()) == tables
+
+
+APP_ROLE = "retention_sec_app"  # an application role with DML on every table, no grant in schema retention
+
+
+@pytest.fixture
+def app_role() -> Iterator[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [APP_ROLE])
+        if cursor.fetchone() is None:
+            cursor.execute(f"CREATE ROLE {q(APP_ROLE)} NOLOGIN NOSUPERUSER")
+        cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {q(APP_ROLE)}")
+        cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {q(APP_ROLE)}")
+    yield APP_ROLE
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP OWNED BY {q(APP_ROLE)}")
+        cursor.execute(f"DROP ROLE {q(APP_ROLE)}")
+
+
+def history_of(path: str) -> list[tuple[Any, ...]]:
+    from django_pg_retention.models import RetentionPolicyHistory
+
+    return list(
+        RetentionPolicyHistory.objects.filter(model_path=path)
+        .order_by("id")
+        .values_list("change", "old_days", "new_days", "changed_by", "detail")
+    )
+
+
+def test_a_policy_changed_in_sql_is_recorded_and_warned(app_role: str) -> None:
+    """Attack 4: UPDATE retention_policy SET retention_days = 1, by a role with DML on every table.
+    The database records it (who, what), manage.py check and retention status warn, and retention
+    sync puts the settings back, recorded once."""
+    import io
+
+    from django.core import checks as django_checks
+    from django.core.management import call_command
+
+    sync()
+    path = "rules.Place"
+    before = history_of(path)
+    with session_of(app_role) as conn:
+        conn.execute("UPDATE retention_policy SET retention_days = 1 WHERE model_path = %s", [path])
+    assert history_of(path)[len(before) :] == [("days_changed", 30, 1, app_role, "retention_days")]
+
+    warnings = [m for m in django_checks.run_checks(databases=["default"]) if m.id == "pg_retention.W006"]
+    assert [m.msg for m in warnings] == [
+        "Database 'default': the retention policy differs from the settings: "
+        "rules.Place: retention_days is 1 in the database, 30 in the settings."
+    ]
+    out = io.StringIO()
+    call_command("retention", "status", stdout=out)
+    assert "rules.Place: retention_days is 1 in the database, 30 in the settings" in out.getvalue()
+
+    assert sync().changed == [path]  # one row, by the trigger: sync writes none of its own
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user")
+        owner = cursor.fetchone()[0]  # type: ignore[index]
+    assert history_of(path)[len(before) + 1 :] == [("days_changed", 1, 30, owner, "retention_days")]
+    assert not [m for m in django_checks.run_checks(databases=["default"]) if m.id == "pg_retention.W006"]
+
+    # Other columns, a delete and an insert in psql are recorded too; a role that may change a
+    # policy but not write its history cannot change it.
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE retention_policy SET deleted_at_column = 'id' WHERE model_path = %s", [path])
+        cursor.execute("DELETE FROM retention_policy WHERE model_path = %s", [path])
+    assert [h[0] for h in history_of(path)[-2:]] == ["updated", "deleted"]
+    assert history_of(path)[-2][4] == "deleted_at_column"
+    sync()
+    assert history_of(path)[-1][:3] == ("created", None, 30)
+    with connection.cursor() as cursor:
+        cursor.execute(f"REVOKE INSERT ON retention_policy_history FROM {q(app_role)}")
+    with session_of(app_role) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("UPDATE retention_policy SET retention_days = 1 WHERE model_path = %s", [path])
+    assert not [m for m in django_checks.run_checks(databases=["default"]) if m.id == "pg_retention.W006"]
+
+
+def test_the_executor_may_not_shorten_retention(executor: str) -> None:
+    """Item 6: days shorter than a policy is refused to the executor before a run row is written;
+    a longer one, and the owner's shorter one, run."""
+    reset_rules_data()
+    runs = RetentionRun.objects.count()
+    with session_of(executor) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"days => 1 is shorter than the policy of "):
+            conn.execute("CALL retention.run_cleanup(days => 1)")
+        with pytest.raises(
+            psycopg.errors.InsufficientPrivilege, match=r"days => 29 is shorter than the policy of rules\.Place"
+        ):
+            conn.execute("CALL retention.run_cleanup(model => 'rules.Place', days => 29, dry_run => true)")
+        # Its steps cannot be called around it either: begin_run refuses the same.
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="shorter than the policy"):
+            conn.execute("SELECT retention.begin_run(false, 'rules.Place', 1, 'x')")
+        assert RetentionRun.objects.count() == runs
+        longer = run_as(conn, model="rules.Place", days=400, triggered_by="sec-longer")
+    assert (longer.status, longer.days_override) == ("succeeded", 400)
+    with connection.cursor() as cursor:  # the owner may
+        cursor.execute("CALL retention.run_cleanup(model => 'rules.Place', days => 1, triggered_by => 'owner-short')")
+    assert RetentionRun.objects.get(triggered_by="owner-short").status == "succeeded"
+
+
+def test_grants_follow_the_executor_role_setting(executor: str, settings: Any) -> None:
+    """Item 6: a role that executor_role no longer names loses what grant_executor gave it."""
+    granted = rights_of(executor)
+    assert granted["routines"] and granted["tables"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT has_schema_privilege(%s, 'retention', 'USAGE')", [executor])
+        assert cursor.fetchone()[0]  # type: ignore[index]
+    settings.RETENTION_CLEANUP_CONFIG = {**settings.RETENTION_CLEANUP_CONFIG, "executor_role": None}
+    assert sync().executors_revoked == [executor]
+    revoked = rights_of(executor)
+    assert (revoked["routines"], revoked["tables"]) == ((None,), (None,))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT has_schema_privilege(%s, 'retention', 'USAGE')", [executor])
+        assert not cursor.fetchone()[0]  # type: ignore[index]
+    with session_of(executor) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("CALL retention.run_cleanup(dry_run => true)")
+    settings.RETENTION_CLEANUP_CONFIG = {**settings.RETENTION_CLEANUP_CONFIG, "executor_role": executor}
+    assert sync().executors_revoked == []
+    assert rights_of(executor) == granted
+
+
+# Attack 5, item 7: run_cleanup's numbers refused with their name and range, before a run row.
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ("days => 99999999", "days must be between 1 and 36500, not 99999999"),
+        ("days => 0", "days must be between 1 and 36500, not 0"),
+        ("days => -5, dry_run => true", "days must be between 1 and 36500, not -5"),
+        ("batch_size => 2000000000", r"batch_size must be between 1 and 5000 \(max_batch_size\), not 2000000000"),
+        ("batch_size => 0", r"batch_size must be between 1 and 5000 \(max_batch_size\), not 0"),
+    ],
+)
+def test_run_cleanup_arguments_are_range_checked_before_a_run_row(arguments: str, message: str) -> None:
+    sync()
+    runs = RetentionRun.objects.count()
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match=message):
+        with psycopg.connect(server_dsn(connection.settings_dict["NAME"]), autocommit=True) as conn:
+            conn.execute(f"CALL retention.run_cleanup({arguments})")
+    assert RetentionRun.objects.count() == runs
+    assert not RetentionRun.objects.filter(status="running").exists()
