@@ -164,12 +164,19 @@ def raw_cleanup_config() -> object:
     return getattr(settings, CLEANUP_SETTING, {})
 
 
+# The longest retention a policy or a run may have: 100 years (no legal period is longer, and
+# now() - days must stay a timestamp). SQL: retention.max_days().
+MAX_DAYS = 36_500
+
+
 def policy_value_problem(value: object) -> str | None:
     """Why a policy value is not a usable number of days, or None."""
     if isinstance(value, bool) or not isinstance(value, int):
         return f"must be a whole number of days, not {value!r} ({type(value).__name__})"
     if value < 1:
         return f"must be at least 1 day, not {value}"
+    if value > MAX_DAYS:
+        return f"must be at most {MAX_DAYS:,} days (100 years), not {value:,}"
     return None
 
 

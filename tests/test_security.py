@@ -345,7 +345,35 @@ def test_grants_follow_the_executor_role_setting(executor: str, settings: Any) -
     assert rights_of(executor) == granted
 
 
-# Attack 5, item 7: run_cleanup's numbers refused with their name and range, before a run row.
+# Attack 5 and item 7: every number a user gives, refused with its name and range; no run row,
+# no run left 'running'.
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            ["cleanup_soft_deleted", "--dry-run", "--days", "99999999"],
+            "--days: must be a whole number from 1 to 36,500",
+        ),
+        (["cleanup_soft_deleted", "--dry-run", "--days", "0"], "--days: must be a whole number from 1 to 36,500"),
+        (
+            ["cleanup_soft_deleted", "--dry-run", "--batch-size", "99999999999"],
+            "--batch-size: must be a whole number from 1 to 5,000",
+        ),
+        (["cleanup_soft_deleted", "--dry-run", "--batch-size", "-1"], "--batch-size: must be a whole number from 1"),
+        (["retention_drain", "--batch", "-1"], "--batch: must be a whole number from 1 to 10,000"),
+        (["retention_drain", "--batch", "0"], "--batch: must be a whole number from 1 to 10,000"),
+        (["retention", "show", "99999999999999999999"], "run_id: must be a whole number from 1 to"),
+    ],
+)
+def test_command_line_numbers_are_range_checked(arguments: list[str], message: str) -> None:
+    from django.core.management import CommandError, call_command
+
+    runs = RetentionRun.objects.count()
+    with pytest.raises(CommandError, match=message):
+        call_command(*arguments)
+    assert RetentionRun.objects.count() == runs
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
@@ -364,3 +392,12 @@ def test_run_cleanup_arguments_are_range_checked_before_a_run_row(arguments: str
             conn.execute(f"CALL retention.run_cleanup({arguments})")
     assert RetentionRun.objects.count() == runs
     assert not RetentionRun.objects.filter(status="running").exists()
+
+
+def test_the_admin_days_field_is_range_checked() -> None:
+    from django_pg_retention.admin import RunRequestForm as RunForm
+
+    assert not RunForm(data={"days": "99999999"}).is_valid()
+    assert "less than or equal to 36500" in str(RunForm(data={"days": "99999999"}).errors)
+    assert not RunForm(data={"days": "0"}).is_valid()
+    assert RunForm(data={"days": "36500"}).is_valid(), RunForm(data={"days": "36500"}).errors

@@ -16,22 +16,11 @@ from django.db import DEFAULT_DB_ALIAS, models
 
 from django_pg_retention import config
 from django_pg_retention.display import print_run, run_as_dict
+from django_pg_retention.management import numbers
 from django_pg_retention.management.databases import databases_option
 from django_pg_retention.manager import RetentionManager, call_run_cleanup
 from django_pg_retention.models import RetentionRun, RetentionRunItem
 from django_pg_retention.policies import get_model, model_path, soft_delete_models
-
-
-def positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        from argparse import ArgumentTypeError
-
-        raise ArgumentTypeError(f"must be a whole number of at least 1, not {value!r}")
-    return number
 
 
 class Command(BaseCommand):
@@ -42,13 +31,17 @@ class Command(BaseCommand):
         mode.add_argument("--dry-run", action="store_true", help="preview: count, change nothing")
         mode.add_argument("--execute", action="store_true", help="delete (needed when dry_run_default is True)")
         parser.add_argument("--model", help="only this model (app_label.ModelName)")
-        parser.add_argument("--days", type=positive, help="override the retention period for this run")
+        parser.add_argument(
+            "--days", type=numbers.DAYS, help=f"override the retention period for this run (1 to {config.MAX_DAYS:,})"
+        )
         parser.add_argument(
             "--force",
             action="store_true",
             help="skip the confirmation and the large-deletion guard",
         )
-        parser.add_argument("--batch-size", type=positive, help="rows per committed batch")
+        parser.add_argument(
+            "--batch-size", type=numbers.batch_size(), help="rows per committed batch (1 to max_batch_size)"
+        )
         parser.add_argument(
             "--database",
             default=DEFAULT_DB_ALIAS,
