@@ -705,10 +705,17 @@ def _plpgsql_function(
     name: str, signature: LiteralString, path: sql.Composable, tag: LiteralString, code: sql.Composable
 ) -> sql.Composable:
     """CREATE OR REPLACE FUNCTION retention.<name><signature> with its search_path pinned; code is
-    its DECLARE ... END, quoted as $tag$."""
+    its DECLARE ... END, quoted as $tag$, or as $tag_<n>$ when the code holds $tag$ (a db_table or
+    a column name in a comment or a literal could, and would end the body there)."""
+    text = _text(code)
+    quote = tag
+    n = 0
+    while f"${quote}$" in text:
+        n += 1
+        quote = cast(LiteralString, f"{tag}_{n}")
     return sql.SQL(
         "CREATE OR REPLACE FUNCTION {schema}.{name}" + signature + "\n"
-        "LANGUAGE plpgsql VOLATILE SET search_path = {path} AS $" + tag + "$\n{code}\n$" + tag + "$;"
+        "LANGUAGE plpgsql VOLATILE SET search_path = {path} AS $" + quote + "$\n{code}\n$" + quote + "$;"
     ).format(schema=_ident(SCHEMA), name=_ident(name), path=path, code=code)
 
 

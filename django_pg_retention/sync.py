@@ -20,8 +20,9 @@ from django_pg_retention.graph import purge_order
 from django_pg_retention.models import (
     RetentionConfigRow,
     RetentionPolicy,
+    RetentionPolicyHistory,
 )
-from django_pg_retention.policies import all_policies, soft_delete_columns, soft_delete_models
+from django_pg_retention.policies import Policy, all_policies, soft_delete_columns, soft_delete_models
 from django_pg_retention.schedule import sync_jobs
 
 APP_LABEL = "django_pg_retention"
@@ -142,13 +143,51 @@ def grant_executor(using: str, role: str | None) -> list[str]:
                     f"RETENTION_CLEANUP_CONFIG['executor_role'] names {role!r}, which is not a role of this server"
                 )
             oid = row[0]
-        cursor.execute("SELECT r::oid, r::text FROM retention.executor_roles() r ORDER BY 2")
-        revoked = [name for other, name in cursor.fetchall() if other != oid]
+        revoked: list[str] = []
+        cursor.execute("SELECT to_regprocedure('retention.executor_roles()') IS NOT NULL")
+        if cursor.fetchone()[0]:  # type: ignore[index]  # SQL 0.2 (not a database migrated back to 0.1)
+            cursor.execute("SELECT r::oid, r::text FROM retention.executor_roles() r ORDER BY 2")
+            revoked = [name for other, name in cursor.fetchall() if other != oid]
         for name in revoked:
             cursor.execute("SELECT retention.revoke_executor(%s::regrole)", [name])
         if oid is not None:
             cursor.execute("SELECT retention.grant_executor(%s::oid::regrole)", [oid])
     return revoked
+
+
+def _history_trigger(using: str) -> bool:
+    """Whether the database records policy changes itself (SQL 0.2's trigger retention_policy_history);
+    a database migrated back to 0.1's SQL does not, and sync then writes the history rows."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'retention_policy_history'"
+            " AND tgrelid = %s::regclass)",
+            [RetentionPolicy._meta.db_table],
+        )
+        return bool(cursor.fetchone()[0])  # type: ignore[index]
+
+
+def _write_history(using: str, path: str, change: str, old: RetentionPolicy | None, new: Policy | None) -> None:
+    """A history row written by sync, for a database without the trigger (0.1's SQL)."""
+    if _history_trigger(using):
+        return
+    with connections[using].cursor() as cursor:  # 0.1's columns only (migration 0009 may be unapplied)
+        cursor.execute(
+            sql.SQL(
+                "INSERT INTO {} (model_path, change, old_days, new_days, old_source, new_source, changed_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, clock_timestamp())"
+            )
+            .format(sql.Identifier(RetentionPolicyHistory._meta.db_table))
+            .as_string(None),
+            [
+                path,
+                change,
+                old.retention_days if old else None,
+                new.retention_days if new else None,
+                old.policy_source if old else "",
+                new.policy_source.value if new else "",
+            ],
+        )
 
 
 def sync(using: str = "default") -> SyncResult:
@@ -207,9 +246,11 @@ def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: Syn
             "sql_hash": compiled.sql_hash,
         }
         # Each write below is recorded in retention_policy_history by the database's trigger
-        # (retention.record_policy_change), as a change by any other path is.
+        # (retention.record_policy_change), as a change by any other path is; _write_history
+        # writes a row only where that trigger is missing (0.1's SQL).
         if row is None:
             RetentionPolicy.objects.using(using).create(model_path=policy.model_path, **values)
+            _write_history(using, policy.model_path, "created", None, policy)
             result.created.append(policy.model_path)
             continue
         change = None
@@ -220,6 +261,7 @@ def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: Syn
         elif row.policy_source != policy.policy_source.value:
             change = "source_changed"
         if change:
+            _write_history(using, policy.model_path, change, row, policy)
             result.changed.append(policy.model_path)
         differing = [k for k, v in values.items() if getattr(row, k) != v]
         if differing:
@@ -238,7 +280,8 @@ def _deactivate(using: str, rows: dict[str, RetentionPolicy], result: SyncResult
         if row.is_active:
             drop_functions(using, row)
             row.is_active = False
-            row.save(using=using, update_fields=["is_active", "updated_at"])  # history: the trigger
+            row.save(using=using, update_fields=["is_active", "updated_at"])
+            _write_history(using, path, "deactivated", row, None)
             result.deactivated.append(path)
 
 

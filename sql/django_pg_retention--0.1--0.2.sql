@@ -275,6 +275,12 @@ BEGIN
   PERFORM retention.refuse_planting_sessions();
   PERFORM retention.check_run_arguments(days, NULL);
   PERFORM retention.refuse_shorter_retention(model, days);
+  -- How long a real run waits for a preview to yield: a caller could otherwise hold the start lock
+  -- (and a backend of the owner) for as long as it likes.
+  IF preview_wait IS NULL OR preview_wait < interval '0' OR preview_wait > interval '1 minute' THEN
+    RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+      MESSAGE = format('retention.begin_run: preview_wait must be between 0 and 1 minute, not %s', preview_wait);
+  END IF;
   IF NOT pg_try_advisory_xact_lock(hashtext('django_pg_retention.run_cleanup')) THEN
     PERFORM retention.start_run(dry_run, model, days, triggered_by, 'skipped', 'another run_cleanup is starting');
     RETURN NULL;

@@ -316,6 +316,9 @@ def test_the_executor_may_not_shorten_retention(executor: str) -> None:
         # Its steps cannot be called around it either: begin_run refuses the same.
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="shorter than the policy"):
             conn.execute("SELECT retention.begin_run(false, 'rules.Place', 1, 'x')")
+        # Nor hold the start lock, as the owner, for as long as it likes.
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="preview_wait must be between 0 and 1 minute"):
+            conn.execute("SELECT retention.begin_run(false, 'rules.Place', NULL, 'x', '1 day')")
         assert RetentionRun.objects.count() == runs
         longer = run_as(conn, model="rules.Place", days=400, triggered_by="sec-longer")
     assert (longer.status, longer.days_override) == ("succeeded", 400)
@@ -401,3 +404,112 @@ def test_the_admin_days_field_is_range_checked() -> None:
     assert "less than or equal to 36500" in str(RunForm(data={"days": "99999999"}).errors)
     assert not RunForm(data={"days": "0"}).is_valid()
     assert RunForm(data={"days": "36500"}).is_valid(), RunForm(data={"days": "36500"}).errors
+
+
+def test_a_table_name_cannot_end_the_body_of_a_generated_function() -> None:
+    """Review item: the generated SQL quotes its body as $purge$ / $select$ and names db_table in
+    comments and literals; a name holding the tag would end the body there. The tag then changes."""
+    from django.db import models, transaction
+    from django.test.utils import isolate_apps
+
+    from django_pg_retention.compiler import compile_model
+    from django_pg_retention.models import SoftDeleteMixin
+
+    with isolate_apps("rules"):
+
+        class Dollar(SoftDeleteMixin):
+            name = models.CharField(max_length=10)
+
+            class Meta(SoftDeleteMixin.Meta):
+                app_label = "rules"
+                db_table = "x$purge$y$select$z"
+
+        compiled = compile_model(Dollar, ["public"])
+    assert "AS $purge_1$" in compiled.sql and "AS $select_1$" in compiled.sql
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(compiled.sql)  # PL/pgSQL bodies are parsed when called: created, then rolled back
+        cursor.execute(
+            "SELECT prosrc FROM pg_proc WHERE oid = %s::regprocedure",
+            [f"retention.{compiled.purge_function}(text[], boolean)"],
+        )
+        body = cursor.fetchone()[0]  # type: ignore[index]
+        transaction.set_rollback(True)
+    assert body.rstrip().endswith("END") and "x$purge$y$select$z" in body
+
+
+UPGRADE_DB = "retention_sec_upgrade"
+# Every object the security section of sql/django_pg_retention--0.1--0.2.sql creates.
+SECURITY_OBJECTS = [
+    "to_regclass('retention.dry_gone')",
+    "to_regprocedure('retention.refuse_planting_sessions()')",
+    "to_regprocedure('retention.refuse_shorter_retention(text, integer)')",
+    "to_regprocedure('retention.check_run_arguments(integer, integer)')",
+    "to_regprocedure('retention.max_days()')",
+    "to_regprocedure('retention.revoke_executor(regrole)')",
+    "to_regprocedure('retention.executor_roles()')",
+    "to_regprocedure('retention.record_policy_change()')",
+    "(SELECT min(oid) FROM pg_trigger WHERE tgname = 'retention_policy_history')",
+]
+
+
+def test_an_upgrade_from_0_1_applies_every_fix_and_the_downgrade_removes_them(executor: str, cron_db: Any) -> None:
+    """A database migrated to 0007 (release 0.1.0's SQL) then to the latest: the security objects
+    exist, no routine of schema retention names a pg_temp ledger any more, and attack 1 fails; and
+    migrating back to 0007 drops them again (0.1's definitions restored)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    manage_py = str(Path(__file__).resolve().parent / "manage.py")
+    params = connection.get_connection_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {q(UPGRADE_DB)}")
+        cursor.execute(f"CREATE DATABASE {q(UPGRADE_DB)}")
+    url = f"postgres://{params['user']}@{params.get('host') or 'localhost'}:{params.get('port') or 5432}/{UPGRADE_DB}"
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "testproject.demo_settings"}
+
+    def migrate(*target: str) -> None:
+        done = subprocess.run(
+            [sys.executable, manage_py, "migrate", "-v0", *target], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+
+    def state(conn: psycopg.Connection[Any]) -> tuple[list[bool], int]:
+        present = [conn.execute(f"SELECT {o} IS NOT NULL").fetchone()[0] for o in SECURITY_OBJECTS]  # type: ignore[index]
+        temp_ledger = conn.execute(
+            "SELECT count(*) FROM pg_proc WHERE pronamespace = 'retention'::regnamespace"
+            " AND prosrc LIKE '%pg\\_temp.retention\\_dry\\_gone%'"
+        ).fetchone()[0]  # type: ignore[index]
+        return present, temp_ledger
+
+    try:
+        migrate()
+        migrate("django_pg_retention", "0007")  # 0.1.0's SQL, as an installed 0.1.0 database has it
+        with psycopg.connect(server_dsn(UPGRADE_DB), autocommit=True) as conn:
+            present, temp_ledger = state(conn)
+            assert not any(present) and temp_ledger > 0
+        migrate()
+        with psycopg.connect(server_dsn(UPGRADE_DB), autocommit=True) as conn:
+            present, temp_ledger = state(conn)
+            assert all(present) and temp_ledger == 0
+            conn.execute("SELECT retention.grant_executor(%s::regrole)", [executor])
+        with psycopg.connect(server_dsn(UPGRADE_DB), autocommit=True) as conn:
+            conn.execute(sql.SQL("SET SESSION AUTHORIZATION {}").format(sql.Identifier(executor)))
+            plant_temp_tables(conn, executor, ["retention_dry_gone"])
+            conn.execute("CALL retention.run_cleanup(dry_run => true)")
+            assert conn.execute("SELECT status FROM retention_run ORDER BY id DESC LIMIT 1").fetchone() == (
+                "succeeded",
+            )
+        assert rights_of(executor)["attributes"] == (False, False, False, False, False, True)
+        migrate("django_pg_retention", "0007")  # the downgrade drops them again
+        with psycopg.connect(server_dsn(UPGRADE_DB), autocommit=True) as conn:
+            present, temp_ledger = state(conn)
+            assert not any(present) and temp_ledger > 0
+    finally:
+        cron_db.execute(
+            "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname LIKE %s",
+            [f"django_pg_retention:{UPGRADE_DB}:%"],
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {q(UPGRADE_DB)} WITH (FORCE)")
