@@ -101,48 +101,75 @@ COMMENT ON FUNCTION retention.check_run_arguments(integer, integer) IS
   'Refuses a days or batch_size of run_cleanup outside its range, naming it';
 REVOKE ALL ON FUNCTION retention.check_run_arguments(integer, integer) FROM PUBLIC;
 
--- Called first by the definer steps (begin_run, and own_run that every other step calls): a
--- session whose login role may CREATE in a schema where these functions resolve names (their
--- search_path: the app's schema; and schema retention) could plant an overload there that a
--- best-match resolution prefers to pg_catalog's (cardinality(text[]) over cardinality(anyarray),
--- an operator ||(integer, text) over anynonarray || text) and have it run with the owner's rights.
--- Such a session is refused; the owner's own sessions (and superusers) are not. Its own path is
--- pg_catalog and pg_temp only, and every call in it is qualified.
+-- Called first by the definer steps (begin_run, and own_run that every other step calls). Their
+-- search_path is pg_catalog, the app's schema, pg_temp: a function or operator in the app's schema
+-- (or in schema retention) with the name of one of pg_catalog's can be preferred to it by
+-- best-match resolution (cardinality(text[]) over cardinality(anyarray), ||(integer, text) over
+-- anynonarray || text) and would run with the owner's rights. So:
+-- 1. a session whose login role is not the owner (a member of it, or a superuser) and may CREATE in
+--    one of those schemas (PostgreSQL 14's public, or a cluster upgraded from it) is refused;
+-- 2. any session, the owner's too, is refused while such a look-alike exists there that a role
+--    other than the owner (its members, superusers) owns: someone planted it for the owner's runs.
+-- Its own path is pg_catalog and pg_temp only, and every call in it is qualified.
 CREATE OR REPLACE FUNCTION retention.refuse_planting_sessions() RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+  schemas oid[];
   writable name;
+  planted text;
 BEGIN
-  IF pg_catalog.pg_has_role(session_user, current_user, 'MEMBER'::text) THEN
-    RETURN;  -- the owner, or a superuser: nothing to gain
+  SELECT pg_catalog.array_agg(s.oid) INTO schemas
+    FROM pg_catalog.pg_namespace s
+   WHERE s.nspname OPERATOR(pg_catalog.<>) 'pg_catalog'::name
+     AND (s.nspname OPERATOR(pg_catalog.=) 'retention'::name
+          OR pg_catalog.quote_ident(s.nspname) OPERATOR(pg_catalog.=) ANY (
+               SELECT pg_catalog.unnest(pg_catalog.string_to_array(pg_catalog.substr(c, 13), ', '::text))
+                 FROM pg_catalog.pg_proc p, pg_catalog.unnest(p.proconfig) c
+                WHERE p.oid OPERATOR(pg_catalog.=) 'retention.own_run(bigint)'::pg_catalog.regprocedure
+                  AND c OPERATOR(pg_catalog.~~) 'search\_path=%'::text));
+  IF NOT pg_catalog.pg_has_role(session_user, current_user, 'MEMBER'::text) THEN
+    SELECT n.nspname INTO writable FROM pg_catalog.pg_namespace n
+     WHERE n.oid OPERATOR(pg_catalog.=) ANY (schemas)
+       AND pg_catalog.has_schema_privilege(session_user, n.oid, 'CREATE'::text)
+     ORDER BY n.nspname LIMIT 1;
+    IF writable IS NOT NULL THEN
+      RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+        MESSAGE = pg_catalog.format('retention: role %I may CREATE in schema %I, where the SECURITY DEFINER steps of '
+                                    'run_cleanup resolve names: a function or operator planted there would run with '
+                                    'the rights of role %I, so this session may not run them',
+                                    session_user, writable, current_user),
+        HINT = pg_catalog.format('REVOKE CREATE ON SCHEMA %I FROM PUBLIC (the default since PostgreSQL 15), and from '
+                                 'role %I.', writable, session_user);
+    END IF;
   END IF;
-  SELECT n.nspname INTO writable
-    FROM pg_catalog.pg_namespace n
-   WHERE n.oid OPERATOR(pg_catalog.=) ANY (
-           SELECT p.pronamespace FROM pg_catalog.pg_proc p
-            WHERE p.oid OPERATOR(pg_catalog.=) 'retention.own_run(bigint)'::pg_catalog.regprocedure
-           UNION ALL
-           SELECT s.oid FROM pg_catalog.pg_namespace s, pg_catalog.pg_proc p, pg_catalog.unnest(p.proconfig) c
-            WHERE p.oid OPERATOR(pg_catalog.=) 'retention.own_run(bigint)'::pg_catalog.regprocedure
-              AND c OPERATOR(pg_catalog.~~) 'search\_path=%'::text
-              AND pg_catalog.quote_ident(s.nspname) OPERATOR(pg_catalog.=) ANY (
-                    pg_catalog.string_to_array(pg_catalog.substr(c, 13), ', '::text)))
-     AND n.nspname OPERATOR(pg_catalog.<>) 'pg_catalog'::name
-     AND pg_catalog.has_schema_privilege(session_user, n.oid, 'CREATE'::text)
-   ORDER BY n.nspname LIMIT 1;
-  IF writable IS NOT NULL THEN
+  SELECT pg_catalog.format('%s %s.%s (owned by role %I)', l.kind, l.nspname, l.signature, l.owner) INTO planted
+    FROM (SELECT 'function'::text AS kind, n.nspname::text, p.oid::pg_catalog.regprocedure::text AS signature,
+                 p.proowner AS owner_oid, pg_catalog.pg_get_userbyid(p.proowner)::text AS owner
+            FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+           WHERE p.pronamespace OPERATOR(pg_catalog.=) ANY (schemas)
+             AND EXISTS (SELECT 1 FROM pg_catalog.pg_proc c
+                          WHERE c.proname OPERATOR(pg_catalog.=) p.proname
+                            AND c.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace)
+          UNION ALL
+          SELECT 'operator', n.nspname::text, o.oid::pg_catalog.regoperator::text, o.oprowner,
+                 pg_catalog.pg_get_userbyid(o.oprowner)::text
+            FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) o.oprnamespace
+           WHERE o.oprnamespace OPERATOR(pg_catalog.=) ANY (schemas)) l
+   WHERE NOT pg_catalog.pg_has_role(l.owner_oid, current_user, 'MEMBER'::text)
+     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                      WHERE r.oid OPERATOR(pg_catalog.=) l.owner_oid AND r.rolsuper)
+   ORDER BY 1 LIMIT 1;
+  IF planted IS NOT NULL THEN
     RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
-      MESSAGE = pg_catalog.format('retention: role %I may CREATE in schema %I, where the SECURITY DEFINER steps of '
-                                  'run_cleanup resolve names: a function or operator planted there would run with '
-                                  'the rights of role %I, so this session may not run them',
-                                  session_user, writable, current_user),
-      HINT = pg_catalog.format('REVOKE CREATE ON SCHEMA %I FROM PUBLIC (the default since PostgreSQL 15), and from '
-                               'role %I.', writable, session_user);
+      MESSAGE = pg_catalog.format('retention: %s shadows a pg_catalog name where the SECURITY DEFINER steps of '
+                                  'run_cleanup resolve names; it could run with the rights of role %I, so no run '
+                                  'starts or goes on', planted, current_user),
+      HINT = 'Drop it (or have role ' || current_user || ' own it), and REVOKE CREATE ON SCHEMA ... FROM PUBLIC.';
   END IF;
 END
 $$;
 COMMENT ON FUNCTION retention.refuse_planting_sessions() IS
-  'Refuses a non-owner session that may CREATE in a schema the definer steps resolve names in';
+  'Refuses the definer steps to a non-owner session that may CREATE where they resolve names, and to every session while a look-alike of a pg_catalog routine planted by another role is there';
 REVOKE ALL ON FUNCTION retention.refuse_planting_sessions() FROM PUBLIC;
 
 -- The executor may not shorten retention: a days shorter than the policy of a model the run

@@ -208,7 +208,8 @@ def test_the_executor_cannot_become_the_owner_through_caller_objects(executor: s
 def test_overloads_planted_in_the_app_schema_are_refused_before_a_run(executor: str) -> None:
     """Where PUBLIC may CREATE in the schema of the app's tables (PostgreSQL 14, or a cluster
     upgraded from it), an overload planted there would be found by the definer code's search_path:
-    a run by a session that could plant one is refused, before any run row is written."""
+    a run by a session that could plant one is refused, and so is any run, the owner's too, while a
+    look-alike planted by another role is there; before any run row is written."""
     reset_rules_data()
     build_rules_data(random.Random(4), authors=6)
     tables = snapshot(rules_tables())
@@ -221,6 +222,15 @@ def test_overloads_planted_in_the_app_schema_are_refused_before_a_run(executor: 
         for dry_run in (True, False):
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="may CREATE in schema public"):
                 conn.execute("CALL retention.run_cleanup(dry_run => %s)", [dry_run])
+        # The owner's own runs (pg_cron's) would call them with its rights: refused while they exist.
+        with psycopg.connect(server_dsn(connection.settings_dict["NAME"]), autocommit=True) as owner:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"shadows a pg_catalog name"):
+                owner.execute("CALL retention.run_cleanup(dry_run => true)")
+        # Revoking CREATE is not enough for the owner while the look-alikes are there.
+        with connection.cursor() as cursor:
+            cursor.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"owned by role retention_sec_executor"):
+            conn.execute("CALL retention.run_cleanup(dry_run => true)")
     assert RetentionRun.objects.count() == runs
     assert rights_of(executor) == before
     assert snapshot(rules_tables()) == tables
