@@ -109,7 +109,8 @@ REVOKE ALL ON FUNCTION retention.check_run_arguments(integer, integer) FROM PUBL
 -- 1. a session whose login role is not the owner (a member of it, or a superuser) and may CREATE in
 --    one of those schemas (PostgreSQL 14's public, or a cluster upgraded from it) is refused;
 -- 2. any session, the owner's too, is refused while such a look-alike exists there that a role
---    other than the owner (its members, superusers) owns: someone planted it for the owner's runs.
+--    other than the owner (its members, superusers, CREATEROLE roles) owns: someone planted it for
+--    the owner's runs.
 -- Its own path is pg_catalog and pg_temp only, and every call in it is qualified.
 CREATE OR REPLACE FUNCTION retention.refuse_planting_sessions() RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -156,8 +157,11 @@ BEGIN
             FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) o.oprnamespace
            WHERE o.oprnamespace OPERATOR(pg_catalog.=) ANY (schemas)) l
    WHERE NOT pg_catalog.pg_has_role(l.owner_oid, current_user, 'MEMBER'::text)
+     -- Trusted besides the owner's members: superusers, and roles with CREATEROLE, which can make
+     -- themselves members of the owner anyway (the master user of a managed service, who installs
+     -- extensions such as hstore, whose || operators have pg_catalog's name).
      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
-                      WHERE r.oid OPERATOR(pg_catalog.=) l.owner_oid AND r.rolsuper)
+                      WHERE r.oid OPERATOR(pg_catalog.=) l.owner_oid AND (r.rolsuper OR r.rolcreaterole))
    ORDER BY 1 LIMIT 1;
   IF planted IS NOT NULL THEN
     RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
@@ -705,6 +709,55 @@ REVOKE ALL ON FUNCTION retention.record_policy_change() FROM PUBLIC;
 
 CREATE TRIGGER retention_policy_history AFTER INSERT OR UPDATE OR DELETE ON retention_policy
   FOR EACH ROW EXECUTE FUNCTION retention.record_policy_change();
+
+-- The append-only triggers are pgtrigger's row triggers, which read pgtrigger.ignore for each row;
+-- retention_audit_guard (0.1) is a statement trigger that refuses a lifting non-owner, but it fires
+-- before the statement runs, so a set_config('pgtrigger.ignore', ..., true) in the statement's own
+-- WHERE or SET lifted them for the rows after it. A row trigger now checks the same for every row.
+CREATE OR REPLACE FUNCTION retention.guard_audit_row() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  lifted text[];
+BEGIN
+  IF pg_has_role(current_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'MEMBER') THEN
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+  END IF;
+  BEGIN
+    lifted := current_setting('pgtrigger.ignore', true)::text[];
+  EXCEPTION WHEN OTHERS THEN
+    lifted := NULL;  -- a value pgtrigger cannot read lifts nothing
+  END;
+  IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = TG_RELID AND t.tgname = ANY(lifted)) THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('pgtrigger.ignore lifts the append-only triggers of %I only for its owner, not for role %I',
+                       TG_TABLE_NAME, current_user);
+  END IF;
+  RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+COMMENT ON FUNCTION retention.guard_audit_row() IS
+  'Row trigger: refuses pgtrigger.ignore of an audit table''s append-only triggers to roles that do not own it, row by row';
+REVOKE ALL ON FUNCTION retention.guard_audit_row() FROM PUBLIC;
+
+-- Installs (or enables again) both guards on every audit table; migrate and retention sync call it.
+CREATE OR REPLACE FUNCTION retention.install_audit_guards() RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  audit_table text;
+BEGIN
+  FOREACH audit_table IN ARRAY retention.audit_tables() LOOP
+    EXECUTE format('CREATE OR REPLACE TRIGGER retention_audit_guard BEFORE UPDATE OR DELETE OR TRUNCATE ON %I'
+                   ' FOR EACH STATEMENT EXECUTE FUNCTION retention.guard_audit_table()', audit_table);
+    EXECUTE format('ALTER TABLE %I ENABLE TRIGGER retention_audit_guard', audit_table);
+    EXECUTE format('CREATE OR REPLACE TRIGGER retention_audit_guard_row BEFORE UPDATE OR DELETE ON %I'
+                   ' FOR EACH ROW EXECUTE FUNCTION retention.guard_audit_row()', audit_table);
+    EXECUTE format('ALTER TABLE %I ENABLE TRIGGER retention_audit_guard_row', audit_table);
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION retention.install_audit_guards() IS
+  'Installs the retention_audit_guard (statement) and retention_audit_guard_row triggers on every audit table';
+SELECT retention.install_audit_guards();
 
 -- End of the security section (issue 30).
 

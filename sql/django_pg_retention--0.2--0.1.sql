@@ -13,3 +13,13 @@ DROP FUNCTION IF EXISTS retention.refuse_planting_sessions();
 DROP FUNCTION IF EXISTS retention.check_run_arguments(integer, integer);
 DROP FUNCTION IF EXISTS retention.max_days();
 DROP TABLE IF EXISTS retention.dry_gone;
+DO $$
+DECLARE
+  audit_table text;
+BEGIN
+  FOREACH audit_table IN ARRAY retention.audit_tables() LOOP
+    EXECUTE format('DROP TRIGGER IF EXISTS retention_audit_guard_row ON %I', audit_table);
+  END LOOP;
+END
+$$;
+DROP FUNCTION IF EXISTS retention.guard_audit_row();

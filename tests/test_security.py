@@ -7,6 +7,7 @@ pg_cron job or an application connection that logs in with that role.
 
 from __future__ import annotations
 
+import io
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -267,8 +268,6 @@ def test_a_policy_changed_in_sql_is_recorded_and_warned(app_role: str) -> None:
     """Attack 4: UPDATE retention_policy SET retention_days = 1, by a role with DML on every table.
     The database records it (who, what), manage.py check and retention status warn, and retention
     sync puts the settings back, recorded once."""
-    import io
-
     from django.core import checks as django_checks
     from django.core.management import call_command
 
@@ -459,6 +458,8 @@ SECURITY_OBJECTS = [
     "to_regprocedure('retention.executor_roles()')",
     "to_regprocedure('retention.record_policy_change()')",
     "(SELECT min(oid) FROM pg_trigger WHERE tgname = 'retention_policy_history')",
+    "to_regprocedure('retention.guard_audit_row()')",
+    "(SELECT min(oid) FROM pg_trigger WHERE tgname = 'retention_audit_guard_row')",
 ]
 
 
@@ -523,3 +524,45 @@ def test_an_upgrade_from_0_1_applies_every_fix_and_the_downgrade_removes_them(ex
         )
         with connection.cursor() as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS {q(UPGRADE_DB)} WITH (FORCE)")
+
+
+def test_a_number_the_database_refuses_is_a_command_error_not_a_traceback() -> None:
+    """The synced max_batch_size is what run_cleanup checks: a batch size the settings allow but the
+    database's configuration does not is refused by SQL, and the command says so, with no run row."""
+    from django.core.management import CommandError, call_command
+
+    sync()
+    runs = RetentionRun.objects.count()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE retention_config SET max_batch_size = 10, min_batch_size = 1, batch_size = 10")
+    try:
+        with pytest.raises(CommandError, match=r"batch_size must be between 1 and 10 \(max_batch_size\), not 20"):
+            call_command("cleanup_soft_deleted", "--dry-run", "--batch-size", "20", stdout=io.StringIO())
+    finally:
+        sync()
+    assert RetentionRun.objects.count() == runs
+
+
+def test_pgtrigger_ignore_set_within_the_statement_does_not_lift_the_append_only_triggers(app_role: str) -> None:
+    """Review item: retention_audit_guard is a statement trigger, which fires before a WHERE or SET
+    that calls set_config('pgtrigger.ignore', ...); the row guard refuses it for every row."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT retention.start_run(false, NULL, NULL, 'sealed', 'skipped')")
+        sealed = cursor.fetchone()[0]  # type: ignore[index]
+        cursor.execute(
+            "SELECT '{' || string_agg(tgname, ',') || '}' FROM pg_trigger WHERE tgrelid = 'retention_run'::regclass"
+            " AND tgname LIKE 'pgtrigger_append_only_%'"
+        )
+        lifted = cursor.fetchone()[0]  # type: ignore[index]
+    with session_of(app_role) as conn:
+        for statement in (
+            "UPDATE retention_run SET error = 'rewritten'"
+            " WHERE id = %(id)s AND set_config('pgtrigger.ignore', %(lifted)s, true) IS NOT NULL",
+            "UPDATE retention_run SET error = set_config('pgtrigger.ignore', %(lifted)s, true) WHERE id = %(id)s",
+            "DELETE FROM retention_run"
+            " WHERE id = %(id)s AND set_config('pgtrigger.ignore', %(lifted)s, true) IS NOT NULL",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"pgtrigger\.ignore lifts the append-only"):
+                conn.execute(statement, {"id": sealed, "lifted": lifted})
+    run = RetentionRun.objects.get(id=sealed)
+    assert (run.error, run.status) == ("", "skipped")

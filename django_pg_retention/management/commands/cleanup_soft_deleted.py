@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DEFAULT_DB_ALIAS, models
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, models
 
 from django_pg_retention import config
 from django_pg_retention.display import print_run, run_as_dict
@@ -78,15 +78,18 @@ class Command(BaseCommand):
             models_here = [target] if target else soft_delete_models(using)
             if not dry_run and not options["force"]:
                 self.guard(using, models_here, options["days"], cleanup)
-            run = call_run_cleanup(
-                using,
-                dry_run=dry_run,
-                model=model_path(target) if target else None,
-                days=options["days"],
-                batch_size=options["batch_size"],
-                triggered_by="command",
-                force=options["force"],  # a person confirming past max_deletions_per_run
-            )
+            try:
+                run = call_run_cleanup(
+                    using,
+                    dry_run=dry_run,
+                    model=model_path(target) if target else None,
+                    days=options["days"],
+                    batch_size=options["batch_size"],
+                    triggered_by="command",
+                    force=options["force"],  # a person confirming past max_deletions_per_run
+                )
+            except DatabaseError as exc:  # refused by run_cleanup (a range, a right): its message, no traceback
+                raise CommandError(f"database {using}: {str(exc).strip()}") from exc
             items = list(RetentionRunItem.objects.using(using).filter(run=run).order_by("id"))
             if options["format"] == "json":
                 runs[using] = run_as_dict(run, items)
