@@ -157,6 +157,7 @@ def test_an_unknown_executor_role_is_named(settings: Any) -> None:
     ("statement", "constraint"),
     [
         ("UPDATE retention_policy SET retention_days = 0", "retention_policy_days_at_least_1"),
+        ("UPDATE retention_policy SET retention_days = 99999999", "retention_policy_days_at_most_max"),
         ("UPDATE retention_policy SET max_deletions_per_run = 0", "retention_policy_max_deletions_at_least_1"),
         ("UPDATE retention_policy SET deleted_at_column = ''", "retention_policy_deleted_at_column_set"),
         ("UPDATE retention_config SET batch_size = 0", "retention_config_values_in_range"),
@@ -165,6 +166,11 @@ def test_an_unknown_executor_role_is_named(settings: Any) -> None:
             "INSERT INTO retention_request (requested_by, requested_at, model_path, days, status, error)"
             " VALUES ('x', now(), '', 0, 'pending', '')",
             "retention_request_days_at_least_1",
+        ),
+        (
+            "INSERT INTO retention_request (requested_by, requested_at, model_path, days, status, error)"
+            " VALUES ('x', now(), '', 99999999, 'pending', '')",
+            "retention_request_days_at_most_max",
         ),
     ],
 )
