@@ -566,3 +566,32 @@ def test_pgtrigger_ignore_set_within_the_statement_does_not_lift_the_append_only
                 conn.execute(statement, {"id": sealed, "lifted": lifted})
     run = RetentionRun.objects.get(id=sealed)
     assert (run.error, run.status) == ("", "skipped")
+
+
+def test_every_number_in_the_settings_has_a_range(settings: Any) -> None:
+    """Item 7: a number too large for its column or for a timestamp is a system check error naming
+    the key and the range, not a failed sync or a run that fails later."""
+    from django.core import checks as django_checks
+
+    from django_pg_retention import config
+
+    too_large = {
+        key: field.metadata["maximum"] + 1
+        for key, field in config.CLEANUP_KEYS.items()
+        if field.metadata["maximum"] is not None
+    }
+    integer_keys = {key for key, field in config.CLEANUP_KEYS.items() if field.metadata["minimum"] is not None}
+    assert integer_keys <= set(too_large), integer_keys - set(too_large)  # every bounded number has a maximum
+    for key, value in too_large.items():
+        settings.RETENTION_CLEANUP_CONFIG = {key: value}
+        assert config.cleanup_config_problems(settings.RETENTION_CLEANUP_CONFIG) == [
+            (key, f"must be at most {value - 1:,}, not {value:,}")
+        ], key
+    settings.RETENTION_CLEANUP_CONFIG = {"max_deletions_per_run": {"default": 2**31}}
+    assert [m.id for m in django_checks.run_checks() if m.id.startswith("pg_retention.E")] == ["pg_retention.E006"]
+    settings.RETENTION_CLEANUP_CONFIG = {}
+    settings.SOFT_DELETE_RETENTION_POLICIES = {"default": 36_501}
+    messages = [m for m in django_checks.run_checks() if m.id == "pg_retention.E002"]
+    assert [m.msg for m in messages] == [
+        "SOFT_DELETE_RETENTION_POLICIES['default'] must be at most 36,500 days (100 years), not 36,501."
+    ]
