@@ -337,8 +337,9 @@ def check_policy_drift(app_configs: Any = None, databases: Any = None, **kwargs:
             messages.append(
                 checks.Warning(
                     f"Database {alias!r}: the retention policy differs from the settings: {problem}.",
-                    hint="The purge uses the database's policy. `manage.py retention sync` puts the settings back; "
-                    "retention_policy_history says who changed it and when.",
+                    hint="The purge uses the database's policy. `manage.py migrate` or `retention sync` writes the "
+                    "settings (a setting changed since the last sync shows here until then); "
+                    "retention_policy_history says who changed the row and when.",
                     id="pg_retention.W006",
                 )
             )

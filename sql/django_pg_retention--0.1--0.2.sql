@@ -102,7 +102,8 @@ COMMENT ON FUNCTION retention.check_run_arguments(integer, integer) IS
 REVOKE ALL ON FUNCTION retention.check_run_arguments(integer, integer) FROM PUBLIC;
 
 -- Called first by the definer steps (begin_run, and own_run that every other step calls). Their
--- search_path is pg_catalog, the app's schema, pg_temp: a function or operator in the app's schema
+-- search_path is pg_catalog, the app's schema, pg_temp (the generated functions': pg_catalog, the
+-- schemas of the migrating connection's path, pg_temp; all of them are checked): a function or operator in the app's schema
 -- (or in schema retention) with the name of one of pg_catalog's can be preferred to it by
 -- best-match resolution (cardinality(text[]) over cardinality(anyarray), ||(integer, text) over
 -- anynonarray || text) and would run with the owner's rights. So:
@@ -126,7 +127,7 @@ BEGIN
           OR pg_catalog.quote_ident(s.nspname) OPERATOR(pg_catalog.=) ANY (
                SELECT pg_catalog.unnest(pg_catalog.string_to_array(pg_catalog.substr(c, 13), ', '::text))
                  FROM pg_catalog.pg_proc p, pg_catalog.unnest(p.proconfig) c
-                WHERE p.oid OPERATOR(pg_catalog.=) 'retention.own_run(bigint)'::pg_catalog.regprocedure
+                WHERE p.pronamespace OPERATOR(pg_catalog.=) 'retention'::pg_catalog.regnamespace
                   AND c OPERATOR(pg_catalog.~~) 'search\_path=%'::text));
   IF NOT pg_catalog.pg_has_role(session_user, current_user, 'MEMBER'::text) THEN
     SELECT n.nspname INTO writable FROM pg_catalog.pg_namespace n
