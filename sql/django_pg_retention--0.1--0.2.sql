@@ -53,6 +53,9 @@ REVOKE ALL ON FUNCTION retention.seal_run(bigint) FROM PUBLIC;
 -- 3. run_cleanup's numbers are range-checked before a run row is written.
 -- 4. Every INSERT, UPDATE or DELETE of retention_policy writes retention_policy_history (trigger).
 -- 5. Grants follow the setting: retention.revoke_executor for a role no longer named.
+-- 6. pgtrigger.ignore set inside a statement is refused to non-owners row by row (guard_audit_row).
+-- Also refused while planted: look-alikes of pg_catalog routines where the definer code resolves
+-- names (refuse_planting_sessions); begin_run's preview_wait is bounded.
 -- ===================================================================================================
 
 -- The ledger of a dry run: the rows it counted as gone, which its later batches treat as absent.
@@ -205,7 +208,7 @@ REVOKE ALL ON FUNCTION retention.refuse_shorter_retention(text, integer) FROM PU
 
 -- The steps of run_cleanup, as in 0.1 but for the ledger (retention.dry_gone) and the checks above.
 
--- purge_isolating
+-- purge_isolating: the ledger rows go to retention.dry_gone under the run purge_batch names.
 CREATE OR REPLACE FUNCTION retention.purge_isolating(purge_function regproc, ids text[], dry_run boolean)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE AS $$
@@ -246,7 +249,7 @@ BEGIN
 END
 $$;
 
--- own_run
+-- own_run: refuse_planting_sessions first.
 CREATE OR REPLACE FUNCTION retention.own_run(run bigint) RETURNS retention_run
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -263,7 +266,7 @@ BEGIN
 END
 $$;
 
--- recover_interrupted_runs
+-- recover_interrupted_runs: a preview's ledger rows are deleted with its run.
 CREATE OR REPLACE FUNCTION retention.recover_interrupted_runs() RETURNS integer
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -294,7 +297,7 @@ BEGIN
 END
 $$;
 
--- begin_run
+-- begin_run: the checks first; no temporary table.
 CREATE OR REPLACE FUNCTION retention.begin_run(dry_run boolean, model text, days integer, triggered_by text,
                                                preview_wait interval DEFAULT '10 seconds')
 RETURNS bigint
@@ -335,7 +338,7 @@ BEGIN
 END
 $$;
 
--- start_item
+-- start_item: a dry run's count leaves out its own ledger rows (retention.dry_gone).
 CREATE OR REPLACE FUNCTION retention.start_item(run bigint, model_path text, force boolean DEFAULT false)
 RETURNS retention_run_item
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $$
@@ -391,7 +394,7 @@ BEGIN
 END
 $$;
 
--- purge_batch
+-- purge_batch: names the run (setting retention.run_id) for the ledger.
 CREATE OR REPLACE FUNCTION retention.purge_batch(item bigint, after_at timestamptz, after_pk text, size integer,
                                                  by_pk boolean, OUT status text, OUT error text,
                                                  OUT last_at timestamptz, OUT last_pk text, OUT taken bigint,
@@ -451,7 +454,7 @@ BEGIN
 END
 $$;
 
--- finish_run
+-- finish_run: deletes the ledger rows of its run.
 CREATE OR REPLACE FUNCTION retention.finish_run(run bigint, timed_out boolean, max_execution_time integer,
                                                 error text DEFAULT '', yielded boolean DEFAULT false)
 RETURNS text
@@ -485,7 +488,7 @@ BEGIN
 END
 $$;
 
--- run_cleanup
+-- run_cleanup: check_run_arguments before anything.
 CREATE OR REPLACE PROCEDURE retention.run_cleanup(
   dry_run boolean DEFAULT false,
   model text DEFAULT NULL,
