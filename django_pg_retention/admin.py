@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from django_pg_retention import config
 from django_pg_retention.charts import daily_chart_svg
 from django_pg_retention.display import human_duration, label
 from django_pg_retention.graph import UncompilableRelation, build
@@ -158,7 +159,9 @@ PREVIEW_PERMISSION = "django_pg_retention.preview_retentionrun"
 
 class RunRequestForm(forms.Form):
     model = forms.ChoiceField(required=False, help_text="leave empty for every model")
-    days = forms.IntegerField(required=False, min_value=1, help_text="override the retention period")
+    days = forms.IntegerField(
+        required=False, min_value=1, max_value=config.MAX_DAYS, help_text="override the retention period"
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -451,18 +454,23 @@ class RetentionPolicyAdmin(ReadOnlyAdmin):
         changes = RetentionPolicyHistory.objects.filter(model_path=obj.model_path)
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
                     c.changed_at.strftime("%Y-%m-%d %H:%M"),
-                    c.change,
+                    f"{c.change} ({c.detail})" if c.change == "updated" and c.detail else c.change,
                     f"{c.old_days or '-'} → {c.new_days or '-'}",
                     f"{c.old_source or '-'} → {c.new_source or '-'}",
+                    c.changed_by or "-",
                 )
                 for c in changes
             ),
         )
-        return format_html("<table><tr><th>when</th><th>change</th><th>days</th><th>source</th></tr>{}</table>", rows)
+        return format_html(
+            "<table><tr><th>when</th><th>change</th><th>days</th><th>source</th><th>by (database role)</th></tr>{}"
+            "</table>",
+            rows,
+        )
 
 
 class RetentionHoldForm(forms.ModelForm):  # type: ignore[type-arg]

@@ -28,6 +28,7 @@ from django_pg_retention.models import (
 )
 
 GUARD = "retention_audit_guard"  # retention.guard_audit_table(), on every audit table
+GUARD_ROW = "retention_audit_guard_row"  # retention.guard_audit_row() (SQL 0.2), on every audit table
 _NO_DELETE = pgtrigger.Protect(name="append_only_delete", operation=pgtrigger.Delete)
 # What each audit table refuses. The names start with "append_only_" (prune_audit finds them so).
 TRIGGERS: dict[type[models.Model], list[pgtrigger.Trigger]] = {
@@ -117,7 +118,8 @@ def missing_triggers(using: str = "default") -> list[str]:
     pgtrigger comments each trigger with the hash of its definition, so a trigger that was
     dropped, or replaced by another of the same name, is listed; so is one that ALTER TABLE ...
     DISABLE TRIGGER switched off (installing it again enables it). The guard of each audit table
-    (``retention_audit_guard``, from the SQL file) is listed when missing or disabled.
+    (``retention_audit_guard``, and from SQL 0.2 ``retention_audit_guard_row``, from the SQL files)
+    is listed when missing or disabled.
     """
     # Only tables the database has: migrated back to an earlier release, a newer model has none.
     tables = set(connections[using].introspection.table_names())
@@ -134,12 +136,16 @@ def missing_triggers(using: str = "default") -> list[str]:
         )
         installed = {(table, name): comment for table, name, comment in cursor.fetchall()}
         # The guard of the SQL file (TRUNCATE, pgtrigger.ignore by other roles): not pgtrigger's.
-        cursor.execute(
-            "SELECT a.t FROM unnest(retention.audit_tables()) a(t) WHERE NOT EXISTS (SELECT 1 FROM pg_trigger g"
-            " WHERE g.tgrelid = to_regclass(quote_ident(a.t)) AND g.tgname = %s AND g.tgenabled <> 'D')",
-            [GUARD],
-        )
-        unguarded = [f"{table}.{GUARD}" for (table,) in cursor.fetchall()]
+        cursor.execute("SELECT to_regprocedure('retention.guard_audit_row()') IS NOT NULL")
+        guards = [GUARD, GUARD_ROW] if cursor.fetchone()[0] else [GUARD]  # type: ignore[index]  # 0.1: one
+        unguarded: list[str] = []
+        for guard in guards:
+            cursor.execute(
+                "SELECT a.t FROM unnest(retention.audit_tables()) a(t) WHERE NOT EXISTS (SELECT 1 FROM pg_trigger g"
+                " WHERE g.tgrelid = to_regclass(quote_ident(a.t)) AND g.tgname = %s AND g.tgenabled <> 'D')",
+                [guard],
+            )
+            unguarded += [f"{table}.{guard}" for (table,) in cursor.fetchall()]
     return sorted(
         [f"{table}.{name}" for (table, name), digest in wanted.items() if installed.get((table, name)) != digest]
         + unguarded
@@ -151,7 +157,7 @@ def ensure_triggers(using: str = "default") -> list[str]:
     missing = missing_triggers(using)
     if missing:
         with connections[using].cursor() as cursor:
-            if any(m.endswith(f".{GUARD}") for m in missing):
+            if any(m.endswith((f".{GUARD}", f".{GUARD_ROW}")) for m in missing):
                 cursor.execute("SELECT retention.install_audit_guards()")
             for model, trigger in _each(global_apps):
                 if f"{model._meta.db_table}.{trigger.get_pgid(model)}" in missing:

@@ -351,3 +351,26 @@ def check_pg_cron(app_configs: Any = None, databases: Any = None, **kwargs: Any)
                     checks.Error(f"{key_text} is not a schedule pg_cron accepts: {problem}", id="pg_retention.E010")
                 )
     return messages
+
+
+@checks.register("pg_retention", checks.Tags.database)
+def check_policy_drift(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """A policy row that differs from the settings (changed in SQL, or settings not yet synced):
+    the purge uses the row. Runs with migrate and ``check --database``."""
+    from django_pg_retention.sync import policy_drift
+
+    if _policy_errors() or _cleanup_errors():
+        return []
+    messages: list[checks.CheckMessage] = []
+    for alias in list(databases or []):
+        for problem in policy_drift(alias):
+            messages.append(
+                checks.Warning(
+                    f"Database {alias!r}: the retention policy differs from the settings: {problem}.",
+                    hint="The purge uses the database's policy. `manage.py migrate` or `retention sync` writes the "
+                    "settings (a setting changed since the last sync shows here until then); "
+                    "retention_policy_history says who changed the row and when.",
+                    id="pg_retention.W006",
+                )
+            )
+    return messages

@@ -8,7 +8,9 @@ left to the foreign key, checked immediately by the caller). It returns ``{"dele
 "updated": {table.column: n}}``, and in a dry run also ``"keys": {table: [pk, ...]}``.
 
 A dry run rolls every batch back, so it keeps a ledger of the rows it has counted as gone
-(``pg_temp.retention_dry_gone``, filled by run_cleanup from ``keys``): in dry-run mode every
+(``retention.dry_gone``, the owner's table, keyed by the run that purge_batch names in the setting
+``retention.run_id``, filled by run_cleanup from ``keys``; never a table a caller could create,
+since these functions run with the owner's rights): in dry-run mode every
 query of the cascade treats those rows as absent, and DO_NOTHING foreign keys are checked by the
 function itself (the deferred constraints would see the ledger's rows). That makes a dry run
 announce what the real run then does, batch for batch, without holding locks any longer.
@@ -129,8 +131,9 @@ def _text(composed: sql.Composable) -> str:
 def _not_gone(alias: str, node: Node) -> sql.Composable:
     """Dry runs: the row is not in the ledger of rows this dry run already counted as deleted."""
     return sql.SQL(
-        " AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g"
-        " WHERE g.db_table = {table} AND g.pk = {a}.{pk}::text)"
+        " AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g"
+        " WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint"
+        " AND g.db_table = {table} AND g.pk = {a}.{pk}::text)"
     ).format(table=sql.Literal(node.table), a=_ident(alias), pk=_ident(node.pk))
 
 
@@ -730,10 +733,17 @@ def _plpgsql_function(
     name: str, signature: LiteralString, path: sql.Composable, tag: LiteralString, code: sql.Composable
 ) -> sql.Composable:
     """CREATE OR REPLACE FUNCTION retention.<name><signature> with its search_path pinned; code is
-    its DECLARE ... END, quoted as $tag$."""
+    its DECLARE ... END, quoted as $tag$, or as $tag_<n>$ when the code holds $tag$ (a db_table or
+    a column name in a comment or a literal could, and would end the body there)."""
+    text = _text(code)
+    quote = tag
+    n = 0
+    while f"${quote}$" in text:
+        n += 1
+        quote = cast(LiteralString, f"{tag}_{n}")
     return sql.SQL(
         "CREATE OR REPLACE FUNCTION {schema}.{name}" + signature + "\n"
-        "LANGUAGE plpgsql VOLATILE SET search_path = {path} AS $" + tag + "$\n{code}\n$" + tag + "$;"
+        "LANGUAGE plpgsql VOLATILE SET search_path = {path} AS $" + quote + "$\n{code}\n$" + quote + "$;"
     ).format(schema=_ident(SCHEMA), name=_ident(name), path=path, code=code)
 
 

@@ -60,6 +60,14 @@ def _slot_names_problem(value: object) -> str | None:
     return f"must be a list of replication slot names, not {value!r}"
 
 
+# The longest retention a policy or a run may have: 100 years (no legal period is longer, and
+# now() - days must stay a timestamp). SQL: retention.max_days().
+MAX_DAYS = 36_500
+
+# The largest value of an integer column of retention_config (PostgreSQL's integer).
+INT4_MAX = 2**31 - 1
+
+
 @dataclass(frozen=True)
 class CleanupConfig:
     """RETENTION_CLEANUP_CONFIG with defaults filled in. Every key is declared here once (name, type,
@@ -67,28 +75,42 @@ class CleanupConfig:
     tests/test_settings.py) follow from it."""
 
     batch_size: int = _setting(
-        1000, "rows per committed batch; with adaptive batching, the first batch's size", minimum=1, synced=True
+        1000,
+        "rows per committed batch; with adaptive batching, the first batch's size",
+        minimum=1,
+        maximum=1_000_000,
+        synced=True,
     )
-    max_execution_time: int = _setting(3600, "seconds per run, checked between batches", minimum=1, synced=True)
+    max_execution_time: int = _setting(
+        3600, "seconds per run, checked between batches", minimum=1, maximum=7 * 86_400, synced=True
+    )
     enable_notifications: bool = _setting(True, "record alerts for runs that end badly or delete a lot", synced=True)
     notification_threshold: int = _setting(
-        10000, "rows deleted by one run above which it raises an alert", minimum=1, synced=True
+        10000, "rows deleted by one run above which it raises an alert", minimum=1, maximum=INT4_MAX, synced=True
     )
     dry_run_default: bool = _setting(True, "cleanup_soft_deleted without --execute previews")
     require_confirmation: bool = _setting(True, "cleanup_soft_deleted --execute asks on a terminal")
-    lock_timeout_ms: int = _setting(2000, "lock_timeout of each batch", minimum=1, synced=True)
+    lock_timeout_ms: int = _setting(2000, "lock_timeout of each batch", minimum=1, maximum=INT4_MAX, synced=True)
     large_deletion_threshold: int = _setting(
         10000, "cleanup_soft_deleted --execute refuses more eligible rows without --force"
     )
     # Seven years: the longest retention period of the example policies (leases), so the proof of a
     # purge outlives the data it purged.
     audit_retention_days: int = _setting(
-        2555, "housekeeping keeps finished audit runs this long", minimum=1, synced=True
+        2555, "housekeeping keeps finished audit runs this long", minimum=1, maximum=MAX_DAYS, synced=True
     )
-    cron_history_days: int = _setting(30, "housekeeping keeps our rows of cron.job_run_details this long", minimum=1)
-    outbox_retention_days: int = _setting(30, "housekeeping keeps drained retention_outbox rows this long", minimum=1)
-    target_batch_ms: int = _setting(200, "adaptive batching: the batch duration to aim at", minimum=1, synced=True)
-    min_batch_size: int = _setting(100, "adaptive batching: the smallest batch", minimum=1, synced=True)
+    cron_history_days: int = _setting(
+        30, "housekeeping keeps our rows of cron.job_run_details this long", minimum=1, maximum=MAX_DAYS
+    )
+    outbox_retention_days: int = _setting(
+        30, "housekeeping keeps drained retention_outbox rows this long", minimum=1, maximum=MAX_DAYS
+    )
+    target_batch_ms: int = _setting(
+        200, "adaptive batching: the batch duration to aim at", minimum=1, maximum=3_600_000, synced=True
+    )
+    min_batch_size: int = _setting(
+        100, "adaptive batching: the smallest batch", minimum=1, maximum=1_000_000, synced=True
+    )
     # Bounds the slowest batch (docs/benchmarks.md).
     max_batch_size: int = _setting(
         5000, "adaptive batching: the largest batch", minimum=1, maximum=1_000_000, synced=True
@@ -98,6 +120,7 @@ class CleanupConfig:
         None,
         "before each batch, wait while a connected standby's replay lags more than this; None: off",
         minimum=1,
+        maximum=2**63 - 1,
         synced=True,
     )
     replica_slots: tuple[str, ...] = _setting(
@@ -106,7 +129,7 @@ class CleanupConfig:
         synced=True,
         check=_slot_names_problem,
     )
-    batch_pause_ms: int = _setting(0, "a pause after each committed batch", minimum=0, synced=True)
+    batch_pause_ms: int = _setting(0, "a pause after each committed batch", minimum=0, maximum=3_600_000, synced=True)
     # Guard rail for unattended runs: more eligible rows of one model than this, and the run deletes
     # none of them until a person confirms (cleanup_soft_deleted --model ... --execute --force).
     max_deletions_per_run: int | dict[str, int] | None = _setting(
@@ -170,6 +193,8 @@ def policy_value_problem(value: object) -> str | None:
         return f"must be a whole number of days, not {value!r} ({type(value).__name__})"
     if value < 1:
         return f"must be at least 1 day, not {value}"
+    if value > MAX_DAYS:
+        return f"must be at most {MAX_DAYS:,} days (100 years), not {value:,}"
     return None
 
 
@@ -251,9 +276,9 @@ def _limit_problems(value: object) -> list[tuple[str, str]]:
     if not isinstance(value, int):
         items = as_mapping(cast(object, value)) or {}
     return [
-        (key, f"[{name!r}] must be a whole number of at least 1, not {limit!r}")
+        (key, f"[{name!r}] must be a whole number from 1 to {INT4_MAX:,}, not {limit!r}")
         for name, limit in items.items()
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= INT4_MAX
     ]
 
 

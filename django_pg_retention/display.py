@@ -122,11 +122,14 @@ def status_as_dict(using: str) -> dict[str, Any]:
     """Our pg_cron jobs, their latest runs joined with the audit, what is due next, and the replica
     lag the latest real run saw."""
     from django_pg_retention import schedule
+    from django_pg_retention.sync import policy_drift
 
     jobs_of = schedule.scheduler(using)
     reason = jobs_of.unavailable_reason()
+    drift = policy_drift(using)
     if reason:
         return {
+            "policy_drift": drift,
             "pg_cron": False,
             "reason": reason,
             "jobs": [],
@@ -154,6 +157,7 @@ def status_as_dict(using: str) -> dict[str, Any]:
             }
         )
     return {
+        "policy_drift": drift,
         "pg_cron": True,
         "reason": "",
         "jobs": jobs,
@@ -165,6 +169,10 @@ def status_as_dict(using: str) -> dict[str, Any]:
 def print_status(out: TextIO, using: str) -> None:
     console = Console(file=out, width=130)
     data = status_as_dict(using)
+    for problem in data["policy_drift"]:
+        console.print(
+            f"WARNING: the retention policy differs from the settings: {problem} (`retention sync` restores it)"
+        )
     lag = data["replica_lag"]
     if lag:
         console.print(

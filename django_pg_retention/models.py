@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from django_pg_retention.config import MAX_DAYS
+
 # Class attributes by which a model names its soft-delete fields (see policies.SoftDeleteColumns).
 DELETED_AT_ATTR = "retention_deleted_at_field"
 FLAG_ATTR = "retention_flag_field"
@@ -128,6 +130,8 @@ class RetentionPolicy(models.Model):
         # retention_days 0 would make every soft-deleted row eligible.
         constraints = [
             models.CheckConstraint(condition=Q(retention_days__gte=1), name="retention_policy_days_at_least_1"),
+            # now() - retention_days must stay a timestamp: a run's item would fail before its count.
+            models.CheckConstraint(condition=Q(retention_days__lte=MAX_DAYS), name="retention_policy_days_at_most_max"),
             models.CheckConstraint(
                 condition=Q(max_deletions_per_run__isnull=True) | Q(max_deletions_per_run__gte=1),
                 name="retention_policy_max_deletions_at_least_1",
@@ -140,7 +144,9 @@ class RetentionPolicy(models.Model):
 
 
 class RetentionPolicyHistory(models.Model):
-    """Every change of a policy: created, days changed, deactivated, reactivated."""
+    """Every change of a policy row: created, days_changed, source_changed, deactivated, reactivated,
+    updated (another column), deleted. Written by the database trigger retention_policy_history,
+    whichever role and path changed the row (retention sync, the admin, psql)."""
 
     model_path = models.CharField(max_length=200, db_index=True)
     change = models.CharField(max_length=32)
@@ -149,6 +155,12 @@ class RetentionPolicyHistory(models.Model):
     old_source = models.CharField(max_length=32, blank=True)
     new_source = models.CharField(max_length=32, blank=True)
     changed_at = models.DateTimeField(auto_now_add=True)
+    changed_by = models.CharField(
+        max_length=200, blank=True, default="", db_default="", help_text="the database role that made the change"
+    )
+    detail = models.CharField(
+        max_length=1000, blank=True, default="", db_default="", help_text="the columns an update changed"
+    )
 
     class Meta:
         db_table = "retention_policy_history"
@@ -468,7 +480,11 @@ class RetentionRequest(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(days__isnull=True) | Q(days__gte=1), name="retention_request_days_at_least_1"
-            )
+            ),
+            # What run_cleanup accepts (retention.max_days()): a request it refuses would fail the drain.
+            models.CheckConstraint(
+                condition=Q(days__isnull=True) | Q(days__lte=MAX_DAYS), name="retention_request_days_at_most_max"
+            ),
         ]
 
     def __str__(self) -> str:

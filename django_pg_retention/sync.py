@@ -15,7 +15,7 @@ from psycopg import sql
 
 from django_pg_retention import config
 from django_pg_retention.audit import ensure_triggers
-from django_pg_retention.compiler import SCHEMA, CompiledModel, compile_model
+from django_pg_retention.compiler import SCHEMA, CompiledModel, compile_model, function_name
 from django_pg_retention.graph import build, purge_order
 from django_pg_retention.models import (
     RetentionConfigRow,
@@ -44,6 +44,7 @@ class SyncResult:
     functions_installed: list[str] = field(default_factory=list[str])
     triggers_installed: list[str] = field(default_factory=list[str])  # append-only triggers put back
     settings_changed: list[str] = field(default_factory=list[str])  # "batch_size", "app.Model max_deletions_per_run"
+    executors_revoked: list[str] = field(default_factory=list[str])  # roles executor_role no longer names
 
     @property
     def changes(self) -> int:
@@ -54,6 +55,7 @@ class SyncResult:
             + len(self.functions_installed)
             + len(self.triggers_installed)
             + len(self.settings_changed)
+            + len(self.executors_revoked)
         )
 
 
@@ -127,27 +129,65 @@ def drop_functions(using: str, policy: RetentionPolicy) -> None:
             cursor.execute(sql.SQL("DROP FUNCTION IF EXISTS {}").format(function).as_string(None))
 
 
-def grant_executor(using: str, role: str) -> None:
-    """Let ``role`` run purges through run_cleanup, and nothing more (retention.grant_executor)."""
+def grant_executor(using: str, role: str | None) -> list[str]:
+    """Let ``role`` run purges through run_cleanup, and nothing more (retention.grant_executor);
+    take the same back from every other role that holds it (retention.revoke_executor): the grants
+    follow the setting. Returns the roles whose grants were revoked."""
     with connections[using].cursor() as cursor:
-        cursor.execute("SELECT oid FROM pg_roles WHERE rolname = %s", [role])
-        row = cursor.fetchone()
-        if row is None:
-            raise ImproperlyConfigured(
-                f"RETENTION_CLEANUP_CONFIG['executor_role'] names {role!r}, which is not a role of this server"
-            )
-        cursor.execute("SELECT retention.grant_executor(%s::oid::regrole)", [row[0]])
+        oid = None
+        if role:
+            cursor.execute("SELECT oid FROM pg_roles WHERE rolname = %s", [role])
+            row = cursor.fetchone()
+            if row is None:
+                raise ImproperlyConfigured(
+                    f"RETENTION_CLEANUP_CONFIG['executor_role'] names {role!r}, which is not a role of this server"
+                )
+            oid = row[0]
+        revoked: list[str] = []
+        cursor.execute("SELECT to_regprocedure('retention.executor_roles()') IS NOT NULL")
+        if cursor.fetchone()[0]:  # type: ignore[index]  # SQL 0.2 (not a database migrated back to 0.1)
+            cursor.execute("SELECT r::oid, r::text FROM retention.executor_roles() r ORDER BY 2")
+            revoked = [name for other, name in cursor.fetchall() if other != oid]
+        for name in revoked:
+            cursor.execute("SELECT retention.revoke_executor(%s::regrole)", [name])
+        if oid is not None:
+            cursor.execute("SELECT retention.grant_executor(%s::oid::regrole)", [oid])
+    return revoked
+
+
+def _history_trigger(using: str) -> bool:
+    """Whether the database records policy changes itself (SQL 0.2's trigger retention_policy_history);
+    a database migrated back to 0.1's SQL does not, and sync then writes the history rows."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'retention_policy_history'"
+            " AND tgrelid = %s::regclass)",
+            [RetentionPolicy._meta.db_table],
+        )
+        return bool(cursor.fetchone()[0])  # type: ignore[index]
 
 
 def _write_history(using: str, path: str, change: str, old: RetentionPolicy | None, new: Policy | None) -> None:
-    RetentionPolicyHistory.objects.using(using).create(
-        model_path=path,
-        change=change,
-        old_days=old.retention_days if old else None,
-        new_days=new.retention_days if new else None,
-        old_source=old.policy_source if old else "",
-        new_source=new.policy_source.value if new else "",
-    )
+    """A history row written by sync, for a database without the trigger (0.1's SQL)."""
+    if _history_trigger(using):
+        return
+    with connections[using].cursor() as cursor:  # 0.1's columns only (migration 0009 may be unapplied)
+        cursor.execute(
+            sql.SQL(
+                "INSERT INTO {} (model_path, change, old_days, new_days, old_source, new_source, changed_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, clock_timestamp())"
+            )
+            .format(sql.Identifier(RetentionPolicyHistory._meta.db_table))
+            .as_string(None),
+            [
+                path,
+                change,
+                old.retention_days if old else None,
+                new.retention_days if new else None,
+                old.policy_source if old else "",
+                new.policy_source.value if new else "",
+            ],
+        )
 
 
 def sync(using: str = "default") -> SyncResult:
@@ -163,8 +203,7 @@ def sync(using: str = "default") -> SyncResult:
         _sync_policies(using, existing, result)
         _sync_hold_targets(using)
         result.triggers_installed = ensure_triggers(using)
-        if cleanup.executor_role:
-            grant_executor(using, cleanup.executor_role)
+        result.executors_revoked = grant_executor(using, cleanup.executor_role)
         _deactivate(using, existing, result)  # what is left: policies no longer in the settings
     return result
 
@@ -207,6 +246,9 @@ def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: Syn
             "is_active": True,
             "sql_hash": compiled.sql_hash,
         }
+        # Each write below is recorded in retention_policy_history by the database's trigger
+        # (retention.record_policy_change), as a change by any other path is; _write_history
+        # writes a row only where that trigger is missing (0.1's SQL).
         if row is None:
             RetentionPolicy.objects.using(using).create(model_path=policy.model_path, **values)
             _write_history(using, policy.model_path, "created", None, policy)
@@ -292,3 +334,42 @@ def post_migrate_sync(using: str = "default", **kwargs: object) -> None:
                 len(result.functions_installed),
                 jobs.changes,
             )
+
+
+def policy_drift(using: str = "default") -> list[str]:
+    """How the policies in the database differ from the settings (a row changed in SQL, say
+    ``UPDATE retention_policy SET retention_days = 1``): one sentence per difference, empty when
+    they match or the database cannot be synced. ``retention sync`` puts the settings back; the
+    change itself is in retention_policy_history (who, when)."""
+    if not can_sync(using):
+        return []
+    rows = {p.model_path: p for p in RetentionPolicy.objects.using(using).all()}
+    problems: list[str] = []
+    for policy in all_policies(using):
+        model = policy.model
+        row = rows.pop(policy.model_path, None)
+        if row is None:
+            problems.append(
+                f"{policy.model_path}: no policy row in the database (settings: {policy.retention_days} days)"
+            )
+            continue
+        columns = soft_delete_columns(model)
+        expected: dict[str, object] = {
+            "retention_days": policy.retention_days,
+            "is_active": True,
+            "db_table": policy.db_table,
+            "pk_column": model._meta.pk.column,  # type: ignore[union-attr]
+            "max_deletions_per_run": config.max_deletions_for(policy.model_path),
+            "deleted_at_column": columns.deleted_at_column,
+            "flag_column": columns.flag_column or "",
+            "purge_function": function_name("purge", model),
+            "select_function": function_name("select", model),
+        }
+        for key, value in expected.items():
+            actual = getattr(row, key)
+            if actual != value:
+                problems.append(f"{policy.model_path}: {key} is {actual!r} in the database, {value!r} in the settings")
+    for path, row in rows.items():
+        if row.is_active:
+            problems.append(f"{path}: an active policy in the database that the settings do not have")
+    return problems

@@ -263,6 +263,728 @@ COMMENT ON FUNCTION retention.guard_hold_target() IS
 REVOKE ALL ON FUNCTION retention.guard_hold_target() FROM PUBLIC;
 CREATE OR REPLACE TRIGGER retention_hold_target_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE
   ON @app_schema@.retention_hold_target FOR EACH STATEMENT EXECUTE FUNCTION retention.guard_hold_target();
+-- ===================================================================================================
+-- Security (issue 30). docs/security.md is the threat model; tests/test_security.py the attacks.
+-- 1. Definer code never reads or writes an object a caller can create: the dry-run ledger is
+--    retention.dry_gone (the owner's, keyed by run), no longer a pg_temp table that begin_run
+--    created IF NOT EXISTS and truncated (a caller's own temp table of that name ran its triggers
+--    with the owner's rights); a session that may CREATE in a schema the definer code resolves
+--    names in (PostgreSQL 14's public) is refused, since an overload planted there would be chosen.
+-- 2. The executor cannot shorten retention: days shorter than a policy needs the owner's session.
+-- 3. run_cleanup's numbers are range-checked before a run row is written.
+-- 4. Every INSERT, UPDATE or DELETE of retention_policy writes retention_policy_history (trigger).
+-- 5. Grants follow the setting: retention.revoke_executor for a role no longer named.
+-- 6. pgtrigger.ignore set inside a statement is refused to non-owners row by row (guard_audit_row).
+-- Also refused while planted: look-alikes of pg_catalog routines where the definer code resolves
+-- names (refuse_planting_sessions); begin_run's preview_wait is bounded.
+-- ===================================================================================================
+
+-- The ledger of a dry run: the rows it counted as gone, which its later batches treat as absent.
+-- Owned by the role that migrates, in schema retention, granted to nobody, always named with its
+-- schema. UNLOGGED: scratch of a preview, never needed after a crash; finish_run and
+-- recover_interrupted_runs remove a run's rows.
+CREATE UNLOGGED TABLE retention.dry_gone (
+  run_id bigint NOT NULL,
+  db_table text NOT NULL,
+  pk text NOT NULL,
+  PRIMARY KEY (run_id, db_table, pk)
+);
+COMMENT ON TABLE retention.dry_gone IS
+  'django-pg-retention: per dry run, the rows it counted as gone (removed when the run ends)';
+REVOKE ALL ON TABLE retention.dry_gone FROM PUBLIC;
+
+-- The longest retention a run may be given (days => ...), 100 years: now() - days must stay a
+-- timestamp, and no legal period is longer. django_pg_retention.config.MAX_DAYS says the same.
+CREATE OR REPLACE FUNCTION retention.max_days() RETURNS integer
+LANGUAGE sql IMMUTABLE AS $$ SELECT 36500 $$;
+COMMENT ON FUNCTION retention.max_days() IS 'The longest retention, in days, a run or a policy may have';
+REVOKE ALL ON FUNCTION retention.max_days() FROM PUBLIC;
+
+-- run_cleanup's numbers, refused with the argument's name and range before anything is written.
+-- The largest batch is the synced max_batch_size: an explicit batch_size does not bypass it.
+CREATE OR REPLACE FUNCTION retention.check_run_arguments(days integer, batch_size integer) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  largest integer;
+BEGIN
+  IF days IS NOT NULL AND (days < 1 OR days > retention.max_days()) THEN
+    RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+      MESSAGE = format('retention.run_cleanup: days must be between 1 and %s, not %s', retention.max_days(), days);
+  END IF;
+  IF batch_size IS NOT NULL THEN
+    largest := (retention.config()).max_batch_size;
+    IF batch_size < 1 OR batch_size > largest THEN
+      RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+        MESSAGE = format('retention.run_cleanup: batch_size must be between 1 and %s (max_batch_size), not %s',
+                         largest, batch_size);
+    END IF;
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION retention.check_run_arguments(integer, integer) IS
+  'Refuses a days or batch_size of run_cleanup outside its range, naming it';
+REVOKE ALL ON FUNCTION retention.check_run_arguments(integer, integer) FROM PUBLIC;
+
+-- Called first by the definer steps (begin_run, and own_run that every other step calls). Their
+-- search_path is pg_catalog, the app's schema, pg_temp (the generated functions': pg_catalog, the
+-- schemas of the migrating connection's path, pg_temp; all of them are checked): a function or operator in the app's schema
+-- (or in schema retention) with the name of one of pg_catalog's can be preferred to it by
+-- best-match resolution (cardinality(text[]) over cardinality(anyarray), ||(integer, text) over
+-- anynonarray || text) and would run with the owner's rights. So:
+-- 1. a session whose login role is not the owner (a member of it, or a superuser) and may CREATE in
+--    one of those schemas (PostgreSQL 14's public, or a cluster upgraded from it) is refused;
+-- 2. any session, the owner's too, is refused while such a look-alike exists there that a role
+--    other than the owner (its members, superusers, CREATEROLE roles) owns: someone planted it for
+--    the owner's runs.
+-- Its own path is pg_catalog and pg_temp only, and every call in it is qualified.
+CREATE OR REPLACE FUNCTION retention.refuse_planting_sessions() RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  schemas oid[];
+  writable name;
+  planted text;
+BEGIN
+  SELECT pg_catalog.array_agg(s.oid) INTO schemas
+    FROM pg_catalog.pg_namespace s
+   WHERE s.nspname OPERATOR(pg_catalog.<>) 'pg_catalog'::name
+     AND (s.nspname OPERATOR(pg_catalog.=) 'retention'::name
+          OR pg_catalog.quote_ident(s.nspname) OPERATOR(pg_catalog.=) ANY (
+               SELECT pg_catalog.unnest(pg_catalog.string_to_array(pg_catalog.substr(c, 13), ', '::text))
+                 FROM pg_catalog.pg_proc p, pg_catalog.unnest(p.proconfig) c
+                WHERE p.pronamespace OPERATOR(pg_catalog.=) 'retention'::pg_catalog.regnamespace
+                  AND c OPERATOR(pg_catalog.~~) 'search\_path=%'::text));
+  IF NOT pg_catalog.pg_has_role(session_user, current_user, 'MEMBER'::text) THEN
+    SELECT n.nspname INTO writable FROM pg_catalog.pg_namespace n
+     WHERE n.oid OPERATOR(pg_catalog.=) ANY (schemas)
+       AND pg_catalog.has_schema_privilege(session_user, n.oid, 'CREATE'::text)
+     ORDER BY n.nspname LIMIT 1;
+    IF writable IS NOT NULL THEN
+      RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+        MESSAGE = pg_catalog.format('retention: role %I may CREATE in schema %I, where the SECURITY DEFINER steps of '
+                                    'run_cleanup resolve names: a function or operator planted there would run with '
+                                    'the rights of role %I, so this session may not run them',
+                                    session_user, writable, current_user),
+        HINT = pg_catalog.format('REVOKE CREATE ON SCHEMA %I FROM PUBLIC (the default since PostgreSQL 15), and from '
+                                 'role %I.', writable, session_user);
+    END IF;
+  END IF;
+  SELECT pg_catalog.format('%s %s.%s (owned by role %I)', l.kind, l.nspname, l.signature, l.owner) INTO planted
+    FROM (SELECT 'function'::text AS kind, n.nspname::text, p.oid::pg_catalog.regprocedure::text AS signature,
+                 p.proowner AS owner_oid, pg_catalog.pg_get_userbyid(p.proowner)::text AS owner
+            FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+           WHERE p.pronamespace OPERATOR(pg_catalog.=) ANY (schemas)
+             AND EXISTS (SELECT 1 FROM pg_catalog.pg_proc c
+                          WHERE c.proname OPERATOR(pg_catalog.=) p.proname
+                            AND c.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace)
+          UNION ALL
+          SELECT 'operator', n.nspname::text, o.oid::pg_catalog.regoperator::text, o.oprowner,
+                 pg_catalog.pg_get_userbyid(o.oprowner)::text
+            FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) o.oprnamespace
+           WHERE o.oprnamespace OPERATOR(pg_catalog.=) ANY (schemas)) l
+   WHERE NOT pg_catalog.pg_has_role(l.owner_oid, current_user, 'MEMBER'::text)
+     -- Trusted besides the owner's members: superusers, and roles with CREATEROLE, which can make
+     -- themselves members of the owner anyway (the master user of a managed service, who installs
+     -- extensions such as hstore, whose || operators have pg_catalog's name).
+     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                      WHERE r.oid OPERATOR(pg_catalog.=) l.owner_oid AND (r.rolsuper OR r.rolcreaterole))
+   ORDER BY 1 LIMIT 1;
+  IF planted IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = pg_catalog.format('retention: %s shadows a pg_catalog name where the SECURITY DEFINER steps of '
+                                  'run_cleanup resolve names; it could run with the rights of role %I, so no run '
+                                  'starts or goes on', planted, current_user),
+      HINT = 'Drop it (or have role ' || current_user || ' own it), and REVOKE CREATE ON SCHEMA ... FROM PUBLIC.';
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION retention.refuse_planting_sessions() IS
+  'Refuses the definer steps to a non-owner session that may CREATE where they resolve names, and to every session while a look-alike of a pg_catalog routine planted by another role is there';
+REVOKE ALL ON FUNCTION retention.refuse_planting_sessions() FROM PUBLIC;
+
+-- The executor may not shorten retention: a days shorter than the policy of a model the run
+-- covers needs a session of the owner (who could change the policy anyway). Called by begin_run.
+CREATE OR REPLACE FUNCTION retention.refuse_shorter_retention(model text, days integer) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  pol retention_policy;
+BEGIN
+  IF days IS NULL OR pg_has_role(session_user, current_user, 'MEMBER') THEN
+    RETURN;
+  END IF;
+  SELECT * INTO pol FROM retention_policy p
+   WHERE p.is_active AND (model IS NULL OR p.model_path = model) AND p.retention_days > days
+   ORDER BY p.position, p.model_path LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('retention.run_cleanup: days => %s is shorter than the policy of %s (%s days); only a session '
+                       'of role %I may shorten retention, not role %I', days, pol.model_path, pol.retention_days,
+                       current_user, session_user),
+      HINT = 'Leave days out (the policy applies), or give a longer one.';
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION retention.refuse_shorter_retention(text, integer) IS
+  'Refuses a days override shorter than a policy to sessions that are not the owner''s';
+REVOKE ALL ON FUNCTION retention.refuse_shorter_retention(text, integer) FROM PUBLIC;
+
+-- The steps of run_cleanup, as in 0.1 but for the ledger (retention.dry_gone) and the checks above.
+
+-- purge_isolating: the ledger rows go to retention.dry_gone under the run purge_batch names.
+CREATE OR REPLACE FUNCTION retention.purge_isolating(purge_function regproc, ids text[], dry_run boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  result jsonb;
+  half integer;
+  reason text;
+BEGIN
+  IF ids IS NULL OR cardinality(ids) = 0 THEN
+    RETURN jsonb_build_object('deleted', '{}'::jsonb, 'updated', '{}'::jsonb, 'blocked', 0,
+                              'blocked_reasons', '{}'::jsonb, 'purged', 0);
+  END IF;
+  BEGIN
+    EXECUTE format('SELECT %s($1, $2)', purge_function) INTO result USING ids, dry_run;
+    result := result || jsonb_build_object('blocked', 0, 'blocked_reasons', '{}'::jsonb, 'purged', cardinality(ids));
+    IF dry_run THEN
+      RAISE EXCEPTION USING ERRCODE = 'RT002', MESSAGE = result::text;
+    END IF;
+    RETURN result;
+  EXCEPTION
+    WHEN SQLSTATE 'RT002' THEN
+      result := SQLERRM::jsonb;
+      INSERT INTO retention.dry_gone (run_id, db_table, pk)
+      SELECT nullif(current_setting('retention.run_id', true), '')::bigint, k.key, jsonb_array_elements_text(k.value)
+        FROM jsonb_each(coalesce(result->'keys', '{}')) k
+      ON CONFLICT DO NOTHING;
+      RETURN result - 'keys';
+    WHEN SQLSTATE 'RT001' OR foreign_key_violation OR restrict_violation THEN
+      IF cardinality(ids) = 1 THEN
+        reason := CASE WHEN SQLSTATE = 'RT001' THEN SQLERRM ELSE 'foreign key: ' || SQLERRM END;
+        RETURN jsonb_build_object('deleted', '{}'::jsonb, 'updated', '{}'::jsonb, 'blocked', 1,
+                                  'blocked_reasons', jsonb_build_object(reason, 1), 'purged', 0);
+      END IF;
+      half := cardinality(ids) / 2;
+      result := retention.purge_isolating(purge_function, ids[1:half], dry_run);
+      RETURN retention.merge_results(result, retention.purge_isolating(purge_function, ids[half + 1:], dry_run));
+  END;
+END
+$$;
+
+-- own_run: refuse_planting_sessions first.
+CREATE OR REPLACE FUNCTION retention.own_run(run bigint) RETURNS retention_run
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  r retention_run;
+BEGIN
+  PERFORM retention.refuse_planting_sessions();
+  SELECT * INTO r FROM retention_run x WHERE x.id = run;
+  IF NOT FOUND OR r.status <> 'running' OR r.backend_pid IS DISTINCT FROM pg_backend_pid() THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('retention: run %s is not a run this session is running', run),
+      HINT = 'Purge with CALL retention.run_cleanup(...); its steps are not called on their own.';
+  END IF;
+  RETURN r;
+END
+$$;
+
+-- recover_interrupted_runs: a preview's ledger rows are deleted with its run.
+CREATE OR REPLACE FUNCTION retention.recover_interrupted_runs() RETURNS integer
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  stale bigint;
+  stale_item bigint;
+  recovered integer := 0;
+BEGIN
+  FOR stale IN SELECT r.id FROM retention_run r
+                WHERE r.status = 'running'
+                  AND (r.backend_pid IS NULL OR r.backend_pid = pg_backend_pid()
+                       OR NOT retention.backend_is_running(r.backend_pid, r.started_at))
+                ORDER BY r.id
+  LOOP
+    FOR stale_item IN SELECT i.id FROM retention_run_item i WHERE i.run_id = stale AND i.status = 'running' LOOP
+      UPDATE retention_run_item SET status = 'interrupted', finished_at = clock_timestamp(),
+                                    digests = retention.item_digests(id)
+       WHERE id = stale_item;
+      DELETE FROM retention_deleted_keys k WHERE k.run_item_id = stale_item;
+    END LOOP;
+    UPDATE retention_run SET status = 'interrupted', finished_at = clock_timestamp(),
+           error = 'the run ended without finishing (backend terminated, server restarted, or the call failed or was cancelled)'
+     WHERE id = stale;
+    PERFORM retention.seal_run(stale);
+    DELETE FROM retention.dry_gone g WHERE g.run_id = stale;  -- a preview's ledger
+    recovered := recovered + 1;
+  END LOOP;
+  RETURN recovered;
+END
+$$;
+
+-- begin_run: the checks first; no temporary table.
+CREATE OR REPLACE FUNCTION retention.begin_run(dry_run boolean, model text, days integer, triggered_by text,
+                                               preview_wait interval DEFAULT '10 seconds')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $$
+DECLARE
+  running bigint;
+  waited_until timestamptz := clock_timestamp() + preview_wait;
+BEGIN
+  -- Before anything is locked or written: who calls, and with which numbers.
+  PERFORM retention.refuse_planting_sessions();
+  PERFORM retention.check_run_arguments(days, NULL);
+  PERFORM retention.refuse_shorter_retention(model, days);
+  -- How long a real run waits for a preview to yield: a caller could otherwise hold the start lock
+  -- (and a backend of the owner) for as long as it likes.
+  IF preview_wait IS NULL OR preview_wait < interval '0' OR preview_wait > interval '1 minute' THEN
+    RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+      MESSAGE = format('retention.begin_run: preview_wait must be between 0 and 1 minute, not %s', preview_wait);
+  END IF;
+  IF NOT pg_try_advisory_xact_lock(hashtext('django_pg_retention.run_cleanup')) THEN
+    PERFORM retention.start_run(dry_run, model, days, triggered_by, 'skipped', 'another run_cleanup is starting');
+    RETURN NULL;
+  END IF;
+  PERFORM retention.recover_interrupted_runs();
+  IF NOT dry_run AND EXISTS (SELECT 1 FROM retention_run r WHERE r.status = 'running' AND r.dry_run) THEN
+    PERFORM pg_advisory_xact_lock(hashtext('django_pg_retention.real_run_waiting'));
+    WHILE clock_timestamp() < waited_until
+          AND EXISTS (SELECT 1 FROM retention_run r WHERE r.status = 'running' AND r.dry_run) LOOP
+      PERFORM pg_sleep(0.02);
+      PERFORM retention.recover_interrupted_runs();
+    END LOOP;
+  END IF;
+  SELECT min(r.id) INTO running FROM retention_run r WHERE r.status = 'running';
+  IF running IS NOT NULL THEN
+    PERFORM retention.start_run(dry_run, model, days, triggered_by, 'skipped', format('run %s is running', running));
+    RETURN NULL;
+  END IF;
+  RETURN retention.start_run(dry_run, model, days, triggered_by);
+END
+$$;
+
+-- start_item: a dry run's count leaves out its own ledger rows (retention.dry_gone).
+CREATE OR REPLACE FUNCTION retention.start_item(run bigint, model_path text, force boolean DEFAULT false)
+RETURNS retention_run_item
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $$
+DECLARE
+  this_run constant retention_run := retention.own_run(run);
+  days constant integer := this_run.days_override;
+  dry_run constant boolean := this_run.dry_run;
+  notify constant boolean := (retention.config()).enable_notifications;
+  pol retention_policy;
+  item retention_run_item;
+  started constant timestamptz := clock_timestamp();
+  n_eligible bigint;
+BEGIN
+  SELECT * INTO pol FROM retention_policy p WHERE p.model_path = start_item.model_path AND p.is_active;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'retention.start_item: no active retention policy for model %', model_path;
+  END IF;
+  INSERT INTO retention_run_item (run_id, model_path, db_table, retention_days, policy_source, cutoff,
+                                  eligible, deleted, blocked, skipped_locked, cascaded, updated,
+                                  blocked_reasons, batches, batch_sizes, batch_durations_ms, started_at,
+                                  status, error, digests)
+  VALUES (run, pol.model_path, pol.db_table, coalesce(days, pol.retention_days),
+          CASE WHEN days IS NULL THEN pol.policy_source ELSE 'override' END,
+          started - make_interval(days => coalesce(days, pol.retention_days)),
+          0, 0, 0, 0, '{}', '{}', '{}', 0, '[]', '[]', started, 'running', '', '{}')
+  RETURNING * INTO item;
+  BEGIN
+    EXECUTE format('SELECT count(*) FROM %I t WHERE %s AND t.%I < $1', pol.db_table,
+                   retention.soft_deleted_condition(pol.deleted_at_column, pol.flag_column), pol.deleted_at_column)
+         || CASE WHEN dry_run THEN format(' AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g'
+                                          ' WHERE g.run_id = $3 AND g.db_table = $2 AND g.pk = t.%I::text)', pol.pk_column)
+                 ELSE '' END
+      INTO n_eligible USING item.cutoff, pol.db_table, run;
+    item.eligible := n_eligible;
+    IF NOT dry_run AND NOT force AND pol.max_deletions_per_run IS NOT NULL AND n_eligible > pol.max_deletions_per_run THEN
+      item.status := 'needs_confirmation';
+      item.error := format('%s eligible rows exceed max_deletions_per_run (%s): nothing deleted; confirm with '
+                           '`manage.py cleanup_soft_deleted --model %s --execute --force`',
+                           n_eligible, pol.max_deletions_per_run, pol.model_path);
+      IF notify THEN
+        INSERT INTO retention_alert (run_id, kind, message, created_at)
+        SELECT run, 'needs_confirmation', format('Retention run %s (%s): %s %s', run, r.triggered_by, pol.model_path, item.error),
+               clock_timestamp()
+          FROM retention_run r WHERE r.id = run;
+      END IF;
+    END IF;
+  EXCEPTION WHEN OTHERS THEN
+    item.status := 'failed';
+    item.error := SQLERRM;
+  END;
+  UPDATE retention_run_item SET eligible = item.eligible WHERE id = item.id;
+  RETURN item;
+END
+$$;
+
+-- purge_batch: names the run (setting retention.run_id) for the ledger.
+CREATE OR REPLACE FUNCTION retention.purge_batch(item bigint, after_at timestamptz, after_pk text, size integer,
+                                                 by_pk boolean, OUT status text, OUT error text,
+                                                 OUT last_at timestamptz, OUT last_pk text, OUT taken bigint,
+                                                 OUT purged bigint, OUT batch_ms integer)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $$
+DECLARE
+  i constant retention_run_item := retention.own_item(item);
+  dry_run constant boolean := (SELECT r.dry_run FROM retention_run r WHERE r.id = i.run_id);
+  pol retention_policy;
+  started constant timestamptz := clock_timestamp();
+  ids text[];
+  blocked_early text[];
+  res jsonb;
+  skipped bigint := 0;
+BEGIN
+  status := 'running'; error := ''; last_at := after_at; last_pk := after_pk; taken := 0; purged := 0;
+  SELECT * INTO pol FROM retention_policy p WHERE p.model_path = i.model_path;
+  BEGIN
+    PERFORM set_config('lock_timeout', (retention.config()).lock_timeout_ms || 'ms', true);
+    -- The purge functions record the keys they delete under this item (this transaction only).
+    PERFORM set_config('retention.item_id', item::text, true);
+    -- A dry run's ledger (retention.dry_gone) is keyed by its run.
+    PERFORM set_config('retention.run_id', i.run_id::text, true);
+    -- The days of this item, for the rows of its own table that its cascades reach.
+    PERFORM set_config('retention.days', i.retention_days::text, true);
+    IF dry_run THEN
+      SET CONSTRAINTS ALL DEFERRED;  -- rolled back unchecked; the purge function checks DO_NOTHING itself
+    ELSE
+      SET CONSTRAINTS ALL IMMEDIATE;
+    END IF;
+    EXECUTE format('SELECT ids, blocked, last_at, last_pk FROM %I.%I($1, $2, $3, $4, $5, $6)', 'retention', pol.select_function)
+      INTO ids, blocked_early, last_at, last_pk
+      USING i.cutoff, after_at, after_pk, size, dry_run, by_pk;
+    IF ids IS NULL AND blocked_early IS NULL THEN
+      status := 'succeeded';  -- nothing left
+      RETURN;
+    END IF;
+    res := retention.purge_isolating(format('%I.%I', 'retention', pol.purge_function)::regproc, ids, dry_run);
+  EXCEPTION
+    WHEN lock_not_available THEN
+      -- Someone holds locks this batch needs: leave it for the next run.
+      IF last_pk IS NULL THEN
+        status := 'failed';  -- the batch could not even be selected
+        error := SQLERRM;
+        RETURN;
+      END IF;
+      skipped := coalesce(cardinality(ids), 0);
+      res := NULL;
+    WHEN OTHERS THEN
+      status := 'failed';
+      error := SQLERRM;
+      RETURN;
+  END;
+  batch_ms := ceil(extract(epoch FROM clock_timestamp() - started) * 1000)::integer;
+  purged := retention.record_batch(item, res, blocked_early, skipped, size, batch_ms, dry_run);
+  taken := coalesce(cardinality(ids), 0) + coalesce(cardinality(blocked_early), 0);
+END
+$$;
+
+-- finish_run: deletes the ledger rows of its run.
+CREATE OR REPLACE FUNCTION retention.finish_run(run bigint, timed_out boolean, max_execution_time integer,
+                                                error text DEFAULT '', yielded boolean DEFAULT false)
+RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $$
+DECLARE
+  this_run constant retention_run := retention.own_run(run);
+  open_item bigint;
+  run_status text;
+  run_error text := error;
+BEGIN
+  FOR open_item IN SELECT i.id FROM retention_run_item i WHERE i.run_id = run AND i.status = 'running' LOOP
+    PERFORM retention.finish_item(open_item, 'succeeded', '');
+  END LOOP;
+  SELECT concat_ws('; ', nullif(run_error, ''), string_agg(i.model_path || ': ' || i.error, '; ' ORDER BY i.id))
+    INTO run_error FROM retention_run_item i WHERE i.run_id = run AND i.status = 'failed';
+  run_status := CASE WHEN yielded THEN 'interrupted'
+                     WHEN run_error <> '' THEN 'failed'
+                     WHEN timed_out THEN 'timed_out'
+                     ELSE 'succeeded' END;
+  IF yielded THEN
+    run_error := 'the preview yielded to a real run that was starting';
+  ELSIF run_status = 'timed_out' THEN
+    run_error := format('max_execution_time (%s s) spent; the rest is left for the next run', max_execution_time);
+  END IF;
+  UPDATE retention_run r SET status = run_status, error = run_error, finished_at = clock_timestamp() WHERE r.id = run;
+  PERFORM retention.seal_run(run);
+  RAISE LOG 'django-pg-retention: run % finished: % (% rows deleted)', run, run_status,
+    (SELECT x.rows_deleted FROM retention_run x WHERE x.id = run);
+  DELETE FROM retention.dry_gone g WHERE g.run_id = run;  -- a preview's ledger
+  RETURN run_status;
+END
+$$;
+
+-- run_cleanup: check_run_arguments before anything.
+CREATE OR REPLACE PROCEDURE retention.run_cleanup(
+  dry_run boolean DEFAULT false,
+  model text DEFAULT NULL,
+  days integer DEFAULT NULL,
+  batch_size integer DEFAULT NULL,
+  triggered_by text DEFAULT 'sql',
+  force boolean DEFAULT false)
+LANGUAGE plpgsql AS $$
+DECLARE
+  cfg @app_schema@.retention_config;
+  run_id bigint;
+  deadline timestamptz;
+  pending @app_schema@.retention_policy[];  -- the models of this pass
+  retry @app_schema@.retention_policy[];  -- the models that ended this pass with blocked rows
+  item_ids jsonb := '{}';  -- model_path: item id
+  pol @app_schema@.retention_policy;
+  item @app_schema@.retention_run_item;
+  pass_purged bigint;
+  size integer;
+  min_size integer;
+  max_size integer;
+  after_at timestamptz;
+  after_pk text;
+  taken bigint;
+  purged bigint;
+  batch_ms integer;
+  run_error text := '';
+  timed_out boolean := false;
+  yielded boolean := false;
+  by_pk boolean;  seen bigint;  -- a backlog in primary-key order, and the rows its batches took
+BEGIN
+  -- Bad numbers are refused before anything is locked or written (no run row, no 'running' left).
+  PERFORM retention.check_run_arguments(days, batch_size);
+
+  -- It commits after every batch, which a transaction block forbids: before anything is locked, a
+  -- block that has written is named (timestamps cannot tell one, under the extended protocol); any
+  -- other fails on the COMMIT below ("invalid transaction termination"), holding nothing either.
+  IF pg_catalog.pg_current_xact_id_if_assigned() IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'active_sql_transaction',
+      MESSAGE = 'retention.run_cleanup cannot run inside a transaction block: it commits after every batch',
+      HINT = 'Call it as a statement of its own with autocommit on: psql -c "CALL retention.run_cleanup()", '
+             'AUTOCOMMIT on in psql or your SQL client, psycopg.connect(..., autocommit=True), or '
+             'django_pg_retention.manager.call_run_cleanup() outside transaction.atomic().';
+  END IF;
+  cfg := retention.config();  -- RETENTION_CLEANUP_CONFIG as synced by `manage.py migrate` / `retention sync`
+  COMMIT;
+
+  run_id := retention.begin_run(dry_run, model, days, triggered_by);
+  IF run_id IS NULL THEN
+    COMMIT;  -- recorded as skipped
+    RETURN;
+  END IF;
+
+  min_size := cfg.min_batch_size;
+  max_size := cfg.max_batch_size;
+  deadline := pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => cfg.max_execution_time);
+  pending := ARRAY(SELECT p FROM @app_schema@.retention_policy p
+                   WHERE p.is_active AND (model IS NULL OR p.model_path = model)
+                   ORDER BY p.position, p.model_path);
+  IF model IS NOT NULL AND pg_catalog.cardinality(pending) = 0 THEN
+    run_error := pg_catalog.format('no active retention policy for model %L (expected app_label.ModelName of a soft-deletable model)', model);
+  END IF;
+  COMMIT;
+
+  WHILE pg_catalog.cardinality(pending) > 0 LOOP
+    pass_purged := 0;
+    retry := '{}';
+    FOREACH pol IN ARRAY pending LOOP
+      EXIT WHEN timed_out OR yielded;
+      IF item_ids ? pol.model_path THEN
+        item := retention.begin_pass((item_ids->>pol.model_path)::bigint);
+      ELSE
+        item := retention.start_item(run_id, pol.model_path, force);
+        item_ids := item_ids || pg_catalog.jsonb_build_object(pol.model_path, item.id);
+      END IF;
+      COMMIT;
+      -- An explicit batch_size is kept as given; otherwise batches adapt to take about target_batch_ms.
+      size := coalesce(batch_size, least(greatest(cfg.batch_size, min_size), max_size));
+      after_at := NULL; after_pk := NULL; seen := 0;
+      by_pk := item.batches = 0 AND retention.batches_in_pk_order(item.eligible, pol.db_table);
+      WHILE item.status = 'running' LOOP
+        IF pg_catalog.clock_timestamp() >= deadline THEN
+          timed_out := true;
+          item.status := 'timed_out';
+          EXIT;
+        END IF;
+        IF dry_run AND retention.real_run_waiting() THEN
+          yielded := true;  -- a preview never makes a real run skip
+          item.status := 'interrupted';
+          EXIT;
+        END IF;
+        IF NOT dry_run AND cfg.max_replica_lag_bytes IS NOT NULL AND NOT retention.wait_for_replicas(item.id, deadline) THEN
+          timed_out := true;
+          item.status := 'timed_out';
+          item.error := pg_catalog.format('a standby lagged more than max_replica_lag_bytes (%s) until the time budget ran out',
+                                          cfg.max_replica_lag_bytes);
+          EXIT;
+        END IF;
+        SELECT b.status, b.error, b.last_at, b.last_pk, b.taken, b.purged, b.batch_ms
+          INTO item.status, item.error, after_at, after_pk, taken, purged, batch_ms
+          FROM retention.purge_batch(item.id, after_at, after_pk, size, by_pk) b;
+        EXIT WHEN item.status <> 'running';
+        pass_purged := pass_purged + purged;
+        seen := seen + taken;
+        IF by_pk AND seen >= item.eligible THEN item.status := 'succeeded'; END IF;  -- no tail to scan
+        IF batch_size IS NULL THEN
+          size := retention.next_batch_size(size, batch_ms, cfg.target_batch_ms, min_size, max_size);
+        END IF;
+        COMMIT;
+        IF cfg.batch_pause_ms > 0 THEN
+          PERFORM pg_catalog.pg_sleep(cfg.batch_pause_ms / 1000.0);  -- between transactions
+        END IF;
+      END LOOP;
+
+      IF item.status = 'succeeded' AND (SELECT i.blocked > 0 FROM @app_schema@.retention_run_item i WHERE i.id = item.id) THEN
+        retry := retry || pol;  -- the item stays open for another pass
+      ELSE
+        PERFORM retention.finish_item(item.id, item.status, item.error);
+        IF item.status = 'failed' THEN
+          RAISE LOG 'django-pg-retention: run % model % failed: %', run_id, pol.model_path, item.error;
+        END IF;
+      END IF;
+      COMMIT;
+    END LOOP;
+    pending := CASE WHEN pass_purged > 0 AND NOT timed_out AND NOT yielded THEN retry ELSE '{}' END;
+  END LOOP;
+
+  PERFORM retention.finish_run(run_id, timed_out, cfg.max_execution_time, run_error, yielded);
+  COMMIT;
+END
+$$;
+
+-- What the executor role may do (as in 0.1, with check_run_arguments and max_days, which
+-- run_cleanup now calls with the caller's rights).
+CREATE OR REPLACE FUNCTION retention.grant_executor(executor regrole) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('REVOKE ALL ON ALL ROUTINES IN SCHEMA retention FROM %s', executor);
+  EXECUTE format('GRANT USAGE ON SCHEMA retention TO %s', executor);
+  EXECUTE format('GRANT EXECUTE ON PROCEDURE retention.run_cleanup(boolean, text, integer, integer, text, boolean) TO %s',
+                 executor);
+  EXECUTE format('GRANT EXECUTE ON FUNCTION retention.begin_run(boolean, text, integer, text, interval),'
+                 ' retention.start_item(bigint, text, boolean), retention.begin_pass(bigint),'
+                 ' retention.purge_batch(bigint, timestamptz, text, integer, boolean),'
+                 ' retention.finish_item(bigint, text, text), retention.finish_run(bigint, boolean, integer, text, boolean),'
+                 ' retention.real_run_waiting(), retention.batches_in_pk_order(bigint, text),'
+                 ' retention.next_batch_size(integer, integer, integer, integer, integer), retention.report(),'
+                 ' retention.config(), retention.wait_for_replicas(bigint, timestamptz),'
+                 ' retention.check_run_arguments(integer, integer), retention.max_days() TO %s',
+                 executor);
+  EXECUTE format('GRANT SELECT ON retention_config, retention_policy, retention_run, retention_run_item TO %s', executor);
+END
+$$;
+COMMENT ON FUNCTION retention.grant_executor(regrole) IS 'Grants a role what running purges needs, and nothing more';
+
+-- The reverse, for a role that RETENTION_CLEANUP_CONFIG["executor_role"] no longer names (sync).
+CREATE OR REPLACE FUNCTION retention.revoke_executor(executor regrole) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('REVOKE ALL ON ALL ROUTINES IN SCHEMA retention FROM %s', executor);
+  EXECUTE format('REVOKE ALL ON SCHEMA retention FROM %s', executor);
+  EXECUTE format('REVOKE SELECT ON retention_config, retention_policy, retention_run, retention_run_item FROM %s',
+                 executor);
+END
+$$;
+COMMENT ON FUNCTION retention.revoke_executor(regrole) IS 'Takes back what grant_executor gave a role';
+REVOKE ALL ON FUNCTION retention.revoke_executor(regrole) FROM PUBLIC;
+
+-- The roles that hold what grant_executor gives (EXECUTE on run_cleanup), but its owner.
+CREATE OR REPLACE FUNCTION retention.executor_roles() RETURNS SETOF regrole
+LANGUAGE sql STABLE AS $$
+  SELECT DISTINCT a.grantee::regrole
+    FROM pg_proc p, aclexplode(p.proacl) a
+   WHERE p.oid = 'retention.run_cleanup(boolean, text, integer, integer, text, boolean)'::regprocedure
+     AND a.grantee <> p.proowner AND a.grantee <> 0 AND a.privilege_type = 'EXECUTE'
+$$;
+COMMENT ON FUNCTION retention.executor_roles() IS 'Roles granted EXECUTE on run_cleanup, other than its owner';
+REVOKE ALL ON FUNCTION retention.executor_roles() FROM PUBLIC;
+
+-- Every change of a policy row, by any role and any path (retention sync, the admin, psql), is
+-- written to retention_policy_history with the role that made it: retention sync writes no
+-- history rows itself. updated_at, sql_hash and position are bookkeeping, not a change. Not
+-- SECURITY DEFINER: a role that may change a policy but not write its history cannot change it.
+-- changed_by and detail are columns of migration 0009 (after this file): read when it runs.
+CREATE OR REPLACE FUNCTION retention.record_policy_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  kind text;
+  fields text;
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    kind := 'created';
+  ELSIF TG_OP = 'DELETE' THEN
+    kind := 'deleted';
+  ELSE
+    SELECT string_agg(n.key, ', ' ORDER BY n.key) INTO fields
+      FROM jsonb_each(to_jsonb(NEW)) n JOIN jsonb_each(to_jsonb(OLD)) o ON o.key = n.key
+     WHERE n.value IS DISTINCT FROM o.value AND n.key NOT IN ('updated_at', 'sql_hash', 'position');
+    IF fields IS NULL THEN
+      RETURN NULL;
+    END IF;
+    kind := CASE WHEN NOT OLD.is_active AND NEW.is_active THEN 'reactivated'
+                 WHEN OLD.is_active AND NOT NEW.is_active THEN 'deactivated'
+                 WHEN OLD.retention_days <> NEW.retention_days THEN 'days_changed'
+                 WHEN OLD.policy_source <> NEW.policy_source THEN 'source_changed'
+                 ELSE 'updated' END;
+  END IF;
+  INSERT INTO retention_policy_history (model_path, change, old_days, new_days, old_source, new_source, changed_at,
+                                        changed_by, detail)
+  VALUES (CASE WHEN TG_OP = 'DELETE' THEN OLD.model_path ELSE NEW.model_path END, kind,
+          CASE WHEN TG_OP <> 'INSERT' THEN OLD.retention_days END,
+          CASE WHEN TG_OP <> 'DELETE' AND kind NOT IN ('deactivated') THEN NEW.retention_days END,
+          CASE WHEN TG_OP <> 'INSERT' THEN OLD.policy_source ELSE '' END,
+          CASE WHEN TG_OP <> 'DELETE' AND kind NOT IN ('deactivated') THEN NEW.policy_source ELSE '' END,
+          clock_timestamp(), current_user, coalesce(fields, ''));
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION retention.record_policy_change() IS
+  'Trigger: writes every change of a retention_policy row to retention_policy_history, with the role';
+REVOKE ALL ON FUNCTION retention.record_policy_change() FROM PUBLIC;
+
+CREATE TRIGGER retention_policy_history AFTER INSERT OR UPDATE OR DELETE ON retention_policy
+  FOR EACH ROW EXECUTE FUNCTION retention.record_policy_change();
+
+-- The append-only triggers are pgtrigger's row triggers, which read pgtrigger.ignore for each row;
+-- retention_audit_guard (0.1) is a statement trigger that refuses a lifting non-owner, but it fires
+-- before the statement runs, so a set_config('pgtrigger.ignore', ..., true) in the statement's own
+-- WHERE or SET lifted them for the rows after it. A row trigger now checks the same for every row.
+CREATE OR REPLACE FUNCTION retention.guard_audit_row() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  lifted text[];
+BEGIN
+  IF pg_has_role(current_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'MEMBER') THEN
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+  END IF;
+  BEGIN
+    lifted := current_setting('pgtrigger.ignore', true)::text[];
+  EXCEPTION WHEN OTHERS THEN
+    lifted := NULL;  -- a value pgtrigger cannot read lifts nothing
+  END;
+  IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = TG_RELID AND t.tgname = ANY(lifted)) THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('pgtrigger.ignore lifts the append-only triggers of %I only for its owner, not for role %I',
+                       TG_TABLE_NAME, current_user);
+  END IF;
+  RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+COMMENT ON FUNCTION retention.guard_audit_row() IS
+  'Row trigger: refuses pgtrigger.ignore of an audit table''s append-only triggers to roles that do not own it, row by row';
+REVOKE ALL ON FUNCTION retention.guard_audit_row() FROM PUBLIC;
+
+-- Installs (or enables again) both guards on every audit table; migrate and retention sync call it.
+CREATE OR REPLACE FUNCTION retention.install_audit_guards() RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  audit_table text;
+BEGIN
+  FOREACH audit_table IN ARRAY retention.audit_tables() LOOP
+    EXECUTE format('CREATE OR REPLACE TRIGGER retention_audit_guard BEFORE UPDATE OR DELETE OR TRUNCATE ON %I'
+                   ' FOR EACH STATEMENT EXECUTE FUNCTION retention.guard_audit_table()', audit_table);
+    EXECUTE format('ALTER TABLE %I ENABLE TRIGGER retention_audit_guard', audit_table);
+    EXECUTE format('CREATE OR REPLACE TRIGGER retention_audit_guard_row BEFORE UPDATE OR DELETE ON %I'
+                   ' FOR EACH ROW EXECUTE FUNCTION retention.guard_audit_row()', audit_table);
+    EXECUTE format('ALTER TABLE %I ENABLE TRIGGER retention_audit_guard_row', audit_table);
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION retention.install_audit_guards() IS
+  'Installs the retention_audit_guard (statement) and retention_audit_guard_row triggers on every audit table';
+SELECT retention.install_audit_guards();
+
+-- End of the security section (issue 30).
 
 -- Every function of the schema resolves names in pg_catalog first, then the app's schema (as in 0.1).
 DO $$

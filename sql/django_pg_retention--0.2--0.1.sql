@@ -10,3 +10,24 @@ DROP TRIGGER IF EXISTS retention_hold_check ON @app_schema@.retention_hold;
 DROP FUNCTION IF EXISTS retention.check_hold();
 DROP TABLE IF EXISTS @app_schema@.retention_hold_target;  -- and its trigger retention_hold_target_guard
 DROP FUNCTION IF EXISTS retention.guard_hold_target();
+
+-- Security (issue 30): what that section created; the functions it replaced come back with 0.1.
+DROP TRIGGER IF EXISTS retention_policy_history ON retention_policy;
+DROP FUNCTION IF EXISTS retention.record_policy_change();
+DROP FUNCTION IF EXISTS retention.executor_roles();
+DROP FUNCTION IF EXISTS retention.revoke_executor(regrole);
+DROP FUNCTION IF EXISTS retention.refuse_shorter_retention(text, integer);
+DROP FUNCTION IF EXISTS retention.refuse_planting_sessions();
+DROP FUNCTION IF EXISTS retention.check_run_arguments(integer, integer);
+DROP FUNCTION IF EXISTS retention.max_days();
+DROP TABLE IF EXISTS retention.dry_gone;
+DO $$
+DECLARE
+  audit_table text;
+BEGIN
+  FOREACH audit_table IN ARRAY retention.audit_tables() LOOP
+    EXECUTE format('DROP TRIGGER IF EXISTS retention_audit_guard_row ON %I', audit_table);
+  END LOOP;
+END
+$$;
+DROP FUNCTION IF EXISTS retention.guard_audit_row();

@@ -390,15 +390,16 @@ def test_start_item_counts_eligible_rows_and_applies_the_guard_rail(settings: An
     assert start_item(run, "rules.Bin", force=True)["status"] == "running"
     # A dry run's item leaves out the rows its ledger already counts as gone, and no guard rail.
     counted = r.Bin.objects.filter(is_deleted=True, deleted_at=old).values_list("pk", flat=True)[0]
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TEMP TABLE retention_dry_gone (db_table text, pk text, PRIMARY KEY (db_table, pk))")
-        cursor.execute("INSERT INTO pg_temp.retention_dry_gone VALUES ('rules_bin', %s)", [str(counted)])
+    dry_run = start_run(dry_run=True)
+    with connection.cursor() as cursor:  # the ledger is the owner's table, keyed by run
+        cursor.execute("INSERT INTO retention.dry_gone VALUES (%s, 'rules_bin', %s)", [dry_run, str(counted)])
+        cursor.execute("INSERT INTO retention.dry_gone VALUES (%s, 'rules_bin', %s)", [run, str(counted + 1)])
     try:
-        dry = start_item(start_run(dry_run=True), "rules.Bin")
-        assert (dry["status"], dry["eligible"]) == ("running", 2)
+        dry = start_item(dry_run, "rules.Bin")
+        assert (dry["status"], dry["eligible"]) == ("running", 2)  # another run's ledger row does not count
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("DROP TABLE pg_temp.retention_dry_gone")
+            cursor.execute("DELETE FROM retention.dry_gone")
 
 
 def test_start_item_fails_only_its_item_when_the_count_fails() -> None:

@@ -69,7 +69,7 @@ def test_only_the_executor_role_can_purge_and_only_through_run_cleanup(settings:
         purge_as(EXECUTOR)  # not granted yet
     settings.RETENTION_CLEANUP_CONFIG = {**settings.RETENTION_CLEANUP_CONFIG, "executor_role": EXECUTOR}
     sync()
-    with session_as(EXECUTOR) as conn:  # a dry run too: its ledger is a temporary table of the steps' owner
+    with session_as(EXECUTOR) as conn:  # a dry run too: its ledger (retention.dry_gone) is the owner's
         conn.execute("CALL retention.run_cleanup(dry_run => true, model => 'rules.Place', triggered_by => 'role-dry')")
     preview = RetentionRun.objects.get(triggered_by="role-dry")
     assert (preview.status, preview.items.get().deleted, Place.objects.count()) == ("succeeded", 3, 3)
@@ -163,6 +163,7 @@ def test_an_unknown_executor_role_is_named(settings: Any) -> None:
     ("statement", "constraint"),
     [
         ("UPDATE retention_policy SET retention_days = 0", "retention_policy_days_at_least_1"),
+        ("UPDATE retention_policy SET retention_days = 99999999", "retention_policy_days_at_most_max"),
         ("UPDATE retention_policy SET max_deletions_per_run = 0", "retention_policy_max_deletions_at_least_1"),
         ("UPDATE retention_policy SET deleted_at_column = ''", "retention_policy_deleted_at_column_set"),
         ("UPDATE retention_config SET batch_size = 0", "retention_config_values_in_range"),
@@ -171,6 +172,11 @@ def test_an_unknown_executor_role_is_named(settings: Any) -> None:
             "INSERT INTO retention_request (requested_by, requested_at, model_path, days, status, error)"
             " VALUES ('x', now(), '', 0, 'pending', '')",
             "retention_request_days_at_least_1",
+        ),
+        (
+            "INSERT INTO retention_request (requested_by, requested_at, model_path, days, status, error)"
+            " VALUES ('x', now(), '', 99999999, 'pending', '')",
+            "retention_request_days_at_most_max",
         ),
     ],
 )

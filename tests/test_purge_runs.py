@@ -317,7 +317,7 @@ def test_dry_run_counts_what_a_real_run_deletes_and_changes_nothing() -> None:
 
 
 def test_run_cleanup_rejects_bad_arguments_and_unknown_models() -> None:
-    with pytest.raises(Exception, match="days must be at least 1"), connection.cursor() as cursor:
+    with pytest.raises(Exception, match="days must be between 1 and 36500, not 0"), connection.cursor() as cursor:
         cursor.execute("CALL retention.run_cleanup(days => 0)")
     run = call_cleanup(model="rules.Nope")
     assert run.status == "failed" and "rules.Nope" in run.error

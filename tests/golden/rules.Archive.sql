@@ -13,7 +13,7 @@ DECLARE
   updated jsonb := '{}';
 BEGIN
   IF dry_run THEN
-    "d1" := ARRAY(SELECT t."id" FROM "rules_archivepage" t WHERE "t"."archive_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_archivepage' AND g.pk = "t"."id"::text));
+    "d1" := ARRAY(SELECT t."id" FROM "rules_archivepage" t WHERE "t"."archive_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_archivepage' AND g.pk = "t"."id"::text));
   ELSE
     "d1" := ARRAY(SELECT t."id" FROM "rules_archivepage" t WHERE "t"."archive_id" = ANY("d0"));
   END IF;
@@ -32,7 +32,7 @@ BEGIN
     END IF;
   END IF;
   IF dry_run THEN
-    IF EXISTS (SELECT 1 FROM "rules_archivelock" r WHERE "r"."archive_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_archivelock' AND g.pk = "r"."id"::text)) THEN
+    IF EXISTS (SELECT 1 FROM "rules_archivelock" r WHERE "r"."archive_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_archivelock' AND g.pk = "r"."id"::text)) THEN
     RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = 'PROTECT rules.ArchiveLock.archive';
   END IF;
   ELSE
@@ -41,7 +41,7 @@ BEGIN
   END IF;
   END IF;
   IF dry_run THEN
-    UPDATE "rules_memo" r SET "archive_id" = NULL WHERE "r"."archive_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_memo' AND g.pk = "r"."id"::text);
+    UPDATE "rules_memo" r SET "archive_id" = NULL WHERE "r"."archive_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_memo' AND g.pk = "r"."id"::text);
   GET DIAGNOSTICS n = ROW_COUNT;
   IF n > 0 THEN updated := updated || jsonb_build_object('rules_memo.archive_id', n); END IF;
   ELSE
@@ -109,9 +109,9 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."Deleted On" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'PROTECT rules.ArchiveLock.archive' FROM "rules_archivelock" r WHERE r."archive_id" = t."id" AND true AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_archivelock' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
+             (SELECT 'PROTECT rules.ArchiveLock.archive' FROM "rules_archivelock" r WHERE r."archive_id" = t."id" AND true AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_archivelock' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
     FROM "rules_archive" t
-    WHERE t."Deleted On" < cutoff AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_archive' AND g.pk = "t"."id"::text)
+    WHERE t."Deleted On" < cutoff AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_archive' AND g.pk = "t"."id"::text)
     ORDER BY t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
@@ -141,10 +141,10 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."Deleted On" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'PROTECT rules.ArchiveLock.archive' FROM "rules_archivelock" r WHERE r."archive_id" = t."id" AND true AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_archivelock' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
+             (SELECT 'PROTECT rules.ArchiveLock.archive' FROM "rules_archivelock" r WHERE r."archive_id" = t."id" AND true AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_archivelock' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
     FROM "rules_archive" t
     WHERE t."Deleted On" < cutoff
-      AND t."id" > after_pk::bigint AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_archive' AND g.pk = "t"."id"::text)
+      AND t."id" > after_pk::bigint AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_archive' AND g.pk = "t"."id"::text)
     ORDER BY t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
@@ -175,9 +175,9 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."Deleted On" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'PROTECT rules.ArchiveLock.archive' FROM "rules_archivelock" r WHERE r."archive_id" = t."id" AND true AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_archivelock' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
+             (SELECT 'PROTECT rules.ArchiveLock.archive' FROM "rules_archivelock" r WHERE r."archive_id" = t."id" AND true AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_archivelock' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
     FROM "rules_archive" t
-    WHERE t."Deleted On" < cutoff AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_archive' AND g.pk = "t"."id"::text)
+    WHERE t."Deleted On" < cutoff AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_archive' AND g.pk = "t"."id"::text)
     ORDER BY t."Deleted On", t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
@@ -207,10 +207,10 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."Deleted On" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'PROTECT rules.ArchiveLock.archive' FROM "rules_archivelock" r WHERE r."archive_id" = t."id" AND true AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_archivelock' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
+             (SELECT 'PROTECT rules.ArchiveLock.archive' FROM "rules_archivelock" r WHERE r."archive_id" = t."id" AND true AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_archivelock' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
     FROM "rules_archive" t
     WHERE t."Deleted On" < cutoff
-      AND (t."Deleted On", t."id") > (after_at, after_pk::bigint) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_archive' AND g.pk = "t"."id"::text)
+      AND (t."Deleted On", t."id") > (after_at, after_pk::bigint) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_archive' AND g.pk = "t"."id"::text)
     ORDER BY t."Deleted On", t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED

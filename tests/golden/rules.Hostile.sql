@@ -13,7 +13,7 @@ DECLARE
   updated jsonb := '{}';
 BEGIN
   IF dry_run THEN
-    "d1" := ARRAY(SELECT t."id" FROM "rules hostile child; SELECT 1" t WHERE "t"."Parent Id; 'x'" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules hostile child; SELECT 1' AND g.pk = "t"."id"::text));
+    "d1" := ARRAY(SELECT t."id" FROM "rules hostile child; SELECT 1" t WHERE "t"."Parent Id; 'x'" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules hostile child; SELECT 1' AND g.pk = "t"."id"::text));
   ELSE
     "d1" := ARRAY(SELECT t."id" FROM "rules hostile child; SELECT 1" t WHERE "t"."Parent Id; 'x'" = ANY("d0"));
   END IF;
@@ -32,7 +32,7 @@ BEGIN
     END IF;
   END IF;
   IF dry_run THEN
-    UPDATE "rules hostile child; SELECT 1" r SET "MixedCase Watcher" = NULL WHERE "r"."MixedCase Watcher" = ANY("d0") AND NOT ("r"."id" = ANY("d1")) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules hostile child; SELECT 1' AND g.pk = "r"."id"::text);
+    UPDATE "rules hostile child; SELECT 1" r SET "MixedCase Watcher" = NULL WHERE "r"."MixedCase Watcher" = ANY("d0") AND NOT ("r"."id" = ANY("d1")) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules hostile child; SELECT 1' AND g.pk = "r"."id"::text);
   GET DIAGNOSTICS n = ROW_COUNT;
   IF n > 0 THEN updated := updated || jsonb_build_object('rules hostile child; SELECT 1.MixedCase Watcher', n); END IF;
   ELSE
@@ -101,7 +101,7 @@ BEGIN
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'') AS blocked_by
     FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t
-    WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_Hostile ''Table''; DROP TABLE rules_place;--' AND g.pk = "t"."id"::text)
+    WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_Hostile ''Table''; DROP TABLE rules_place;--' AND g.pk = "t"."id"::text)
     ORDER BY t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
@@ -132,7 +132,7 @@ BEGIN
              held->>'') AS blocked_by
     FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
-      AND t."id" > after_pk::bigint AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_Hostile ''Table''; DROP TABLE rules_place;--' AND g.pk = "t"."id"::text)
+      AND t."id" > after_pk::bigint AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_Hostile ''Table''; DROP TABLE rules_place;--' AND g.pk = "t"."id"::text)
     ORDER BY t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
@@ -163,7 +163,7 @@ BEGIN
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'') AS blocked_by
     FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t
-    WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_Hostile ''Table''; DROP TABLE rules_place;--' AND g.pk = "t"."id"::text)
+    WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_Hostile ''Table''; DROP TABLE rules_place;--' AND g.pk = "t"."id"::text)
     ORDER BY t."deleted_at", t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
@@ -194,7 +194,7 @@ BEGIN
              held->>'') AS blocked_by
     FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
-      AND (t."deleted_at", t."id") > (after_at, after_pk::bigint) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_Hostile ''Table''; DROP TABLE rules_place;--' AND g.pk = "t"."id"::text)
+      AND (t."deleted_at", t."id") > (after_at, after_pk::bigint) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_Hostile ''Table''; DROP TABLE rules_place;--' AND g.pk = "t"."id"::text)
     ORDER BY t."deleted_at", t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED

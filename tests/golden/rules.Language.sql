@@ -20,10 +20,10 @@ BEGIN
     END IF;
   END IF;
   IF dry_run THEN
-    UPDATE "rules_book" r SET "language_id" = 'en'::varchar(8) WHERE "r"."language_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_book' AND g.pk = "r"."id"::text);
+    UPDATE "rules_book" r SET "language_id" = 'en'::varchar(8) WHERE "r"."language_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_book' AND g.pk = "r"."id"::text);
   GET DIAGNOSTICS n = ROW_COUNT;
   IF n > 0 THEN updated := updated || jsonb_build_object('rules_book.language_id', n); END IF;
-    UPDATE "rules_book" r SET "fallback_language_id" = 'en'::varchar(8) WHERE "r"."fallback_language_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_book' AND g.pk = "r"."id"::text);
+    UPDATE "rules_book" r SET "fallback_language_id" = 'en'::varchar(8) WHERE "r"."fallback_language_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_book' AND g.pk = "r"."id"::text);
   GET DIAGNOSTICS n = ROW_COUNT;
   IF n > 0 THEN updated := updated || jsonb_build_object('rules_book.fallback_language_id', n); END IF;
   ELSE
@@ -68,7 +68,7 @@ BEGIN
     SELECT t."code" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."code"::text),
              held->>'') AS blocked_by
     FROM "rules_language" t
-    WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_language' AND g.pk = "t"."code"::text)
+    WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_language' AND g.pk = "t"."code"::text)
     ORDER BY t."code"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
@@ -99,7 +99,7 @@ BEGIN
              held->>'') AS blocked_by
     FROM "rules_language" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
-      AND t."code" > after_pk::varchar(8) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_language' AND g.pk = "t"."code"::text)
+      AND t."code" > after_pk::varchar(8) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_language' AND g.pk = "t"."code"::text)
     ORDER BY t."code"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
@@ -130,7 +130,7 @@ BEGIN
     SELECT t."code" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."code"::text),
              held->>'') AS blocked_by
     FROM "rules_language" t
-    WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_language' AND g.pk = "t"."code"::text)
+    WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_language' AND g.pk = "t"."code"::text)
     ORDER BY t."deleted_at", t."code"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
@@ -161,7 +161,7 @@ BEGIN
              held->>'') AS blocked_by
     FROM "rules_language" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
-      AND (t."deleted_at", t."code") > (after_at, after_pk::varchar(8)) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_language' AND g.pk = "t"."code"::text)
+      AND (t."deleted_at", t."code") > (after_at, after_pk::varchar(8)) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_language' AND g.pk = "t"."code"::text)
     ORDER BY t."deleted_at", t."code"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED

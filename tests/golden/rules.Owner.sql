@@ -15,9 +15,9 @@ DECLARE
   updated jsonb := '{}';
 BEGIN
   IF dry_run THEN
-    "d2" := ARRAY(SELECT t."id" FROM "rules_shelf" t WHERE "t"."owner_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_shelf' AND g.pk = "t"."id"::text));
-    "d3" := ARRAY(SELECT t."id" FROM "rules_slot" t WHERE "t"."shelf_id" = ANY("d2") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_slot' AND g.pk = "t"."id"::text));
-    "d1" := ARRAY(SELECT t."id" FROM "rules_link" t WHERE "t"."owner_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_link' AND g.pk = "t"."id"::text));
+    "d2" := ARRAY(SELECT t."id" FROM "rules_shelf" t WHERE "t"."owner_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "t"."id"::text));
+    "d3" := ARRAY(SELECT t."id" FROM "rules_slot" t WHERE "t"."shelf_id" = ANY("d2") AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_slot' AND g.pk = "t"."id"::text));
+    "d1" := ARRAY(SELECT t."id" FROM "rules_link" t WHERE "t"."owner_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_link' AND g.pk = "t"."id"::text));
   ELSE
     "d2" := ARRAY(SELECT t."id" FROM "rules_shelf" t WHERE "t"."owner_id" = ANY("d0") FOR UPDATE OF t);
     "d3" := ARRAY(SELECT t."id" FROM "rules_slot" t WHERE "t"."shelf_id" = ANY("d2"));
@@ -135,10 +135,10 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'RETAINED rules.Shelf (live)' FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) LIMIT 1),
-             (SELECT coalesce('RETAINED rules.Shelf (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active) || ' days)', 'RETAINED rules.Shelf (no active policy)') FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
+             (SELECT 'RETAINED rules.Shelf (live)' FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) LIMIT 1),
+             (SELECT coalesce('RETAINED rules.Shelf (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active) || ' days)', 'RETAINED rules.Shelf (no active policy)') FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
     FROM "rules_owner" t
-    WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_owner' AND g.pk = "t"."id"::text)
+    WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_owner' AND g.pk = "t"."id"::text)
     ORDER BY t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
@@ -169,11 +169,11 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'RETAINED rules.Shelf (live)' FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) LIMIT 1),
-             (SELECT coalesce('RETAINED rules.Shelf (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active) || ' days)', 'RETAINED rules.Shelf (no active policy)') FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
+             (SELECT 'RETAINED rules.Shelf (live)' FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) LIMIT 1),
+             (SELECT coalesce('RETAINED rules.Shelf (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active) || ' days)', 'RETAINED rules.Shelf (no active policy)') FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
     FROM "rules_owner" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
-      AND t."id" > after_pk::bigint AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_owner' AND g.pk = "t"."id"::text)
+      AND t."id" > after_pk::bigint AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_owner' AND g.pk = "t"."id"::text)
     ORDER BY t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
@@ -205,10 +205,10 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'RETAINED rules.Shelf (live)' FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) LIMIT 1),
-             (SELECT coalesce('RETAINED rules.Shelf (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active) || ' days)', 'RETAINED rules.Shelf (no active policy)') FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
+             (SELECT 'RETAINED rules.Shelf (live)' FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) LIMIT 1),
+             (SELECT coalesce('RETAINED rules.Shelf (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active) || ' days)', 'RETAINED rules.Shelf (no active policy)') FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
     FROM "rules_owner" t
-    WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_owner' AND g.pk = "t"."id"::text)
+    WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_owner' AND g.pk = "t"."id"::text)
     ORDER BY t."deleted_at", t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
@@ -239,11 +239,11 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'RETAINED rules.Shelf (live)' FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) LIMIT 1),
-             (SELECT coalesce('RETAINED rules.Shelf (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active) || ' days)', 'RETAINED rules.Shelf (no active policy)') FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
+             (SELECT 'RETAINED rules.Shelf (live)' FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) LIMIT 1),
+             (SELECT coalesce('RETAINED rules.Shelf (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active) || ' days)', 'RETAINED rules.Shelf (no active policy)') FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
     FROM "rules_owner" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
-      AND (t."deleted_at", t."id") > (after_at, after_pk::bigint) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_owner' AND g.pk = "t"."id"::text)
+      AND (t."deleted_at", t."id") > (after_at, after_pk::bigint) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_owner' AND g.pk = "t"."id"::text)
     ORDER BY t."deleted_at", t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED

@@ -16,9 +16,9 @@ BEGIN
   IF dry_run THEN
     LOOP
       size_before := coalesce(cardinality("d0"), 0) + coalesce(cardinality("d1"), 0) + coalesce(cardinality("d2"), 0);
-      "d0" := ARRAY(SELECT DISTINCT x FROM unnest("d0" || ARRAY(SELECT t."id" FROM "rules_place" t WHERE "t"."id" = ANY("d1") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_place' AND g.pk = "t"."id"::text))) x);
-      "d1" := ARRAY(SELECT DISTINCT x FROM unnest("d1" || ARRAY(SELECT t."place_ptr_id" FROM "rules_restaurant" t WHERE "t"."place_ptr_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_restaurant' AND g.pk = "t"."place_ptr_id"::text))) x);
-      "d2" := ARRAY(SELECT DISTINCT x FROM unnest("d2" || ARRAY(SELECT t."id" FROM "rules_menu" t WHERE "t"."restaurant_id" = ANY("d1") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_menu' AND g.pk = "t"."id"::text))) x);
+      "d0" := ARRAY(SELECT DISTINCT x FROM unnest("d0" || ARRAY(SELECT t."id" FROM "rules_place" t WHERE "t"."id" = ANY("d1") AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_place' AND g.pk = "t"."id"::text))) x);
+      "d1" := ARRAY(SELECT DISTINCT x FROM unnest("d1" || ARRAY(SELECT t."place_ptr_id" FROM "rules_restaurant" t WHERE "t"."place_ptr_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_restaurant' AND g.pk = "t"."place_ptr_id"::text))) x);
+      "d2" := ARRAY(SELECT DISTINCT x FROM unnest("d2" || ARRAY(SELECT t."id" FROM "rules_menu" t WHERE "t"."restaurant_id" = ANY("d1") AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_menu' AND g.pk = "t"."id"::text))) x);
       EXIT WHEN coalesce(cardinality("d0"), 0) + coalesce(cardinality("d1"), 0) + coalesce(cardinality("d2"), 0) = size_before;
     END LOOP;
   ELSE
@@ -114,7 +114,7 @@ BEGIN
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'') AS blocked_by
     FROM "rules_place" t
-    WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_place' AND g.pk = "t"."id"::text)
+    WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_place' AND g.pk = "t"."id"::text)
     ORDER BY t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
@@ -145,7 +145,7 @@ BEGIN
              held->>'') AS blocked_by
     FROM "rules_place" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
-      AND t."id" > after_pk::bigint AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_place' AND g.pk = "t"."id"::text)
+      AND t."id" > after_pk::bigint AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_place' AND g.pk = "t"."id"::text)
     ORDER BY t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
@@ -176,7 +176,7 @@ BEGIN
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'') AS blocked_by
     FROM "rules_place" t
-    WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_place' AND g.pk = "t"."id"::text)
+    WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_place' AND g.pk = "t"."id"::text)
     ORDER BY t."deleted_at", t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
@@ -207,7 +207,7 @@ BEGIN
              held->>'') AS blocked_by
     FROM "rules_place" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
-      AND (t."deleted_at", t."id") > (after_at, after_pk::bigint) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_place' AND g.pk = "t"."id"::text)
+      AND (t."deleted_at", t."id") > (after_at, after_pk::bigint) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_place' AND g.pk = "t"."id"::text)
     ORDER BY t."deleted_at", t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED

@@ -13,7 +13,7 @@ DECLARE
   updated jsonb := '{}';
 BEGIN
   IF dry_run THEN
-    "d1" := ARRAY(SELECT t."id" FROM "rules_flag" t WHERE "t"."content_type_id" = (SELECT id FROM django_content_type WHERE app_label = 'rules' AND model = 'publisher') AND "t"."object_id" = ANY(("d0"::text[])::varchar(64)[]) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_flag' AND g.pk = "t"."id"::text));
+    "d1" := ARRAY(SELECT t."id" FROM "rules_flag" t WHERE "t"."content_type_id" = (SELECT id FROM django_content_type WHERE app_label = 'rules' AND model = 'publisher') AND "t"."object_id" = ANY(("d0"::text[])::varchar(64)[]) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_flag' AND g.pk = "t"."id"::text));
   ELSE
     "d1" := ARRAY(SELECT t."id" FROM "rules_flag" t WHERE "t"."content_type_id" = (SELECT id FROM django_content_type WHERE app_label = 'rules' AND model = 'publisher') AND "t"."object_id" = ANY(("d0"::text[])::varchar(64)[]));
   END IF;
@@ -32,7 +32,7 @@ BEGIN
     END IF;
   END IF;
   IF dry_run THEN
-    IF EXISTS (SELECT 1 FROM "rules_contract" r WHERE "r"."publisher_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_contract' AND g.pk = "r"."id"::text)) THEN
+    IF EXISTS (SELECT 1 FROM "rules_contract" r WHERE "r"."publisher_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_contract' AND g.pk = "r"."id"::text)) THEN
     RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = 'PROTECT rules.Contract.publisher';
   END IF;
   ELSE
@@ -41,10 +41,10 @@ BEGIN
   END IF;
   END IF;
   IF dry_run THEN
-    UPDATE "rules_book" r SET "publisher_id" = NULL WHERE "r"."publisher_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_book' AND g.pk = "r"."id"::text);
+    UPDATE "rules_book" r SET "publisher_id" = NULL WHERE "r"."publisher_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_book' AND g.pk = "r"."id"::text);
   GET DIAGNOSTICS n = ROW_COUNT;
   IF n > 0 THEN updated := updated || jsonb_build_object('rules_book.publisher_id', n); END IF;
-    UPDATE "rules_shipment" r SET "publisher_id" = NULL WHERE "r"."publisher_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_shipment' AND g.pk = "r"."id"::text);
+    UPDATE "rules_shipment" r SET "publisher_id" = NULL WHERE "r"."publisher_id" = ANY("d0") AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shipment' AND g.pk = "r"."id"::text);
   GET DIAGNOSTICS n = ROW_COUNT;
   IF n > 0 THEN updated := updated || jsonb_build_object('rules_shipment.publisher_id', n); END IF;
   ELSE
@@ -115,9 +115,9 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'PROTECT rules.Contract.publisher' FROM "rules_contract" r WHERE r."publisher_id" = t."id" AND true AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_contract' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
+             (SELECT 'PROTECT rules.Contract.publisher' FROM "rules_contract" r WHERE r."publisher_id" = t."id" AND true AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_contract' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
     FROM "rules_publisher" t
-    WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_publisher' AND g.pk = "t"."id"::text)
+    WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_publisher' AND g.pk = "t"."id"::text)
     ORDER BY t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
@@ -147,10 +147,10 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'PROTECT rules.Contract.publisher' FROM "rules_contract" r WHERE r."publisher_id" = t."id" AND true AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_contract' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
+             (SELECT 'PROTECT rules.Contract.publisher' FROM "rules_contract" r WHERE r."publisher_id" = t."id" AND true AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_contract' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
     FROM "rules_publisher" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
-      AND t."id" > after_pk::uuid AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_publisher' AND g.pk = "t"."id"::text)
+      AND t."id" > after_pk::uuid AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_publisher' AND g.pk = "t"."id"::text)
     ORDER BY t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
@@ -181,9 +181,9 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'PROTECT rules.Contract.publisher' FROM "rules_contract" r WHERE r."publisher_id" = t."id" AND true AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_contract' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
+             (SELECT 'PROTECT rules.Contract.publisher' FROM "rules_contract" r WHERE r."publisher_id" = t."id" AND true AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_contract' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
     FROM "rules_publisher" t
-    WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_publisher' AND g.pk = "t"."id"::text)
+    WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_publisher' AND g.pk = "t"."id"::text)
     ORDER BY t."deleted_at", t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
@@ -213,10 +213,10 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'PROTECT rules.Contract.publisher' FROM "rules_contract" r WHERE r."publisher_id" = t."id" AND true AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_contract' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
+             (SELECT 'PROTECT rules.Contract.publisher' FROM "rules_contract" r WHERE r."publisher_id" = t."id" AND true AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_contract' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
     FROM "rules_publisher" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
-      AND (t."deleted_at", t."id") > (after_at, after_pk::uuid) AND NOT EXISTS (SELECT 1 FROM pg_temp.retention_dry_gone g WHERE g.db_table = 'rules_publisher' AND g.pk = "t"."id"::text)
+      AND (t."deleted_at", t."id") > (after_at, after_pk::uuid) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_publisher' AND g.pk = "t"."id"::text)
     ORDER BY t."deleted_at", t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED

@@ -12,26 +12,15 @@ import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DEFAULT_DB_ALIAS, models
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, models
 
 from django_pg_retention import config
 from django_pg_retention.display import print_run, run_as_dict
+from django_pg_retention.management import numbers
 from django_pg_retention.management.databases import databases_option
 from django_pg_retention.manager import RetentionManager, call_run_cleanup
 from django_pg_retention.models import RetentionRun, RetentionRunItem
 from django_pg_retention.policies import get_model, model_path, soft_delete_models
-
-
-def positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        from argparse import ArgumentTypeError
-
-        raise ArgumentTypeError(f"must be a whole number of at least 1, not {value!r}")
-    return number
 
 
 class Command(BaseCommand):
@@ -42,13 +31,17 @@ class Command(BaseCommand):
         mode.add_argument("--dry-run", action="store_true", help="preview: count, change nothing")
         mode.add_argument("--execute", action="store_true", help="delete (needed when dry_run_default is True)")
         parser.add_argument("--model", help="only this model (app_label.ModelName)")
-        parser.add_argument("--days", type=positive, help="override the retention period for this run")
+        parser.add_argument(
+            "--days", type=numbers.DAYS, help=f"override the retention period for this run (1 to {config.MAX_DAYS:,})"
+        )
         parser.add_argument(
             "--force",
             action="store_true",
             help="skip the confirmation and the large-deletion guard",
         )
-        parser.add_argument("--batch-size", type=positive, help="rows per committed batch")
+        parser.add_argument(
+            "--batch-size", type=numbers.batch_size(), help="rows per committed batch (1 to max_batch_size)"
+        )
         parser.add_argument(
             "--database",
             default=DEFAULT_DB_ALIAS,
@@ -85,15 +78,18 @@ class Command(BaseCommand):
             models_here = [target] if target else soft_delete_models(using)
             if not dry_run and not options["force"]:
                 self.guard(using, models_here, options["days"], cleanup)
-            run = call_run_cleanup(
-                using,
-                dry_run=dry_run,
-                model=model_path(target) if target else None,
-                days=options["days"],
-                batch_size=options["batch_size"],
-                triggered_by="command",
-                force=options["force"],  # a person confirming past max_deletions_per_run
-            )
+            try:
+                run = call_run_cleanup(
+                    using,
+                    dry_run=dry_run,
+                    model=model_path(target) if target else None,
+                    days=options["days"],
+                    batch_size=options["batch_size"],
+                    triggered_by="command",
+                    force=options["force"],  # a person confirming past max_deletions_per_run
+                )
+            except DatabaseError as exc:  # refused by run_cleanup (a range, a right): its message, no traceback
+                raise CommandError(f"database {using}: {str(exc).strip()}") from exc
             items = list(RetentionRunItem.objects.using(using).filter(run=run).order_by("id"))
             if options["format"] == "json":
                 runs[using] = run_as_dict(run, items)

@@ -17,6 +17,7 @@ from django.db import DEFAULT_DB_ALIAS
 from django_pg_retention.audit import missing_triggers, verify
 from django_pg_retention.compiler import compile_model
 from django_pg_retention.display import print_run, print_status, run_as_dict, status_as_dict
+from django_pg_retention.management import numbers
 from django_pg_retention.management.databases import databases_option
 from django_pg_retention.models import RetentionRun, RetentionRunItem
 from django_pg_retention.policies import get_model, model_path, soft_delete_models
@@ -40,7 +41,7 @@ class Command(BaseCommand):
         t.add_argument("--database", default=DEFAULT_DB_ALIAS, help=every)
         t.add_argument("--format", choices=["table", "json"], default="table", help="a table, or JSON for scripts")
         w = sub.add_parser("show", help="print a run from the audit tables (default: the latest)")
-        w.add_argument("run_id", nargs="?", type=int)
+        w.add_argument("run_id", nargs="?", type=numbers.RUN_ID)
         w.add_argument("--database", default=DEFAULT_DB_ALIAS, help=every)
         w.add_argument("--format", choices=["table", "json"], default="table", help="a table, or JSON for scripts")
         v = sub.add_parser("verify", help="recompute the audit hash chain; report the first broken link")

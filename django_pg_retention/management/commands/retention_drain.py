@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import DEFAULT_DB_ALIAS, models, transaction
 from django.utils import timezone
 
+from django_pg_retention.management import numbers
 from django_pg_retention.models import RetentionOutbox
 from django_pg_retention.policies import get_model
 
@@ -43,7 +44,9 @@ class Command(BaseCommand):
     help = "Delete the files of purged rows and call their after_permanent_delete hooks (the outbox)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--batch", type=int, default=100, help="rows per transaction")
+        parser.add_argument(
+            "--batch", type=numbers.whole_number(1, 10_000), default=100, help="rows per transaction (1 to 10,000)"
+        )
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS)
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -1,0 +1,597 @@
+"""Security round 2 (issue 30): attacks by the roles of docs/security.md, each against the real server.
+
+The executor role (RETENTION_CLEANUP_CONFIG["executor_role"], granted by retention.grant_executor)
+logs in as itself here (SET SESSION AUTHORIZATION), so that session_user is the executor, as for a
+pg_cron job or an application connection that logs in with that role.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from conftest import server_dsn
+from django.db import connection
+from psycopg import sql
+from purge_helpers import build_rules_data, expected_after_django_purge, reset_rules_data, rules_tables, snapshot
+
+from django_pg_retention.models import RetentionRun
+from django_pg_retention.sync import sync
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+EXECUTOR = "retention_sec_executor"
+PLANTED = "retention_sec_planted"  # a schema where PUBLIC may CREATE, as on PostgreSQL 14
+
+# Every table name the SQL of the app uses (its own tables; the model tables are added per test).
+APP_TABLES = [
+    "retention_dry_gone",
+    "retention_run",
+    "retention_run_item",
+    "retention_policy",
+    "retention_policy_history",
+    "retention_config",
+    "retention_deleted_keys",
+    "retention_alert",
+    "retention_hold",
+    "retention_request",
+    "retention_outbox",
+]
+
+
+def q(name: str) -> str:
+    return sql.Identifier(name).as_string(None)
+
+
+@pytest.fixture
+def executor(settings: Any) -> Iterator[str]:
+    """The executor role, set up as docs/operations.md says: no right on any table."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [EXECUTOR])
+        if cursor.fetchone() is None:
+            cursor.execute(f"CREATE ROLE {q(EXECUTOR)} NOLOGIN NOSUPERUSER NOCREATEROLE")
+        cursor.execute(f"DROP SCHEMA IF EXISTS {q(PLANTED)} CASCADE")
+        cursor.execute(f"CREATE SCHEMA {q(PLANTED)}")
+        cursor.execute(f"GRANT USAGE, CREATE ON SCHEMA {q(PLANTED)} TO PUBLIC")
+    settings.RETENTION_CLEANUP_CONFIG = {**settings.RETENTION_CLEANUP_CONFIG, "executor_role": EXECUTOR}
+    sync()
+    yield EXECUTOR
+    with connection.cursor() as cursor:
+        cursor.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        cursor.execute(f"DROP SCHEMA IF EXISTS {q(PLANTED)} CASCADE")
+        cursor.execute(f"DROP OWNED BY {q(EXECUTOR)}")  # its objects in public, and its grants
+        cursor.execute(f"DROP ROLE {q(EXECUTOR)}")
+
+
+def session_of(role: str) -> psycopg.Connection[Any]:
+    """A session whose login role (session_user) and current role are ``role``."""
+    conn = psycopg.connect(server_dsn(connection.settings_dict["NAME"]), autocommit=True)
+    conn.execute(sql.SQL("SET SESSION AUTHORIZATION {}").format(sql.Identifier(role)))
+    return conn
+
+
+def rights_of(role: str) -> dict[str, Any]:
+    """Everything that would show an escalation: role attributes, memberships, grants."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication, rolinherit"
+            " FROM pg_roles WHERE rolname = %s",
+            [role],
+        )
+        attributes = cursor.fetchone()
+        cursor.execute(
+            "SELECT array_agg(r.rolname::text ORDER BY r.rolname) FROM pg_auth_members m"
+            " JOIN pg_roles r ON r.oid = m.roleid WHERE m.member = %s::regrole",
+            [role],
+        )
+        memberships = cursor.fetchone()
+        cursor.execute(
+            "SELECT array_agg(table_schema || '.' || table_name || ':' || privilege_type"
+            " ORDER BY table_schema, table_name, privilege_type)"
+            " FROM information_schema.role_table_grants"
+            " WHERE grantee = %s AND table_schema NOT LIKE 'pg\\_temp\\_%%'",  # its own temporary tables
+            [role],
+        )
+        tables = cursor.fetchone()
+        cursor.execute(
+            "SELECT array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text) FROM pg_proc p"
+            " WHERE p.pronamespace = 'retention'::regnamespace AND has_function_privilege(%s, p.oid, 'EXECUTE')",
+            [role],
+        )
+        routines = cursor.fetchone()
+    return {"attributes": attributes, "memberships": memberships, "tables": tables, "routines": routines}
+
+
+def escalation(role: str) -> str:
+    """PL/pgSQL that tries to make ``role`` a superuser, a role creator, a member of the running
+    role and the owner of every table's rights: harmless when the role itself runs it (each step
+    fails, silently), fatal to least privilege when privileged code runs it."""
+    steps = [
+        f"ALTER ROLE {q(role)} SUPERUSER CREATEROLE BYPASSRLS",
+        f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {q(role)}",
+    ]
+    guarded = "BEGIN EXECUTE {}; EXCEPTION WHEN OTHERS THEN NULL; END;"
+    body = "".join(guarded.format(sql.Literal(s).as_string(None)) for s in steps)
+    grant_current = (
+        f"BEGIN EXECUTE pg_catalog.format('GRANT %I TO {q(role)}', current_user); EXCEPTION WHEN OTHERS THEN NULL; END;"
+    )
+    return body + grant_current
+
+
+def plant_temp_tables(conn: psycopg.Connection[Any], role: str, names: list[str]) -> None:
+    """Temporary tables of every name, each with statement triggers (TRUNCATE, INSERT, UPDATE,
+    DELETE) that escalate; retention_dry_gone with the columns 0.1's ledger had."""
+    conn.execute(
+        f"CREATE FUNCTION pg_temp.pwn() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN {escalation(role)}"
+        " RETURN NULL; END $f$"
+    )
+    for name in names:
+        columns = (
+            "db_table text, pk text, run_id bigint, PRIMARY KEY (db_table, pk)"
+            if name == "retention_dry_gone"
+            else "id bigint"
+        )
+        conn.execute(f"CREATE TEMP TABLE {q(name)} ({columns})")
+        for event in ("TRUNCATE", "INSERT", "UPDATE", "DELETE"):
+            conn.execute(
+                f"CREATE TRIGGER {q('pwn_' + event.lower())} BEFORE {event} ON pg_temp.{q(name)}"
+                " FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.pwn()"
+            )
+
+
+# Overloads that a best-match resolution would prefer to pg_catalog's polymorphic or variadic
+# routines for the argument types the purge uses; each returns the right result (a run through
+# them stays exact) after trying to escalate.
+OVERLOADS = [
+    ("FUNCTION", "cardinality(a text[]) RETURNS integer", "pg_catalog.cardinality(a)"),
+    ("FUNCTION", "format(f text, a text) RETURNS text", "pg_catalog.format(f, a)"),
+    ("FUNCTION", "array_to_string(a text[], s text) RETURNS text", "pg_catalog.array_to_string(a, s)"),
+    ("FUNCTION", "to_jsonb(a integer) RETURNS jsonb", "pg_catalog.to_jsonb(a)"),
+    ("FUNCTION", "hashtext(a text) RETURNS integer", "pg_catalog.hashtext(a)"),
+    ("FUNCTION", "concat_int_text(a integer, b text) RETURNS text", "a::text OPERATOR(pg_catalog.||) b"),
+    ("FUNCTION", "concat_bigint_text(a bigint, b text) RETURNS text", "a::text OPERATOR(pg_catalog.||) b"),
+]
+
+
+def plant_overloads(conn: psycopg.Connection[Any], role: str, schema: str) -> None:
+    for _, signature, result in OVERLOADS:
+        conn.execute(
+            f"CREATE FUNCTION {q(schema)}.{signature} LANGUAGE plpgsql AS"
+            f" $f$ BEGIN {escalation(role)} RETURN {result}; END $f$"
+        )
+    for left, fn in (("integer", "concat_int_text"), ("bigint", "concat_bigint_text")):
+        conn.execute(f"CREATE OPERATOR {q(schema)}.|| (LEFTARG = {left}, RIGHTARG = text, FUNCTION = {q(schema)}.{fn})")
+
+
+def run_as(conn: psycopg.Connection[Any], **kwargs: Any) -> RetentionRun:
+    before = RetentionRun.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    names = ", ".join(f"{k} => %s" for k in kwargs)
+    conn.execute(f"CALL retention.run_cleanup({names})", list(kwargs.values()))  # type: ignore[arg-type]
+    run = RetentionRun.objects.filter(id__gt=before).order_by("-id").first()
+    assert run is not None
+    return run
+
+
+def test_the_executor_cannot_become_the_owner_through_caller_objects(executor: str) -> None:
+    """Attack 1: temporary tables of every name the SQL uses, with escalating triggers, and
+    overloads in a schema where PUBLIC may CREATE, first on the executor's search_path. Dry and
+    real runs stay exact and the executor's rights do not change."""
+    reset_rules_data()
+    sync()
+    build_rules_data(random.Random(3), authors=12)
+    expected, _ = expected_after_django_purge()
+    before = rights_of(executor)
+    assert before["attributes"] == (False, False, False, False, False, True)
+    with session_of(executor) as conn:
+        plant_temp_tables(conn, executor, APP_TABLES + rules_tables())
+        plant_overloads(conn, executor, PLANTED)
+        conn.execute(sql.SQL("SET search_path = {}, public").format(sql.Identifier(PLANTED)))
+        preview = run_as(conn, dry_run=True, triggered_by="sec-dry")
+        real = run_as(conn, triggered_by="sec-real")
+        again = run_as(conn, dry_run=True, triggered_by="sec-dry-again")
+    assert rights_of(executor) == before
+    assert (preview.status, real.status, again.status) == ("succeeded", "succeeded", "succeeded"), (
+        preview.error,
+        real.error,
+    )
+    assert snapshot(rules_tables()) == expected
+    # The preview announced exactly what the real run did, model by model.
+    announced = {i.model_path: (i.deleted, i.blocked, i.cascaded) for i in preview.items.all()}
+    done = {i.model_path: (i.deleted, i.blocked, i.cascaded) for i in real.items.all()}
+    assert announced == done and real.rows_deleted > 0
+    assert sum(i.deleted for i in again.items.all()) == 0
+
+
+def test_overloads_planted_in_the_app_schema_are_refused_before_a_run(executor: str) -> None:
+    """Where PUBLIC may CREATE in the schema of the app's tables (PostgreSQL 14, or a cluster
+    upgraded from it), an overload planted there would be found by the definer code's search_path:
+    a run by a session that could plant one is refused, and so is any run, the owner's too, while a
+    look-alike planted by another role is there; before any run row is written."""
+    reset_rules_data()
+    build_rules_data(random.Random(4), authors=6)
+    tables = snapshot(rules_tables())
+    before = rights_of(executor)
+    with connection.cursor() as cursor:
+        cursor.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
+    runs = RetentionRun.objects.count()
+    with session_of(executor) as conn:
+        plant_overloads(conn, executor, "public")
+        for dry_run in (True, False):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="may CREATE in schema public"):
+                conn.execute("CALL retention.run_cleanup(dry_run => %s)", [dry_run])
+        # The owner's own runs (pg_cron's) would call them with its rights: refused while they exist.
+        with psycopg.connect(server_dsn(connection.settings_dict["NAME"]), autocommit=True) as owner:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"shadows a pg_catalog name"):
+                owner.execute("CALL retention.run_cleanup(dry_run => true)")
+        # Revoking CREATE is not enough for the owner while the look-alikes are there.
+        with connection.cursor() as cursor:
+            cursor.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"owned by role retention_sec_executor"):
+            conn.execute("CALL retention.run_cleanup(dry_run => true)")
+    assert RetentionRun.objects.count() == runs
+    assert rights_of(executor) == before
+    assert snapshot(rules_tables()) == tables
+
+
+APP_ROLE = "retention_sec_app"  # an application role with DML on every table, no grant in schema retention
+
+
+@pytest.fixture
+def app_role() -> Iterator[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [APP_ROLE])
+        if cursor.fetchone() is None:
+            cursor.execute(f"CREATE ROLE {q(APP_ROLE)} NOLOGIN NOSUPERUSER")
+        cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {q(APP_ROLE)}")
+        cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {q(APP_ROLE)}")
+    yield APP_ROLE
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP OWNED BY {q(APP_ROLE)}")
+        cursor.execute(f"DROP ROLE {q(APP_ROLE)}")
+
+
+def history_of(path: str) -> list[tuple[Any, ...]]:
+    from django_pg_retention.models import RetentionPolicyHistory
+
+    return list(
+        RetentionPolicyHistory.objects.filter(model_path=path)
+        .order_by("id")
+        .values_list("change", "old_days", "new_days", "changed_by", "detail")
+    )
+
+
+def test_a_policy_changed_in_sql_is_recorded_and_warned(app_role: str) -> None:
+    """Attack 4: UPDATE retention_policy SET retention_days = 1, by a role with DML on every table.
+    The database records it (who, what), manage.py check and retention status warn, and retention
+    sync puts the settings back, recorded once."""
+    from django.core import checks as django_checks
+    from django.core.management import call_command
+
+    sync()
+    path = "rules.Place"
+    before = history_of(path)
+    with session_of(app_role) as conn:
+        conn.execute("UPDATE retention_policy SET retention_days = 1 WHERE model_path = %s", [path])
+    assert history_of(path)[len(before) :] == [("days_changed", 30, 1, app_role, "retention_days")]
+
+    warnings = [m for m in django_checks.run_checks(databases=["default"]) if m.id == "pg_retention.W006"]
+    assert [m.msg for m in warnings] == [
+        "Database 'default': the retention policy differs from the settings: "
+        "rules.Place: retention_days is 1 in the database, 30 in the settings."
+    ]
+    out = io.StringIO()
+    call_command("retention", "status", stdout=out)
+    assert "rules.Place: retention_days is 1 in the database, 30 in the settings" in out.getvalue()
+
+    assert sync().changed == [path]  # one row, by the trigger: sync writes none of its own
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user")
+        owner = cursor.fetchone()[0]  # type: ignore[index]
+    assert history_of(path)[len(before) + 1 :] == [("days_changed", 1, 30, owner, "retention_days")]
+    assert not [m for m in django_checks.run_checks(databases=["default"]) if m.id == "pg_retention.W006"]
+
+    # Other columns, a delete and an insert in psql are recorded too; a role that may change a
+    # policy but not write its history cannot change it.
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE retention_policy SET deleted_at_column = 'id' WHERE model_path = %s", [path])
+        cursor.execute("DELETE FROM retention_policy WHERE model_path = %s", [path])
+    assert [h[0] for h in history_of(path)[-2:]] == ["updated", "deleted"]
+    assert history_of(path)[-2][4] == "deleted_at_column"
+    sync()
+    assert history_of(path)[-1][:3] == ("created", None, 30)
+    with connection.cursor() as cursor:
+        cursor.execute(f"REVOKE INSERT ON retention_policy_history FROM {q(app_role)}")
+    with session_of(app_role) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("UPDATE retention_policy SET retention_days = 1 WHERE model_path = %s", [path])
+    assert not [m for m in django_checks.run_checks(databases=["default"]) if m.id == "pg_retention.W006"]
+
+
+def test_the_executor_may_not_shorten_retention(executor: str) -> None:
+    """Item 6: days shorter than a policy is refused to the executor before a run row is written;
+    a longer one, and the owner's shorter one, run."""
+    reset_rules_data()
+    runs = RetentionRun.objects.count()
+    with session_of(executor) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"days => 1 is shorter than the policy of "):
+            conn.execute("CALL retention.run_cleanup(days => 1)")
+        with pytest.raises(
+            psycopg.errors.InsufficientPrivilege, match=r"days => 29 is shorter than the policy of rules\.Place"
+        ):
+            conn.execute("CALL retention.run_cleanup(model => 'rules.Place', days => 29, dry_run => true)")
+        # Its steps cannot be called around it either: begin_run refuses the same.
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="shorter than the policy"):
+            conn.execute("SELECT retention.begin_run(false, 'rules.Place', 1, 'x')")
+        # Nor hold the start lock, as the owner, for as long as it likes.
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="preview_wait must be between 0 and 1 minute"):
+            conn.execute("SELECT retention.begin_run(false, 'rules.Place', NULL, 'x', '1 day')")
+        assert RetentionRun.objects.count() == runs
+        longer = run_as(conn, model="rules.Place", days=400, triggered_by="sec-longer")
+    assert (longer.status, longer.days_override) == ("succeeded", 400)
+    with connection.cursor() as cursor:  # the owner may
+        cursor.execute("CALL retention.run_cleanup(model => 'rules.Place', days => 1, triggered_by => 'owner-short')")
+    assert RetentionRun.objects.get(triggered_by="owner-short").status == "succeeded"
+
+
+def test_grants_follow_the_executor_role_setting(executor: str, settings: Any) -> None:
+    """Item 6: a role that executor_role no longer names loses what grant_executor gave it."""
+    granted = rights_of(executor)
+    assert granted["routines"] and granted["tables"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT has_schema_privilege(%s, 'retention', 'USAGE')", [executor])
+        assert cursor.fetchone()[0]  # type: ignore[index]
+    settings.RETENTION_CLEANUP_CONFIG = {**settings.RETENTION_CLEANUP_CONFIG, "executor_role": None}
+    assert sync().executors_revoked == [executor]
+    revoked = rights_of(executor)
+    assert (revoked["routines"], revoked["tables"]) == ((None,), (None,))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT has_schema_privilege(%s, 'retention', 'USAGE')", [executor])
+        assert not cursor.fetchone()[0]  # type: ignore[index]
+    with session_of(executor) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("CALL retention.run_cleanup(dry_run => true)")
+    settings.RETENTION_CLEANUP_CONFIG = {**settings.RETENTION_CLEANUP_CONFIG, "executor_role": executor}
+    assert sync().executors_revoked == []
+    assert rights_of(executor) == granted
+
+
+# Attack 5 and item 7: every number a user gives, refused with its name and range; no run row,
+# no run left 'running'.
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            ["cleanup_soft_deleted", "--dry-run", "--days", "99999999"],
+            "--days: must be a whole number from 1 to 36,500",
+        ),
+        (["cleanup_soft_deleted", "--dry-run", "--days", "0"], "--days: must be a whole number from 1 to 36,500"),
+        (
+            ["cleanup_soft_deleted", "--dry-run", "--batch-size", "99999999999"],
+            "--batch-size: must be a whole number from 1 to 5,000",
+        ),
+        (["cleanup_soft_deleted", "--dry-run", "--batch-size", "-1"], "--batch-size: must be a whole number from 1"),
+        (["retention_drain", "--batch", "-1"], "--batch: must be a whole number from 1 to 10,000"),
+        (["retention_drain", "--batch", "0"], "--batch: must be a whole number from 1 to 10,000"),
+        (["retention", "show", "99999999999999999999"], "run_id: must be a whole number from 1 to"),
+    ],
+)
+def test_command_line_numbers_are_range_checked(arguments: list[str], message: str) -> None:
+    from django.core.management import CommandError, call_command
+
+    runs = RetentionRun.objects.count()
+    with pytest.raises(CommandError, match=message):
+        call_command(*arguments)
+    assert RetentionRun.objects.count() == runs
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ("days => 99999999", "days must be between 1 and 36500, not 99999999"),
+        ("days => 0", "days must be between 1 and 36500, not 0"),
+        ("days => -5, dry_run => true", "days must be between 1 and 36500, not -5"),
+        ("batch_size => 2000000000", r"batch_size must be between 1 and 5000 \(max_batch_size\), not 2000000000"),
+        ("batch_size => 0", r"batch_size must be between 1 and 5000 \(max_batch_size\), not 0"),
+    ],
+)
+def test_run_cleanup_arguments_are_range_checked_before_a_run_row(arguments: str, message: str) -> None:
+    sync()
+    runs = RetentionRun.objects.count()
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match=message):
+        with psycopg.connect(server_dsn(connection.settings_dict["NAME"]), autocommit=True) as conn:
+            conn.execute(f"CALL retention.run_cleanup({arguments})")
+    assert RetentionRun.objects.count() == runs
+    assert not RetentionRun.objects.filter(status="running").exists()
+
+
+def test_the_admin_days_field_is_range_checked() -> None:
+    from django_pg_retention.admin import RunRequestForm as RunForm
+
+    assert not RunForm(data={"days": "99999999"}).is_valid()
+    assert "less than or equal to 36500" in str(RunForm(data={"days": "99999999"}).errors)
+    assert not RunForm(data={"days": "0"}).is_valid()
+    assert RunForm(data={"days": "36500"}).is_valid(), RunForm(data={"days": "36500"}).errors
+
+
+def test_a_table_name_cannot_end_the_body_of_a_generated_function() -> None:
+    """Review item: the generated SQL quotes its body as $purge$ / $select$ and names db_table in
+    comments and literals; a name holding the tag would end the body there. The tag then changes."""
+    from django.db import models, transaction
+    from django.test.utils import isolate_apps
+
+    from django_pg_retention.compiler import compile_model
+    from django_pg_retention.models import SoftDeleteMixin
+
+    with isolate_apps("rules"):
+
+        class Dollar(SoftDeleteMixin):
+            name = models.CharField(max_length=10)
+
+            class Meta(SoftDeleteMixin.Meta):
+                app_label = "rules"
+                db_table = "x$purge$y$select$z"
+
+        compiled = compile_model(Dollar, ["public"])
+    assert "AS $purge_1$" in compiled.sql and "AS $select_1$" in compiled.sql
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(compiled.sql)  # PL/pgSQL bodies are parsed when called: created, then rolled back
+        cursor.execute(
+            "SELECT prosrc FROM pg_proc WHERE oid = %s::regprocedure",
+            [f"retention.{compiled.purge_function}(text[], boolean)"],
+        )
+        body = cursor.fetchone()[0]  # type: ignore[index]
+        transaction.set_rollback(True)
+    assert body.rstrip().endswith("END") and "x$purge$y$select$z" in body
+
+
+UPGRADE_DB = "retention_sec_upgrade"
+# Every object the security section of sql/django_pg_retention--0.1--0.2.sql creates.
+SECURITY_OBJECTS = [
+    "to_regclass('retention.dry_gone')",
+    "to_regprocedure('retention.refuse_planting_sessions()')",
+    "to_regprocedure('retention.refuse_shorter_retention(text, integer)')",
+    "to_regprocedure('retention.check_run_arguments(integer, integer)')",
+    "to_regprocedure('retention.max_days()')",
+    "to_regprocedure('retention.revoke_executor(regrole)')",
+    "to_regprocedure('retention.executor_roles()')",
+    "to_regprocedure('retention.record_policy_change()')",
+    "(SELECT min(oid) FROM pg_trigger WHERE tgname = 'retention_policy_history')",
+    "to_regprocedure('retention.guard_audit_row()')",
+    "(SELECT min(oid) FROM pg_trigger WHERE tgname = 'retention_audit_guard_row')",
+]
+
+
+def test_an_upgrade_from_0_1_applies_every_fix_and_the_downgrade_removes_them(executor: str, cron_db: Any) -> None:
+    """A database migrated to 0007 (release 0.1.0's SQL) then to the latest: the security objects
+    exist, no routine of schema retention names a pg_temp ledger any more, and attack 1 fails; and
+    migrating back to 0007 drops them again (0.1's definitions restored)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    manage_py = str(Path(__file__).resolve().parent / "manage.py")
+    params = connection.get_connection_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {q(UPGRADE_DB)}")
+        cursor.execute(f"CREATE DATABASE {q(UPGRADE_DB)}")
+    url = f"postgres://{params['user']}@{params.get('host') or 'localhost'}:{params.get('port') or 5432}/{UPGRADE_DB}"
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "testproject.demo_settings"}
+
+    def migrate(*target: str) -> None:
+        done = subprocess.run(
+            [sys.executable, manage_py, "migrate", "-v0", *target], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+
+    def state(conn: psycopg.Connection[Any]) -> tuple[list[bool], int]:
+        present = [conn.execute(f"SELECT {o} IS NOT NULL").fetchone()[0] for o in SECURITY_OBJECTS]  # type: ignore[index]
+        temp_ledger = conn.execute(
+            "SELECT count(*) FROM pg_proc WHERE pronamespace = 'retention'::regnamespace"
+            " AND prosrc LIKE '%pg\\_temp.retention\\_dry\\_gone%'"
+        ).fetchone()[0]  # type: ignore[index]
+        return present, temp_ledger
+
+    try:
+        migrate()
+        migrate("django_pg_retention", "0007")  # 0.1.0's SQL, as an installed 0.1.0 database has it
+        with psycopg.connect(server_dsn(UPGRADE_DB), autocommit=True) as conn:
+            present, temp_ledger = state(conn)
+            assert not any(present) and temp_ledger > 0
+        migrate()
+        with psycopg.connect(server_dsn(UPGRADE_DB), autocommit=True) as conn:
+            present, temp_ledger = state(conn)
+            assert all(present) and temp_ledger == 0
+            conn.execute("SELECT retention.grant_executor(%s::regrole)", [executor])
+        with psycopg.connect(server_dsn(UPGRADE_DB), autocommit=True) as conn:
+            conn.execute(sql.SQL("SET SESSION AUTHORIZATION {}").format(sql.Identifier(executor)))
+            plant_temp_tables(conn, executor, ["retention_dry_gone"])
+            conn.execute("CALL retention.run_cleanup(dry_run => true)")
+            assert conn.execute("SELECT status FROM retention_run ORDER BY id DESC LIMIT 1").fetchone() == (
+                "succeeded",
+            )
+        assert rights_of(executor)["attributes"] == (False, False, False, False, False, True)
+        migrate("django_pg_retention", "0007")  # the downgrade drops them again
+        with psycopg.connect(server_dsn(UPGRADE_DB), autocommit=True) as conn:
+            present, temp_ledger = state(conn)
+            assert not any(present) and temp_ledger > 0
+    finally:
+        cron_db.execute(
+            "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname LIKE %s",
+            [f"django_pg_retention:{UPGRADE_DB}:%"],
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {q(UPGRADE_DB)} WITH (FORCE)")
+
+
+def test_a_number_the_database_refuses_is_a_command_error_not_a_traceback() -> None:
+    """The synced max_batch_size is what run_cleanup checks: a batch size the settings allow but the
+    database's configuration does not is refused by SQL, and the command says so, with no run row."""
+    from django.core.management import CommandError, call_command
+
+    sync()
+    runs = RetentionRun.objects.count()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE retention_config SET max_batch_size = 10, min_batch_size = 1, batch_size = 10")
+    try:
+        with pytest.raises(CommandError, match=r"batch_size must be between 1 and 10 \(max_batch_size\), not 20"):
+            call_command("cleanup_soft_deleted", "--dry-run", "--batch-size", "20", stdout=io.StringIO())
+    finally:
+        sync()
+    assert RetentionRun.objects.count() == runs
+
+
+def test_pgtrigger_ignore_set_within_the_statement_does_not_lift_the_append_only_triggers(app_role: str) -> None:
+    """Review item: retention_audit_guard is a statement trigger, which fires before a WHERE or SET
+    that calls set_config('pgtrigger.ignore', ...); the row guard refuses it for every row."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT retention.start_run(false, NULL, NULL, 'sealed', 'skipped')")
+        sealed = cursor.fetchone()[0]  # type: ignore[index]
+        cursor.execute(
+            "SELECT '{' || string_agg(tgname, ',') || '}' FROM pg_trigger WHERE tgrelid = 'retention_run'::regclass"
+            " AND tgname LIKE 'pgtrigger_append_only_%'"
+        )
+        lifted = cursor.fetchone()[0]  # type: ignore[index]
+    with session_of(app_role) as conn:
+        for statement in (
+            "UPDATE retention_run SET error = 'rewritten'"
+            " WHERE id = %(id)s AND set_config('pgtrigger.ignore', %(lifted)s, true) IS NOT NULL",
+            "UPDATE retention_run SET error = set_config('pgtrigger.ignore', %(lifted)s, true) WHERE id = %(id)s",
+            "DELETE FROM retention_run"
+            " WHERE id = %(id)s AND set_config('pgtrigger.ignore', %(lifted)s, true) IS NOT NULL",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"pgtrigger\.ignore lifts the append-only"):
+                conn.execute(statement, {"id": sealed, "lifted": lifted})
+    run = RetentionRun.objects.get(id=sealed)
+    assert (run.error, run.status) == ("", "skipped")
+
+
+def test_every_number_in_the_settings_has_a_range(settings: Any) -> None:
+    """Item 7: a number too large for its column or for a timestamp is a system check error naming
+    the key and the range, not a failed sync or a run that fails later."""
+    from django.core import checks as django_checks
+
+    from django_pg_retention import config
+
+    too_large = {
+        key: field.metadata["maximum"] + 1
+        for key, field in config.CLEANUP_KEYS.items()
+        if field.metadata["maximum"] is not None
+    }
+    integer_keys = {key for key, field in config.CLEANUP_KEYS.items() if field.metadata["minimum"] is not None}
+    assert integer_keys <= set(too_large), integer_keys - set(too_large)  # every bounded number has a maximum
+    for key, value in too_large.items():
+        settings.RETENTION_CLEANUP_CONFIG = {key: value}
+        assert config.cleanup_config_problems(settings.RETENTION_CLEANUP_CONFIG) == [
+            (key, f"must be at most {value - 1:,}, not {value:,}")
+        ], key
+    settings.RETENTION_CLEANUP_CONFIG = {"max_deletions_per_run": {"default": 2**31}}
+    assert [m.id for m in django_checks.run_checks() if m.id.startswith("pg_retention.E")] == ["pg_retention.E006"]
+    settings.RETENTION_CLEANUP_CONFIG = {}
+    settings.SOFT_DELETE_RETENTION_POLICIES = {"default": 36_501}
+    messages = [m for m in django_checks.run_checks() if m.id == "pg_retention.E002"]
+    assert [m.msg for m in messages] == [
+        "SOFT_DELETE_RETENTION_POLICIES['default'] must be at most 36,500 days (100 years), not 36,501."
+    ]
