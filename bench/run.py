@@ -362,6 +362,30 @@ def print_linearity(results: list[dict[str, Any]]) -> None:
         )
 
 
+def write_json(path: Path, results: list[dict[str, Any]]) -> None:
+    """The figures of every data set, for tables: medians, the faster floor, the ratio, the batches."""
+    rows = []
+    for r in results:
+        shape: Shape = r["shape"]
+        floor = r["medians"][r["floor"]]
+        rows.append(
+            {
+                "schema": shape.kind,
+                "parents": shape.parents,
+                "stamps": shape.stamps,
+                "label": shape.label,
+                "settings": r["settings"],
+                "medians_s": r["medians"],
+                "floor": r["floor"],
+                "run_cleanup_over_floor": r["medians"][PURGE] / floor,
+                "rows_removed": r["rows_removed"],
+                "identical": r["identical"],
+                "batches": r["batches"],
+            }
+        )
+    path.write_text(json.dumps(rows, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100000,1000000", help="parents per run, comma-separated")
@@ -378,6 +402,7 @@ def main() -> None:
         "--no-loop", action="store_true", help="skip the specification's loop (Django's QuerySet.delete() stays)"
     )
     parser.add_argument("--kept", action="store_true", help="children are soft-delete models too (issue 13)")
+    parser.add_argument("--json", metavar="FILE", help="also write each data set's figures to FILE (JSON)")
     parser.add_argument(
         "--schema",
         help=f"schemas, comma-separated: {', '.join(SCHEMAS)} (default mixed; --simple and --kept pick theirs)",
@@ -453,6 +478,8 @@ def main() -> None:
             )
             print("    " + rep["plan"].replace("\n", "\n    "))
     print_linearity(results)
+    if args.json:
+        write_json(Path(args.json), results)
     if len(results) > 1 and all("peak_rss_kb" in r for r in results):
         small, large = results[0]["peak_rss_kb"], results[-1]["peak_rss_kb"]
         print(f"\ncleanup_soft_deleted peak memory, largest / smallest size: {large / small:.3f} (target: the same)")
