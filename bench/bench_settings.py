@@ -1,5 +1,6 @@
 """Django settings for the benchmarks (bench/). BENCH_APP picks the schema: benchapp (mixed
-relations, the default) or benchsimple (two CASCADE children only)."""
+relations, the default), benchsimple (two CASCADE children only), benchkept (soft-delete children),
+benchmany (several children per parent in one table) or benchchain (parent -> child -> grandchild)."""
 
 import os
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -20,6 +19,18 @@ BENCH = REPO / "bench"
 # Tables whose remaining rows are compared between methods (SET_NULL targets by content).
 SIMPLE_TABLES = {"parent": "id", "childa": "id", "childb": "id"}
 MIXED_TABLES = {**SIMPLE_TABLES, "parent_tags": "id", "note": "id", "ref": "id, parent_id"}
+MANY_TABLES = {"parent": "id", "child": "id"}
+CHAIN_TABLES = {"parent": "id", "child": "id", "grandchild": "id"}
+
+# The schemas (--schema of bench/run.py): the Django app under bench/ that holds it, the tables
+# compared, and how a data set of it is described.
+SCHEMAS = {
+    "simple": ("benchsimple", SIMPLE_TABLES, "2 CASCADE children (two tables)"),
+    "mixed": ("benchapp", MIXED_TABLES, "2 CASCADE + 1 SET_NULL + 1 M2M + 1 generic"),
+    "kept": ("benchkept", SIMPLE_TABLES, "2 soft-delete CASCADE children (5% of eligible parents keep a live one)"),
+    "many": ("benchmany", MANY_TABLES, "2-4 CASCADE children in one table (3 on average)"),
+    "chain": ("benchchain", CHAIN_TABLES, "a CASCADE child with a CASCADE grandchild"),
+}
 
 
 # How the eligible parents' deleted_at values were made: one per row (soft deletes one at a time),
@@ -34,22 +45,31 @@ STAMPS = {
 
 @dataclass(frozen=True)
 class Shape:
-    """N soft-deletable parents, two CASCADE children each (childa, childb); mixed adds a SET_NULL
-    ref, an M2M tag and a generic note per parent; the share of parents past retention; how their
-    soft-delete timestamps were made (STAMPS)."""
+    """N soft-deletable parents and their children, in one of SCHEMAS: by default two CASCADE children
+    each (childa, childb); mixed adds a SET_NULL ref, an M2M tag and a generic note per parent; kept
+    makes the children soft-delete models; schema="many" or "chain" picks those schemas (issue 25).
+    Also: the share of parents past retention; how their soft-delete timestamps were made (STAMPS)."""
 
     parents: int
     mixed: bool
     eligible: float = 0.5
     stamps: str = "row"
     kept: bool = False  # the children are soft-delete models (issue 13); 5% of eligible parents keep a live child
+    schema: str = ""  # "many" or "chain"; empty: simple, mixed or kept as the flags above say
+
+    @property
+    def kind(self) -> str:
+        """The key of SCHEMAS this shape uses."""
+        if self.schema:
+            return self.schema
+        if self.kept:
+            return "kept"
+        return "mixed" if self.mixed else "simple"
 
     @property
     def app(self) -> str:
-        """The Django app whose schema holds this shape: bench/benchapp, benchsimple or benchkept."""
-        if self.kept:
-            return "benchkept"
-        return "benchapp" if self.mixed else "benchsimple"
+        """The Django app under bench/ whose schema holds this shape (SCHEMAS)."""
+        return SCHEMAS[self.kind][0]
 
     def table(self, name: str) -> str:
         return f"{self.app}_{name}"
@@ -57,15 +77,12 @@ class Shape:
     @property
     def tables(self) -> dict[str, str]:
         """Table -> the columns that identify what is left of it."""
-        names = MIXED_TABLES if self.mixed else SIMPLE_TABLES
-        return {self.table(t): cols for t, cols in names.items()}
+        return {self.table(t): cols for t, cols in SCHEMAS[self.kind][1].items()}
 
     @property
     def label(self) -> str:
-        kind = "2 CASCADE children" if not self.mixed else "2 CASCADE + 1 SET_NULL + 1 M2M + 1 generic"
-        if self.kept:
-            kind = "2 soft-delete CASCADE children (5% of eligible parents keep a live one)"
         stamps = {"row": "a timestamp per row", "shared": "100 shared timestamps", "one": "one timestamp"}
+        kind = SCHEMAS[self.kind][2]
         return f"{self.parents:,} parents, {kind} each, {self.eligible:.0%} eligible, {stamps[self.stamps]}"
 
 
@@ -118,7 +135,8 @@ def build_template(url: str, name: str, shape: Shape, ages: str = "fixed") -> No
     recreate(url, name)
     manage(url, name, shape.app, "migrate", "-v0")
     n = shape.parents
-    t = {k: sql.Identifier(shape.table(k)) for k in ("parent", "childa", "childb", "tag", "parent_tags", "ref", "note")}
+    names = ("parent", "childa", "childb", "tag", "parent_tags", "ref", "note", "child", "grandchild")
+    t = {k: sql.Identifier(shape.table(k)) for k in names}
     with psycopg.connect(with_db(url, name), autocommit=True) as conn:
         if ages == "spread":
             parents = sql.SQL(
@@ -143,7 +161,17 @@ def build_template(url: str, name: str, shape: Shape, ages: str = "fixed") -> No
                 " CASE WHEN p.is_deleted AND (p.id %% 20 <> 0 OR {} = 'childb') THEN p.deleted_at END"
                 " FROM {} p ORDER BY p.id"
             )
-        for child in ("childa", "childb"):
+        if shape.kind == "many":  # 2, 3 or 4 children per parent, next to each other
+            many = (
+                "INSERT INTO {} (parent_id, payload) SELECT g, 'row ' || g || '.' || k"
+                " FROM generate_series(1, %(n)s) g, generate_series(1, 2 + g %% 3) k"
+            )
+            conn.execute(sql.SQL(many).format(t["child"]), {"n": n})
+        elif shape.kind == "chain":  # one child per parent, one grandchild per child
+            conn.execute(sql.SQL(per_parent).format(t["child"]), {"n": n})
+            grandchildren = "INSERT INTO {} (child_id, payload) SELECT id, 'row ' || id FROM {} ORDER BY id"
+            conn.execute(sql.SQL(grandchildren).format(t["grandchild"], t["child"]))
+        for child in ("childa", "childb") if shape.kind in ("simple", "mixed", "kept") else ():
             statement = sql.SQL(per_parent)
             if shape.kept:
                 statement = statement.format(t[child], sql.Literal(child), sql.Literal(child), t["parent"])
@@ -167,21 +195,19 @@ def build_template(url: str, name: str, shape: Shape, ages: str = "fixed") -> No
 
 
 def fingerprint(url: str, db: str, shape: Shape) -> dict[str, tuple[int, str]]:
-    """Row count and a digest of what is left in each table."""
+    """Row count and a digest of what is left in each table (the identifying columns, in order),
+    computed by the server: reading every row into Python took longer than the purges at 1M."""
     out: dict[str, tuple[int, str]] = {}
     with psycopg.connect(with_db(url, db)) as conn:
+        conn.execute("SET work_mem = '256MB'")
         for table, columns in shape.tables.items():
             cols = sql.SQL(", ").join(sql.Identifier(c.strip()) for c in columns.split(","))
-            query = sql.SQL("SELECT {cols} FROM {t} ORDER BY {cols}").format(cols=cols, t=sql.Identifier(table))
-            digest = hashlib.sha256()
-            count = 0
-            with conn.cursor(name="fingerprint") as cursor:
-                cursor.itersize = 50_000
-                cursor.execute(query)
-                for row in cursor:
-                    digest.update(repr(row).encode())
-                    count += 1
-            out[table] = (count, digest.hexdigest()[:16])
+            query = sql.SQL(
+                "SELECT count(*), encode(sha256(convert_to(coalesce(string_agg(ROW({cols})::text, ';' ORDER BY {cols}),"
+                " ''), 'UTF8')), 'hex') FROM {t}"
+            ).format(cols=cols, t=sql.Identifier(table))
+            count, digest = conn.execute(query).fetchone()  # type: ignore[misc]
+            out[table] = (int(count), str(digest)[:16])
     return out
 
 

@@ -5,13 +5,18 @@
     .venv/bin/python bench/run.py --sizes 100000 --check-only   # CI: end states identical, no timing verdicts
     .venv/bin/python bench/run.py --simple --sizes 1000000,4000000 --stamps row,shared,one --no-orm
                                                        # issue 12: every timestamp shape, linear cost
+    .venv/bin/python bench/run.py --schema simple,many,chain --sizes 1000000 --stamps row,shared,one --no-orm
+                                                       # issue 25: the floor on every parent/children schema
 
 For each size a template database is built once (bench/common.py) and copied with CREATE DATABASE
 ... TEMPLATE for every measurement, so every method starts from the same data and the same cold
-caches. Methods: one bare DELETE statement (the floor), CALL retention.run_cleanup() (adaptive
-batches), Django's QuerySet.delete(), and the specification's loop (1,000 rows into Python, ORM
-delete, repeat). All end states must be identical. Then: cleanup_soft_deleted's peak memory, how
-the purge's cost grows with the eligible rows (1% vs 100% of a table), and the report's speed.
+caches. Methods: the floor, hand-written SQL in one transaction, in its two forms (A: children
+first, then the parents, one statement each; B: one statement with data-modifying CTEs, parents
+first), CALL retention.run_cleanup() (adaptive batches), Django's QuerySet.delete(), and the
+specification's loop (1,000 rows into Python, ORM delete, repeat). All end states must be identical.
+run_cleanup is divided by the faster floor form, which is named. Then: cleanup_soft_deleted's peak
+memory, how the purge's cost grows with the eligible rows (1% vs 100% of a table), and the report's
+speed. The server settings that matter are printed next to every table.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
     BENCH,
+    SCHEMAS,
     STAMPS,
     Shape,
     build_template,
@@ -47,6 +53,14 @@ from common import (
 
 TEMPLATE = "retention_bench_template"
 COPY = "retention_bench_copy"
+
+# The floor: the fastest hand-written SQL for the same end state, in one transaction, in two forms.
+# A: the children first (each by its parents' eligibility), then the parents, one statement each.
+# B: one statement with data-modifying CTEs, the parents first, their children by IN (SELECT id FROM p).
+# now() is the transaction's start, so every statement of form A uses the same cutoff.
+FLOOR_A = "floor A: children first, then parents"
+FLOOR_B = "floor B: one statement, CTEs, parents first"
+FLOORS = (FLOOR_A, FLOOR_B)
 
 BARE_SIMPLE = """
 WITH p AS (DELETE FROM benchsimple_parent WHERE is_deleted AND deleted_at < now() - interval '30 days' RETURNING id),
@@ -81,21 +95,99 @@ WITH a AS (DELETE FROM benchkept_childa WHERE is_deleted AND deleted_at < now() 
 SELECT count(*) FROM p
 """
 
+# The same rule children first: once the eligible children are gone, what is left of a parent's
+# children is exactly what its own policy keeps, so the parents to delete are the eligible ones
+# left without children.
+KEPT_CHILDREN_FIRST = [
+    "DELETE FROM benchkept_childa WHERE is_deleted AND deleted_at < now() - interval '30 days'",
+    "DELETE FROM benchkept_childb WHERE is_deleted AND deleted_at < now() - interval '30 days'",
+    """DELETE FROM benchkept_parent t WHERE is_deleted AND deleted_at < now() - interval '30 days'
+         AND NOT EXISTS (SELECT 1 FROM benchkept_childa c WHERE c.parent_id = t.id)
+         AND NOT EXISTS (SELECT 1 FROM benchkept_childb c WHERE c.parent_id = t.id)""",
+]
 
-def bare_statement(shape: Shape) -> str:
-    if shape.kept:
-        return BARE_KEPT
-    return BARE_MIXED if shape.mixed else BARE_SIMPLE
+SIMPLE_CHILDREN_FIRST = [
+    """DELETE FROM benchsimple_childa WHERE parent_id IN
+         (SELECT id FROM benchsimple_parent WHERE is_deleted AND deleted_at < now() - interval '30 days')""",
+    """DELETE FROM benchsimple_childb WHERE parent_id IN
+         (SELECT id FROM benchsimple_parent WHERE is_deleted AND deleted_at < now() - interval '30 days')""",
+    "DELETE FROM benchsimple_parent WHERE is_deleted AND deleted_at < now() - interval '30 days'",
+]
+
+MIXED_CHILDREN_FIRST = [
+    """DELETE FROM benchapp_childa WHERE parent_id IN
+         (SELECT id FROM benchapp_parent WHERE is_deleted AND deleted_at < now() - interval '30 days')""",
+    """DELETE FROM benchapp_childb WHERE parent_id IN
+         (SELECT id FROM benchapp_parent WHERE is_deleted AND deleted_at < now() - interval '30 days')""",
+    """DELETE FROM benchapp_parent_tags WHERE parent_id IN
+         (SELECT id FROM benchapp_parent WHERE is_deleted AND deleted_at < now() - interval '30 days')""",
+    """DELETE FROM benchapp_note WHERE object_id IN
+         (SELECT id FROM benchapp_parent WHERE is_deleted AND deleted_at < now() - interval '30 days')
+         AND content_type_id =
+           (SELECT id FROM django_content_type WHERE app_label = 'benchapp' AND model = 'parent')""",
+    """UPDATE benchapp_ref SET parent_id = NULL WHERE parent_id IN
+         (SELECT id FROM benchapp_parent WHERE is_deleted AND deleted_at < now() - interval '30 days')""",
+    "DELETE FROM benchapp_parent WHERE is_deleted AND deleted_at < now() - interval '30 days'",
+]
+
+MANY_CHILDREN_FIRST = [
+    """DELETE FROM benchmany_child WHERE parent_id IN
+         (SELECT id FROM benchmany_parent WHERE is_deleted AND deleted_at < now() - interval '30 days')""",
+    "DELETE FROM benchmany_parent WHERE is_deleted AND deleted_at < now() - interval '30 days'",
+]
+
+MANY_CTE = """
+WITH p AS (DELETE FROM benchmany_parent WHERE is_deleted AND deleted_at < now() - interval '30 days' RETURNING id),
+     c AS (DELETE FROM benchmany_child WHERE parent_id IN (SELECT id FROM p))
+SELECT count(*) FROM p
+"""
+
+CHAIN_CHILDREN_FIRST = [
+    """DELETE FROM benchchain_grandchild WHERE child_id IN
+         (SELECT c.id FROM benchchain_child c JOIN benchchain_parent p ON p.id = c.parent_id
+           WHERE p.is_deleted AND p.deleted_at < now() - interval '30 days')""",
+    """DELETE FROM benchchain_child WHERE parent_id IN
+         (SELECT id FROM benchchain_parent WHERE is_deleted AND deleted_at < now() - interval '30 days')""",
+    "DELETE FROM benchchain_parent WHERE is_deleted AND deleted_at < now() - interval '30 days'",
+]
+
+CHAIN_CTE = """
+WITH p AS (DELETE FROM benchchain_parent WHERE is_deleted AND deleted_at < now() - interval '30 days' RETURNING id),
+     c AS (DELETE FROM benchchain_child WHERE parent_id IN (SELECT id FROM p) RETURNING id),
+     g AS (DELETE FROM benchchain_grandchild WHERE child_id IN (SELECT id FROM c))
+SELECT count(*) FROM p
+"""
+
+FLOOR_STATEMENTS: dict[str, dict[str, list[str]]] = {
+    "simple": {FLOOR_A: SIMPLE_CHILDREN_FIRST, FLOOR_B: [BARE_SIMPLE]},
+    "mixed": {FLOOR_A: MIXED_CHILDREN_FIRST, FLOOR_B: [BARE_MIXED]},
+    "kept": {FLOOR_A: KEPT_CHILDREN_FIRST, FLOOR_B: [BARE_KEPT]},
+    "many": {FLOOR_A: MANY_CHILDREN_FIRST, FLOOR_B: [MANY_CTE]},
+    "chain": {FLOOR_A: CHAIN_CHILDREN_FIRST, FLOOR_B: [CHAIN_CTE]},
+}
+assert set(FLOOR_STATEMENTS) == set(SCHEMAS)
+
+# The settings that move the floor and the purge; printed next to every table.
+SETTINGS = ("shared_buffers", "work_mem", "max_wal_size", "synchronous_commit", "fsync")
 
 
-def timed_sql(url: str, statement: str) -> float:
+def server_settings(url: str) -> str:
+    with psycopg.connect(with_db(url, "postgres")) as conn:
+        values = [conn.execute("SELECT current_setting(%s)", (name,)).fetchone()[0] for name in SETTINGS]  # type: ignore[index]
+        version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
+    return f"PostgreSQL {version}: " + ", ".join(f"{n}={v}" for n, v in zip(SETTINGS, values, strict=True))
+
+
+def timed_sql(url: str, statements: str | list[str]) -> float:
+    """Run a CALL on its own, or statements in one transaction; the seconds taken, commit included."""
     with psycopg.connect(with_db(url, COPY), autocommit=True) as conn:
         started = time.perf_counter()
-        if statement.lstrip().upper().startswith("CALL"):
-            conn.execute(statement)  # type: ignore[arg-type]
+        if isinstance(statements, str) and statements.lstrip().upper().startswith("CALL"):
+            conn.execute(statements)  # type: ignore[arg-type]
         else:
             with conn.transaction():
-                conn.execute(statement)  # type: ignore[arg-type]
+                for statement in [statements] if isinstance(statements, str) else statements:
+                    conn.execute(statement)  # type: ignore[arg-type]
         return time.perf_counter() - started
 
 
@@ -150,17 +242,22 @@ def batch_stats(url: str) -> dict[str, float]:
     }
 
 
-def compare(url: str, shape: Shape, rounds: int, orm: bool) -> dict[str, Any]:
+def compare(url: str, shape: Shape, rounds: int, orm: bool, loop: bool = True) -> dict[str, Any]:
     build_started = time.perf_counter()
     build_template(url, TEMPLATE, shape)
     print(f"\n== {shape.label}: template built in {time.perf_counter() - build_started:.1f}s", flush=True)
+    settings = server_settings(url)
+    print(f"   {settings}", flush=True)
+    floors = FLOOR_STATEMENTS[shape.kind]
     methods: dict[str, Any] = {
-        "bare DELETE (one statement)": lambda: timed_sql(url, bare_statement(shape)),
+        FLOOR_A: lambda: timed_sql(url, floors[FLOOR_A]),
+        FLOOR_B: lambda: timed_sql(url, floors[FLOOR_B]),
         PURGE: lambda: timed_sql(url, "CALL retention.run_cleanup(triggered_by => 'bench')"),
     }
     if orm and not shape.kept:  # Django's plain cascade would also take the kept children
         methods["Django QuerySet.delete()"] = lambda: timed_orm(url, shape.app, "queryset")
-        methods["specification's loop (1,000 rows)"] = lambda: timed_orm(url, shape.app, "spec-loop")
+        if loop:
+            methods["specification's loop (1,000 rows)"] = lambda: timed_orm(url, shape.app, "spec-loop")
     times: dict[str, list[float]] = {m: [] for m in methods}
     states: dict[str, Any] = {}
     batches: list[dict[str, float]] = []
@@ -177,15 +274,18 @@ def compare(url: str, shape: Shape, rounds: int, orm: bool) -> dict[str, Any]:
                     "{first_ms:.0f} ms, of the last tenth {last_ms:.0f} ms".format(**batches[-1]),
                     flush=True,
                 )
-    reference = states["bare DELETE (one statement)"]
+    reference = states[FLOOR_B]
     identical = all(s == reference for s in states.values())
     medians = {m: statistics.median(t) for m, t in times.items()}
+    floor = min(FLOORS, key=lambda m: medians[m])
     with psycopg.connect(with_db(url, TEMPLATE)) as conn:
         count = sql.SQL("SELECT count(*) FROM {}")
         before = {t: conn.execute(count.format(sql.Identifier(t))).fetchone()[0] for t in reference}  # type: ignore[index]
     removed = sum(before[t] - reference[t][0] for t in reference)
     return {
         "shape": shape,
+        "settings": settings,
+        "floor": floor,
         "medians": medians,
         "identical": identical,
         "rows_removed": removed,
@@ -246,19 +346,44 @@ def report_speed(url: str, parents: int) -> dict[str, Any]:
 
 def print_linearity(results: list[dict[str, Any]]) -> None:
     """run_cleanup's time at the largest size against the smallest, per timestamp shape."""
-    by_stamps: dict[str, list[dict[str, Any]]] = {}
+    by_stamps: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in results:
-        by_stamps.setdefault(r["shape"].stamps, []).append(r)
-    for stamps, rs in by_stamps.items():
+        by_stamps.setdefault((r["shape"].kind, r["shape"].stamps), []).append(r)
+    for (kind, stamps), rs in by_stamps.items():
         if len(rs) < 2:
             continue
         small, large = rs[0], rs[-1]
         factor = large["shape"].parents / small["shape"].parents
         ratio = large["medians"][PURGE] / small["medians"][PURGE]
         print(
-            f"\nrun_cleanup, {stamps} timestamps: {large['shape'].parents:,} / {small['shape'].parents:,} parents = "
-            f"{ratio:.2f} for {factor:.0f}x the rows (target <= {factor * 1.1:.1f}: linear)"
+            f"\nrun_cleanup, {kind}, {stamps} timestamps: {large['shape'].parents:,} / "
+            f"{small['shape'].parents:,} parents = {ratio:.2f} for {factor:.0f}x the rows "
+            f"(target <= {factor * 1.1:.1f}: linear)"
         )
+
+
+def write_json(path: Path, results: list[dict[str, Any]]) -> None:
+    """The figures of every data set, for tables: medians, the faster floor, the ratio, the batches."""
+    rows = []
+    for r in results:
+        shape: Shape = r["shape"]
+        floor = r["medians"][r["floor"]]
+        rows.append(
+            {
+                "schema": shape.kind,
+                "parents": shape.parents,
+                "stamps": shape.stamps,
+                "label": shape.label,
+                "settings": r["settings"],
+                "medians_s": r["medians"],
+                "floor": r["floor"],
+                "run_cleanup_over_floor": r["medians"][PURGE] / floor,
+                "rows_removed": r["rows_removed"],
+                "identical": r["identical"],
+                "batches": r["batches"],
+            }
+        )
+    path.write_text(json.dumps(rows, indent=2) + "\n")
 
 
 def main() -> None:
@@ -272,8 +397,16 @@ def main() -> None:
     parser.add_argument(
         "--stamps", default="row", help=f"timestamp shapes of the eligible rows, comma-separated: {', '.join(STAMPS)}"
     )
-    parser.add_argument("--no-orm", action="store_true", help="only the bare DELETE and run_cleanup (large sizes)")
+    parser.add_argument("--no-orm", action="store_true", help="only the two floors and run_cleanup (large sizes)")
+    parser.add_argument(
+        "--no-loop", action="store_true", help="skip the specification's loop (Django's QuerySet.delete() stays)"
+    )
     parser.add_argument("--kept", action="store_true", help="children are soft-delete models too (issue 13)")
+    parser.add_argument("--json", metavar="FILE", help="also write each data set's figures to FILE (JSON)")
+    parser.add_argument(
+        "--schema",
+        help=f"schemas, comma-separated: {', '.join(SCHEMAS)} (default mixed; --simple and --kept pick theirs)",
+    )
     args = parser.parse_args()
     url = server_url()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -281,30 +414,50 @@ def main() -> None:
     unknown = [s for s in stamps if s not in STAMPS]
     if unknown:
         parser.error(f"--stamps: unknown shape(s) {', '.join(unknown)} (choose from {', '.join(STAMPS)})")
+    if args.schema:
+        schemas = args.schema.split(",")
+    else:
+        schemas = ["kept" if args.kept else "simple" if args.simple else "mixed"]
+    unknown = [s for s in schemas if s not in SCHEMAS]
+    if unknown:
+        parser.error(f"--schema: unknown schema(s) {', '.join(unknown)} (choose from {', '.join(SCHEMAS)})")
     results = []
-    for stamp in stamps:
-        for size in sizes:
-            shape = Shape(size, mixed=not (args.simple or args.kept), stamps=stamp, kept=args.kept)
-            result = compare(url, shape, args.rounds, orm=not args.no_orm)
-            if not args.check_only:
-                result["peak_rss_kb"] = memory(url, shape)
-                result["report"] = report_speed(url, size) if not args.kept else None
-            results.append(result)
+    for kind in schemas:
+        for stamp in stamps:
+            for size in sizes:
+                shape = Shape(
+                    size,
+                    mixed=kind == "mixed",
+                    stamps=stamp,
+                    kept=kind == "kept",
+                    schema=kind if kind in ("many", "chain") else "",
+                )
+                result = compare(url, shape, args.rounds, orm=not args.no_orm, loop=not args.no_loop)
+                if not args.check_only:
+                    result["peak_rss_kb"] = memory(url, shape)
+                    result["report"] = report_speed(url, size) if kind != "kept" else None
+                results.append(result)
 
-    print("\n| data set | method | median s | rows/s | ratio to bare DELETE |")
+    for settings in dict.fromkeys(r["settings"] for r in results):
+        print(f"\nServer: {settings}")
+    print("\n| data set | method | median s | rows/s | ratio to the faster floor |")
     print("|---|---|---|---|---|")
     for r in results:
-        bare = r["medians"]["bare DELETE (one statement)"]
+        floor = r["medians"][r["floor"]]
         for method, seconds in r["medians"].items():
             rate = r["rows_removed"] / seconds
-            print(f"| {r['shape'].label} | {method} | {seconds:.2f} | {rate:,.0f} | {seconds / bare:.2f} |")
+            faster = " (the faster floor)" if method == r["floor"] else ""
+            print(f"| {r['shape'].label} | {method}{faster} | {seconds:.2f} | {rate:,.0f} | {seconds / floor:.2f} |")
     failures = [r["shape"].label for r in results if not r["identical"]]
     for r in results:
         removed, identical = r["rows_removed"], r["identical"]
         print(f"\n{r['shape'].label}: {removed:,} rows removed or updated; end states identical: {identical}")
-        purge = r["medians"][PURGE]
+        purge, floor = r["medians"][PURGE], r["medians"][r["floor"]]
+        target = 1.35 if r["shape"].kind == "kept" else 1.20
         print(
-            f"  run_cleanup / bare DELETE = {purge / r['medians']['bare DELETE (one statement)']:.3f} (target <= 1.10)"
+            f"  the faster floor is {r['floor']}, {floor:.2f}s "
+            f"(A {r['medians'][FLOOR_A]:.2f}s, B {r['medians'][FLOOR_B]:.2f}s); "
+            f"run_cleanup {purge:.2f}s; run_cleanup / floor = {purge / floor:.3f} (issue 25 target <= {target:.2f})"
         )
         for b in r["batches"]:
             print(
@@ -325,6 +478,8 @@ def main() -> None:
             )
             print("    " + rep["plan"].replace("\n", "\n    "))
     print_linearity(results)
+    if args.json:
+        write_json(Path(args.json), results)
     if len(results) > 1 and all("peak_rss_kb" in r for r in results):
         small, large = results[0]["peak_rss_kb"], results[-1]["peak_rss_kb"]
         print(f"\ncleanup_soft_deleted peak memory, largest / smallest size: {large / small:.3f} (target: the same)")
