@@ -6,6 +6,8 @@ Runs after every ``migrate`` (post_migrate) and from ``manage.py retention sync`
 from __future__ import annotations
 
 import logging
+from collections.abc import Generator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ImproperlyConfigured
@@ -190,14 +192,57 @@ def _write_history(using: str, path: str, change: str, old: RetentionPolicy | No
         )
 
 
-def sync(using: str = "default") -> SyncResult:
+# The version of the SQL files (retention.sql_version()) the generated functions of this package
+# need: they use retention.dry_gone and the checks of SQL 0.2.
+REQUIRED_SQL_VERSION = "0.2"
+
+
+class OutdatedSqlError(ImproperlyConfigured):
+    """The database holds an older version of the SQL than this package's generated functions need."""
+
+
+def installed_sql_version(using: str = "default") -> str | None:
+    """retention.sql_version() of the database, or None before SQL 0.2 (0.1 had no such function)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT to_regprocedure('retention.sql_version()') IS NOT NULL")
+        if not cursor.fetchone()[0]:  # type: ignore[index]
+            return None
+        cursor.execute("SELECT retention.sql_version()")
+        return str(cursor.fetchone()[0])  # type: ignore[index]
+
+
+def check_sql_version(using: str = "default") -> None:
+    """Refuse to install this package's functions over SQL they were not compiled for."""
+    installed = installed_sql_version(using)
+    if installed is None or tuple(map(int, installed.split("."))) < tuple(map(int, REQUIRED_SQL_VERSION.split("."))):
+        raise OutdatedSqlError(
+            f"database {using!r} holds django-pg-retention SQL {installed or '0.1'}, older than the "
+            f"{REQUIRED_SQL_VERSION} this version of the package compiles its purge functions for (they would fail, "
+            "dry runs first): run "
+            "`manage.py migrate django_pg_retention` to upgrade it, or install the package release that matches it"
+        )
+
+
+@contextmanager
+def acting_as(actor: str, using: str = "default") -> Generator[None]:
+    """Policy changes made in the block are recorded with ``actor`` (a Django username, or the command)
+    in retention_policy_history.actor, beside the database role: the block is one transaction that
+    sets retention.actor, which the history trigger reads. A claim of the application, not proof."""
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        cursor.execute("SELECT set_config('retention.actor', %s, true)", [actor[:200]])
+        yield
+
+
+def sync(using: str = "default", actor: str = "manage.py retention sync") -> SyncResult:
     """Bring retention_config, retention_policy with its history, the generated functions, the
-    append-only triggers and the executor's grants in line with the settings."""
+    append-only triggers and the executor's grants in line with the settings. ``actor`` is who the
+    history rows name on the Django side (the command, or a Django username)."""
     result = SyncResult()
     if not can_sync(using):
         return result
+    check_sql_version(using)
     cleanup = config.cleanup_config()
-    with transaction.atomic(using=using):
+    with acting_as(actor, using):
         result.settings_changed.extend(_sync_config(using, cleanup))
         existing = {p.model_path: p for p in RetentionPolicy.objects.using(using).select_for_update()}
         _sync_policies(using, existing, result)
@@ -324,7 +369,12 @@ def _deactivate(using: str, rows: dict[str, RetentionPolicy], result: SyncResult
 
 def post_migrate_sync(using: str = "default", **kwargs: object) -> None:
     if can_sync(using):
-        result = sync(using=using)
+        try:
+            check_sql_version(using)
+        except OutdatedSqlError as exc:  # migrated back to 0.1's SQL: that is what migrate was asked for
+            logger.warning("retention sync skipped: %s", exc)
+            return
+        result = sync(using=using, actor="manage.py migrate")
         jobs = sync_jobs(using=using)
         if result.changes or jobs.changes:
             logger.info(
