@@ -359,13 +359,16 @@ def reset_rules_data() -> None:
 
 def reseal_after_truncate(cursor: Any) -> None:
     """The holds were truncated (their ids restart): the seals of holds and policy history
-    (retention.record_seal, SQL 0.2) start again from the history rows that are left."""
+    (retention.record_seal, SQL 0.2) start again from the rows that are left."""
     cursor.execute("SELECT to_regclass('retention.record_seal') IS NOT NULL")
     if cursor.fetchone()[0]:
         cursor.execute(
             "TRUNCATE retention.record_seal;"
-            " SELECT retention.seal_record('policy_history', h.id, to_jsonb(h), false)"
-            " FROM (SELECT * FROM retention_policy_history ORDER BY id) h"
+            " DO $$ DECLARE r record; BEGIN"
+            "  FOR r IN SELECT 'hold' AS kind, h.id, to_jsonb(h) AS j FROM retention_hold h UNION ALL"
+            "           SELECT 'policy_history', h.id, to_jsonb(h) FROM retention_policy_history h ORDER BY 1, 2 LOOP"
+            "    PERFORM retention.seal_record(r.kind, r.id, r.j, false);"
+            "  END LOOP; END $$"
         )
 
 

@@ -457,7 +457,7 @@ SECURITY_OBJECTS = [
     "to_regclass('retention.dry_gone')",
     "to_regprocedure('retention.refuse_planting_sessions()')",
     "to_regprocedure('retention.refuse_shorter_retention(text, integer)')",
-    "to_regprocedure('retention.check_run_arguments(integer, integer)')",
+    "to_regprocedure('retention.check_run_arguments(bigint, bigint)')",
     "to_regprocedure('retention.max_days()')",
     "to_regprocedure('retention.revoke_executor(regrole)')",
     "to_regprocedure('retention.executor_roles()')",
@@ -465,6 +465,12 @@ SECURITY_OBJECTS = [
     "(SELECT min(oid) FROM pg_trigger WHERE tgname = 'retention_policy_history')",
     "to_regprocedure('retention.guard_audit_row()')",
     "(SELECT min(oid) FROM pg_trigger WHERE tgname = 'retention_audit_guard_row')",
+    # the rest of issue 30: seals of holds and policy history, steps only through run_cleanup
+    "to_regclass('retention.record_seal')",
+    "to_regprocedure('retention.seal_audit_row()')",
+    "(SELECT min(oid) FROM pg_trigger WHERE tgname = 'retention_seal')",
+    "to_regprocedure('retention.refuse_direct_step_call()')",
+    "to_regprocedure('retention.run_cleanup(boolean, text, bigint, bigint, text, boolean)')",
 ]
 
 
