@@ -22,9 +22,8 @@ from django_pg_retention.graph import build, purge_order
 from django_pg_retention.models import (
     RetentionConfigRow,
     RetentionPolicy,
-    RetentionPolicyHistory,
 )
-from django_pg_retention.policies import Policy, all_policies, model_path, soft_delete_columns, soft_delete_models
+from django_pg_retention.policies import all_policies, model_path, soft_delete_columns, soft_delete_models
 from django_pg_retention.schedule import sync_jobs
 
 APP_LABEL = "django_pg_retention"
@@ -157,41 +156,6 @@ def grant_executor(using: str, role: str | None) -> list[str]:
     return revoked
 
 
-def _history_trigger(using: str) -> bool:
-    """Whether the database records policy changes itself (SQL 0.2's trigger retention_policy_history);
-    a database migrated back to 0.1's SQL does not, and sync then writes the history rows."""
-    with connections[using].cursor() as cursor:
-        cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'retention_policy_history'"
-            " AND tgrelid = %s::regclass)",
-            [RetentionPolicy._meta.db_table],
-        )
-        return bool(cursor.fetchone()[0])  # type: ignore[index]
-
-
-def _write_history(using: str, path: str, change: str, old: RetentionPolicy | None, new: Policy | None) -> None:
-    """A history row written by sync, for a database without the trigger (0.1's SQL)."""
-    if _history_trigger(using):
-        return
-    with connections[using].cursor() as cursor:  # 0.1's columns only (migration 0009 may be unapplied)
-        cursor.execute(
-            sql.SQL(
-                "INSERT INTO {} (model_path, change, old_days, new_days, old_source, new_source, changed_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, clock_timestamp())"
-            )
-            .format(sql.Identifier(RetentionPolicyHistory._meta.db_table))
-            .as_string(None),
-            [
-                path,
-                change,
-                old.retention_days if old else None,
-                new.retention_days if new else None,
-                old.policy_source if old else "",
-                new.policy_source.value if new else "",
-            ],
-        )
-
-
 # The version of the SQL files (retention.sql_version()) the generated functions of this package
 # need: they use retention.dry_gone and the checks of SQL 0.2.
 REQUIRED_SQL_VERSION = "0.2"
@@ -292,11 +256,10 @@ def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: Syn
             "sql_hash": compiled.sql_hash,
         }
         # Each write below is recorded in retention_policy_history by the database's trigger
-        # (retention.record_policy_change), as a change by any other path is; _write_history
-        # writes a row only where that trigger is missing (0.1's SQL).
+        # (retention.record_policy_change), as a change by any other path is (sync refuses SQL
+        # older than 0.2, which has no such trigger: check_sql_version).
         if row is None:
             RetentionPolicy.objects.using(using).create(model_path=policy.model_path, **values)
-            _write_history(using, policy.model_path, "created", None, policy)
             result.created.append(policy.model_path)
             continue
         change = None
@@ -307,7 +270,6 @@ def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: Syn
         elif row.policy_source != policy.policy_source.value:
             change = "source_changed"
         if change:
-            _write_history(using, policy.model_path, change, row, policy)
             result.changed.append(policy.model_path)
         differing = [k for k, v in values.items() if getattr(row, k) != v]
         if differing:
@@ -363,7 +325,6 @@ def _deactivate(using: str, rows: dict[str, RetentionPolicy], result: SyncResult
             drop_functions(using, row)
             row.is_active = False
             row.save(using=using, update_fields=["is_active", "updated_at"])
-            _write_history(using, path, "deactivated", row, None)
             result.deactivated.append(path)
 
 
