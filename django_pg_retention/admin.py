@@ -8,7 +8,10 @@ it (``retention.drain_requests``, a pg_cron job), never the web request.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +19,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.sites import all_sites
 from django.core.exceptions import PermissionDenied
-from django.db import router
+from django.db import connections, router, transaction
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -46,6 +49,7 @@ from django_pg_retention.models import (
     RunStatus,
 )
 from django_pg_retention.policies import get_model, model_path, soft_delete_models
+from django_pg_retention.sync import policy_drift
 
 if TYPE_CHECKING:  # generic in django-types only, not at runtime
     _ModelAdmin = admin.ModelAdmin[Any]
@@ -131,7 +135,25 @@ def _item_status(item: RetentionRunItem) -> SafeString:
     return format_html('<span class="retention-badge {}">{}</span>', kind, label(item.status))
 
 
-def item_rows(items: Iterable[RetentionRunItem]) -> list[dict[str, Any]]:
+HOLD_VIEW_PERMISSION = "django_pg_retention.view_retentionhold"
+# "legal hold on app.Model 7: <reason>" (retention.held_keys, SQL 0.1), alone or inside a RETAINED reason.
+_HOLD_REASON = re.compile(r"(legal hold on \S+(?: \S+)?): .*", re.DOTALL)
+
+
+def visible_reasons(reasons: dict[str, int], show_hold_reasons: bool) -> list[tuple[str, str]]:
+    """Blocked reasons, most frequent first; a hold's reason (why rows are kept: often a matter of
+    litigation) only for users who may view holds, the others see which row is held."""
+    counts: Counter[str] = Counter()
+    for reason, count in reasons.items():
+        counts[
+            reason
+            if show_hold_reasons
+            else _HOLD_REASON.sub(r"\1 (reason shown to users who may view legal holds)", reason)
+        ] += count
+    return [(r, f"{n:,}") for r, n in counts.most_common()]
+
+
+def item_rows(items: Iterable[RetentionRunItem], show_hold_reasons: bool = False) -> list[dict[str, Any]]:
     """A run's items as the per-model table of the run and preview pages shows them."""
     return [
         {
@@ -144,7 +166,7 @@ def item_rows(items: Iterable[RetentionRunItem]) -> list[dict[str, Any]]:
             "eligible": f"{i.eligible:,}",
             "deleted": f"{i.deleted:,}",
             "blocked": f"{i.blocked:,}",
-            "reasons": [(r, f"{n:,}") for r, n in sorted(i.blocked_reasons.items(), key=lambda kv: -kv[1])],
+            "reasons": visible_reasons(i.blocked_reasons, show_hold_reasons),
             "cascaded": f"{sum(i.cascaded.values()):,}",
             "tables": [(t, f"{n:,}") for t, n in sorted(i.cascaded.items())] if len(i.cascaded) > 1 else [],
             "batches": f"{i.batches:,}",
@@ -155,6 +177,14 @@ def item_rows(items: Iterable[RetentionRunItem]) -> list[dict[str, Any]]:
 
 
 PREVIEW_PERMISSION = "django_pg_retention.preview_retentionrun"
+
+
+def outside_transactions(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A view that calls run_cleanup (which commits per batch, so refuses a transaction block): never
+    wrapped in a transaction by ATOMIC_REQUESTS, on any database."""
+    for alias in connections:
+        view = transaction.non_atomic_requests(using=alias)(view)
+    return view
 
 
 class RunRequestForm(forms.Form):
@@ -249,7 +279,10 @@ class RetentionRunAdmin(ReadOnlyAdmin):
         )
 
     def change_form_context(self, request: HttpRequest, obj: Any) -> dict[str, Any]:
-        return {"item_rows": [] if obj is None else item_rows(RetentionRunItem.objects.filter(run=obj).order_by("id"))}
+        if obj is None:
+            return {"item_rows": []}
+        items = RetentionRunItem.objects.filter(run=obj).order_by("id")
+        return {"item_rows": item_rows(items, request.user.has_perm(HOLD_VIEW_PERMISSION))}
 
     @admin.display(description="needs attention")
     def needs_attention(self, obj: RetentionRun) -> str:
@@ -277,8 +310,8 @@ class RetentionRunAdmin(ReadOnlyAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("report/", wrap(self.report_view), name="django_pg_retention_report"),
-            path("preview/", wrap(self.preview_view), name="django_pg_retention_preview"),
-            path("request/", wrap(self.request_view), name="django_pg_retention_request"),
+            path("preview/", outside_transactions(wrap(self.preview_view)), name="django_pg_retention_preview"),
+            path("request/", outside_transactions(wrap(self.request_view)), name="django_pg_retention_request"),
             *super().get_urls(),
         ]
 
@@ -333,7 +366,7 @@ class RetentionRunAdmin(ReadOnlyAdmin):
             **self._context(request, "Preview a retention run"),
             "form": form,
             "run": run,
-            "item_rows": item_rows(items),
+            "item_rows": item_rows(items, request.user.has_perm(HOLD_VIEW_PERMISSION)),
             "can_request": request.user.is_superuser,
         }
         return TemplateResponse(request, "admin/django_pg_retention/preview.html", context)
@@ -384,6 +417,10 @@ class RetentionRunAdmin(ReadOnlyAdmin):
         return HttpResponseRedirect(reverse("admin:django_pg_retention_retentionrequest_changelist"))
 
 
+# The retention_report rows of the policy changelist being rendered (per request, per thread).
+_POLICY_REPORT: ContextVar[dict[str, RetentionReport] | None] = ContextVar("retention_policy_report", default=None)
+
+
 @admin.register(RetentionPolicy)
 class RetentionPolicyAdmin(ReadOnlyAdmin):
     list_display = ("policy_model", "days", "soft_deleted", "purgeable", "blocked", "next_eligible_at", "last_run")
@@ -400,12 +437,23 @@ class RetentionPolicyAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        self._report = {r.model_path: r for r in RetentionReport.objects.all()}
-        return super().get_queryset(request)
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, str] | None = None) -> TemplateResponse:
+        """The list, with a warning for each way the database's policies differ from the settings
+        (pg_retention.W006), and the report's figures computed once for this request: the other
+        pages of this admin do not show them, so they do not compute them."""
+        using = router.db_for_read(RetentionPolicy)
+        for problem in policy_drift(using):
+            messages.warning(request, f"The policy in database {using!r} differs from the settings: {problem}.")
+        token = _POLICY_REPORT.set({r.model_path: r for r in RetentionReport.objects.using(using).all()})
+        try:
+            response = super().changelist_view(request, extra_context)
+            response.render()  # the columns read the report while the page renders
+        finally:
+            _POLICY_REPORT.reset(token)
+        return response
 
     def _figure(self, obj: RetentionPolicy, name: str) -> Any:
-        row = getattr(self, "_report", {}).get(obj.model_path)
+        row = (_POLICY_REPORT.get() or {}).get(obj.model_path)
         return getattr(row, name) if row is not None else None
 
     @admin.display(description="model", ordering="model_path")
@@ -579,7 +627,12 @@ def place_legal_hold(modeladmin: Any, request: HttpRequest, queryset: QuerySet[A
         "title": "Place a legal hold",
         "opts": opts,
         "form": form,
-        "queryset": queryset,
+        "shown": queryset[:20],
+        "count": queryset.count(),
+        # "Select all" of a filtered list: posted back as such (the filters are in the URL), not as one
+        # field per row, which beyond DATA_UPLOAD_MAX_NUMBER_FIELDS (1,000) the request refuses.
+        "select_across": request.POST.get("select_across") == "1",
+        "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
         "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
     }
     return TemplateResponse(request, "admin/django_pg_retention/place_hold.html", context)

@@ -290,6 +290,9 @@ class Verification:
     head: tuple[int, str] | None = None  # (position, hash) of the newest sealed run
     heads_before_start: list[int] = field(default_factory=list[int])  # known heads pruned by housekeeping
     pruned: RetentionAuditPrune | None = None  # the latest pruning record: the chain starts right after it
+    seals_checked: int = 0  # seals of holds and policy history rows recomputed (retention.record_seal)
+    seals_at_upgrade: int = 0  # of them, rows written before 0.2 and sealed by the upgrade
+    seal_head: tuple[int, str] | None = None  # (position, hash) of the newest seal
 
     @property
     def ok(self) -> bool:
@@ -304,12 +307,9 @@ def verify(using: str = "default", heads: Iterable[tuple[int, str]] = ()) -> Ver
     the audit tables can recompute a whole chain, but not one that still contains them."""
     result = Verification()
     runs = RetentionRun.objects.using(using).filter(chain_position__isnull=False).order_by("chain_position")
-    items: dict[int, list[RetentionRunItem]] = {}
-    for item in RetentionRunItem.objects.using(using).filter(run__chain_position__isnull=False).order_by("id"):
-        items.setdefault(item.run_id, []).append(item)
     previous: RetentionRun | None = None
     first_run_prev_hash = ""
-    for run in runs.iterator():
+    for run, run_items in _runs_with_items(using, runs):
         position: int = run.chain_position  # type: ignore[assignment]
         if previous is None:
             result.first_position = position
@@ -326,7 +326,7 @@ def verify(using: str = "default", heads: Iterable[tuple[int, str]] = ()) -> Ver
             result.problem = f"run {run.pk} does not link to run {previous.pk}: prev_hash differs from its hash"
             return result
         try:
-            recomputed = run_hash(run.prev_hash, run, items.get(run.pk, []))
+            recomputed = run_hash(run.prev_hash, run, run_items)
         except UnknownRecordFormat as exc:
             result.broken_run = run.pk
             result.problem = str(exc)
@@ -355,7 +355,29 @@ def verify(using: str = "default", heads: Iterable[tuple[int, str]] = ()) -> Ver
         result.problem = f"{len(result.unsealed)} finished run(s) are not in the chain: {result.unsealed[:10]}"
         return result
     _check_heads(using, result, heads)
+    if not result.problem:
+        check_seals(using, result)
     return result
+
+
+def _runs_with_items(
+    using: str, runs: models.QuerySet[RetentionRun]
+) -> Iterable[tuple[RetentionRun, list[RetentionRunItem]]]:
+    """Each sealed run with its items, both streamed from the database in chain order (a server-side
+    cursor each): memory holds one run's items, not the audit's."""
+    items = (
+        RetentionRunItem.objects.using(using)
+        .filter(run__chain_position__isnull=False)
+        .order_by("run__chain_position", "id")
+        .iterator(chunk_size=500)
+    )
+    pending = next(items, None)
+    for run in runs.iterator(chunk_size=500):
+        own: list[RetentionRunItem] = []
+        while pending is not None and pending.run_id == run.pk:
+            own.append(pending)
+            pending = next(items, None)
+        yield run, own
 
 
 def prune_text(entry: RetentionAuditPrune) -> str:
@@ -442,3 +464,76 @@ def _check_heads(using: str, result: Verification, heads: Iterable[tuple[int, st
                 f"chain position {position} has hash {found}, not the recorded {expected}: the history was rewritten"
             )
             return
+
+
+# --- holds and policy history: sealed by the database, each row against its latest seal ---------
+
+HOLD_FIELDS = (
+    *("id", "model_path", "object_pk", "reason", "created_by", "created_at", "until", "released_at", "released_by"),
+)
+HISTORY_FIELDS = (
+    *("id", "model_path", "change", "old_days", "new_days", "old_source", "new_source", "changed_at"),
+    *("changed_by", "detail", "actor"),
+)
+SEALED: dict[str, tuple[type[models.Model], tuple[str, ...], str]] = {
+    # kind: (model, fields in the order retention.sealed_record writes them, how verify names a row)
+    "hold": (RetentionHold, HOLD_FIELDS, "hold"),
+    "policy_history": (RetentionPolicyHistory, HISTORY_FIELDS, "policy history row"),
+}
+
+
+def sealed_record(kind: str, row: models.Model) -> str:
+    """The canonical text of a hold or policy history row, as retention.sealed_record writes it."""
+    _, names, _ = SEALED[kind]
+    text = _netstring(kind)
+    for name in names:
+        value = getattr(row, "pk" if name == "id" else name, "")
+        text += _netstring(_us(value) if isinstance(value, datetime) else "" if value is None else str(value))
+    return text
+
+
+def seal_hash(prev_hash: str, position: int, kind: str, row_id: int, sealed_at: datetime, digest: str, upgrade: bool):
+    fields = ["seal", str(position), kind, str(row_id), _us(sealed_at), digest, "true" if upgrade else "false"]
+    return hashlib.sha256((prev_hash + "".join(_netstring(f) for f in fields)).encode()).hexdigest()
+
+
+def check_seals(using: str, result: Verification) -> None:
+    """The chain of retention.record_seal, and every hold and history row against its latest seal:
+    a row deleted, changed (a backdated release) or written with the triggers off is named."""
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT to_regclass('retention.record_seal') IS NOT NULL")
+        if not cursor.fetchone()[0]:  # type: ignore[index]  # migrated back to 0.1's SQL
+            return
+        cursor.execute(
+            "SELECT position, kind, row_id, sealed_at, row_digest, at_upgrade, prev_hash, hash"
+            " FROM retention.record_seal ORDER BY position"
+        )
+        latest: dict[tuple[str, int], tuple[int, str]] = {}
+        previous_hash = ""
+        for position, kind, row_id, sealed_at, digest, upgrade, prev_hash, digest_hash in cursor:
+            if position != result.seals_checked + 1 or prev_hash != previous_hash:
+                result.problem = f"seal {position} does not follow seal {result.seals_checked}: seals were removed"
+                return
+            if seal_hash(prev_hash, position, kind, row_id, sealed_at, digest, upgrade) != digest_hash:
+                result.problem = f"seal {position} ({kind} {row_id}) no longer matches its hash: it was changed"
+                return
+            latest[(kind, row_id)] = (position, digest)
+            result.seals_checked += 1
+            result.seals_at_upgrade += int(upgrade)
+            result.seal_head = (position, digest_hash)
+            previous_hash = digest_hash
+    for kind, (model, _, noun) in SEALED.items():
+        for row in model._default_manager.using(using).order_by("pk").iterator(chunk_size=500):
+            seal = latest.pop((kind, row.pk), None)
+            if seal is None:
+                result.problem = f"{noun} {row.pk} has no seal: it was written with the triggers off"
+                return
+            if hashlib.sha256(sealed_record(kind, row).encode()).hexdigest() != seal[1]:
+                result.problem = (
+                    f"{noun} {row.pk} no longer matches its latest seal (position {seal[0]}): it was changed "
+                    "with the triggers off" + (" (its release, expiry, reason or key)" if kind == "hold" else "")
+                )
+                return
+    if latest:
+        (kind, row_id), (position, _) = min(latest.items(), key=lambda entry: entry[1][0])
+        result.problem = f"{SEALED[kind][2]} {row_id} was deleted: seal {position} names it, the table no longer has it"

@@ -161,6 +161,13 @@ class RetentionPolicyHistory(models.Model):
     detail = models.CharField(
         max_length=1000, blank=True, default="", db_default="", help_text="the columns an update changed"
     )
+    actor = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="the Django user or command the application said it acted for (retention.actor), if any",
+    )
 
     class Meta:
         db_table = "retention_policy_history"

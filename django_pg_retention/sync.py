@@ -6,6 +6,8 @@ Runs after every ``migrate`` (post_migrate) and from ``manage.py retention sync`
 from __future__ import annotations
 
 import logging
+from collections.abc import Generator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ImproperlyConfigured
@@ -20,9 +22,8 @@ from django_pg_retention.graph import build, purge_order
 from django_pg_retention.models import (
     RetentionConfigRow,
     RetentionPolicy,
-    RetentionPolicyHistory,
 )
-from django_pg_retention.policies import Policy, all_policies, model_path, soft_delete_columns, soft_delete_models
+from django_pg_retention.policies import all_policies, model_path, soft_delete_columns, soft_delete_models
 from django_pg_retention.schedule import sync_jobs
 
 APP_LABEL = "django_pg_retention"
@@ -155,49 +156,57 @@ def grant_executor(using: str, role: str | None) -> list[str]:
     return revoked
 
 
-def _history_trigger(using: str) -> bool:
-    """Whether the database records policy changes itself (SQL 0.2's trigger retention_policy_history);
-    a database migrated back to 0.1's SQL does not, and sync then writes the history rows."""
+# The version of the SQL files (retention.sql_version()) the generated functions of this package
+# need: they use retention.dry_gone and the checks of SQL 0.2.
+REQUIRED_SQL_VERSION = "0.2"
+
+
+class OutdatedSqlError(ImproperlyConfigured):
+    """The database holds an older version of the SQL than this package's generated functions need."""
+
+
+def installed_sql_version(using: str = "default") -> str | None:
+    """retention.sql_version() of the database, or None before SQL 0.2 (0.1 had no such function)."""
     with connections[using].cursor() as cursor:
-        cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'retention_policy_history'"
-            " AND tgrelid = %s::regclass)",
-            [RetentionPolicy._meta.db_table],
-        )
-        return bool(cursor.fetchone()[0])  # type: ignore[index]
+        cursor.execute("SELECT to_regprocedure('retention.sql_version()') IS NOT NULL")
+        if not cursor.fetchone()[0]:  # type: ignore[index]
+            return None
+        cursor.execute("SELECT retention.sql_version()")
+        return str(cursor.fetchone()[0])  # type: ignore[index]
 
 
-def _write_history(using: str, path: str, change: str, old: RetentionPolicy | None, new: Policy | None) -> None:
-    """A history row written by sync, for a database without the trigger (0.1's SQL)."""
-    if _history_trigger(using):
-        return
-    with connections[using].cursor() as cursor:  # 0.1's columns only (migration 0009 may be unapplied)
-        cursor.execute(
-            sql.SQL(
-                "INSERT INTO {} (model_path, change, old_days, new_days, old_source, new_source, changed_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, clock_timestamp())"
-            )
-            .format(sql.Identifier(RetentionPolicyHistory._meta.db_table))
-            .as_string(None),
-            [
-                path,
-                change,
-                old.retention_days if old else None,
-                new.retention_days if new else None,
-                old.policy_source if old else "",
-                new.policy_source.value if new else "",
-            ],
+def check_sql_version(using: str = "default") -> None:
+    """Refuse to install this package's functions over SQL they were not compiled for."""
+    installed = installed_sql_version(using)
+    if installed is None or tuple(map(int, installed.split("."))) < tuple(map(int, REQUIRED_SQL_VERSION.split("."))):
+        raise OutdatedSqlError(
+            f"database {using!r} holds django-pg-retention SQL {installed or '0.1'}, older than the "
+            f"{REQUIRED_SQL_VERSION} this version of the package compiles its purge functions for (they would fail, "
+            "dry runs first): run "
+            "`manage.py migrate django_pg_retention` to upgrade it, or install the package release that matches it"
         )
 
 
-def sync(using: str = "default") -> SyncResult:
+@contextmanager
+def acting_as(actor: str, using: str = "default") -> Generator[None]:
+    """Policy changes made in the block are recorded with ``actor`` (a Django username, or the command)
+    in retention_policy_history.actor, beside the database role: the block is one transaction that
+    sets retention.actor, which the history trigger reads. A claim of the application, not proof."""
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        cursor.execute("SELECT set_config('retention.actor', %s, true)", [actor[:200]])
+        yield
+
+
+def sync(using: str = "default", actor: str = "manage.py retention sync") -> SyncResult:
     """Bring retention_config, retention_policy with its history, the generated functions, the
-    append-only triggers and the executor's grants in line with the settings."""
+    append-only triggers and the executor's grants in line with the settings. ``actor`` is who the
+    history rows name on the Django side (the command, or a Django username)."""
     result = SyncResult()
     if not can_sync(using):
         return result
+    check_sql_version(using)
     cleanup = config.cleanup_config()
-    with transaction.atomic(using=using):
+    with acting_as(actor, using):
         result.settings_changed.extend(_sync_config(using, cleanup))
         existing = {p.model_path: p for p in RetentionPolicy.objects.using(using).select_for_update()}
         _sync_policies(using, existing, result)
@@ -247,11 +256,10 @@ def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: Syn
             "sql_hash": compiled.sql_hash,
         }
         # Each write below is recorded in retention_policy_history by the database's trigger
-        # (retention.record_policy_change), as a change by any other path is; _write_history
-        # writes a row only where that trigger is missing (0.1's SQL).
+        # (retention.record_policy_change), as a change by any other path is (sync refuses SQL
+        # older than 0.2, which has no such trigger: check_sql_version).
         if row is None:
             RetentionPolicy.objects.using(using).create(model_path=policy.model_path, **values)
-            _write_history(using, policy.model_path, "created", None, policy)
             result.created.append(policy.model_path)
             continue
         change = None
@@ -262,7 +270,6 @@ def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: Syn
         elif row.policy_source != policy.policy_source.value:
             change = "source_changed"
         if change:
-            _write_history(using, policy.model_path, change, row, policy)
             result.changed.append(policy.model_path)
         differing = [k for k, v in values.items() if getattr(row, k) != v]
         if differing:
@@ -318,13 +325,17 @@ def _deactivate(using: str, rows: dict[str, RetentionPolicy], result: SyncResult
             drop_functions(using, row)
             row.is_active = False
             row.save(using=using, update_fields=["is_active", "updated_at"])
-            _write_history(using, path, "deactivated", row, None)
             result.deactivated.append(path)
 
 
 def post_migrate_sync(using: str = "default", **kwargs: object) -> None:
     if can_sync(using):
-        result = sync(using=using)
+        try:
+            check_sql_version(using)
+        except OutdatedSqlError as exc:  # migrated back to 0.1's SQL: that is what migrate was asked for
+            logger.warning("retention sync skipped: %s", exc)
+            return
+        result = sync(using=using, actor="manage.py migrate")
         jobs = sync_jobs(using=using)
         if result.changes or jobs.changes:
             logger.info(

@@ -301,8 +301,10 @@ COMMENT ON FUNCTION retention.max_days() IS 'The longest retention, in days, a r
 REVOKE ALL ON FUNCTION retention.max_days() FROM PUBLIC;
 
 -- run_cleanup's numbers, refused with the argument's name and range before anything is written.
+-- bigint, so that any whole number a caller gives reaches this check (an integer signature made
+-- days => 99999999999 "procedure does not exist").
 -- The largest batch is the synced max_batch_size: an explicit batch_size does not bypass it.
-CREATE OR REPLACE FUNCTION retention.check_run_arguments(days integer, batch_size integer) RETURNS void
+CREATE OR REPLACE FUNCTION retention.check_run_arguments(days bigint, batch_size bigint) RETURNS void
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
   largest integer;
@@ -321,9 +323,9 @@ BEGIN
   END IF;
 END
 $$;
-COMMENT ON FUNCTION retention.check_run_arguments(integer, integer) IS
+COMMENT ON FUNCTION retention.check_run_arguments(bigint, bigint) IS
   'Refuses a days or batch_size of run_cleanup outside its range, naming it';
-REVOKE ALL ON FUNCTION retention.check_run_arguments(integer, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retention.check_run_arguments(bigint, bigint) FROM PUBLIC;
 
 -- Called first by the definer steps (begin_run, and own_run that every other step calls). Their
 -- search_path is pg_catalog, the app's schema, pg_temp (the generated functions': pg_catalog, the
@@ -470,12 +472,13 @@ BEGIN
 END
 $$;
 
--- own_run: refuse_planting_sessions first.
+-- own_run: refuse_direct_step_call and refuse_planting_sessions first.
 CREATE OR REPLACE FUNCTION retention.own_run(run bigint) RETURNS retention_run
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
   r retention_run;
 BEGIN
+  PERFORM retention.refuse_direct_step_call();
   PERFORM retention.refuse_planting_sessions();
   SELECT * INTO r FROM retention_run x WHERE x.id = run;
   IF NOT FOUND OR r.status <> 'running' OR r.backend_pid IS DISTINCT FROM pg_backend_pid() THEN
@@ -527,7 +530,8 @@ DECLARE
   running bigint;
   waited_until timestamptz := clock_timestamp() + preview_wait;
 BEGIN
-  -- Before anything is locked or written: who calls, and with which numbers.
+  -- Before anything is locked or written: who calls, from where, and with which numbers.
+  PERFORM retention.refuse_direct_step_call();
   PERFORM retention.refuse_planting_sessions();
   PERFORM retention.check_run_arguments(days, NULL);
   PERFORM retention.refuse_shorter_retention(model, days);
@@ -709,12 +713,23 @@ BEGIN
 END
 $$;
 
--- run_cleanup: check_run_arguments before anything.
+-- run_cleanup: check_run_arguments before anything; days and batch_size bigint (any whole number
+-- reaches the range check). The roles granted the old signature are granted the new one below.
+DO $$
+BEGIN
+  PERFORM set_config('retention.upgrade_executors',
+                     coalesce(string_agg(DISTINCT a.grantee::text, ','), ''), true)
+     FROM pg_proc p, aclexplode(p.proacl) a
+    WHERE p.oid = to_regprocedure('retention.run_cleanup(boolean, text, integer, integer, text, boolean)')
+      AND a.grantee <> p.proowner AND a.grantee <> 0 AND a.privilege_type = 'EXECUTE';
+END
+$$;
+DROP PROCEDURE IF EXISTS retention.run_cleanup(boolean, text, integer, integer, text, boolean);
 CREATE OR REPLACE PROCEDURE retention.run_cleanup(
   dry_run boolean DEFAULT false,
   model text DEFAULT NULL,
-  days integer DEFAULT NULL,
-  batch_size integer DEFAULT NULL,
+  days bigint DEFAULT NULL,
+  batch_size bigint DEFAULT NULL,
   triggered_by text DEFAULT 'sql',
   force boolean DEFAULT false)
 LANGUAGE plpgsql AS $$
@@ -757,7 +772,7 @@ BEGIN
   cfg := retention.config();  -- RETENTION_CLEANUP_CONFIG as synced by `manage.py migrate` / `retention sync`
   COMMIT;
 
-  run_id := retention.begin_run(dry_run, model, days, triggered_by);
+  run_id := retention.begin_run(dry_run, model, days::integer, triggered_by);
   IF run_id IS NULL THEN
     COMMIT;  -- recorded as skipped
     RETURN;
@@ -841,6 +856,9 @@ BEGIN
   COMMIT;
 END
 $$;
+COMMENT ON PROCEDURE retention.run_cleanup(boolean, text, bigint, bigint, text, boolean) IS
+  'Purges eligible soft-deleted rows in committed batches and records the run (what pg_cron calls)';
+REVOKE ALL ON PROCEDURE retention.run_cleanup(boolean, text, bigint, bigint, text, boolean) FROM PUBLIC;
 
 -- What the executor role may do (as in 0.1, with check_run_arguments and max_days, which
 -- run_cleanup now calls with the caller's rights).
@@ -849,7 +867,7 @@ LANGUAGE plpgsql AS $$
 BEGIN
   EXECUTE format('REVOKE ALL ON ALL ROUTINES IN SCHEMA retention FROM %s', executor);
   EXECUTE format('GRANT USAGE ON SCHEMA retention TO %s', executor);
-  EXECUTE format('GRANT EXECUTE ON PROCEDURE retention.run_cleanup(boolean, text, integer, integer, text, boolean) TO %s',
+  EXECUTE format('GRANT EXECUTE ON PROCEDURE retention.run_cleanup(boolean, text, bigint, bigint, text, boolean) TO %s',
                  executor);
   EXECUTE format('GRANT EXECUTE ON FUNCTION retention.begin_run(boolean, text, integer, text, interval),'
                  ' retention.start_item(bigint, text, boolean), retention.begin_pass(bigint),'
@@ -858,7 +876,7 @@ BEGIN
                  ' retention.real_run_waiting(), retention.batches_in_pk_order(bigint, text),'
                  ' retention.next_batch_size(integer, integer, integer, integer, integer), retention.report(),'
                  ' retention.config(), retention.wait_for_replicas(bigint, timestamptz),'
-                 ' retention.check_run_arguments(integer, integer), retention.max_days() TO %s',
+                 ' retention.check_run_arguments(bigint, bigint), retention.max_days() TO %s',
                  executor);
   EXECUTE format('GRANT SELECT ON retention_config, retention_policy, retention_run, retention_run_item TO %s', executor);
 END
@@ -883,7 +901,7 @@ CREATE OR REPLACE FUNCTION retention.executor_roles() RETURNS SETOF regrole
 LANGUAGE sql STABLE AS $$
   SELECT DISTINCT a.grantee::regrole
     FROM pg_proc p, aclexplode(p.proacl) a
-   WHERE p.oid = 'retention.run_cleanup(boolean, text, integer, integer, text, boolean)'::regprocedure
+   WHERE p.oid = 'retention.run_cleanup(boolean, text, bigint, bigint, text, boolean)'::regprocedure
      AND a.grantee <> p.proowner AND a.grantee <> 0 AND a.privilege_type = 'EXECUTE'
 $$;
 COMMENT ON FUNCTION retention.executor_roles() IS 'Roles granted EXECUTE on run_cleanup, other than its owner';
@@ -893,7 +911,9 @@ REVOKE ALL ON FUNCTION retention.executor_roles() FROM PUBLIC;
 -- written to retention_policy_history with the role that made it: retention sync writes no
 -- history rows itself. updated_at, sql_hash and position are bookkeeping, not a change. Not
 -- SECURITY DEFINER: a role that may change a policy but not write its history cannot change it.
--- changed_by and detail are columns of migration 0009 (after this file): read when it runs.
+-- changed_by and detail are columns of migration 0009 (after this file): read when it runs; actor
+-- (a later migration) is what the application said it acts for, set_config('retention.actor', ...,
+-- true) in the transaction (django_pg_retention.sync.acting_as): a claim, beside the role.
 CREATE OR REPLACE FUNCTION retention.record_policy_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -918,13 +938,14 @@ BEGIN
                  ELSE 'updated' END;
   END IF;
   INSERT INTO retention_policy_history (model_path, change, old_days, new_days, old_source, new_source, changed_at,
-                                        changed_by, detail)
+                                        changed_by, detail, actor)
   VALUES (CASE WHEN TG_OP = 'DELETE' THEN OLD.model_path ELSE NEW.model_path END, kind,
           CASE WHEN TG_OP <> 'INSERT' THEN OLD.retention_days END,
           CASE WHEN TG_OP <> 'DELETE' AND kind NOT IN ('deactivated') THEN NEW.retention_days END,
           CASE WHEN TG_OP <> 'INSERT' THEN OLD.policy_source ELSE '' END,
           CASE WHEN TG_OP <> 'DELETE' AND kind NOT IN ('deactivated') THEN NEW.policy_source ELSE '' END,
-          clock_timestamp(), current_user, coalesce(fields, ''));
+          clock_timestamp(), current_user, coalesce(fields, ''),
+          left(coalesce(current_setting('retention.actor', true), ''), 200));
   RETURN NULL;
 END
 $$;
@@ -983,6 +1004,194 @@ $$;
 COMMENT ON FUNCTION retention.install_audit_guards() IS
   'Installs the retention_audit_guard (statement) and retention_audit_guard_row triggers on every audit table';
 SELECT retention.install_audit_guards();
+
+-- ===================================================================================================
+-- Security, the rest of issue 30 (holds and policy history in the proof; the steps of run_cleanup
+-- only through it; bigint numbers). docs/security.md names the tests.
+-- ===================================================================================================
+
+-- Holds, their releases and the policy history are sealed by the database when written: each
+-- INSERT or UPDATE of a retention_hold row, and each INSERT of a retention_policy_history row,
+-- appends a seal to retention.record_seal (the owner's table, granted to nobody, so append-only for
+-- every other role): which row, the sha256 of the row's canonical text as written, and a hash
+-- chained over the seals (hash = sha256(prev_hash || seal)). `retention verify` recomputes the
+-- chain and compares every row with its latest seal, so a deleted hold, a backdated release or an
+-- edited history row shows, even when done by the owner with the triggers off.
+CREATE TABLE retention.record_seal (
+  position bigint PRIMARY KEY,
+  kind text NOT NULL,
+  row_id bigint NOT NULL,
+  sealed_at timestamptz NOT NULL,
+  row_digest text NOT NULL,
+  at_upgrade boolean NOT NULL,
+  prev_hash text NOT NULL,
+  hash text NOT NULL
+);
+COMMENT ON TABLE retention.record_seal IS
+  'django-pg-retention: a hash chain over every written hold and policy history row (retention verify)';
+REVOKE ALL ON TABLE retention.record_seal FROM PUBLIC;
+
+-- The canonical text of a sealed row: its kind, then each field as a netstring, timestamps as
+-- microseconds since 1970, NULL as ''. A field the table does not have (yet) is '' too, so rows
+-- sealed before a migration added a column keep their digest. audit.py computes the same.
+CREATE OR REPLACE FUNCTION retention.sealed_record(kind text, row_values jsonb) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  names text[] := CASE kind
+    WHEN 'hold' THEN ARRAY['id', 'model_path', 'object_pk', 'reason', 'created_by', 'created_at', 'until',
+                           'released_at', 'released_by']
+    WHEN 'policy_history' THEN ARRAY['id', 'model_path', 'change', 'old_days', 'new_days', 'old_source',
+                                     'new_source', 'changed_at', 'changed_by', 'detail', 'actor']
+  END;
+  name text;
+  value text;
+  record text := concat(octet_length(kind), ':', kind, ',');
+BEGIN
+  IF names IS NULL THEN
+    RAISE EXCEPTION 'retention.sealed_record: unknown kind %', kind;
+  END IF;
+  FOREACH name IN ARRAY names LOOP
+    value := coalesce(row_values ->> name, '');
+    IF value <> '' AND name IN ('created_at', 'until', 'released_at', 'changed_at') THEN
+      value := (extract(epoch FROM value::timestamptz) * 1000000)::bigint::text;
+    END IF;
+    record := concat(record, octet_length(value), ':', value, ',');
+  END LOOP;
+  RETURN record;
+END
+$$;
+COMMENT ON FUNCTION retention.sealed_record(text, jsonb) IS
+  'The canonical text of a hold or policy history row, as its seal''s row_digest covers it';
+REVOKE ALL ON FUNCTION retention.sealed_record(text, jsonb) FROM PUBLIC;
+
+-- Appends a seal (under a lock, so positions follow commit order). Only the owner may call it: the
+-- trigger below runs it with the owner's rights; it reads nothing but its arguments and its table.
+CREATE OR REPLACE FUNCTION retention.seal_record(kind text, row_id bigint, row_values jsonb, at_upgrade boolean)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  last_position bigint;
+  last_hash text;
+  entry retention.record_seal;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('django_pg_retention.record_seal'));
+  SELECT s.position, s.hash INTO last_position, last_hash FROM retention.record_seal s
+   ORDER BY s.position DESC LIMIT 1;
+  entry.position := coalesce(last_position, 0) + 1;
+  entry.kind := kind;
+  entry.row_id := row_id;
+  entry.sealed_at := clock_timestamp();
+  entry.row_digest := encode(sha256(convert_to(retention.sealed_record(kind, row_values), 'UTF8')), 'hex');
+  entry.at_upgrade := at_upgrade;
+  entry.prev_hash := coalesce(last_hash, '');
+  entry.hash := encode(sha256(convert_to(entry.prev_hash || (
+      SELECT string_agg(concat(octet_length(f), ':', f, ','), '' ORDER BY n)
+        FROM unnest(ARRAY['seal', entry.position::text, kind, row_id::text,
+                          (extract(epoch FROM entry.sealed_at) * 1000000)::bigint::text, entry.row_digest,
+                          at_upgrade::text]) WITH ORDINALITY AS u(f, n)), 'UTF8')), 'hex');
+  INSERT INTO retention.record_seal SELECT entry.*;
+END
+$$;
+COMMENT ON FUNCTION retention.seal_record(text, bigint, jsonb, boolean) IS
+  'Appends a seal of a hold or policy history row to retention.record_seal';
+REVOKE ALL ON FUNCTION retention.seal_record(text, bigint, jsonb, boolean) FROM PUBLIC;
+
+-- The trigger: SECURITY DEFINER so that any role that may write a hold (the admin's) seals it,
+-- without any right on retention.record_seal. NEW is data only (sealed, never executed). No path
+-- lifts the append-only triggers of these tables (housekeeping lifts the run tables' only), so a
+-- write under pgtrigger.ignore is refused, by the owner too: it would seal a rewritten release.
+CREATE OR REPLACE FUNCTION retention.seal_audit_row() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  lifted text[];
+BEGIN
+  BEGIN
+    lifted := current_setting('pgtrigger.ignore', true)::text[];
+  EXCEPTION WHEN OTHERS THEN
+    lifted := NULL;
+  END;
+  IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = TG_RELID AND t.tgname = ANY (lifted)) THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('%I rows are never written with their append-only triggers lifted (pgtrigger.ignore), '
+                       'not even by role %I', TG_TABLE_NAME, session_user);
+  END IF;
+  PERFORM retention.seal_record(CASE TG_TABLE_NAME WHEN 'retention_hold' THEN 'hold' ELSE 'policy_history' END,
+                                NEW.id, to_jsonb(NEW), false);
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION retention.seal_audit_row() IS
+  'Trigger: seals each written hold and policy history row into retention.record_seal';
+REVOKE ALL ON FUNCTION retention.seal_audit_row() FROM PUBLIC;
+CREATE TRIGGER retention_seal AFTER INSERT OR UPDATE ON @app_schema@.retention_hold
+  FOR EACH ROW EXECUTE FUNCTION retention.seal_audit_row();
+CREATE TRIGGER retention_seal AFTER INSERT OR UPDATE ON @app_schema@.retention_policy_history
+  FOR EACH ROW EXECUTE FUNCTION retention.seal_audit_row();
+
+-- A database upgraded from 0.1.0 has holds and history rows written before seals existed: each is
+-- sealed now as it is, noted at_upgrade (verify says so). Fresh installs have none.
+DO $$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN SELECT h.id, to_jsonb(h) AS j FROM @app_schema@.retention_hold h ORDER BY h.id LOOP
+    PERFORM retention.seal_record('hold', r.id, r.j, true);
+  END LOOP;
+  FOR r IN SELECT h.id, to_jsonb(h) AS j FROM @app_schema@.retention_policy_history h ORDER BY h.id LOOP
+    PERFORM retention.seal_record('policy_history', r.id, r.j, true);
+  END LOOP;
+END
+$$;
+
+-- The steps of run_cleanup (begin_run, and through own_run every other) are SECURITY DEFINER and
+-- take values (triggered_by, an item's status and error, a run's error) that run_cleanup computes:
+-- a session that is not the owner's may reach them only from run_cleanup, called as a statement
+-- (CALL, as pg_cron and django_pg_retention.manager do). run_cleanup cannot be SECURITY DEFINER
+-- (it commits), so the call stack tells: its outermost frame must be run_cleanup's. The server
+-- writes each frame from the routine's oid; a routine name with a line break is quoted, so no
+-- frame of a caller's own routine can end like run_cleanup's. Unqualified (a search_path naming
+-- schema retention when run_cleanup was compiled) it counts only while no other routine has its name.
+CREATE OR REPLACE FUNCTION retention.refuse_direct_step_call() RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  stack text;
+  frames text[];
+  outermost text;
+  match text[];
+BEGIN
+  IF pg_has_role(session_user, current_user, 'MEMBER') THEN
+    RETURN;  -- the owner may write the audit anyway
+  END IF;
+  GET DIAGNOSTICS stack = PG_CONTEXT;
+  frames := regexp_split_to_array(rtrim(stack, E'\n'), E'\n');
+  outermost := frames[cardinality(frames)];
+  match := regexp_match(outermost, '^PL/pgSQL function (retention\.)?run_cleanup\(boolean,text,bigint,bigint,text,boolean\) line [0-9]+ at [A-Za-z ]+$');
+  IF cardinality(frames) >= 3 AND match IS NOT NULL
+     AND (match[1] IS NOT NULL
+          OR NOT EXISTS (SELECT 1 FROM pg_proc p WHERE p.proname = 'run_cleanup'
+                                                   AND p.pronamespace <> 'retention'::regnamespace)) THEN
+    RETURN;
+  END IF;
+  RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+    MESSAGE = format('retention: role %I may run the steps of run_cleanup (begin_run, start_item, begin_pass, '
+                     'purge_batch, finish_item, finish_run, ...) only through CALL retention.run_cleanup(...): the audit '
+                     'records what the database computed, not a caller''s triggered_by, status or error', session_user),
+    HINT = 'CALL retention.run_cleanup(dry_run => ..., model => ..., days => ..., batch_size => ...) as a statement of its own.';
+END
+$$;
+COMMENT ON FUNCTION retention.refuse_direct_step_call() IS
+  'Refuses the steps of run_cleanup to a non-owner session that calls them other than through run_cleanup';
+REVOKE ALL ON FUNCTION retention.refuse_direct_step_call() FROM PUBLIC;
+
+-- run_cleanup's days and batch_size became bigint (above): the roles granted the old signature get
+-- the new one.
+DO $$
+BEGIN
+  PERFORM retention.grant_executor(r::regrole)
+     FROM unnest(string_to_array(nullif(current_setting('retention.upgrade_executors', true), ''), ',')) r;
+  PERFORM set_config('retention.upgrade_executors', '', true);
+END
+$$;
 
 -- End of the security section (issue 30).
 

@@ -18,7 +18,7 @@ DROP FUNCTION IF EXISTS retention.executor_roles();
 DROP FUNCTION IF EXISTS retention.revoke_executor(regrole);
 DROP FUNCTION IF EXISTS retention.refuse_shorter_retention(text, integer);
 DROP FUNCTION IF EXISTS retention.refuse_planting_sessions();
-DROP FUNCTION IF EXISTS retention.check_run_arguments(integer, integer);
+DROP FUNCTION IF EXISTS retention.check_run_arguments(bigint, bigint);
 DROP FUNCTION IF EXISTS retention.max_days();
 DROP TABLE IF EXISTS retention.dry_gone;
 DO $$
@@ -31,3 +31,14 @@ BEGIN
 END
 $$;
 DROP FUNCTION IF EXISTS retention.guard_audit_row();
+
+-- The rest of issue 30: seals of holds and policy history, the direct-call check, bigint numbers
+-- (0.1's file creates run_cleanup with integer ones again; grant_executor then grants it).
+DROP TRIGGER IF EXISTS retention_seal ON @app_schema@.retention_hold;
+DROP TRIGGER IF EXISTS retention_seal ON @app_schema@.retention_policy_history;
+DROP FUNCTION IF EXISTS retention.seal_audit_row();
+DROP FUNCTION IF EXISTS retention.seal_record(text, bigint, jsonb, boolean);
+DROP FUNCTION IF EXISTS retention.sealed_record(text, jsonb);
+DROP TABLE IF EXISTS retention.record_seal;
+DROP FUNCTION IF EXISTS retention.refuse_direct_step_call();
+DROP PROCEDURE IF EXISTS retention.run_cleanup(boolean, text, bigint, bigint, text, boolean);

@@ -352,8 +352,24 @@ def reset_rules_data() -> None:
     tables = [*rules_tables(), *audit]
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+        reseal_after_truncate(cursor)
     ContentType.objects.clear_cache()
     sync()
+
+
+def reseal_after_truncate(cursor: Any) -> None:
+    """The holds were truncated (their ids restart): the seals of holds and policy history
+    (retention.record_seal, SQL 0.2) start again from the rows that are left."""
+    cursor.execute("SELECT to_regclass('retention.record_seal') IS NOT NULL")
+    if cursor.fetchone()[0]:
+        cursor.execute(
+            "TRUNCATE retention.record_seal;"
+            " DO $$ DECLARE r record; BEGIN"
+            "  FOR r IN SELECT 'hold' AS kind, h.id, to_jsonb(h) AS j FROM retention_hold h UNION ALL"
+            "           SELECT 'policy_history', h.id, to_jsonb(h) FROM retention_policy_history h ORDER BY 1, 2 LOOP"
+            "    PERFORM retention.seal_record(r.kind, r.id, r.j, false);"
+            "  END LOOP; END $$"
+        )
 
 
 def app_db_dsn() -> str:

@@ -222,3 +222,80 @@ def test_daily_view_and_report_command() -> None:
     out = io.StringIO()
     call_command("retention_report", stdout=out)
     assert "rules.Place" in out.getvalue() and "eligible now" in out.getvalue()
+
+
+# --- issue 30, review items -----------------------------------------------------------------------
+
+
+def test_the_policy_changelist_warns_of_a_policy_that_differs_from_the_settings() -> None:
+    """pg_retention.W006 in the admin too: a policy changed in SQL is a warning on the policy list."""
+    sync()
+    client, _ = user_client(staff=True)
+    url = reverse("admin:django_pg_retention_retentionpolicy_changelist")
+    assert "differs from the settings" not in client.get(url).content.decode()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE retention_policy SET retention_days = 1 WHERE model_path = 'rules.Place'")
+    page = client.get(url).content.decode()
+    assert (
+        "The policy in database &#x27;default&#x27; differs from the settings: "
+        "rules.Place: retention_days is 1 in the database, 30 in the settings." in page
+    )
+    sync()
+    assert "differs from the settings" not in client.get(url).content.decode()
+
+
+def test_the_policy_admin_reads_the_report_once_on_its_list_and_not_on_its_pages() -> None:
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    from django_pg_retention.models import RetentionPolicy
+
+    soft_deleted_places(2)
+    sync()
+    client, _ = user_client(staff=True)
+    with CaptureQueriesContext(db) as listed:
+        page = client.get(reverse("admin:django_pg_retention_retentionpolicy_changelist"))
+    assert page.status_code == 200
+    assert sum('"retention_report"' in q["sql"] for q in listed.captured_queries) == 1
+    policy = RetentionPolicy.objects.get(model_path="rules.Place")
+    with CaptureQueriesContext(db) as shown:
+        detail = client.get(reverse("admin:django_pg_retention_retentionpolicy_change", args=[policy.pk]))
+    assert detail.status_code == 200 and "rules.Place" in detail.content.decode()
+    assert not [q for q in shown.captured_queries if '"retention_report"' in q["sql"]]
+
+
+def test_preview_and_run_request_work_with_atomic_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ATOMIC_REQUESTS wraps every view in a transaction, which run_cleanup refuses: the two views
+    that call it are exempt (on every database)."""
+    soft_deleted_places(2)
+    monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
+    client, _ = user_client(staff=True, superuser=True)
+    preview = client.post(reverse("admin:django_pg_retention_preview"), {"model": "rules.Place", "days": ""})
+    assert preview.status_code == 200 and 'id="retention-preview"' in preview.content.decode()
+    assert RetentionRunItem.objects.get(run__triggered_by="admin-preview").deleted == 2
+    url = reverse("admin:django_pg_retention_request")
+    asked = client.post(url, {"model": "rules.Place", "days": ""})
+    assert asked.status_code == 200 and "rules.Place: 2 row(s) to delete" in asked.content.decode()
+    assert client.post(url, {"model": "rules.Place", "days": "", "confirmed": "yes"}).status_code == 302
+    assert RetentionRequest.objects.get().status == "pending"
+
+
+def test_hold_reasons_on_run_and_preview_pages_need_the_permission_to_view_holds() -> None:
+    from django_pg_retention import place_hold
+
+    held, _ = soft_deleted_places(2)
+    place_hold(Place.objects.get(pk=held), "litigation 2026-17 (sealed)", by="legal")
+    run = call_cleanup(model="rules.Place")
+    assert run.rows_deleted == 1
+    client, user = user_client(staff=True)
+    grant_preview(user)
+    url = reverse("admin:django_pg_retention_retentionrun_change", args=[run.pk])
+    page = client.get(url).content.decode()
+    assert f"legal hold on rules.Place {held} (reason shown to users who may view legal holds)" in page
+    assert "litigation 2026-17" not in page
+    preview = client.post(reverse("admin:django_pg_retention_preview"), {"model": "rules.Place", "days": ""})
+    assert "litigation 2026-17" not in preview.content.decode()
+    user.user_permissions.add(Permission.objects.get(codename="view_retentionhold"))
+    user = get_user_model().objects.get(pk=user.pk)  # permissions are cached per user object
+    client.force_login(user)
+    assert f"legal hold on rules.Place {held}: litigation 2026-17 (sealed)" in client.get(url).content.decode()

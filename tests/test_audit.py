@@ -617,3 +617,104 @@ def test_a_pruning_record_of_runs_younger_than_its_period_fails_verify() -> None
             " SET hash = encode(sha256(convert_to(retention.prune_record(p), 'UTF8')), 'hex')"
         )
     assert "pruning record 1 removed runs up to" in verify().problem
+
+
+# --- holds, releases and policy history in the proof (issue 30.4) --------------------------------
+
+
+def owner_without_triggers(table: str, statement: str, params: Any = None) -> None:
+    """What the table's owner can do in SQL: switch every trigger off (pgtrigger's and the seals')."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql.SQL("ALTER TABLE {} DISABLE TRIGGER USER").format(sql.Identifier(table)).as_string(None))
+        cursor.execute(statement, params)
+        cursor.execute(sql.SQL("ALTER TABLE {} ENABLE TRIGGER USER").format(sql.Identifier(table)).as_string(None))
+
+
+def held_and_released() -> tuple[RetentionHold, RetentionHold]:
+    first = Place.objects.create(name="p", is_deleted=True, deleted_at=timezone.now() - ELIGIBLE_AGE)
+    second = Place.objects.create(name="q", is_deleted=True, deleted_at=timezone.now() - ELIGIBLE_AGE)
+    released = place_hold(first, "audit 30", by="legal")
+    release_hold(first, by="counsel")
+    kept = place_hold(second, "audit 31", by="legal", until=timezone.now() + timedelta(days=9))
+    return RetentionHold.objects.get(pk=released.pk), kept
+
+
+def test_holds_releases_and_policy_history_are_sealed_and_verify() -> None:
+    released, kept = held_and_released()
+    history = RetentionPolicyHistory.objects.count()
+    assert history > 0
+    result = verify()
+    assert result.ok, result.problem
+    # one seal per write: two holds placed, one released, and every history row
+    assert result.seals_checked == 3 + history
+    out = StringIO()
+    call_command("retention", "verify", stdout=out)
+    assert f"holds and policy history: {3 + history} seal(s) verified" in out.getvalue()
+    assert released.released_by == "counsel" and kept.released_at is None
+
+
+@pytest.mark.parametrize(
+    ("table", "tamper", "expected"),
+    [
+        ("retention_hold", "DELETE FROM retention_hold WHERE id = %(kept)s", "hold {kept} was deleted"),
+        (
+            "retention_hold",
+            "UPDATE retention_hold SET released_at = released_at - interval '30 days' WHERE id = %(released)s",
+            "hold {released} no longer matches its latest seal",
+        ),
+        (
+            "retention_hold",
+            "UPDATE retention_hold SET released_at = now(), released_by = 'x' WHERE id = %(kept)s",
+            "hold {kept} no longer matches its latest seal",
+        ),
+        (
+            "retention_hold",
+            "INSERT INTO retention_hold (model_path, object_pk, reason, created_by, created_at, released_by)"
+            " VALUES ('rules.Place', '999', 'x', 'x', now(), '')",
+            "has no seal: it was written with the triggers off",
+        ),
+        (
+            "retention_policy_history",
+            "DELETE FROM retention_policy_history WHERE id = %(history)s",
+            "policy history row {history} was deleted",
+        ),
+        (
+            "retention_policy_history",
+            "UPDATE retention_policy_history SET new_days = 1 WHERE id = %(history)s",
+            "policy history row {history} no longer matches its latest seal",
+        ),
+    ],
+)
+def test_a_hold_release_or_policy_history_row_tampered_by_the_owner_fails_verify(
+    table: str, tamper: str, expected: str
+) -> None:
+    released, kept = held_and_released()
+    ids = {"released": released.pk, "kept": kept.pk, "history": RetentionPolicyHistory.objects.order_by("id")[0].pk}
+    assert verify().ok
+    owner_without_triggers(table, tamper, ids)
+    result = verify()
+    assert not result.ok
+    assert expected.format(**ids) in result.problem
+    with pytest.raises(CommandError, match=expected.format(**ids)):
+        call_command("retention", "verify", stdout=StringIO())
+
+
+def test_a_removed_seal_fails_verify() -> None:
+    held_and_released()
+    owner_without_triggers("retention_hold", "DELETE FROM retention.record_seal WHERE position = 2")
+    result = verify()
+    assert not result.ok and "seal 3 does not follow seal 1: seals were removed" in result.problem
+
+
+def test_holds_and_history_cannot_be_written_with_their_append_only_triggers_lifted() -> None:
+    """The owner's pgtrigger.ignore (what housekeeping uses for the run tables) would have the
+    rewrite sealed as if it were a release: refused for these tables."""
+    released, _ = held_and_released()
+    for statement in (
+        "UPDATE retention_hold SET released_at = released_at - interval '30 days'",
+        "UPDATE retention_policy_history SET new_days = 1",
+    ):
+        with pytest.raises(DatabaseError, match="never written with their append-only triggers lifted"):
+            lifted(statement)
+    assert RetentionHold.objects.get(pk=released.pk).released_at == released.released_at
+    assert verify().ok

@@ -16,7 +16,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 from django.utils import timezone
-from purge_helpers import call_cleanup, purge_once, snapshot
+from purge_helpers import call_cleanup, purge_once, reseal_after_truncate, snapshot
 
 from django_pg_retention import place_hold
 from django_pg_retention.audit import keys_digest
@@ -42,6 +42,7 @@ def empty_tables() -> None:
     audit.append("retention_audit_prune")  # the chain restarts at 1: so do the records of what was pruned
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in TABLES + audit) + " RESTART IDENTITY CASCADE")
+        reseal_after_truncate(cursor)
     ContentType.objects.clear_cache()
     sync()
 

@@ -489,3 +489,28 @@ def test_a_row_locked_longer_than_the_wait_is_not_held() -> None:
     assert not RetentionHold.objects.exists()
     place_hold(place, "litigation", by="legal", lock_wait=0.3)  # free again: held
     assert RetentionHold.objects.get().object_pk == str(place.pk)
+
+
+def test_the_hold_action_on_select_all_over_more_than_a_thousand_rows_holds_them_all() -> None:
+    """Django's "select all" of a filtered changelist: the confirmation posts select_across back, not
+    one field per row (beyond DATA_UPLOAD_MAX_NUMBER_FIELDS, 1,000, the request was refused)."""
+    User = get_user_model()
+    clerk = User.objects.create_user(username="clerk", password="pw", is_staff=True)
+    clerk.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_place", "change_place", "add_retentionhold"])
+    )
+    client = Client()
+    client.force_login(clerk)
+    Place.objects.bulk_create(Place(name=f"held {i}") for i in range(1200))
+    Place.objects.bulk_create(Place(name=f"other {i}") for i in range(3))
+    changelist = reverse("admin:rules_place_changelist") + "?name__startswith=held"
+    page = [p.pk for p in Place.objects.filter(name__startswith="held").order_by("-pk")[:2]]
+    selected = {"action": "place_legal_hold", "select_across": "1", "index": "0", "_selected_action": page}
+    asked = client.post(changelist, selected)
+    html = asked.content.decode()
+    assert asked.status_code == 200 and "these 1200 places" in html and "and 1180 more" in html
+    assert html.count('name="_selected_action"') == len(page) and 'name="select_across" value="1"' in html
+    done = client.post(changelist, {**selected, "post": "yes", "reason": "litigation 1200"}, follow=True)
+    assert done.status_code == 200 and "1,200 row(s) held" in done.content.decode()
+    held = set(RetentionHold.objects.values_list("object_pk", flat=True))
+    assert held == {str(pk) for pk in Place.objects.filter(name__startswith="held").values_list("pk", flat=True)}

@@ -19,6 +19,7 @@ from django.db import connection
 from psycopg import sql
 from purge_helpers import build_rules_data, expected_after_django_purge, reset_rules_data, rules_tables, snapshot
 
+from django_pg_retention.audit import verify
 from django_pg_retention.models import RetentionRun
 from django_pg_retention.sync import sync
 
@@ -322,11 +323,11 @@ def test_the_executor_may_not_shorten_retention(executor: str) -> None:
             psycopg.errors.InsufficientPrivilege, match=r"days => 29 is shorter than the policy of rules\.Place"
         ):
             conn.execute("CALL retention.run_cleanup(model => 'rules.Place', days => 29, dry_run => true)")
-        # Its steps cannot be called around it either: begin_run refuses the same.
-        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="shorter than the policy"):
+        # Its steps cannot be called around it either (test_the_steps_of_run_cleanup_are_refused_outside_it).
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"only through CALL retention\.run_cleanup"):
             conn.execute("SELECT retention.begin_run(false, 'rules.Place', 1, 'x')")
         # Nor hold the start lock, as the owner, for as long as it likes.
-        with pytest.raises(psycopg.errors.InvalidParameterValue, match="preview_wait must be between 0 and 1 minute"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"only through CALL retention\.run_cleanup"):
             conn.execute("SELECT retention.begin_run(false, 'rules.Place', NULL, 'x', '1 day')")
         assert RetentionRun.objects.count() == runs
         longer = run_as(conn, model="rules.Place", days=400, triggered_by="sec-longer")
@@ -394,6 +395,10 @@ def test_command_line_numbers_are_range_checked(arguments: list[str], message: s
         ("days => -5, dry_run => true", "days must be between 1 and 36500, not -5"),
         ("batch_size => 2000000000", r"batch_size must be between 1 and 5000 \(max_batch_size\), not 2000000000"),
         ("batch_size => 0", r"batch_size must be between 1 and 5000 \(max_batch_size\), not 0"),
+        # beyond integer: bigint parameters, so the range check answers, not "procedure does not exist"
+        ("days => 99999999999", "days must be between 1 and 36500, not 99999999999"),
+        ("days => -99999999999, dry_run => true", "days must be between 1 and 36500, not -99999999999"),
+        ("batch_size => 99999999999", r"batch_size must be between 1 and 5000 \(max_batch_size\), not 99999999999"),
     ],
 )
 def test_run_cleanup_arguments_are_range_checked_before_a_run_row(arguments: str, message: str) -> None:
@@ -452,7 +457,7 @@ SECURITY_OBJECTS = [
     "to_regclass('retention.dry_gone')",
     "to_regprocedure('retention.refuse_planting_sessions()')",
     "to_regprocedure('retention.refuse_shorter_retention(text, integer)')",
-    "to_regprocedure('retention.check_run_arguments(integer, integer)')",
+    "to_regprocedure('retention.check_run_arguments(bigint, bigint)')",
     "to_regprocedure('retention.max_days()')",
     "to_regprocedure('retention.revoke_executor(regrole)')",
     "to_regprocedure('retention.executor_roles()')",
@@ -460,6 +465,12 @@ SECURITY_OBJECTS = [
     "(SELECT min(oid) FROM pg_trigger WHERE tgname = 'retention_policy_history')",
     "to_regprocedure('retention.guard_audit_row()')",
     "(SELECT min(oid) FROM pg_trigger WHERE tgname = 'retention_audit_guard_row')",
+    # the rest of issue 30: seals of holds and policy history, steps only through run_cleanup
+    "to_regclass('retention.record_seal')",
+    "to_regprocedure('retention.seal_audit_row()')",
+    "(SELECT min(oid) FROM pg_trigger WHERE tgname = 'retention_seal')",
+    "to_regprocedure('retention.refuse_direct_step_call()')",
+    "to_regprocedure('retention.run_cleanup(boolean, text, bigint, bigint, text, boolean)')",
 ]
 
 
@@ -595,3 +606,91 @@ def test_every_number_in_the_settings_has_a_range(settings: Any) -> None:
     assert [m.msg for m in messages] == [
         "SOFT_DELETE_RETENTION_POLICIES['default'] must be at most 36,500 days (100 years), not 36,501."
     ]
+
+
+STEP_CALLS = [
+    "SELECT retention.begin_run(false, NULL, NULL, 'cron')",
+    "SELECT retention.begin_run(true, NULL, NULL, 'admin', '0 seconds')",
+    "SELECT retention.start_item({run}, 'rules.Place')",
+    "SELECT retention.begin_pass({item})",
+    "SELECT * FROM retention.purge_batch({item}, NULL, NULL, 10, false)",
+    "SELECT retention.finish_item({item}, 'succeeded', '')",
+    "SELECT retention.finish_run({run}, false, 60, '', false)",
+    # a DO block, and a function of its own in pg_temp, are not run_cleanup either
+    "DO $$ BEGIN PERFORM retention.finish_item({item}, 'failed', 'forged'); END $$",
+    "CREATE FUNCTION pg_temp.run_cleanup(boolean, text, bigint, bigint, text, boolean) RETURNS void LANGUAGE plpgsql"
+    " AS $f$ BEGIN PERFORM retention.begin_run(false, NULL, NULL, 'forged'); END $f$;"
+    " SELECT pg_temp.run_cleanup(false, NULL, NULL, NULL, 'x', false)",
+]
+
+
+@pytest.mark.parametrize("statement", STEP_CALLS)
+def test_the_steps_of_run_cleanup_are_refused_outside_it(executor: str, statement: str) -> None:
+    """Item 6 (the audit records only what the database computed): the executor may EXECUTE the
+    steps (run_cleanup runs with its rights and calls them) but only from run_cleanup, so it cannot
+    write a run, an item's status or error, or a triggered_by of its choosing around it."""
+    reset_rules_data()
+    build_rules_data(random.Random(5))
+    with session_of(executor) as conn:
+        real = run_as(conn, dry_run=True, triggered_by="sec-steps")  # run_cleanup works for it
+        assert real.status == "succeeded" and real.triggered_by == "sec-steps"
+        item = real.items.order_by("id").first()
+        assert item is not None
+        runs = RetentionRun.objects.count()
+        with pytest.raises(
+            psycopg.errors.InsufficientPrivilege, match=f"role {executor} may run the steps of run_cleanup"
+        ):
+            conn.execute(statement.format(run=real.pk, item=item.pk))
+    assert RetentionRun.objects.count() == runs
+    item.refresh_from_db()
+    assert (item.status, item.error) == ("succeeded", "")
+    assert verify().ok
+
+
+def test_policy_history_names_the_django_side_actor_beside_the_role() -> None:
+    """Item 5 (who): the role is the database's current_user; the Django user or command is what the
+    application says in the transaction (acting_as, retention.actor), which sync and migrate set."""
+    from django.core.management import call_command
+
+    from django_pg_retention.models import RetentionPolicy, RetentionPolicyHistory
+    from django_pg_retention.sync import acting_as
+
+    def last() -> tuple[Any, ...]:
+        row = RetentionPolicyHistory.objects.filter(model_path="rules.Place").order_by("-id")[0]
+        return (row.change, row.new_days, row.changed_by, row.actor)
+
+    sync()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user")
+        owner = cursor.fetchone()[0]  # type: ignore[index]
+    with acting_as("alice"):
+        RetentionPolicy.objects.filter(model_path="rules.Place").update(retention_days=400)
+    assert last() == ("days_changed", 400, owner, "alice")
+    RetentionPolicy.objects.filter(model_path="rules.Place").update(retention_days=401)  # the setting was local
+    assert last() == ("days_changed", 401, owner, "")
+    call_command("retention", "sync", stdout=io.StringIO())
+    assert last() == ("days_changed", 30, owner, "manage.py retention sync")
+    assert verify().ok  # the actor is sealed with its row
+
+
+def test_sync_refuses_sql_older_than_the_package_needs() -> None:
+    """Review item: migrated back to 0007 (SQL 0.1), this package's generated functions would use
+    SQL 0.2's objects (retention.dry_gone): sync refuses, saying what to run; migrate's own sync
+    skips with the same words in the log instead of failing the migration it was asked for."""
+    from django.core.management import CommandError, call_command
+
+    from django_pg_retention.sync import REQUIRED_SQL_VERSION, OutdatedSqlError, installed_sql_version
+
+    message = r"holds django-pg-retention SQL 0\.1, older than the 0\.2 .* run `manage\.py migrate django_pg_retention`"
+    try:
+        call_command("migrate", "django_pg_retention", "0007", verbosity=0)
+        assert installed_sql_version() is None
+        with pytest.raises(OutdatedSqlError, match=message):
+            sync()
+        with pytest.raises(CommandError, match=message):
+            call_command("retention", "sync", stdout=io.StringIO())
+    finally:
+        call_command("migrate", "django_pg_retention", verbosity=0)
+    assert installed_sql_version() == REQUIRED_SQL_VERSION
+    assert not sync().changes
+    assert verify().ok

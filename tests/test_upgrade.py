@@ -10,6 +10,7 @@ a subprocess under the release's code or this checkout's.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -157,6 +158,8 @@ def test_a_chain_sealed_by_the_release_verifies_with_the_head_kept_before(instal
     done = installed.current.manage("retention", "verify", "--head", installed.head)
     assert "audit chain intact" in done.stdout and "known heads: 1 checked" in done.stdout, done.stdout
     assert "positions 1-1 pruned before 0.2 recorded pruning" in done.stdout, done.stdout
+    # The release's holds (one released) and policy history, sealed by the upgrade as they were.
+    assert re.search(r"holds and policy history: \d+ seal\(s\) verified, [1-9]\d* sealed at the upgrade", done.stdout)
     formats = installed.current.sql("SELECT DISTINCT record_format FROM retention_run WHERE hash <> ''")
     assert formats == [(1,)]
 

@@ -22,7 +22,7 @@ from django_pg_retention.management.databases import databases_option
 from django_pg_retention.models import RetentionRun, RetentionRunItem
 from django_pg_retention.policies import get_model, model_path, soft_delete_models
 from django_pg_retention.schedule import sync_jobs
-from django_pg_retention.sync import app_schemas, can_sync, sync
+from django_pg_retention.sync import OutdatedSqlError, app_schemas, can_sync, sync
 from django_pg_retention.uninstall import audit_may_go
 
 
@@ -73,7 +73,10 @@ class Command(BaseCommand):
                     f"database {using!r} cannot be synced: it must be PostgreSQL, allowed for "
                     "django_pg_retention by the routers, and migrated (manage.py migrate)"
                 )
-            result = sync(using)
+            try:
+                result = sync(using)
+            except OutdatedSqlError as exc:
+                raise CommandError(str(exc)) from exc
             jobs = sync_jobs(using)
             for label, paths in (
                 ("created", result.created),
@@ -162,6 +165,12 @@ class Command(BaseCommand):
         if result.head:
             position, digest = result.head
             self.stdout.write(f"chain head: {position}:{digest} (keep it outside the database; pass it to --head)")
+        if result.seal_head:
+            position, digest = result.seal_head
+            upgrade = f", {result.seals_at_upgrade} sealed at the upgrade to 0.2" if result.seals_at_upgrade else ""
+            self.stdout.write(
+                f"holds and policy history: {result.seals_checked} seal(s) verified{upgrade}, head {position}:{digest}"
+            )
         problems = [result.problem] if result.problem else []
         if missing:
             problems.append(
