@@ -38,3 +38,21 @@ def test_every_check_id_emitted_is_declared_and_every_declared_one_emitted() -> 
     source = CHECKS_SOURCE.read_text().split("CHECKS: dict[str, CheckInfo]")[1].split("\n}\n", 1)[1]
     emitted = set(re.findall(r'"(pg_retention\.[EW]\d+)"', source))
     assert emitted == set(CHECKS)
+
+
+SQL_MD = Path(__file__).resolve().parents[1] / "docs" / "sql.md"
+
+
+@pytest.mark.django_db
+def test_sql_md_documents_every_routine_of_schema_retention_and_no_other() -> None:
+    section = SQL_MD.read_text().split("## Schema `retention`")[1].split("\n## ")[0]
+    first_cells = [row.split(" | ")[0] for row in section.splitlines() if row.startswith("| `")]
+    documented = {name for cell in first_cells for name in re.findall(r"(?:^\| `|, `)([a-z_]+)\(", cell)}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT proname FROM pg_proc WHERE pronamespace = 'retention'::regnamespace"
+            " AND proname !~ '^(purge|select)__'"
+        )
+        installed = {name for (name,) in cursor.fetchall()}
+    assert sorted(documented - installed) == [], "docs/sql.md documents routines the database does not have"
+    assert sorted(installed - documented) == [], "routines of schema retention that docs/sql.md does not document"
