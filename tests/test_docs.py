@@ -56,3 +56,12 @@ def test_sql_md_documents_every_routine_of_schema_retention_and_no_other() -> No
         installed = {name for (name,) in cursor.fetchall()}
     assert sorted(documented - installed) == [], "docs/sql.md documents routines the database does not have"
     assert sorted(installed - documented) == [], "routines of schema retention that docs/sql.md does not document"
+
+
+def test_readme_links_name_files_that_exist() -> None:
+    """The README is not part of the docs site (whose links mkdocs --strict checks): check its own."""
+    root = Path(__file__).resolve().parents[1]
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", (root / "README.md").read_text())
+    local = [t for t in targets if "://" not in t]
+    assert local, "the README links into the docs"
+    assert [t for t in local if not (root / t).exists()] == []

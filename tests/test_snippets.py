@@ -24,6 +24,16 @@ from django_pg_retention.checks import check_retention
 SNIPPETS = all_snippets()
 OUTPUT = doctest.OutputChecker()
 OUTPUT_FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+# INSTALLED_APPS of a `django-admin startproject` project, which settings fragments add to.
+STARTPROJECT_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+]
+REQUIRED_APPS = ["django.contrib.contenttypes", "django.contrib.postgres", "pgtrigger", "django_pg_retention"]
 
 
 def _of(language: set[str], marker: str = "") -> list[Any]:
@@ -83,10 +93,14 @@ def test_python_snippet(snippet: Snippet) -> None:
 
 @pytest.mark.parametrize("snippet", _of({"python"}, "settings-fragment"))
 def test_settings_fragment_passes_the_checks(snippet: Snippet) -> None:
-    namespace: dict[str, Any] = {"INSTALLED_APPS": [], "CELERY_BEAT_SCHEDULE": {}}
+    namespace: dict[str, Any] = {"INSTALLED_APPS": list(STARTPROJECT_APPS), "CELERY_BEAT_SCHEDULE": {}}
     exec(compile(snippet.body, snippet.name, "exec"), namespace)
-    for app in namespace.pop("INSTALLED_APPS"):
-        __import__(app)
+    installed = namespace.pop("INSTALLED_APPS")
+    assert len(set(installed)) == len(installed), f"{snippet.name}: an app listed twice: {installed}"
+    if installed != STARTPROJECT_APPS:  # the fragment adds apps: with startproject's, all that we need
+        assert set(REQUIRED_APPS) <= set(installed), f"{snippet.name}: {installed}"
+    for app in installed:
+        importlib.import_module(app)
     for entry in namespace.pop("CELERY_BEAT_SCHEDULE").values():  # the tasks it names exist
         module, _, task = entry["task"].rpartition(".")
         if module.startswith("django_pg_retention"):
