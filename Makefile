@@ -68,7 +68,7 @@ admin: $(BIN)/.installed db-start
 
 # The docs site into site/ (git-ignored); --strict: a broken link or anchor fails the build.
 docs: $(BIN)/.installed
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # Rewrite the generated pages of docs/reference/ from the code and a migrated test database.
 docs-reference: $(BIN)/.installed
