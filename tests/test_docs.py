@@ -65,3 +65,14 @@ def test_readme_links_name_files_that_exist() -> None:
     local = [t for t in targets if "://" not in t]
     assert local, "the README links into the docs"
     assert [t for t in local if not (root / t).exists()] == []
+
+
+def test_the_checks_marked_database_are_those_registered_with_the_database_tag() -> None:
+    """docs/reference/checks.md says which checks need `check --database`: CHECKS' `database` flag,
+    which must match how each check is registered (a check tagged database runs only with --database)."""
+    source = CHECKS_SOURCE.read_text().split("CHECKS: dict[str, CheckInfo]")[1].split("\n}\n", 1)[1]
+    database_ids: set[str] = set()
+    for chunk in source.split("@checks.register(")[1:]:
+        if chunk.startswith('"pg_retention", checks.Tags.database)'):
+            database_ids |= set(re.findall(r'"(pg_retention\.[EW]\d+)"', chunk))
+    assert database_ids == {info.id for info in CHECKS.values() if info.database}
