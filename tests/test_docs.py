@@ -4,6 +4,7 @@ id the code emits is declared (CHECKS, the source of docs/reference/checks.md)."
 from __future__ import annotations
 
 import difflib
+import inspect
 import os
 import re
 from pathlib import Path
@@ -76,3 +77,19 @@ def test_the_checks_marked_database_are_those_registered_with_the_database_tag()
         if chunk.startswith('"pg_retention", checks.Tags.database)'):
             database_ids |= set(re.findall(r'"(pg_retention\.[EW]\d+)"', chunk))
     assert database_ids == {info.id for info in CHECKS.values() if info.database}
+
+
+def test_sql_md_lists_the_fields_the_chain_hashes_in_the_order_verify_reads_them() -> None:
+    """docs/sql.md, "The audit chain": the fields of a run and its items in the record, in order, as
+    audit._record_v1 (which verify compares with retention.run_record) reads them."""
+    from django_pg_retention.audit import _record_v1  # pyright: ignore[reportPrivateUsage]
+    from django_pg_retention.models import RetentionRun, RetentionRunItem
+
+    fields = {f.name for model in (RetentionRun, RetentionRunItem) for f in model._meta.get_fields()}
+    paragraph = SQL_MD.read_text().split("## The audit chain")[1].split("`hash = sha256")[0]
+    documented = [word for word in re.findall(r"`(\w+)`", paragraph) if word in fields - {"run", "items"}]
+    read: list[str] = []
+    for name in re.findall(r"\b(?:run|item)\.(\w+)", inspect.getsource(_record_v1)):
+        if name in fields and name != "digests" and (not read or read[-1] != name):
+            read.append(name)
+    assert documented == read
