@@ -8,7 +8,7 @@ DEMO_USERS ?= 2000
 DEMO_DB ?= retention_demo
 ADMIN_ADDR ?= 127.0.0.1:8000
 
-.PHONY: demo admin test matrix smoke lint typecheck check db-start db-stop clean
+.PHONY: demo admin test matrix smoke lint typecheck check docs docs-reference db-start db-stop clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -66,6 +66,14 @@ admin: $(BIN)/.installed db-start
 	echo "== the admin of $(DEMO_DB) at http://$(ADMIN_ADDR)/admin/ (login demo / demo); Ctrl-C stops it" && \
 	$(MANAGE) runserver --insecure $(ADMIN_ADDR)
 
+# The docs site into site/ (git-ignored); --strict: a broken link or anchor fails the build.
+docs: $(BIN)/.installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# Rewrite the generated pages of docs/reference/ from the code and a migrated test database.
+docs-reference: $(BIN)/.installed
+	scripts/docs_reference
+
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -76,4 +84,4 @@ typecheck: $(BIN)/.installed
 check: lint typecheck test
 
 clean: db-stop
-	rm -rf $(VENV) .venv-matrix .devdb .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .venv-matrix .devdb .pytest_cache .ruff_cache *.egg-info site

@@ -1,11 +1,12 @@
 """System checks: every bad setting or uncompilable model is reported by ``manage.py check``.
 
-Ids: pg_retention.E001-E013 (errors), pg_retention.W001-W005 (warnings). Each message names the
+Ids: pg_retention.E001-E013 (errors), pg_retention.W001-W006 (warnings), each declared in CHECKS. Each message names the
 setting key or the model.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
@@ -28,6 +29,130 @@ from django_pg_retention.policies import (
 
 POLICIES = config.POLICIES_SETTING
 CLEANUP = config.CLEANUP_SETTING
+
+
+@dataclass(frozen=True)
+class CheckInfo:
+    """What a check id reports and how to fix it: the source of docs/reference/checks.md (its test
+    fails when an id emitted here is missing from CHECKS, or listed but never emitted)."""
+
+    id: str
+    title: str
+    fix: str
+    database: bool = False  # runs only with a database: migrate, check --database <alias>
+
+
+CHECKS: dict[str, CheckInfo] = {
+    info.id: info
+    for info in (
+        CheckInfo(
+            "pg_retention.E001",
+            f"{POLICIES} is not a dict.",
+            "Make it a dict of 'default', 'app_label' or 'app_label.Model' to days.",
+        ),
+        CheckInfo(
+            "pg_retention.E002",
+            f"A {POLICIES} value is not a whole number of days from 1 to {config.MAX_DAYS:,}.",
+            "Give the number of days as an int.",
+        ),
+        CheckInfo(
+            "pg_retention.E003",
+            f"A {POLICIES} key is not a string, or names no installed app or model.",
+            "Use 'default', an app label ('leases') or 'app_label.ModelName' ('leases.Lease').",
+        ),
+        CheckInfo(
+            "pg_retention.E004",
+            f"A {POLICIES} key names a model that is not soft-deletable.",
+            "Inherit from SoftDeleteMixin, name its fields with retention_deleted_at_field / "
+            "retention_flag_field, or remove the key.",
+        ),
+        CheckInfo(
+            "pg_retention.E005",
+            f"{CLEANUP} is not a dict, or has a key that is not known.",
+            "Use the keys of the settings reference; the message lists the known ones.",
+        ),
+        CheckInfo(
+            "pg_retention.E006",
+            f"A {CLEANUP} value has the wrong type or is out of its range (the message names both).",
+            "Give a value of the declared type within its bounds (settings reference).",
+        ),
+        CheckInfo(
+            "pg_retention.E007",
+            "A soft-delete model has a composite primary key, which purges do not support.",
+            "Give the model a single-column primary key and keep the pair unique with a UniqueConstraint, or "
+            f"leave it out of {POLICIES}.",
+        ),
+        CheckInfo(
+            "pg_retention.E008",
+            "An on_delete cannot be compiled to SQL: a custom handler, SET(callable), or SET_DEFAULT of a field "
+            "whose default is a callable.",
+            "Use CASCADE, PROTECT, RESTRICT, SET_NULL, SET_DEFAULT, SET(constant) or DO_NOTHING (a db_default "
+            "compiles).",
+        ),
+        CheckInfo(
+            "pg_retention.E009",
+            f"{config.SCHEDULE_SETTING} is not a dict, names an unknown job, or a value is not a string or None.",
+            "Use the jobs cleanup, housekeeping and requests, each a cron expression or None.",
+        ),
+        CheckInfo(
+            "pg_retention.E010",
+            f"pg_cron refuses a {config.SCHEDULE_SETTING} expression.",
+            "Give an expression pg_cron accepts ('0 0 * * *'); pg_cron itself is asked.",
+            database=True,
+        ),
+        CheckInfo(
+            "pg_retention.E011",
+            "retention_deleted_at_field / retention_flag_field names no field, or a field of the wrong type.",
+            "Name a DateTimeField and a BooleanField (or None) of the model.",
+        ),
+        CheckInfo(
+            "pg_retention.E012",
+            "retention_snapshot_fields is not a list of field names or '__all__'.",
+            "List fields of the model's table, or '__all__'.",
+        ),
+        CheckInfo(
+            "pg_retention.E013",
+            "django.contrib.postgres is missing from INSTALLED_APPS where Django requires it for the app's "
+            "ArrayFields (6.1).",
+            'INSTALLED_APPS = [..., "django.contrib.postgres", "pgtrigger", "django_pg_retention"]',
+        ),
+        CheckInfo(
+            "pg_retention.W001",
+            "A model a purge deletes rows of has pre_delete or post_delete receivers: the database sends no signals.",
+            "Move that work to the model's after_permanent_delete hook or a database trigger, or silence the "
+            "warning if it may be skipped.",
+        ),
+        CheckInfo(
+            "pg_retention.W002",
+            "pg_cron cannot schedule the purge for a database (not installed, not preloaded, or no rights).",
+            "Add pg_cron to shared_preload_libraries, set cron.database_name, run CREATE EXTENSION pg_cron "
+            "there; or call the purge from another scheduler.",
+            database=True,
+        ),
+        CheckInfo(
+            "pg_retention.W003",
+            "A soft-delete model has no index in the purge's keyset order (deleted_at, pk).",
+            "Add the index the hint names, then makemigrations (SoftDeleteMixin.Meta has it; a Meta of your "
+            "own keeps it only as class Meta(SoftDeleteMixin.Meta)).",
+        ),
+        CheckInfo(
+            "pg_retention.W004",
+            "A cascade path leads from a soft-delete model into one whose policy keeps rows longer.",
+            "Align the two periods, make the relation PROTECT, or soft-delete the children with their parent.",
+        ),
+        CheckInfo(
+            "pg_retention.W005",
+            "A model's after_permanent_delete hook would get its primary key only.",
+            "List the fields the hook reads in retention_snapshot_fields, or set it to '__all__'.",
+        ),
+        CheckInfo(
+            "pg_retention.W006",
+            "A policy row in the database differs from the settings (changed in SQL, or settings not yet synced).",
+            "Run migrate or retention sync; retention_policy_history says who changed the row and when.",
+            database=True,
+        ),
+    )
+}
 
 
 def _policy_errors() -> list[checks.CheckMessage]:

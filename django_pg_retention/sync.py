@@ -6,9 +6,11 @@ Runs after every ``migrate`` (post_migrate) and from ``manage.py retention sync`
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TextIO
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router, transaction
@@ -19,6 +21,7 @@ from django_pg_retention import config
 from django_pg_retention.audit import ensure_triggers
 from django_pg_retention.compiler import SCHEMA, CompiledModel, compile_model, function_name
 from django_pg_retention.graph import build, purge_order
+from django_pg_retention.migrate_summary import write_summary
 from django_pg_retention.models import (
     RetentionConfigRow,
     RetentionPolicy,
@@ -328,7 +331,11 @@ def _deactivate(using: str, rows: dict[str, RetentionPolicy], result: SyncResult
             result.deactivated.append(path)
 
 
-def post_migrate_sync(using: str = "default", **kwargs: object) -> None:
+def post_migrate_sync(
+    using: str = "default", verbosity: int = 1, stdout: TextIO | None = None, **kwargs: object
+) -> None:
+    """Sync, then tell the user (migrate's output, verbosity >= 1) which jobs run and what the first
+    scheduled purge would delete."""
     if can_sync(using):
         try:
             check_sql_version(using)
@@ -345,6 +352,8 @@ def post_migrate_sync(using: str = "default", **kwargs: object) -> None:
                 len(result.functions_installed),
                 jobs.changes,
             )
+        if verbosity >= 1:
+            write_summary(using, stdout or sys.stdout)
 
 
 def policy_drift(using: str = "default") -> list[str]:
