@@ -45,7 +45,7 @@ from django_pg_retention.models import (
     RetentionRunItem,
     RunStatus,
 )
-from django_pg_retention.policies import get_model, model_path, soft_delete_models
+from django_pg_retention.policies import get_model, model_path, policy_models
 
 if TYPE_CHECKING:  # generic in django-types only, not at runtime
     _ModelAdmin = admin.ModelAdmin[Any]
@@ -165,7 +165,7 @@ class RunRequestForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        choices = [("", "every model")] + [(model_path(m), model_path(m)) for m in soft_delete_models()]
+        choices = [("", "every model")] + [(model_path(m), model_path(m)) for m in policy_models()]
         self.fields["model"].choices = choices  # type: ignore[attr-defined]
 
 
@@ -290,6 +290,7 @@ class RetentionRunAdmin(ReadOnlyAdmin):
             raise PermissionDenied
         since = timezone.now().date() - timedelta(days=89)
         daily = list(RetentionDaily.objects.filter(day__gte=since))
+        notes = {p.model_path: policy_note(p) for p in RetentionPolicy.objects.filter(is_active=True)}
         context = {
             **self._context(request, "Retention report"),
             "rows": [
@@ -297,7 +298,7 @@ class RetentionRunAdmin(ReadOnlyAdmin):
                     "report": r,
                     "model": breakable_path(r.model_path),
                     "days": f"{r.retention_days:,}",
-                    "source": label(r.policy_source),
+                    "source": notes.get(r.model_path, label(r.policy_source)),
                     "soft_deleted": f"{r.soft_deleted:,}",
                     "purgeable": f"{r.purgeable:,}",
                     "blocked": f"{r.blocked_now:,}",
@@ -384,6 +385,13 @@ class RetentionRunAdmin(ReadOnlyAdmin):
         return HttpResponseRedirect(reverse("admin:django_pg_retention_retentionrequest_changelist"))
 
 
+def policy_note(policy: RetentionPolicy) -> str:
+    """Where a policy's days come from, or for a timestamp policy the field that starts its clock."""
+    if policy.kind == "timestamp":
+        return f"timestamp {policy.deleted_at_column}"
+    return label(policy.policy_source)
+
+
 @admin.register(RetentionPolicy)
 class RetentionPolicyAdmin(ReadOnlyAdmin):
     list_display = ("policy_model", "days", "soft_deleted", "purgeable", "blocked", "next_eligible_at", "last_run")
@@ -393,6 +401,8 @@ class RetentionPolicyAdmin(ReadOnlyAdmin):
         "db_table",
         "retention_days",
         "policy_source",
+        "kind",
+        "deleted_at_column",
         "is_active",
         "position",
         "updated_at",
@@ -415,9 +425,7 @@ class RetentionPolicyAdmin(ReadOnlyAdmin):
 
     @admin.display(description="days", ordering="retention_days")
     def days(self, obj: RetentionPolicy) -> SafeString:
-        return format_html(
-            '{}<div class="retention-note">{}</div>', f"{obj.retention_days:,}", label(obj.policy_source)
-        )
+        return format_html('{}<div class="retention-note">{}</div>', f"{obj.retention_days:,}", policy_note(obj))
 
     @staticmethod
     def report_column(name: str, description: str) -> Any:
@@ -430,7 +438,7 @@ class RetentionPolicyAdmin(ReadOnlyAdmin):
 
         return column
 
-    soft_deleted = report_column("soft_deleted", "soft-deleted")
+    soft_deleted = report_column("soft_deleted", "soft-deleted / timestamped")
     purgeable = report_column("purgeable", "purgeable now")
     blocked = report_column("blocked_now", "blocked (last run)")
     next_eligible_at = report_column("next_eligible_at", "next eligible")
@@ -543,7 +551,7 @@ class PlaceHoldForm(forms.Form):
 def holdable_models() -> set[str]:
     """Every model a purge deletes rows of: the policies' models and what their cascades reach."""
     paths: set[str] = set()
-    for model in soft_delete_models():
+    for model in policy_models():
         try:
             graph = build(model)
         except UncompilableRelation:  # pg_retention.E008 names it; the admin still starts

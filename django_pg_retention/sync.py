@@ -17,12 +17,13 @@ from django_pg_retention import config
 from django_pg_retention.audit import ensure_triggers
 from django_pg_retention.compiler import SCHEMA, CompiledModel, compile_model, function_name
 from django_pg_retention.graph import build, purge_order
+from django_pg_retention.keyset_index import sync_keyset_indexes
 from django_pg_retention.models import (
     RetentionConfigRow,
     RetentionPolicy,
     RetentionPolicyHistory,
 )
-from django_pg_retention.policies import Policy, all_policies, model_path, soft_delete_columns, soft_delete_models
+from django_pg_retention.policies import Policy, all_policies, model_path, policy_columns, policy_models
 from django_pg_retention.schedule import sync_jobs
 
 APP_LABEL = "django_pg_retention"
@@ -45,6 +46,8 @@ class SyncResult:
     triggers_installed: list[str] = field(default_factory=list[str])  # append-only triggers put back
     settings_changed: list[str] = field(default_factory=list[str])  # "batch_size", "app.Model max_deletions_per_run"
     executors_revoked: list[str] = field(default_factory=list[str])  # roles executor_role no longer names
+    indexes_created: list[str] = field(default_factory=list[str])  # timestamp policies given a keyset index
+    indexes_dropped: list[str] = field(default_factory=list[str])  # our keyset indexes no policy needs
 
     @property
     def changes(self) -> int:
@@ -56,6 +59,8 @@ class SyncResult:
             + len(self.triggers_installed)
             + len(self.settings_changed)
             + len(self.executors_revoked)
+            + len(self.indexes_created)
+            + len(self.indexes_dropped)
         )
 
 
@@ -91,9 +96,7 @@ def policy_databases() -> list[str]:
     return [
         alias
         for alias in connections
-        if connections[alias].vendor == "postgresql"
-        and router.allow_migrate(alias, APP_LABEL)
-        and soft_delete_models(alias)
+        if connections[alias].vendor == "postgresql" and router.allow_migrate(alias, APP_LABEL) and policy_models(alias)
     ]
 
 
@@ -192,7 +195,8 @@ def _write_history(using: str, path: str, change: str, old: RetentionPolicy | No
 
 def sync(using: str = "default") -> SyncResult:
     """Bring retention_config, retention_policy with its history, the generated functions, the
-    append-only triggers and the executor's grants in line with the settings."""
+    append-only triggers, the executor's grants and the timestamp policies' keyset indexes in line
+    with the settings."""
     result = SyncResult()
     if not can_sync(using):
         return result
@@ -205,6 +209,8 @@ def sync(using: str = "default") -> SyncResult:
         result.triggers_installed = ensure_triggers(using)
         result.executors_revoked = grant_executor(using, cleanup.executor_role)
         _deactivate(using, existing, result)  # what is left: policies no longer in the settings
+    # Outside the transaction: CREATE/DROP INDEX CONCURRENTLY cannot run inside one.
+    result.indexes_created, result.indexes_dropped = sync_keyset_indexes(using)
     return result
 
 
@@ -223,7 +229,7 @@ def _sync_config(using: str, cleanup: config.CleanupConfig) -> list[str]:
 def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: SyncResult) -> None:
     """Compile and install each policy's functions and write its row (with history); the rows it
     handles are taken out of ``existing``."""
-    order = {m: i for i, m in enumerate(purge_order(soft_delete_models()))}
+    order = {m: i for i, m in enumerate(purge_order(policy_models()))}
     schemas = app_schemas(using)
     for policy in all_policies(using):
         model = policy.model
@@ -231,8 +237,9 @@ def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: Syn
         if install_functions(using, compiled):
             result.functions_installed.append(policy.model_path)
         row = existing.pop(policy.model_path, None)
-        columns = soft_delete_columns(model)
+        columns = policy_columns(model)
         values = {
+            "kind": policy.kind.value,
             "db_table": policy.db_table,
             "pk_column": model._meta.pk.column,  # type: ignore[union-attr]
             "retention_days": policy.retention_days,
@@ -353,8 +360,9 @@ def policy_drift(using: str = "default") -> list[str]:
                 f"{policy.model_path}: no policy row in the database (settings: {policy.retention_days} days)"
             )
             continue
-        columns = soft_delete_columns(model)
+        columns = policy_columns(model)
         expected: dict[str, object] = {
+            "kind": policy.kind.value,
             "retention_days": policy.retention_days,
             "is_active": True,
             "db_table": policy.db_table,
