@@ -105,7 +105,8 @@ def _timestamp_policy_errors() -> list[checks.CheckMessage]:
         hint = None
         if topic == "soft_delete":
             hint = f"Keep the model in {POLICIES} (its soft delete starts the clock) and remove the key here."
-        errors.append(checks.Error(f"{where} {problem}.", hint=hint, id=TIMESTAMP_CHECK_IDS[topic]))
+        text = f"{where}{problem}" if problem.startswith("[") else f"{where} {problem}"  # ['days'] ...
+        errors.append(checks.Error(f"{text}.", hint=hint, id=TIMESTAMP_CHECK_IDS[topic]))
     return errors
 
 

@@ -280,7 +280,7 @@ def timestamp_policies() -> dict[type[models.Model], TimestampSetting]:
     if problems:
         key, problem, _ = problems[0]
         where = f"{config.TIMESTAMP_POLICIES_SETTING}[{key!r}]" if key else config.TIMESTAMP_POLICIES_SETTING
-        raise ImproperlyConfigured(f"{where} {problem}")
+        raise ImproperlyConfigured(f"{where}{problem}" if problem.startswith("[") else f"{where} {problem}")
     return {t.model: t for t in found}
 
 
