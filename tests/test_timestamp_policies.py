@@ -87,7 +87,11 @@ def ids(messages: list[checks.CheckMessage]) -> list[tuple[str, str]]:
     [
         ({"nope.Model": {"field": "at", "days": 1}}, "E015", "'nope.Model'] is not an installed model"),
         ({"admin.LogEntry": {"field": "acted_at", "days": 1}}, "E016", "admin.LogEntry has no such field"),
-        ({"admin.LogEntry": {"field": "object_repr", "days": 1}}, "E016", "['field'] = 'object_repr' must name a DateTimeField, not a CharField"),
+        (
+            {"admin.LogEntry": {"field": "object_repr", "days": 1}},
+            "E016",
+            "['field'] = 'object_repr' must name a DateTimeField, not a CharField",
+        ),
         ({"admin.LogEntry": {"field": "action_time", "days": -1}}, "E017", "must be at least 0 days, not -1"),
         ({"admin.LogEntry": {"field": "action_time", "days": "30"}}, "E017", "must be a whole number of days"),
         ({"admin.LogEntry": {"field": "action_time", "days": 36_501}}, "E017", "must be at most 36,500 days"),

@@ -5,68 +5,81 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('rules', '0009_partitioned_shipment'),
+        ("rules", "0009_partitioned_shipment"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Visit',
+            name="Visit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seen_at', models.DateTimeField(null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("seen_at", models.DateTimeField(null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='VisitDetail',
+            name="VisitDetail",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('visit', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='rules.visit')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("visit", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to="rules.visit")),
             ],
         ),
         migrations.CreateModel(
-            name='VisitLock',
+            name="VisitLock",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('visit', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to='rules.visit')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("visit", models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to="rules.visit")),
             ],
         ),
         migrations.CreateModel(
-            name='VisitMark',
+            name="VisitMark",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('visit', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, to='rules.visit')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("visit", models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, to="rules.visit")),
             ],
         ),
         migrations.CreateModel(
-            name='Visitor',
+            name="Visitor",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('is_deleted', models.BooleanField(default=False)),
-                ('deleted_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("is_deleted", models.BooleanField(default=False)),
+                ("deleted_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'abstract': False,
-                'indexes': [models.Index(condition=models.Q(('is_deleted', True)), fields=['deleted_at', 'id'], name='rules_visit_deleted_4bb313_idx')],
+                "abstract": False,
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("is_deleted", True)),
+                        fields=["deleted_at", "id"],
+                        name="rules_visit_deleted_4bb313_idx",
+                    )
+                ],
             },
         ),
         migrations.AddField(
-            model_name='visit',
-            name='visitor',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to='rules.visitor'),
+            model_name="visit",
+            name="visitor",
+            field=models.ForeignKey(
+                blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to="rules.visitor"
+            ),
         ),
         migrations.CreateModel(
-            name='VisitNote',
+            name="VisitNote",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('is_deleted', models.BooleanField(default=False)),
-                ('deleted_at', models.DateTimeField(blank=True, null=True)),
-                ('visit', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='rules.visit')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("is_deleted", models.BooleanField(default=False)),
+                ("deleted_at", models.DateTimeField(blank=True, null=True)),
+                ("visit", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to="rules.visit")),
             ],
             options={
-                'abstract': False,
-                'indexes': [models.Index(condition=models.Q(('is_deleted', True)), fields=['deleted_at', 'id'], name='rules_visit_deleted_e2fec7_idx')],
+                "abstract": False,
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("is_deleted", True)),
+                        fields=["deleted_at", "id"],
+                        name="rules_visit_deleted_e2fec7_idx",
+                    )
+                ],
             },
         ),
     ]
