@@ -151,9 +151,9 @@ class RetentionManager(IRetentionManager):
         """A model with a policy: soft-deletable, or named in RETENTION_TIMESTAMP_POLICIES."""
         if model_class not in policy_models():
             raise ValueError(
-                f"{model_path(model_class)} has no retention policy: it does not support soft deletion "
-                f"(no SoftDeleteMixin and no retention_deleted_at_field) and is not in "
-                f"{config.TIMESTAMP_POLICIES_SETTING}"
+                f"{model_path(model_class)} does not support soft deletion "
+                "(no SoftDeleteMixin and no retention_deleted_at_field) and has no timestamp policy "
+                f"({config.TIMESTAMP_POLICIES_SETTING})"
             )
 
     def get_eligible_records(

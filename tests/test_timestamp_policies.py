@@ -217,6 +217,16 @@ def test_inside_a_transaction_sync_leaves_the_index_and_the_check_says_what_to_r
     assert our_indexes() == {}
 
 
+def test_migrate_syncs_outside_a_transaction_so_it_creates_the_index() -> None:
+    """post_migrate runs after migrate's transactions: its sync creates the index CONCURRENTLY."""
+    with override_settings(RETENTION_TIMESTAMP_POLICIES=VISITS):
+        call_command("migrate", verbosity=0)
+        assert [d.split(" USING btree ")[1] for d in our_indexes().values()] == ["(seen_at, id)"]
+        assert RetentionPolicy.objects.get(model_path="rules.Visit").kind == "timestamp"
+    sync()
+    assert our_indexes() == {}
+
+
 def test_an_index_of_the_table_in_that_order_is_used_instead_of_ours() -> None:
     with connection.cursor() as cursor:
         cursor.execute("CREATE INDEX visit_seen_id ON rules_visit (seen_at, id)")

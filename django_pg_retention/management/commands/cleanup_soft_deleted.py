@@ -61,9 +61,9 @@ class Command(BaseCommand):
                 raise CommandError(f"--model {exc}") from exc
             if target not in policy_models():
                 raise CommandError(
-                    f"--model {options['model']!r}: {model_path(target)} has no retention policy: it is not "
-                    f"soft-deletable (no SoftDeleteMixin and no retention_deleted_at_field) and not in "
-                    f"{config.TIMESTAMP_POLICIES_SETTING}"
+                    f"--model {options['model']!r}: {model_path(target)} is not soft-deletable "
+                    "(no SoftDeleteMixin and no retention_deleted_at_field) and has no timestamp policy "
+                    f"({config.TIMESTAMP_POLICIES_SETTING})"
                 )
             routed = [using for using in aliases if target in policy_models(using)]
             if not routed:
