@@ -22,7 +22,7 @@ from django.db import connections
 from django.db.backends.utils import CursorWrapper
 from psycopg import sql
 
-from django_pg_retention.policies import PolicyKind, all_policies, policy_columns
+from django_pg_retention.policies import PolicyKind, policy_columns
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +59,10 @@ class KeysetIndex:
 
 def wanted_indexes(using: str) -> list[KeysetIndex]:
     """The keyset index of each timestamp policy of this database."""
+    from django_pg_retention.sync import synced_policies  # sync imports this module
+
     out: list[KeysetIndex] = []
-    for policy in all_policies(using):
+    for policy in synced_policies(using):
         if policy.kind is PolicyKind.TIMESTAMP:
             pk: str = policy.model._meta.pk.column  # type: ignore[union-attr]
             out.append(

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections, router, transaction
+from django.db import connections, models, router, transaction
 from django.db.backends.utils import CursorWrapper
 from psycopg import sql
 
@@ -23,7 +24,14 @@ from django_pg_retention.models import (
     RetentionPolicy,
     RetentionPolicyHistory,
 )
-from django_pg_retention.policies import Policy, all_policies, model_path, policy_columns, policy_models
+from django_pg_retention.policies import (
+    Policy,
+    PolicyKind,
+    all_policies,
+    model_path,
+    policy_columns,
+    policy_models,
+)
 from django_pg_retention.schedule import sync_jobs
 
 APP_LABEL = "django_pg_retention"
@@ -98,6 +106,54 @@ def policy_databases() -> list[str]:
         for alias in connections
         if connections[alias].vendor == "postgresql" and router.allow_migrate(alias, APP_LABEL) and policy_models(alias)
     ]
+
+
+def has_policy_kinds(using: str) -> bool:
+    """Whether retention_policy has its kind column (migration 0010): a database migrated back
+    before it holds soft-delete policies only, and sync then writes no kind and no timestamp policy."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = 'kind'"
+            " AND NOT attisdropped)",
+            [RetentionPolicy._meta.db_table],
+        )
+        return bool(cursor.fetchone()[0])  # type: ignore[index]
+
+
+def synced_policies(using: str) -> list[Policy]:
+    """The policies sync writes to this database: all of them, or without the timestamp policies
+    where retention_policy has no kind column yet (migrated back before 0010)."""
+    policies = all_policies(using)
+    if has_policy_kinds(using):
+        return policies
+    return [p for p in policies if p.kind is PolicyKind.SOFT_DELETE]
+
+
+def _policy_rows(using: str) -> models.QuerySet[RetentionPolicy]:
+    """retention_policy rows, without the kind column where the database lacks it (saving such a
+    row writes only its loaded columns)."""
+    rows = RetentionPolicy.objects.using(using).all()
+    return rows if has_policy_kinds(using) else rows.defer("kind")
+
+
+def _create_policy_row(using: str, path: str, values: dict[str, object]) -> None:
+    """A new retention_policy row; where the kind column is missing, written column by column
+    (the ORM's INSERT names every field of the model)."""
+    if has_policy_kinds(using):
+        RetentionPolicy.objects.using(using).create(model_path=path, **values)
+        return
+    row: dict[str, Any] = {"model_path": path, **{k: v for k, v in values.items() if k != "kind"}}
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            sql.SQL("INSERT INTO {} ({}, updated_at) VALUES ({}, clock_timestamp())")
+            .format(
+                sql.Identifier(RetentionPolicy._meta.db_table),
+                sql.SQL(", ").join(map(sql.Identifier, row)),
+                sql.SQL(", ").join(sql.Placeholder() * len(row)),
+            )
+            .as_string(None),
+            list(row.values()),
+        )
 
 
 def _installed_hash(cursor: CursorWrapper, function: sql.Composed) -> str | None:
@@ -203,7 +259,7 @@ def sync(using: str = "default") -> SyncResult:
     cleanup = config.cleanup_config()
     with transaction.atomic(using=using):
         result.settings_changed.extend(_sync_config(using, cleanup))
-        existing = {p.model_path: p for p in RetentionPolicy.objects.using(using).select_for_update()}
+        existing = {p.model_path: p for p in _policy_rows(using).select_for_update()}
         _sync_policies(using, existing, result)
         _sync_hold_targets(using)
         result.triggers_installed = ensure_triggers(using)
@@ -231,14 +287,17 @@ def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: Syn
     handles are taken out of ``existing``."""
     order = {m: i for i, m in enumerate(purge_order(policy_models()))}
     schemas = app_schemas(using)
-    for policy in all_policies(using):
+    kinds = has_policy_kinds(using)
+    if not kinds and (left_out := [p.model_path for p in all_policies(using) if p.kind is PolicyKind.TIMESTAMP]):
+        logger.warning("database %s is migrated back before timestamp policies: %s not synced", using, left_out)
+    for policy in synced_policies(using):
         model = policy.model
         compiled = compile_model(model, schemas)
         if install_functions(using, compiled):
             result.functions_installed.append(policy.model_path)
         row = existing.pop(policy.model_path, None)
         columns = policy_columns(model)
-        values = {
+        values: dict[str, object] = {
             "kind": policy.kind.value,
             "db_table": policy.db_table,
             "pk_column": model._meta.pk.column,  # type: ignore[union-attr]
@@ -253,11 +312,13 @@ def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: Syn
             "is_active": True,
             "sql_hash": compiled.sql_hash,
         }
+        if not kinds:
+            del values["kind"]  # a database migrated back before 0010
         # Each write below is recorded in retention_policy_history by the database's trigger
         # (retention.record_policy_change), as a change by any other path is; _write_history
         # writes a row only where that trigger is missing (0.1's SQL).
         if row is None:
-            RetentionPolicy.objects.using(using).create(model_path=policy.model_path, **values)
+            _create_policy_row(using, policy.model_path, values)
             _write_history(using, policy.model_path, "created", None, policy)
             result.created.append(policy.model_path)
             continue
@@ -289,7 +350,9 @@ def _sync_hold_targets(using: str) -> None:
     """Rewrite retention_hold_target (SQL 0.2): every model a purge of this database deletes rows of,
     with its table's schema, its key column and that column's type, which retention_hold_check
     reads to refuse a hold on anything else and to store each held key in its canonical text."""
-    nodes = {model_path(n.model): (n.table, n.pk) for policy in all_policies(using) for n in build(policy.model).nodes}
+    nodes = {
+        model_path(n.model): (n.table, n.pk) for policy in synced_policies(using) for n in build(policy.model).nodes
+    }
     paths = sorted(nodes)
     with connections[using].cursor() as cursor:
         cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [HOLD_TARGETS])
@@ -350,9 +413,10 @@ def policy_drift(using: str = "default") -> list[str]:
     change itself is in retention_policy_history (who, when)."""
     if not can_sync(using):
         return []
-    rows = {p.model_path: p for p in RetentionPolicy.objects.using(using).all()}
+    rows = {p.model_path: p for p in _policy_rows(using)}
+    kinds = has_policy_kinds(using)
     problems: list[str] = []
-    for policy in all_policies(using):
+    for policy in synced_policies(using):
         model = policy.model
         row = rows.pop(policy.model_path, None)
         if row is None:
@@ -373,6 +437,8 @@ def policy_drift(using: str = "default") -> list[str]:
             "purge_function": function_name("purge", model),
             "select_function": function_name("select", model),
         }
+        if not kinds:
+            del expected["kind"]
         for key, value in expected.items():
             actual = getattr(row, key)
             if actual != value:

@@ -46,7 +46,7 @@ from django_pg_retention.audit import keys_digest, verify
 from django_pg_retention.checks import check_keyset_indexes, check_retention
 from django_pg_retention.keyset_index import INDEX_PREFIX, missing_indexes
 from django_pg_retention.models import RetentionHold, RetentionPolicy, RetentionRun, RetentionRunItem
-from django_pg_retention.sync import SyncResult, sync
+from django_pg_retention.sync import SyncResult, policy_drift, sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -225,6 +225,24 @@ def test_migrate_syncs_outside_a_transaction_so_it_creates_the_index() -> None:
         assert RetentionPolicy.objects.get(model_path="rules.Visit").kind == "timestamp"
     sync()
     assert our_indexes() == {}
+
+
+def test_a_database_migrated_back_before_timestamp_policies_syncs_the_soft_delete_ones() -> None:
+    """Migration 0010 reversed (a downgrade in progress): sync writes no kind and no timestamp policy,
+    and still creates and updates soft-delete policy rows."""
+    try:
+        with override_settings(RETENTION_TIMESTAMP_POLICIES=VISITS):
+            call_command("migrate", "django_pg_retention", "0009", verbosity=0)
+            with connection.cursor() as cursor:
+                cursor.execute("DELETE FROM retention_policy WHERE model_path = 'rules.Visitor'")
+            result = sync()
+            assert (result.created, result.indexes_created) == (["rules.Visitor"], [])
+            assert policy_drift("default") == []
+            assert scalar("SELECT count(*) FROM retention_policy WHERE model_path = 'rules.Visit'") == 0
+            assert our_indexes() == {}
+    finally:
+        call_command("migrate", "django_pg_retention", verbosity=0)
+    assert RetentionPolicy.objects.get(model_path="rules.Visitor").kind == "soft_delete"
 
 
 def test_an_index_of_the_table_in_that_order_is_used_instead_of_ours() -> None:
