@@ -526,3 +526,34 @@ def test_retention_show_status_and_the_report_list_timestamp_policies(admin_clie
         assert "rules.Visit" in page.replace("<wbr>", "") and "timestamp seen_at" in page
         page = admin_client.get("/admin/django_pg_retention/retentionrun/report/").content.decode()
         assert "timestamp seen_at" in page
+
+
+def test_pg_cron_purges_expired_sessions() -> None:
+    """sessions.Session with 0 days, the cleanup scheduled every minute: pg_cron's tick (at most
+    ~75 s) deletes the expired sessions, as `clearsessions` would, and keeps the others."""
+    import time
+
+    from django_pg_retention.schedule import sync_jobs
+
+    policy = {"sessions.Session": THIRD_PARTY["sessions.Session"]}
+    try:
+        with timestamp_policies(policy, RETENTION_SCHEDULE={"cleanup": "* * * * *"}):
+            now = timezone.now()
+            for i in range(5):
+                Session.objects.create(
+                    session_key=f"expired{i}", session_data="e30=", expire_date=now - timedelta(hours=i + 1)
+                )
+            Session.objects.create(session_key="current", session_data="e30=", expire_date=now + timedelta(days=14))
+            assert sync_jobs().updated
+            deadline = time.monotonic() + 75
+            run = None
+            while run is None and time.monotonic() < deadline:
+                time.sleep(1)
+                run = RetentionRun.objects.filter(triggered_by="pg_cron").exclude(status="running").first()
+            assert run is not None, "pg_cron did not run the purge within 75 s"
+            assert run.status == "succeeded", run.error
+            assert list(Session.objects.values_list("session_key", flat=True)) == ["current"]
+            item = run.items.get(model_path="sessions.Session")
+            assert (item.deleted, item.retention_days, item.cascaded) == (5, 0, {"django_session": 5})
+    finally:
+        sync_jobs()
