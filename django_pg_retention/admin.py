@@ -48,7 +48,7 @@ from django_pg_retention.models import (
     RetentionRunItem,
     RunStatus,
 )
-from django_pg_retention.policies import get_model, model_path, soft_delete_models
+from django_pg_retention.policies import get_model, model_path, policy_models
 from django_pg_retention.sync import policy_drift
 
 if TYPE_CHECKING:  # generic in django-types only, not at runtime
@@ -195,7 +195,7 @@ class RunRequestForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        choices = [("", "every model")] + [(model_path(m), model_path(m)) for m in soft_delete_models()]
+        choices = [("", "every model")] + [(model_path(m), model_path(m)) for m in policy_models()]
         self.fields["model"].choices = choices  # type: ignore[attr-defined]
 
 
@@ -323,6 +323,7 @@ class RetentionRunAdmin(ReadOnlyAdmin):
             raise PermissionDenied
         since = timezone.now().date() - timedelta(days=89)
         daily = list(RetentionDaily.objects.filter(day__gte=since))
+        notes = {p.model_path: policy_note(p) for p in RetentionPolicy.objects.filter(is_active=True)}
         context = {
             **self._context(request, "Retention report"),
             "rows": [
@@ -330,7 +331,7 @@ class RetentionRunAdmin(ReadOnlyAdmin):
                     "report": r,
                     "model": breakable_path(r.model_path),
                     "days": f"{r.retention_days:,}",
-                    "source": label(r.policy_source),
+                    "source": notes.get(r.model_path, label(r.policy_source)),
                     "soft_deleted": f"{r.soft_deleted:,}",
                     "purgeable": f"{r.purgeable:,}",
                     "blocked": f"{r.blocked_now:,}",
@@ -421,6 +422,13 @@ class RetentionRunAdmin(ReadOnlyAdmin):
 _POLICY_REPORT: ContextVar[dict[str, RetentionReport] | None] = ContextVar("retention_policy_report", default=None)
 
 
+def policy_note(policy: RetentionPolicy) -> str:
+    """Where a policy's days come from, or for a timestamp policy the field that starts its clock."""
+    if policy.kind == "timestamp":
+        return f"timestamp {policy.deleted_at_column}"
+    return label(policy.policy_source)
+
+
 @admin.register(RetentionPolicy)
 class RetentionPolicyAdmin(ReadOnlyAdmin):
     list_display = ("policy_model", "days", "soft_deleted", "purgeable", "blocked", "next_eligible_at", "last_run")
@@ -430,6 +438,8 @@ class RetentionPolicyAdmin(ReadOnlyAdmin):
         "db_table",
         "retention_days",
         "policy_source",
+        "kind",
+        "deleted_at_column",
         "is_active",
         "position",
         "updated_at",
@@ -463,9 +473,7 @@ class RetentionPolicyAdmin(ReadOnlyAdmin):
 
     @admin.display(description="days", ordering="retention_days")
     def days(self, obj: RetentionPolicy) -> SafeString:
-        return format_html(
-            '{}<div class="retention-note">{}</div>', f"{obj.retention_days:,}", label(obj.policy_source)
-        )
+        return format_html('{}<div class="retention-note">{}</div>', f"{obj.retention_days:,}", policy_note(obj))
 
     @staticmethod
     def report_column(name: str, description: str) -> Any:
@@ -478,7 +486,7 @@ class RetentionPolicyAdmin(ReadOnlyAdmin):
 
         return column
 
-    soft_deleted = report_column("soft_deleted", "soft-deleted")
+    soft_deleted = report_column("soft_deleted", "soft-deleted / timestamped")
     purgeable = report_column("purgeable", "purgeable now")
     blocked = report_column("blocked_now", "blocked (last run)")
     next_eligible_at = report_column("next_eligible_at", "next eligible")
@@ -591,7 +599,7 @@ class PlaceHoldForm(forms.Form):
 def holdable_models() -> set[str]:
     """Every model a purge deletes rows of: the policies' models and what their cascades reach."""
     paths: set[str] = set()
-    for model in soft_delete_models():
+    for model in policy_models():
         try:
             graph = build(model)
         except UncompilableRelation:  # pg_retention.E008 names it; the admin still starts

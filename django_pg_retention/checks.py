@@ -1,6 +1,6 @@
 """System checks: every bad setting or uncompilable model is reported by ``manage.py check``.
 
-Ids: pg_retention.E001-E013 (errors), pg_retention.W001-W006 (warnings), each declared in CHECKS. Each message names the
+Ids: pg_retention.E001-E018 (errors), pg_retention.W001-W007 (warnings), each declared in CHECKS. Each message names the
 setting key or the model.
 """
 
@@ -19,16 +19,29 @@ from django_pg_retention import config
 from django_pg_retention.compiler import ALL_FIELDS
 from django_pg_retention.graph import DELETING, Graph, UncompilableRelation, build
 from django_pg_retention.policies import (
+    PolicyKind,
     SoftDeleteColumns,
     all_policies,
     declares_soft_delete,
     model_path,
-    soft_delete_columns,
-    soft_delete_models,
+    policy_columns,
+    policy_kind,
+    policy_models,
+    timestamp_policy_problems,
 )
 
 POLICIES = config.POLICIES_SETTING
+TIMESTAMP_POLICIES = config.TIMESTAMP_POLICIES_SETTING
 CLEANUP = config.CLEANUP_SETTING
+
+# RETENTION_TIMESTAMP_POLICIES: the id of each kind of problem (policies.TIMESTAMP_TOPICS).
+TIMESTAMP_CHECK_IDS = {
+    "shape": "pg_retention.E014",  # not a dict, or an entry not {"field": ..., "days": ...}
+    "model": "pg_retention.E015",  # the key names no installed concrete model
+    "field": "pg_retention.E016",  # no such field, or not a DateTimeField of the model's own table
+    "days": "pg_retention.E017",  # days not a whole number from 0 to MAX_DAYS
+    "soft_delete": "pg_retention.E018",  # a soft-delete model, or a model named in both settings
+}
 
 
 @dataclass(frozen=True)
@@ -209,6 +222,19 @@ def _policy_errors() -> list[checks.CheckMessage]:
     return errors
 
 
+def _timestamp_policy_errors() -> list[checks.CheckMessage]:
+    """E014-E018: each bad entry of RETENTION_TIMESTAMP_POLICIES, by its key."""
+    errors: list[checks.CheckMessage] = []
+    for key, problem, topic in timestamp_policy_problems():
+        where = f"{TIMESTAMP_POLICIES}[{key!r}]" if key else TIMESTAMP_POLICIES
+        hint = None
+        if topic == "soft_delete":
+            hint = f"Keep the model in {POLICIES} (its soft delete starts the clock) and remove the key here."
+        text = f"{where}{problem}" if problem.startswith("[") else f"{where} {problem}"  # ['days'] ...
+        errors.append(checks.Error(f"{text}.", hint=hint, id=TIMESTAMP_CHECK_IDS[topic]))
+    return errors
+
+
 def _cleanup_errors() -> list[checks.CheckMessage]:
     errors: list[checks.CheckMessage] = []
     for key, problem in config.cleanup_config_problems(config.raw_cleanup_config()):
@@ -219,7 +245,8 @@ def _cleanup_errors() -> list[checks.CheckMessage]:
 
 
 def _policy_days() -> dict[Any, int]:
-    """Days per soft-delete model, or nothing when the policies are broken (E001-E004 say why)."""
+    """Days per model with a policy, or nothing when the policies are broken (E001-E004, E014-E018
+    say why)."""
     try:
         return {p.model: p.retention_days for p in all_policies()}
     except (ImproperlyConfigured, LookupError):
@@ -291,11 +318,12 @@ def check_models(models: list[Any]) -> list[checks.CheckMessage]:
             )
             continue
         try:
-            columns = soft_delete_columns(model)
+            columns = policy_columns(model)
         except ImproperlyConfigured as exc:
             messages.append(checks.Error(str(exc), obj=model, id="pg_retention.E011"))
             continue
-        missing_index = _keyset_index_warning(model, columns)
+        # A timestamp policy's index is ours to create (keyset_index.py; W007 if it is missing).
+        missing_index = _keyset_index_warning(model, columns) if policy_kind(model) is PolicyKind.SOFT_DELETE else None
         if missing_index:
             messages.append(missing_index)
         try:
@@ -433,9 +461,10 @@ def check_retention(app_configs: Any = None, **kwargs: Any) -> list[checks.Check
     return [
         *_postgres_app_errors(),
         *_policy_errors(),
+        *_timestamp_policy_errors(),
         *_cleanup_errors(),
         *_schedule_errors(),
-        *check_models(soft_delete_models()),
+        *check_models(policy_models()),
     ]
 
 
@@ -484,7 +513,7 @@ def check_policy_drift(app_configs: Any = None, databases: Any = None, **kwargs:
     the purge uses the row. Runs with migrate and ``check --database``."""
     from django_pg_retention.sync import policy_drift
 
-    if _policy_errors() or _cleanup_errors():
+    if _policy_errors() or _timestamp_policy_errors() or _cleanup_errors():
         return []
     messages: list[checks.CheckMessage] = []
     for alias in list(databases or []):
@@ -496,6 +525,33 @@ def check_policy_drift(app_configs: Any = None, databases: Any = None, **kwargs:
                     "settings (a setting changed since the last sync shows here until then); "
                     "retention_policy_history says who changed the row and when.",
                     id="pg_retention.W006",
+                )
+            )
+    return messages
+
+
+@checks.register("pg_retention", checks.Tags.database)
+def check_keyset_indexes(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """W007: a timestamp policy whose table has no (field, pk) index yet (retention sync creates it
+    outside a transaction; this says what to run by hand). Runs with migrate and ``check --database``."""
+    from django_pg_retention.keyset_index import missing_indexes
+    from django_pg_retention.sync import can_sync
+
+    if _policy_errors() or _timestamp_policy_errors() or _cleanup_errors():
+        return []
+    messages: list[checks.CheckMessage] = []
+    for alias in list(databases or []):
+        if not can_sync(alias):
+            continue
+        for index, why in missing_indexes(alias):
+            messages.append(
+                checks.Warning(
+                    f"Database {alias!r}: the timestamp policy of {index.model_path} has no index on "
+                    f"({index.column}, {index.pk_column}) ({why}): every purge batch would scan past the rows "
+                    "already purged.",
+                    hint="`manage.py retention sync` creates it (CONCURRENTLY, outside a transaction), or run: "
+                    f"{index.statement()}",
+                    id="pg_retention.W007",
                 )
             )
     return messages

@@ -20,7 +20,8 @@ eligible rows, ``FOR UPDATE SKIP LOCKED``, in keyset order ``(deleted_at, pk)``:
 bounded by the cutoff alone, every later one by the row comparison ``(deleted_at, pk) > (after_at,
 after_pk)`` as well, so that both bounds are index conditions on the ``(deleted_at, pk)`` index and
 a batch costs the same at the end of a run as at its start. It names the rows that a direct
-blocker or a legal hold keeps, so they are counted without being tried.
+blocker or a legal hold keeps, so they are counted without being tried. For a timestamp policy
+``deleted_at`` is the policy's field and there is no flag: the same functions, the same guarantees.
 
 All identifiers and values go through ``psycopg.sql``; the text is hashed into the function's
 comment so drift is detectable.
@@ -38,7 +39,7 @@ from psycopg import sql
 
 from django_pg_retention import config
 from django_pg_retention.graph import DELETING, Edge, EdgeKind, Graph, Node, build
-from django_pg_retention.policies import model_path, soft_delete_columns, soft_delete_models
+from django_pg_retention.policies import PolicyKind, model_path, policy_columns, policy_kind, policy_models
 
 SCHEMA = "retention"
 ALL_FIELDS = "__all__"  # retention_snapshot_fields: keep every column of a purged row in the outbox
@@ -156,10 +157,11 @@ def _holds_of(paths: list[str]) -> sql.Composable:
 
 def _retained_models() -> set[type[models.Model]]:
     """Models whose rows a cascade must not take while their own policy keeps them: every model
-    with a policy, unless on_retained_cascade is "delete" (Django's plain cascade)."""
+    with a policy (a timestamp policy's too), unless on_retained_cascade is "delete" (Django's
+    plain cascade)."""
     if config.cleanup_config().on_retained_cascade != "block":
         return set()
-    return set(soft_delete_models())
+    return set(policy_models())
 
 
 class _Retention:
@@ -171,7 +173,9 @@ class _Retention:
     def __init__(self, node: Node, root: Node) -> None:
         self.node = node
         self.path = _path(node)
-        columns = soft_delete_columns(node.model)
+        columns = policy_columns(node.model)
+        self.timestamp = policy_kind(node.model) is PolicyKind.TIMESTAMP
+        self.column = columns.deleted_at_column
         self.deleted_at = _ident(columns.deleted_at_column)
         self.flag = _ident(columns.flag_column) if columns.flag_column else None
         policy_days = sql.SQL(
@@ -201,6 +205,9 @@ class _Retention:
         )
 
     def live_reason(self) -> sql.Composable:
+        """A row never eligible: live, or for a timestamp policy a row without its timestamp."""
+        if self.timestamp:
+            return sql.Literal(f"RETAINED {self.path} ({self.column} is NULL)")
         return sql.Literal(f"RETAINED {self.path} (live)")
 
     def young_reason(self, days: sql.Composable) -> sql.Composable:
@@ -618,7 +625,7 @@ def batch_query(model: type[models.Model], first: bool, dry: bool = False, by_pk
     backlog (``by_pk``), in primary-key order."""
     fn = _Function(build(model), dry=dry)
     root = fn.graph.root
-    columns = soft_delete_columns(root.model)
+    columns = policy_columns(root.model)
     # Each blocker is a scalar subquery with LIMIT 1, first match wins: PostgreSQL may turn an
     # EXISTS into a hashed subplan that reads the whole referencing table once per batch; a scalar
     # subquery is probed per candidate row through the referencing column's index.

@@ -13,6 +13,7 @@ SYSTEM_DEFAULT_DAYS = 30
 T = TypeVar("T")
 
 POLICIES_SETTING = "SOFT_DELETE_RETENTION_POLICIES"
+TIMESTAMP_POLICIES_SETTING = "RETENTION_TIMESTAMP_POLICIES"
 CLEANUP_SETTING = "RETENTION_CLEANUP_CONFIG"
 SCHEDULE_SETTING = "RETENTION_SCHEDULE"
 
@@ -183,6 +184,10 @@ def raw_policies() -> object:
     return getattr(settings, POLICIES_SETTING, {})
 
 
+def raw_timestamp_policies() -> object:
+    return getattr(settings, TIMESTAMP_POLICIES_SETTING, {})
+
+
 def raw_cleanup_config() -> object:
     return getattr(settings, CLEANUP_SETTING, {})
 
@@ -196,6 +201,43 @@ def policy_value_problem(value: object) -> str | None:
     if value > MAX_DAYS:
         return f"must be at most {MAX_DAYS:,} days (100 years), not {value:,}"
     return None
+
+
+# The keys of an entry of RETENTION_TIMESTAMP_POLICIES: {"field": "action_time", "days": 365}.
+TIMESTAMP_POLICY_KEYS = ("field", "days")
+
+
+def timestamp_days_problem(value: object) -> str | None:
+    """Why a timestamp policy's days is not usable, or None: 0 is allowed (a session past its
+    expire_date), since the row's own timestamp, not a soft delete, starts the clock."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"must be a whole number of days, not {value!r} ({type(value).__name__})"
+    if value < 0:
+        return f"must be at least 0 days, not {value}"
+    if value > MAX_DAYS:
+        return f"must be at most {MAX_DAYS:,} days (100 years), not {value:,}"
+    return None
+
+
+def timestamp_entry_problems(value: object) -> list[tuple[str, str]]:
+    """(sub-key, problem) for the shape of one entry of RETENTION_TIMESTAMP_POLICIES; the model and
+    its field are checked against the app registry by policies.timestamp_policy_problems."""
+    entry = as_mapping(value)
+    if entry is None:
+        return [("", f"must be a dict such as {{'field': 'created_at', 'days': 90}}, not {value!r}")]
+    problems = [
+        (str(key), f"is not a known key (known keys: {', '.join(TIMESTAMP_POLICY_KEYS)})")
+        for key in entry
+        if key not in TIMESTAMP_POLICY_KEYS
+    ]
+    name = entry.get("field")
+    if not isinstance(name, str) or not name:
+        problems.append(("field", f"must name a DateTimeField of the model, not {name!r}"))
+    if "days" not in entry:
+        problems.append(("days", "is missing"))
+    elif (days_problem := timestamp_days_problem(entry["days"])) is not None:
+        problems.append(("days", days_problem))
+    return problems
 
 
 def _known_entries(

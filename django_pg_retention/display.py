@@ -122,14 +122,21 @@ def status_as_dict(using: str) -> dict[str, Any]:
     """Our pg_cron jobs, their latest runs joined with the audit, what is due next, and the replica
     lag the latest real run saw."""
     from django_pg_retention import schedule
-    from django_pg_retention.sync import policy_drift
+    from django_pg_retention.keyset_index import missing_indexes
+    from django_pg_retention.sync import can_sync, policy_drift
 
     jobs_of = schedule.scheduler(using)
     reason = jobs_of.unavailable_reason()
     drift = policy_drift(using)
+    # Timestamp policies whose (field, pk) index retention sync has not created yet (check W007).
+    missing = [
+        {"model": index.model_path, "why": why, "statement": index.statement()}
+        for index, why in (missing_indexes(using) if can_sync(using) else [])
+    ]
     if reason:
         return {
             "policy_drift": drift,
+            "missing_indexes": missing,
             "pg_cron": False,
             "reason": reason,
             "jobs": [],
@@ -158,6 +165,7 @@ def status_as_dict(using: str) -> dict[str, Any]:
         )
     return {
         "policy_drift": drift,
+        "missing_indexes": missing,
         "pg_cron": True,
         "reason": "",
         "jobs": jobs,
@@ -172,6 +180,11 @@ def print_status(out: TextIO, using: str) -> None:
     for problem in data["policy_drift"]:
         console.print(
             f"WARNING: the retention policy differs from the settings: {problem} (`retention sync` restores it)"
+        )
+    for index in data["missing_indexes"]:
+        console.print(
+            f"WARNING: {index['model']} has no keyset index ({index['why']}): `retention sync` creates it, "
+            f"or run {index['statement']}"
         )
     lag = data["replica_lag"]
     if lag:

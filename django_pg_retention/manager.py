@@ -20,11 +20,15 @@ from django_pg_retention.models import (
     RetentionRunItem,
 )
 from django_pg_retention.policies import (
-    declares_soft_delete,
+    PolicyKind,
+    PolicySource,
+    get_model,
     model_path,
+    policy_columns,
+    policy_models,
     resolve_days,
-    soft_delete_columns,
     soft_delete_models,
+    valid_timestamp_policies,
 )
 
 logger = logging.getLogger(__name__)
@@ -38,10 +42,17 @@ class RetentionConfig:
     retention_days: int
     policy_source: str
     is_active: bool = True
+    kind: str = PolicyKind.SOFT_DELETE.value  # "soft_delete" or "timestamp"
 
 
 def days_from_settings(path: str) -> tuple[int, str]:
-    """model > app > default > 30 for any 'app.Model' string, from settings."""
+    """A timestamp policy's days; else model > app > default > 30 for any 'app.Model' string, from settings."""
+    try:
+        timestamped = valid_timestamp_policies().get(get_model(path))
+    except LookupError:
+        timestamped = None
+    if timestamped is not None:
+        return timestamped.days, PolicySource.MODEL_SPECIFIC.value
     raw = config.as_mapping(config.raw_policies()) or {}
     # Invalid values are left out (manage.py check reports them), as if they were not set.
     valid = {str(k): v for k, v in raw.items() if isinstance(v, int) and config.policy_value_problem(v) is None}
@@ -137,20 +148,23 @@ class RetentionManager(IRetentionManager):
         return policy.retention_days if policy else days_from_settings(model_path)[0]
 
     def _soft_deletable(self, model_class: type[models.Model]) -> None:
-        if not declares_soft_delete(model_class):
+        """A model with a policy: soft-deletable, or named in RETENTION_TIMESTAMP_POLICIES."""
+        if model_class not in policy_models():
             raise ValueError(
                 f"{model_path(model_class)} does not support soft deletion "
-                "(no SoftDeleteMixin and no retention_deleted_at_field)"
+                "(no SoftDeleteMixin and no retention_deleted_at_field) and has no timestamp policy "
+                f"({config.TIMESTAMP_POLICIES_SETTING})"
             )
 
     def get_eligible_records(
         self, model_class: type[models.Model], cutoff_date: datetime | None = None
     ) -> models.QuerySet[Any]:
-        """The rows the SQL purge considers: soft-deleted before the cutoff."""
+        """The rows the SQL purge considers: soft-deleted (or, for a timestamp policy, timestamped)
+        before the cutoff."""
         self._soft_deletable(model_class)
         if cutoff_date is None:
             cutoff_date = timezone.now() - timedelta(days=self.get_retention_days(model_path(model_class)))
-        return base_queryset(model_class, self.using).filter(soft_delete_columns(model_class).eligible(cutoff_date))
+        return base_queryset(model_class, self.using).filter(policy_columns(model_class).eligible(cutoff_date))
 
     def cleanup_model(self, model_class: type[models.Model], dry_run: bool = True) -> dict[str, Any]:
         """Purge (or preview) one model through the SQL procedure."""
@@ -170,7 +184,7 @@ class RetentionManager(IRetentionManager):
 
     def get_all_policies(self) -> list[RetentionConfig]:
         return [
-            RetentionConfig(p.model_path, p.retention_days, p.policy_source, p.is_active)
+            RetentionConfig(p.model_path, p.retention_days, p.policy_source, p.is_active, p.kind)
             for p in RetentionPolicy.objects.using(self.using).filter(is_active=True)
         ]
 

@@ -102,8 +102,12 @@ class SoftDeleteMixin(models.Model):
         self.save(update_fields=["is_deleted", "deleted_at"])
 
 
+POLICY_KINDS = [("soft_delete", "soft delete"), ("timestamp", "timestamp")]
+
+
 class RetentionPolicy(models.Model):
-    """One row per soft-deletable model, synced from settings; read by the SQL purge."""
+    """One row per model with a policy (soft-delete or timestamp), synced from settings; read by the
+    SQL purge. A timestamp policy's deleted_at_column is its field, and it has no flag column."""
 
     model_path = models.CharField(max_length=200, unique=True)
     db_table = models.CharField(max_length=200)
@@ -121,15 +125,29 @@ class RetentionPolicy(models.Model):
     is_active = models.BooleanField(default=True)
     sql_hash = models.CharField(max_length=64)
     updated_at = models.DateTimeField(auto_now=True)
+    kind = models.CharField(
+        max_length=16,
+        choices=POLICY_KINDS,
+        default="soft_delete",
+        db_default="soft_delete",
+        help_text="what starts the clock: the soft delete, or the timestamp in deleted_at_column",
+    )
 
     class Meta:
         db_table = "retention_policy"
         ordering = ["position", "model_path"]
         verbose_name_plural = "retention policies"
         # What the settings checks enforce, held by the database too: a row written by hand with
-        # retention_days 0 would make every soft-deleted row eligible.
+        # retention_days 0 would make every soft-deleted row eligible. A timestamp policy may have 0
+        # (a session past its expire_date): its timestamp is not a soft delete.
         constraints = [
-            models.CheckConstraint(condition=Q(retention_days__gte=1), name="retention_policy_days_at_least_1"),
+            models.CheckConstraint(
+                condition=Q(retention_days__gte=1) | Q(kind="timestamp"), name="retention_policy_days_at_least_1"
+            ),
+            models.CheckConstraint(condition=Q(kind__in=["soft_delete", "timestamp"]), name="retention_policy_kind"),
+            models.CheckConstraint(
+                condition=~Q(kind="timestamp") | Q(flag_column=""), name="retention_policy_timestamp_without_flag"
+            ),
             # now() - retention_days must stay a timestamp: a run's item would fail before its count.
             models.CheckConstraint(condition=Q(retention_days__lte=MAX_DAYS), name="retention_policy_days_at_most_max"),
             models.CheckConstraint(

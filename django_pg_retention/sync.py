@@ -10,10 +10,10 @@ import sys
 from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections, router, transaction
+from django.db import connections, models, router, transaction
 from django.db.backends.utils import CursorWrapper
 from psycopg import sql
 
@@ -21,12 +21,20 @@ from django_pg_retention import config
 from django_pg_retention.audit import ensure_triggers
 from django_pg_retention.compiler import SCHEMA, CompiledModel, compile_model, function_name
 from django_pg_retention.graph import build, purge_order
+from django_pg_retention.keyset_index import sync_keyset_indexes
 from django_pg_retention.migrate_summary import write_summary
 from django_pg_retention.models import (
     RetentionConfigRow,
     RetentionPolicy,
 )
-from django_pg_retention.policies import all_policies, model_path, soft_delete_columns, soft_delete_models
+from django_pg_retention.policies import (
+    Policy,
+    PolicyKind,
+    all_policies,
+    model_path,
+    policy_columns,
+    policy_models,
+)
 from django_pg_retention.schedule import sync_jobs
 
 APP_LABEL = "django_pg_retention"
@@ -49,6 +57,8 @@ class SyncResult:
     triggers_installed: list[str] = field(default_factory=list[str])  # append-only triggers put back
     settings_changed: list[str] = field(default_factory=list[str])  # "batch_size", "app.Model max_deletions_per_run"
     executors_revoked: list[str] = field(default_factory=list[str])  # roles executor_role no longer names
+    indexes_created: list[str] = field(default_factory=list[str])  # timestamp policies given a keyset index
+    indexes_dropped: list[str] = field(default_factory=list[str])  # our keyset indexes no policy needs
 
     @property
     def changes(self) -> int:
@@ -60,6 +70,8 @@ class SyncResult:
             + len(self.triggers_installed)
             + len(self.settings_changed)
             + len(self.executors_revoked)
+            + len(self.indexes_created)
+            + len(self.indexes_dropped)
         )
 
 
@@ -95,10 +107,56 @@ def policy_databases() -> list[str]:
     return [
         alias
         for alias in connections
-        if connections[alias].vendor == "postgresql"
-        and router.allow_migrate(alias, APP_LABEL)
-        and soft_delete_models(alias)
+        if connections[alias].vendor == "postgresql" and router.allow_migrate(alias, APP_LABEL) and policy_models(alias)
     ]
+
+
+def has_policy_kinds(using: str) -> bool:
+    """Whether retention_policy has its kind column (migration 0011): a database migrated back
+    before it holds soft-delete policies only, and sync then writes no kind and no timestamp policy."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = 'kind'"
+            " AND NOT attisdropped)",
+            [RetentionPolicy._meta.db_table],
+        )
+        return bool(cursor.fetchone()[0])  # type: ignore[index]
+
+
+def synced_policies(using: str) -> list[Policy]:
+    """The policies sync writes to this database: all of them, or without the timestamp policies
+    where retention_policy has no kind column yet (migrated back before 0011)."""
+    policies = all_policies(using)
+    if has_policy_kinds(using):
+        return policies
+    return [p for p in policies if p.kind is PolicyKind.SOFT_DELETE]
+
+
+def _policy_rows(using: str) -> models.QuerySet[RetentionPolicy]:
+    """retention_policy rows, without the kind column where the database lacks it (saving such a
+    row writes only its loaded columns)."""
+    rows = RetentionPolicy.objects.using(using).all()
+    return rows if has_policy_kinds(using) else rows.defer("kind")
+
+
+def _create_policy_row(using: str, path: str, values: dict[str, object]) -> None:
+    """A new retention_policy row; where the kind column is missing, written column by column
+    (the ORM's INSERT names every field of the model)."""
+    if has_policy_kinds(using):
+        RetentionPolicy.objects.using(using).create(model_path=path, **values)
+        return
+    row: dict[str, Any] = {"model_path": path, **{k: v for k, v in values.items() if k != "kind"}}
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            sql.SQL("INSERT INTO {} ({}, updated_at) VALUES ({}, clock_timestamp())")
+            .format(
+                sql.Identifier(RetentionPolicy._meta.db_table),
+                sql.SQL(", ").join(map(sql.Identifier, row)),
+                sql.SQL(", ").join(sql.Placeholder() * len(row)),
+            )
+            .as_string(None),
+            list(row.values()),
+        )
 
 
 def _installed_hash(cursor: CursorWrapper, function: sql.Composed) -> str | None:
@@ -202,8 +260,9 @@ def acting_as(actor: str, using: str = "default") -> Generator[None]:
 
 def sync(using: str = "default", actor: str = "manage.py retention sync") -> SyncResult:
     """Bring retention_config, retention_policy with its history, the generated functions, the
-    append-only triggers and the executor's grants in line with the settings. ``actor`` is who the
-    history rows name on the Django side (the command, or a Django username)."""
+    append-only triggers, the executor's grants and the timestamp policies' keyset indexes in line
+    with the settings. ``actor`` is who the history rows name on the Django side (the command, or a
+    Django username)."""
     result = SyncResult()
     if not can_sync(using):
         return result
@@ -211,12 +270,14 @@ def sync(using: str = "default", actor: str = "manage.py retention sync") -> Syn
     cleanup = config.cleanup_config()
     with acting_as(actor, using):
         result.settings_changed.extend(_sync_config(using, cleanup))
-        existing = {p.model_path: p for p in RetentionPolicy.objects.using(using).select_for_update()}
+        existing = {p.model_path: p for p in _policy_rows(using).select_for_update()}
         _sync_policies(using, existing, result)
         _sync_hold_targets(using)
         result.triggers_installed = ensure_triggers(using)
         result.executors_revoked = grant_executor(using, cleanup.executor_role)
         _deactivate(using, existing, result)  # what is left: policies no longer in the settings
+    # Outside the transaction: CREATE/DROP INDEX CONCURRENTLY cannot run inside one.
+    result.indexes_created, result.indexes_dropped = sync_keyset_indexes(using)
     return result
 
 
@@ -235,16 +296,20 @@ def _sync_config(using: str, cleanup: config.CleanupConfig) -> list[str]:
 def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: SyncResult) -> None:
     """Compile and install each policy's functions and write its row (with history); the rows it
     handles are taken out of ``existing``."""
-    order = {m: i for i, m in enumerate(purge_order(soft_delete_models()))}
+    order = {m: i for i, m in enumerate(purge_order(policy_models()))}
     schemas = app_schemas(using)
-    for policy in all_policies(using):
+    kinds = has_policy_kinds(using)
+    if not kinds and (left_out := [p.model_path for p in all_policies(using) if p.kind is PolicyKind.TIMESTAMP]):
+        logger.warning("database %s is migrated back before timestamp policies: %s not synced", using, left_out)
+    for policy in synced_policies(using):
         model = policy.model
         compiled = compile_model(model, schemas)
         if install_functions(using, compiled):
             result.functions_installed.append(policy.model_path)
         row = existing.pop(policy.model_path, None)
-        columns = soft_delete_columns(model)
-        values = {
+        columns = policy_columns(model)
+        values: dict[str, object] = {
+            "kind": policy.kind.value,
             "db_table": policy.db_table,
             "pk_column": model._meta.pk.column,  # type: ignore[union-attr]
             "retention_days": policy.retention_days,
@@ -258,11 +323,13 @@ def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: Syn
             "is_active": True,
             "sql_hash": compiled.sql_hash,
         }
+        if not kinds:
+            del values["kind"]  # a database migrated back before 0011
         # Each write below is recorded in retention_policy_history by the database's trigger
         # (retention.record_policy_change), as a change by any other path is (sync refuses SQL
         # older than 0.2, which has no such trigger: check_sql_version).
         if row is None:
-            RetentionPolicy.objects.using(using).create(model_path=policy.model_path, **values)
+            _create_policy_row(using, policy.model_path, values)
             result.created.append(policy.model_path)
             continue
         change = None
@@ -292,7 +359,9 @@ def _sync_hold_targets(using: str) -> None:
     """Rewrite retention_hold_target (SQL 0.2): every model a purge of this database deletes rows of,
     with its table's schema, its key column and that column's type, which retention_hold_check
     reads to refuse a hold on anything else and to store each held key in its canonical text."""
-    nodes = {model_path(n.model): (n.table, n.pk) for policy in all_policies(using) for n in build(policy.model).nodes}
+    nodes = {
+        model_path(n.model): (n.table, n.pk) for policy in synced_policies(using) for n in build(policy.model).nodes
+    }
     paths = sorted(nodes)
     with connections[using].cursor() as cursor:
         cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [HOLD_TARGETS])
@@ -363,9 +432,10 @@ def policy_drift(using: str = "default") -> list[str]:
     change itself is in retention_policy_history (who, when)."""
     if not can_sync(using):
         return []
-    rows = {p.model_path: p for p in RetentionPolicy.objects.using(using).all()}
+    rows = {p.model_path: p for p in _policy_rows(using)}
+    kinds = has_policy_kinds(using)
     problems: list[str] = []
-    for policy in all_policies(using):
+    for policy in synced_policies(using):
         model = policy.model
         row = rows.pop(policy.model_path, None)
         if row is None:
@@ -373,8 +443,9 @@ def policy_drift(using: str = "default") -> list[str]:
                 f"{policy.model_path}: no policy row in the database (settings: {policy.retention_days} days)"
             )
             continue
-        columns = soft_delete_columns(model)
+        columns = policy_columns(model)
         expected: dict[str, object] = {
+            "kind": policy.kind.value,
             "retention_days": policy.retention_days,
             "is_active": True,
             "db_table": policy.db_table,
@@ -385,6 +456,8 @@ def policy_drift(using: str = "default") -> list[str]:
             "purge_function": function_name("purge", model),
             "select_function": function_name("select", model),
         }
+        if not kinds:
+            del expected["kind"]
         for key, value in expected.items():
             actual = getattr(row, key)
             if actual != value:

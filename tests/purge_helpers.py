@@ -21,7 +21,7 @@ from rules import models as r
 
 from django_pg_retention import config
 from django_pg_retention.models import RetentionHold, RetentionPolicy, RetentionRun
-from django_pg_retention.policies import model_path, soft_delete_columns
+from django_pg_retention.policies import model_path, policy_columns
 from django_pg_retention.sync import sync
 
 ELIGIBLE_AGE = timedelta(days=100)  # rules policy: 30 days
@@ -210,7 +210,7 @@ def snapshot(tables: list[str]) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def eligible_pks(model: Any, days: int, now: datetime) -> list[Any]:
-    columns = soft_delete_columns(model)
+    columns = policy_columns(model)
     qs = model._base_manager.filter(columns.eligible(now - timedelta(days=days)))
     return list(qs.order_by(columns.deleted_at_field, "pk").values_list("pk", flat=True))
 
@@ -232,7 +232,7 @@ def kept_by_retention(obj: Any, now: datetime) -> bool:
             return True
         if not block or path not in days or (type(row), row.pk) == (type(obj), obj.pk):
             continue
-        columns = soft_delete_columns(type(row))
+        columns = policy_columns(type(row))
         deleted_at = getattr(row, columns.deleted_at_field)
         flagged = getattr(row, columns.flag_field) if columns.flag_field else deleted_at is not None
         if not (flagged and deleted_at is not None and deleted_at < now - timedelta(days=days[path])):

@@ -252,3 +252,34 @@ class Shipment(SoftDeleteMixin):
 
 class Parcel(models.Model):
     shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, db_constraint=False)
+
+
+# A log table without soft delete, purged by a timestamp policy on seen_at when a test sets one
+# (tests/test_timestamp_policies.py): its rows cascade into details, set a mark's link NULL, are kept
+# by a lock (PROTECT), and cascade into notes that have a soft-delete policy of their own (rules, 30
+# days), so a young or live note keeps its visit. A visitor (soft-delete) cascades into its visits,
+# which the timestamp policy then keeps while they are young. No (seen_at, id) index: retention sync
+# creates it.
+class Visitor(SoftDeleteMixin):
+    pass
+
+
+class Visit(models.Model):
+    seen_at = models.DateTimeField(null=True)
+    visitor = models.ForeignKey(Visitor, on_delete=models.CASCADE, null=True, blank=True)
+
+
+class VisitDetail(models.Model):
+    visit = models.ForeignKey(Visit, on_delete=models.CASCADE)
+
+
+class VisitMark(models.Model):
+    visit = models.ForeignKey(Visit, on_delete=models.SET_NULL, null=True)
+
+
+class VisitLock(models.Model):
+    visit = models.ForeignKey(Visit, on_delete=models.PROTECT)
+
+
+class VisitNote(SoftDeleteMixin):
+    visit = models.ForeignKey(Visit, on_delete=models.CASCADE)

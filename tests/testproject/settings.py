@@ -34,6 +34,9 @@ INSTALLED_APPS = [
     "demo",
     "rules",
     "ledger",
+    # Third-party apps whose tables timestamp policies purge (tests/test_timestamp_policies.py).
+    "django_celery_results",
+    "auditlog",
 ]
 
 # Django 6.1's database-level delete rules (DB_CASCADE, DB_SET_NULL, DB_SET_DEFAULT): tests/dbrules.

@@ -20,7 +20,7 @@ from django_pg_retention.management import numbers
 from django_pg_retention.management.databases import databases_option
 from django_pg_retention.manager import RetentionManager, call_run_cleanup
 from django_pg_retention.models import RetentionRun, RetentionRunItem
-from django_pg_retention.policies import get_model, model_path, soft_delete_models
+from django_pg_retention.policies import get_model, model_path, policy_models
 
 
 class Command(BaseCommand):
@@ -59,12 +59,13 @@ class Command(BaseCommand):
                 target = get_model(options["model"])
             except LookupError as exc:
                 raise CommandError(f"--model {exc}") from exc
-            if target not in soft_delete_models():
+            if target not in policy_models():
                 raise CommandError(
                     f"--model {options['model']!r}: {model_path(target)} is not soft-deletable "
-                    "(no SoftDeleteMixin and no retention_deleted_at_field)"
+                    "(no SoftDeleteMixin and no retention_deleted_at_field) and has no timestamp policy "
+                    f"({config.TIMESTAMP_POLICIES_SETTING})"
                 )
-            routed = [using for using in aliases if target in soft_delete_models(using)]
+            routed = [using for using in aliases if target in policy_models(using)]
             if not routed:
                 raise CommandError(
                     f"--model {model_path(target)}: the database routers put it in none of {', '.join(aliases)}"
@@ -75,7 +76,7 @@ class Command(BaseCommand):
         problems: list[str] = []
         runs: dict[str, dict[str, Any]] = {}
         for using in aliases:
-            models_here = [target] if target else soft_delete_models(using)
+            models_here = [target] if target else policy_models(using)
             if not dry_run and not options["force"]:
                 self.guard(using, models_here, options["days"], cleanup)
             try:

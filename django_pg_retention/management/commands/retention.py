@@ -20,7 +20,7 @@ from django_pg_retention.display import print_run, print_status, run_as_dict, st
 from django_pg_retention.management import numbers
 from django_pg_retention.management.databases import databases_option
 from django_pg_retention.models import RetentionRun, RetentionRunItem
-from django_pg_retention.policies import get_model, model_path, soft_delete_models
+from django_pg_retention.policies import get_model, model_path, policy_models
 from django_pg_retention.schedule import sync_jobs
 from django_pg_retention.sync import OutdatedSqlError, app_schemas, can_sync, sync
 from django_pg_retention.uninstall import audit_may_go
@@ -85,6 +85,8 @@ class Command(BaseCommand):
                 ("functions installed", result.functions_installed),
                 ("append-only triggers put back", result.triggers_installed),
                 ("settings changed", result.settings_changed),
+                ("keyset indexes created", result.indexes_created),
+                ("keyset indexes dropped", result.indexes_dropped),
                 ("jobs scheduled", jobs.scheduled),
                 ("jobs updated", jobs.updated),
                 ("jobs unscheduled", jobs.unscheduled),
@@ -123,14 +125,16 @@ class Command(BaseCommand):
             with allowed:
                 call_command("migrate", "django_pg_retention", "zero", database=options["database"], stdout=self.stdout)
             return
-        models = soft_delete_models()
+        models = policy_models()
         if options["model"]:
             try:
                 model = get_model(options["model"])
             except LookupError as exc:
                 raise CommandError(str(exc)) from exc
             if model not in models:
-                raise CommandError(f"{model_path(model)} has no retention policy (not soft-deletable)")
+                raise CommandError(
+                    f"{model_path(model)} has no retention policy (not soft-deletable, no timestamp policy)"
+                )
             models = [model]
         schemas = app_schemas(options["database"])
         for model in models:
