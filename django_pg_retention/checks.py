@@ -1,6 +1,6 @@
 """System checks: every bad setting or uncompilable model is reported by ``manage.py check``.
 
-Ids: pg_retention.E001-E013 (errors), pg_retention.W001-W005 (warnings). Each message names the
+Ids: pg_retention.E001-E014 (errors), pg_retention.W001-W005 (warnings). Each message names the
 setting key or the model.
 """
 
@@ -371,6 +371,35 @@ def check_policy_drift(app_configs: Any = None, databases: Any = None, **kwargs:
                     "settings (a setting changed since the last sync shows here until then); "
                     "retention_policy_history says who changed the row and when.",
                     id="pg_retention.W006",
+                )
+            )
+    return messages
+
+
+@checks.register("pg_retention", checks.Tags.database)
+def check_distributed_purges(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """E014: on a Citus coordinator, a policy model whose purge the distributed functions cannot
+    make exact (distribution.refusals); its compiled functions refuse to purge, naming the same."""
+    from django_pg_retention.distribution import database_refusals
+    from django_pg_retention.sync import can_sync
+
+    if _policy_errors() or _cleanup_errors():
+        return []
+    messages: list[checks.CheckMessage] = []
+    for alias in list(databases or []):
+        if not can_sync(alias):
+            continue
+        for path, reasons in database_refusals(alias):
+            messages.append(
+                checks.Error(
+                    f"Database {alias!r}: {path} cannot be purged on Citus with the single-server guarantees: "
+                    + "; ".join(reasons)
+                    + ".",
+                    hint="Distribute the tables of its purge by one column and colocate them, or leave the model "
+                    "out of SOFT_DELETE_RETENTION_POLICIES (docs/scaling.md, Citus).",
+                    id="pg_retention.E014",
                 )
             )
     return messages

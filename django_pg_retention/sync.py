@@ -16,6 +16,7 @@ from psycopg import sql
 from django_pg_retention import config
 from django_pg_retention.audit import ensure_triggers
 from django_pg_retention.compiler import SCHEMA, CompiledModel, compile_model, function_name
+from django_pg_retention.distribution import read_layout
 from django_pg_retention.graph import build, purge_order
 from django_pg_retention.models import (
     RetentionConfigRow,
@@ -225,9 +226,10 @@ def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: Syn
     handles are taken out of ``existing``."""
     order = {m: i for i, m in enumerate(purge_order(soft_delete_models()))}
     schemas = app_schemas(using)
+    layout = read_layout(using)  # Citus tables get the distributed functions
     for policy in all_policies(using):
         model = policy.model
-        compiled = compile_model(model, schemas)
+        compiled = compile_model(model, schemas, layout)
         if install_functions(using, compiled):
             result.functions_installed.append(policy.model_path)
         row = existing.pop(policy.model_path, None)

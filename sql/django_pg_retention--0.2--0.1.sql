@@ -31,3 +31,6 @@ BEGIN
 END
 $$;
 DROP FUNCTION IF EXISTS retention.guard_audit_row();
+
+-- Citus (issue 27).
+DROP FUNCTION IF EXISTS retention.distribution_column(regclass);
