@@ -845,29 +845,36 @@ class _DistributedPurge:
 
     def delete_reached(self, edge: Edge) -> list[sql.Composable]:
         """Rows an edge's CASCADE reaches, deleted by their match (re-checked under the lock), with
-        the reason of the first that its own policy keeps (live first)."""
+        the reason of the first that its own policy keeps (live first). The shards return the
+        columns the rule reads; the rule runs on the coordinator (Citus allows only immutable
+        functions in a distributed RETURNING)."""
         target = edge.target
         retained = target.model in self.retained_models
+        returning = [sql.SQL("t.{}").format(_ident(target.pk))]
         reason: sql.Composable = sql.SQL("NULL::text")
         live: sql.Composable = sql.SQL("false")
         if retained:
             rule = _Retention(target, self.graph.root)
+            returning.append(sql.SQL("t.{}").format(rule.deleted_at))
+            if rule.flag is not None:
+                returning.append(sql.SQL("t.{}").format(rule.flag))
             reason = sql.SQL("CASE WHEN {kept} THEN {why} END").format(
                 kept=self.kept(target, "t"), why=rule.reason("t", self.days(target))
             )
             live = rule.live("t")
         out = [
             sql.SQL(
-                "-- {label}: CASCADE\n  WITH x AS (DELETE FROM {table} t WHERE t.{col} = ANY({src})"
-                " RETURNING t.{pk}::text AS k, {reason} AS why, {live} AS live)\n"
-                "  SELECT coalesce(array_agg(x.k), '{{}}'), (array_agg(x.why ORDER BY x.live DESC)"
-                " FILTER (WHERE x.why IS NOT NULL))[1]\n    INTO hit, retained_reason FROM x;"
+                "-- {label}: CASCADE\n"
+                "  WITH x AS (DELETE FROM {table} t WHERE t.{col} = ANY({src}) RETURNING {returning})\n"
+                "  SELECT coalesce(array_agg(t.{pk}::text), '{{}}'), (array_agg({reason} ORDER BY {live} DESC)"
+                " FILTER (WHERE {reason} IS NOT NULL))[1]\n    INTO hit, retained_reason FROM x t;"
             ).format(
                 label=_comment(edge.label),
                 table=_ident(target.table),
                 col=_ident(edge.column),
                 src=self.arr(edge.source),
                 pk=_ident(target.pk),
+                returning=sql.SQL(", ").join(returning),
                 reason=reason,
                 live=live,
             ),
@@ -1025,7 +1032,8 @@ class _DistributedPurge:
             "DECLARE\n  {declare}\n  hit text[];\n  hold_reason text;\n  retained_reason text;\n"
             "  run bigint := nullif(current_setting('retention.run_id', true), '')::bigint;\n"
             "  item bigint := nullif(current_setting('retention.item_id', true), '')::bigint;\n"
-            "  deleted jsonb := '{{}}';\n  deleted_keys jsonb;\n  updated jsonb := '{{}}';\n"
+            "  deleted jsonb := '{{}}';\n  deleted_keys jsonb := CASE WHEN dry_run THEN '{{}}'::jsonb END;\n"
+            "  updated jsonb := '{{}}';\n"
             "BEGIN\n  {body}\n"
             "  RETURN jsonb_strip_nulls(jsonb_build_object('deleted', deleted, 'updated', updated,"
             " 'keys', deleted_keys));\n"

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from django.db import connections
+from django.apps import apps
+from django.db import IntegrityError, connections, transaction
+from django.db.models import ProtectedError, RestrictedError
+from django.db.models.deletion import Collector
 
-from django_pg_retention.models import RetentionRun
+from django_pg_retention.models import RetentionHold, RetentionPolicy, RetentionRun
+from django_pg_retention.policies import model_path
 
 LOG_TABLES = ["logs_linenote", "logs_comment", "logs_invoice", "logs_line", "logs_order", "logs_event", "logs_shipment"]
 
@@ -88,3 +93,80 @@ def wait_for(predicate: Any, timeout: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.05)
+
+
+# --- The differential oracle: Django's own delete() on the single-server copy ("single") ----------
+
+
+def snapshot(using: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every logs table, in a stable order."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for table in LOG_TABLES:
+        columns = [
+            r[0]
+            for r in execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = %s ORDER BY column_name",
+                [table],
+                using,
+            )
+        ]
+        rows = execute(f"SELECT {', '.join(columns)} FROM {table}", using=using)
+        out[table] = sorted(rows, key=repr)
+    return out
+
+
+def kept_by_retention(obj: Any, now: datetime, using: str) -> bool:
+    """What the purge adds to Django's collector: a root is kept when a row its delete would take
+    is held, or belongs to a model with a policy and is not itself eligible."""
+    collector = Collector(using=using, origin=obj)
+    collector.collect([obj])
+    rows: list[Any] = [row for instances in collector.data.values() for row in instances]
+    rows += [row for queryset in collector.fast_deletes for row in queryset]
+    days = dict(RetentionPolicy.objects.using(using).filter(is_active=True).values_list("model_path", "retention_days"))
+    held = list(
+        RetentionHold.objects.using(using).filter(released_at__isnull=True).values_list("model_path", "object_pk")
+    )
+    for row in rows:
+        path = model_path(type(row))
+        if (path, str(row.pk)) in held or (path, "") in held:
+            return True
+        if path not in days or (type(row), row.pk) == (type(obj), obj.pk):
+            continue
+        if not (row.is_deleted and row.deleted_at is not None and row.deleted_at < now - timedelta(days=days[path])):
+            return True
+    return False
+
+
+def django_purge(using: str, now: datetime) -> int:
+    """Delete each eligible row with obj.delete(), skipping what Django refuses and what the
+    retention rule keeps, until nothing changes. Returns the roots deleted."""
+    deleted = 0
+    changed = True
+    while changed:
+        changed = False
+        for policy in RetentionPolicy.objects.using(using).filter(is_active=True).order_by("position", "model_path"):
+            model: Any = apps.get_model(policy.model_path)
+            cutoff = now - timedelta(days=policy.retention_days)
+            pks = list(
+                model._base_manager.using(using)
+                .filter(is_deleted=True, deleted_at__lt=cutoff)
+                .order_by("deleted_at", "pk")
+                .values_list("pk", flat=True)
+            )
+            for pk in pks:
+                obj = model._base_manager.using(using).filter(pk=pk).first()
+                if obj is None:
+                    continue
+                try:
+                    with transaction.atomic(using=using):
+                        if kept_by_retention(obj, now, using):
+                            continue
+                        obj.delete()
+                        with connections[using].cursor() as cursor:
+                            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+                except (ProtectedError, RestrictedError, IntegrityError):
+                    continue
+                deleted += 1
+                changed = True
+    return deleted
