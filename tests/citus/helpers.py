@@ -137,14 +137,17 @@ def kept_by_retention(obj: Any, now: datetime, using: str) -> bool:
     return False
 
 
-def django_purge(using: str, now: datetime) -> int:
-    """Delete each eligible row with obj.delete(), skipping what Django refuses and what the
-    retention rule keeps, until nothing changes. Returns the roots deleted."""
+def django_purge(using: str, now: datetime, model: str | None = None) -> int:
+    """Delete each eligible row (of ``model`` only, when given) with obj.delete(), skipping what
+    Django refuses and what the retention rule keeps, until nothing changes. Returns the roots deleted."""
     deleted = 0
     changed = True
+    policies = RetentionPolicy.objects.using(using).filter(is_active=True).order_by("position", "model_path")
+    if model is not None:
+        policies = policies.filter(model_path=model)
     while changed:
         changed = False
-        for policy in RetentionPolicy.objects.using(using).filter(is_active=True).order_by("position", "model_path"):
+        for policy in policies:
             model: Any = apps.get_model(policy.model_path)
             cutoff = now - timedelta(days=policy.retention_days)
             pks = list(

@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from citus.helpers import call_cleanup, django_purge, empty_tables, execute, snapshot
 from citus.logs.models import Comment, Country, Event, Invoice, Line, LineNote, Order, Shipment
-from django_pg_retention.holds import place_hold
+from django_pg_retention.holds import place_hold, release_holds
+from django_pg_retention.models import RetentionHold
 
 DATABASES = ("default", "single")
 
@@ -69,7 +70,7 @@ def build(using: str, now: datetime, seed: int = 27, orders: int = 80) -> None:
 def graph() -> None:
     now = timezone.now()
     for using in DATABASES:
-        execute("UPDATE retention_hold SET released_at = now() WHERE released_at IS NULL", using=using)
+        release_holds(RetentionHold.objects.using(using).filter(released_at__isnull=True), by="test")
         empty_tables(using)
         build(using, now)
 
@@ -90,7 +91,20 @@ def test_colocated_graph_purge_equals_django_delete(graph: None) -> None:
     assert any(r.endswith("litigation 27") for r in reasons)
     assert "PROTECT logs.Invoice.order" in reasons
     assert any(r.startswith("RETAINED logs.Line") for r in reasons)
-    assert items["logs.Order"].deleted > 0 and items["logs.Order"].cascaded.get("logs_line", 0) > 0
+    # Lines go first with their own policy (taking their notes); orders then take local shipments.
+    assert items["logs.Line"].cascaded.get("logs_linenote", 0) > 0
+    assert items["logs.Order"].deleted > 0 and items["logs.Order"].cascaded.get("logs_shipment", 0) > 0
     assert items["logs.Order"].updated.get("logs_comment.order_id", 0) > 0
     again = call_cleanup()
     assert again.status == "succeeded" and again.rows_deleted == 0
+
+
+def test_order_purge_cascades_into_eligible_lines(graph: None) -> None:
+    """A run of the orders alone: their cascade takes the lines (and notes) that are eligible
+    under the lines' own policy, and is blocked by the others; equal to Django's delete()."""
+    run = call_cleanup(model="logs.Order")
+    assert run.status == "succeeded", run.error
+    django_purge("single", timezone.now(), model="logs.Order")
+    assert snapshot("default") == snapshot("single")
+    cascaded = run.items.get().cascaded
+    assert cascaded.get("logs_line", 0) > 0 and cascaded.get("logs_linenote", 0) > 0
