@@ -97,12 +97,6 @@ def refusals(graph: Graph, layout: Layout, has_outbox: bool) -> list[str]:
             out.append(f"{where}: a foreign key to a column other than the primary key of {e.source.table}")
         elif e.kind is EdgeKind.PROTECT and e.target in order and order.index(e.target) < order.index(e.source):
             out.append(f"{where}: PROTECT on rows the same purge deletes earlier through another path")
-        placement = layout.of(e.target.table)
-        if placement is not None and placement.kind == REFERENCE and e.kind is not EdgeKind.PROTECT:
-            out.append(
-                f"{where}: {e.target.table} is a Citus reference table, which Citus does not modify in a "
-                "transaction that has modified shards of a distributed table in parallel"
-            )
     if has_outbox:
         out.append(
             f"{root.table}: a model of its purge has files, an after_permanent_delete hook or "

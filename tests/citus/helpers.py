@@ -16,7 +16,16 @@ from django.db.models.deletion import Collector
 from django_pg_retention.models import RetentionHold, RetentionPolicy, RetentionRun
 from django_pg_retention.policies import model_path
 
-LOG_TABLES = ["logs_linenote", "logs_comment", "logs_invoice", "logs_line", "logs_order", "logs_event", "logs_shipment"]
+LOG_TABLES = [
+    "logs_linenote",
+    "logs_comment",
+    "logs_invoice",
+    "logs_line",
+    "logs_order",
+    "logs_event",
+    "logs_shipment",
+    "logs_ordertag",
+]
 
 
 def execute(sql: str, params: Any = None, using: str = "default") -> list[tuple[Any, ...]]:

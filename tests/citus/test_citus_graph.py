@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from citus.helpers import call_cleanup, django_purge, empty_tables, execute, snapshot
-from citus.logs.models import Comment, Country, Event, Invoice, Line, LineNote, Order, Shipment
+from citus.logs.models import Comment, Country, Event, Invoice, Line, LineNote, Order, OrderTag, Shipment
 from django_pg_retention.holds import place_hold, release_holds
 from django_pg_retention.models import RetentionHold
 
@@ -40,6 +40,7 @@ def build(using: str, now: datetime, seed: int = 27, orders: int = 80) -> None:
     comments: list[Comment] = []
     invoices: list[Invoice] = []
     shipments: list[Shipment] = []
+    tags: list[OrderTag] = []
     for o in order_rows:
         for _ in range(rng.randint(0, 3)):
             line = Line(id=len(lines) + 1, tenant_id=o.tenant_id, order_id=o.id, **state())
@@ -50,6 +51,8 @@ def build(using: str, now: datetime, seed: int = 27, orders: int = 80) -> None:
             comments.append(Comment(id=len(comments) + 1, tenant_id=o.tenant_id, order_id=o.id))
         if rng.random() < 0.15:
             invoices.append(Invoice(id=len(invoices) + 1, tenant_id=o.tenant_id, order_id=o.id))
+        if rng.random() < 0.4:
+            tags.append(OrderTag(id=len(tags) + 1, order_id=o.id, label=rng.choice(["gift", "rush"])))
         if rng.random() < 0.5:
             shipments.append(Shipment(id=len(shipments) + 1, order_id=o.id, country_id=rng.choice(countries).id))
     for model, rows in (
@@ -58,6 +61,7 @@ def build(using: str, now: datetime, seed: int = 27, orders: int = 80) -> None:
         (Comment, comments),
         (Invoice, invoices),
         (Shipment, shipments),
+        (OrderTag, tags),
     ):
         model.objects.using(using).bulk_create(rows)
     Event.objects.using(using).bulk_create([Event(id=i, message=f"e{i}", **state()) for i in range(1, 41)])
@@ -94,6 +98,7 @@ def test_colocated_graph_purge_equals_django_delete(graph: None) -> None:
     # Lines go first with their own policy (taking their notes); orders then take local shipments.
     assert items["logs.Line"].cascaded.get("logs_linenote", 0) > 0
     assert items["logs.Order"].deleted > 0 and items["logs.Order"].cascaded.get("logs_shipment", 0) > 0
+    assert items["logs.Order"].cascaded.get("logs_ordertag", 0) > 0  # the reference table
     assert items["logs.Order"].updated.get("logs_comment.order_id", 0) > 0
     again = call_cleanup()
     assert again.status == "succeeded" and again.rows_deleted == 0

@@ -52,6 +52,14 @@ class Country(models.Model):
     code = models.CharField(max_length=2, unique=True)
 
 
+class OrderTag(models.Model):
+    """A Citus reference table with a CASCADE foreign key into the graph (no constraint: Citus
+    refuses one from a reference table to a distributed table)."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, db_constraint=False, related_name="tags")
+    label = models.CharField(max_length=20)
+
+
 class Shipment(models.Model):
     """A CASCADE child left local on the coordinator (no foreign key constraint: Citus refuses
     one between a local and a distributed table)."""
