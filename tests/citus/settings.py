@@ -3,10 +3,14 @@ on the coordinator of ../shared/citus/cluster.sh (127.0.0.1:56001); see tests/ci
 
 import os
 
-from testproject.settings import *  # noqa: F403
-from testproject.settings import INSTALLED_APPS, RETENTION_CLEANUP_CONFIG
-
 CITUS_PORT = int(os.environ.get("CITUS_COORDINATOR_PORT", "56001"))
+# The test project's settings pick a server on import (and would start scripts/devdb or a Docker
+# container without DATABASE_URL): name the coordinator, which DATABASES below uses anyway.
+os.environ.setdefault("DATABASE_URL", f"postgres://postgres@127.0.0.1:{CITUS_PORT}/test_retention_citus")
+
+from testproject.settings import *  # noqa: E402, F403
+from testproject.settings import INSTALLED_APPS, RETENTION_CLEANUP_CONFIG  # noqa: E402
+
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.postgresql",
