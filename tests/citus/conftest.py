@@ -52,6 +52,8 @@ def _create_database() -> None:
             conn.execute(f"CREATE DATABASE {DATABASE}")
         with node(port) as conn:
             conn.execute("CREATE EXTENSION citus")
+    with node(NODES[0], "postgres") as conn:  # cron.database_name of the coordinator
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
     with node(NODES[0]) as conn:
         conn.execute("SELECT citus_set_coordinator_host('127.0.0.1', %s)", [NODES[0]])
         for port in NODES[1:]:

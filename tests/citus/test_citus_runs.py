@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from django.core.management import call_command
 
+from citus.conftest import node
 from citus.helpers import call_cleanup, empty_tables, execute, in_thread, scalar, seed_events, wait_for
 from citus.logs.models import Event, Order
 from django_pg_retention.audit import verify
@@ -83,3 +85,27 @@ def test_graphs_the_distributed_purge_cannot_keep_exact_are_refused() -> None:
         assert Order.objects.count() == 1
     finally:
         sync()
+
+
+def test_pg_cron_on_the_coordinator_runs_the_purge() -> None:
+    """migrate scheduled the purge's job in pg_cron's database on the coordinator; made due every
+    minute, pg_cron runs it there and it purges the distributed table; `retention status` reads it."""
+    empty_tables()
+    eligible = seed_events(200)
+    before = RetentionRun.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    with node(56001, "postgres") as cron:
+        jobs = cron.execute(
+            "SELECT jobid, schedule FROM cron.job"
+            " WHERE database = 'test_retention_citus' AND command LIKE '%run_cleanup%'"
+        ).fetchall()
+        assert len(jobs) == 1
+        job, schedule = jobs[0]
+        cron.execute("SELECT cron.alter_job(%s, schedule => '* * * * *')", [job])
+        try:
+            wait_for(lambda: RetentionRun.objects.filter(id__gt=before, status="succeeded").exists(), 90)
+        finally:
+            cron.execute("SELECT cron.alter_job(%s, schedule => %s)", [job, schedule])
+    run = RetentionRun.objects.filter(id__gt=before).get()
+    assert run.triggered_by != "sql" and run.rows_deleted == len(eligible)
+    assert Event.objects.count() == 200 - len(eligible)
+    call_command("retention", "status")
