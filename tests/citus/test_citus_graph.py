@@ -89,8 +89,8 @@ def test_colocated_graph_purge_equals_django_delete(graph: None) -> None:
     assert snapshot("default") == snapshot("single")
 
     items = {i.model_path: i for i in run.items.all()}
-    announced = {i.model_path: (i.deleted, i.cascaded, i.updated) for i in preview.items.all()}
-    assert {p: (i.deleted, i.cascaded, i.updated) for p, i in items.items()} == announced
+    announced = {i.model_path: (i.deleted, i.cascaded, i.updated, i.blocked_reasons) for i in preview.items.all()}
+    assert {p: (i.deleted, i.cascaded, i.updated, i.blocked_reasons) for p, i in items.items()} == announced
     reasons = items["logs.Order"].blocked_reasons
     assert any(r.endswith("litigation 27") for r in reasons)
     assert "PROTECT logs.Invoice.order" in reasons
