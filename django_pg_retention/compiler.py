@@ -216,6 +216,27 @@ class _Retention:
         )
 
 
+def _foreign_key_error(edge: Edge) -> sql.Composable:
+    """RAISE arguments of the error PostgreSQL gives when a DO_NOTHING foreign key refuses a delete,
+    the constraint named from the catalog (the dry runs, and the distributed purge, raise it)."""
+    constraint = sql.SQL(
+        "(SELECT c.conname FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_attribute a"
+        " ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]"
+        " WHERE c.contype = 'f' AND c.conrelid = {target}::regclass AND c.confrelid = {source}::regclass"
+        " AND a.attname = {column} LIMIT 1)"
+    ).format(
+        target=sql.Literal(_text(_ident(edge.target.table))),
+        source=sql.Literal(_text(_ident(edge.source.table))),
+        column=sql.Literal(edge.column),
+    )
+    error = sql.SQL(
+        "ERRCODE = 'foreign_key_violation', MESSAGE = format(\n"
+        '      \'update or delete on table "%s" violates foreign key constraint "%s" on table "%s"\',\n'
+        "      {source}, {constraint}, {target})"
+    ).format(source=sql.Literal(edge.source.table), target=sql.Literal(edge.target.table), constraint=constraint)
+    return error
+
+
 class _Function:
     """Builds the body of one purge function (``dry`` renders the statements of a dry run)."""
 
@@ -452,21 +473,7 @@ class _Function:
     def foreign_key_check(self, edge: Edge) -> sql.Composable:
         """Dry runs: what the (deferred) foreign key of a DO_NOTHING relation would refuse, with
         PostgreSQL's own message, ignoring rows the dry run already counted as deleted."""
-        constraint = sql.SQL(
-            "(SELECT c.conname FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_attribute a"
-            " ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]"
-            " WHERE c.contype = 'f' AND c.conrelid = {target}::regclass AND c.confrelid = {source}::regclass"
-            " AND a.attname = {column} LIMIT 1)"
-        ).format(
-            target=sql.Literal(_text(_ident(edge.target.table))),
-            source=sql.Literal(_text(_ident(edge.source.table))),
-            column=sql.Literal(edge.column),
-        )
-        error = sql.SQL(
-            "ERRCODE = 'foreign_key_violation', MESSAGE = format(\n"
-            '      \'update or delete on table "%s" violates foreign key constraint "%s" on table "%s"\',\n'
-            "      {source}, {constraint}, {target})"
-        ).format(source=sql.Literal(edge.source.table), target=sql.Literal(edge.target.table), constraint=constraint)
+        error = _foreign_key_error(edge)
         return self.raise_if_referenced(edge, self.not_deleted("r", edge.target), error)
 
     def updates(self) -> list[sql.Composable]:
@@ -914,12 +921,7 @@ class _DistributedPurge:
         )
 
     def foreign_key(self, edge: Edge) -> sql.Composable:
-        return sql.SQL(
-            "ERRCODE = 'foreign_key_violation', MESSAGE = format('update or delete on table \"%s\" violates"
-            ' foreign key of table "%s" (%s)\', {source}, {target}, {label})'
-        ).format(
-            source=sql.Literal(edge.source.table), target=sql.Literal(edge.target.table), label=sql.Literal(edge.label)
-        )
+        return _foreign_key_error(edge)
 
     def update(self, edge: Edge) -> list[sql.Composable]:
         if edge.set_db_default:
