@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from django.core.management import call_command
 
-from citus.helpers import call_cleanup, dsn, empty_tables, in_thread, scalar, seed_events, wait_for
+from citus.helpers import call_cleanup, dsn, empty_tables, execute, in_thread, scalar, seed_events
 from citus.logs.models import Event
 from django_pg_retention.audit import keys_digest, verify
 from django_pg_retention.compiler import compile_model
@@ -68,20 +68,34 @@ def test_row_restored_while_the_delete_waits_stays() -> None:
     with psycopg.connect(dsn()) as restorer:
         restorer.execute("UPDATE logs_event SET is_deleted = false, deleted_at = NULL WHERE id = 5")
         thread, state = in_thread("SELECT retention.purge__logs__event(ARRAY['3', '4', '5', '6'], false)")
-        wait_for(
-            lambda: (
-                scalar(
-                    "SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'IPC'"
-                    " OR (pid = %s AND wait_event_type = 'Client')",
-                    [state["pid"], state["pid"]],
-                )
-                > 0
-            )
-        )
-        time.sleep(0.5)  # the DELETE is on the workers, waiting for row 5's lock
+        time.sleep(1.0)  # the DELETE is on the workers, waiting for row 5's lock
         assert thread.is_alive()
         restorer.commit()
     thread.join(30)
     assert "error" not in state, state.get("error")
     assert state["result"][0][0]["deleted"] == {"logs_event": 3}
     assert sorted(Event.objects.values_list("id", flat=True)) == [1, 2, 5, 7, 8, 9, 10]
+
+
+def test_child_moved_to_a_live_parent_while_the_cascade_waits_stays() -> None:
+    """A cascaded row is deleted by its match to the parents just deleted, re-checked under its
+    lock: a line moved to a live order by a transaction that commits while the cascade's DELETE
+    waits for it stays, with its new order."""
+    execute(
+        "INSERT INTO logs_order (id, tenant_id, is_deleted, deleted_at) VALUES"
+        " (1, 7, true, now() - interval '40 days'), (2, 7, false, NULL)"
+    )
+    execute(
+        "INSERT INTO logs_line (id, tenant_id, order_id, is_deleted, deleted_at)"
+        " VALUES (10, 7, 1, true, now() - interval '100 days'), (11, 7, 1, true, now() - interval '100 days')"
+    )
+    with psycopg.connect(dsn()) as mover:
+        mover.execute("UPDATE logs_line SET order_id = 2 WHERE tenant_id = 7 AND id = 10")
+        thread, state = in_thread("SELECT retention.purge__logs__order(ARRAY['1'], false)")
+        time.sleep(1.0)  # the order is deleted; the lines' DELETE waits for line 10's lock
+        assert thread.is_alive()
+        mover.commit()
+    thread.join(30)
+    assert "error" not in state, state.get("error")
+    assert state["result"][0][0]["deleted"] == {"logs_order": 1, "logs_line": 1}
+    assert list(execute("SELECT id, order_id FROM logs_line")) == [(10, 2)]
