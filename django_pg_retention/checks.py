@@ -1,6 +1,6 @@
 """System checks: every bad setting or uncompilable model is reported by ``manage.py check``.
 
-Ids: pg_retention.E001-E018 (errors), pg_retention.W001-W007 (warnings), each declared in CHECKS. Each message names the
+Ids: pg_retention.E001-E019 (errors), pg_retention.W001-W007 (warnings), each declared in CHECKS. Each message names the
 setting key or the model.
 """
 
@@ -162,6 +162,47 @@ CHECKS: dict[str, CheckInfo] = {
             "pg_retention.W006",
             "A policy row in the database differs from the settings (changed in SQL, or settings not yet synced).",
             "Run migrate or retention sync; retention_policy_history says who changed the row and when.",
+            database=True,
+        ),
+        CheckInfo(
+            "pg_retention.E014",
+            f'{TIMESTAMP_POLICIES} is not a dict, or an entry is not {{"field": ..., "days": ...}}.',
+            'Give each model a dict such as {"field": "action_time", "days": 365}.',
+        ),
+        CheckInfo(
+            "pg_retention.E015",
+            f"A {TIMESTAMP_POLICIES} key names no installed concrete model (or a proxy or unmanaged one).",
+            "Use 'app_label.ModelName' of an installed, managed, concrete model.",
+        ),
+        CheckInfo(
+            "pg_retention.E016",
+            f"A {TIMESTAMP_POLICIES} field is missing or is not a DateTimeField of the model's own table.",
+            "Name a DateTimeField of the model (not of a multi-table parent).",
+        ),
+        CheckInfo(
+            "pg_retention.E017",
+            f"A {TIMESTAMP_POLICIES} days is not a whole number from 0 to {config.MAX_DAYS:,}.",
+            "Give the number of days as an int; 0 purges rows as soon as their timestamp has passed.",
+        ),
+        CheckInfo(
+            "pg_retention.E018",
+            f"A {TIMESTAMP_POLICIES} key names a soft-delete model, or a model also named in {POLICIES}.",
+            "Give a soft-delete model a soft-delete policy only; a model has one policy.",
+        ),
+        CheckInfo(
+            "pg_retention.W007",
+            "A timestamp policy's table has no index on (field, pk) yet: every purge batch would scan past the "
+            "rows already purged.",
+            "Run retention sync (it creates the index CONCURRENTLY, outside a transaction), or the statement "
+            "the message gives.",
+            database=True,
+        ),
+        CheckInfo(
+            "pg_retention.E019",
+            "On a Citus coordinator, a policy model whose purge the distributed functions cannot keep exact "
+            "(the message names the table and why).",
+            "Distribute the tables of its purge by one column and colocate them, or leave the model out of the "
+            "policies (docs/scaling.md, Citus).",
             database=True,
         ),
     )
@@ -552,6 +593,35 @@ def check_keyset_indexes(app_configs: Any = None, databases: Any = None, **kwarg
                     hint="`manage.py retention sync` creates it (CONCURRENTLY, outside a transaction), or run: "
                     f"{index.statement()}",
                     id="pg_retention.W007",
+                )
+            )
+    return messages
+
+
+@checks.register("pg_retention", checks.Tags.database)
+def check_distributed_purges(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """E019: on a Citus coordinator, a policy model whose purge the distributed functions cannot
+    make exact (distribution.refusals); its compiled functions refuse to purge, naming the same."""
+    from django_pg_retention.distribution import database_refusals
+    from django_pg_retention.sync import can_sync
+
+    if _policy_errors() or _cleanup_errors():
+        return []
+    messages: list[checks.CheckMessage] = []
+    for alias in list(databases or []):
+        if not can_sync(alias):
+            continue
+        for path, reasons in database_refusals(alias):
+            messages.append(
+                checks.Error(
+                    f"Database {alias!r}: {path} cannot be purged on Citus with the single-server guarantees: "
+                    + "; ".join(reasons)
+                    + ".",
+                    hint="Distribute the tables of its purge by one column and colocate them, or leave the model "
+                    "out of SOFT_DELETE_RETENTION_POLICIES (docs/scaling.md, Citus).",
+                    id="pg_retention.E019",
                 )
             )
     return messages

@@ -38,6 +38,7 @@ from django.db import models
 from psycopg import sql
 
 from django_pg_retention import config
+from django_pg_retention.distribution import SINGLE_SERVER, Layout, refusals
 from django_pg_retention.graph import DELETING, Edge, EdgeKind, Graph, Node, build
 from django_pg_retention.policies import PolicyKind, model_path, policy_columns, policy_kind, policy_models
 
@@ -45,6 +46,10 @@ SCHEMA = "retention"
 ALL_FIELDS = "__all__"  # retention_snapshot_fields: keep every column of a purged row in the outbox
 BLOCKED_SQLSTATE = "RT001"
 MAX_IDENT = 63
+SELECT_SIGNATURE: LiteralString = (
+    "(\n  cutoff timestamptz, after_at timestamptz, after_pk text, lim integer, dry_run boolean,\n"
+    "  by_pk boolean DEFAULT false)\nRETURNS TABLE(ids text[], blocked text[], last_at timestamptz, last_pk text)"
+)
 
 
 @dataclass(frozen=True)
@@ -216,6 +221,27 @@ class _Retention:
             days=days,
             no_policy=sql.Literal(f"RETAINED {self.path} (no active policy)"),
         )
+
+
+def _foreign_key_error(edge: Edge) -> sql.Composable:
+    """RAISE arguments of the error PostgreSQL gives when a DO_NOTHING foreign key refuses a delete,
+    the constraint named from the catalog (the dry runs, and the distributed purge, raise it)."""
+    constraint = sql.SQL(
+        "(SELECT c.conname FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_attribute a"
+        " ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]"
+        " WHERE c.contype = 'f' AND c.conrelid = {target}::regclass AND c.confrelid = {source}::regclass"
+        " AND a.attname = {column} LIMIT 1)"
+    ).format(
+        target=sql.Literal(_text(_ident(edge.target.table))),
+        source=sql.Literal(_text(_ident(edge.source.table))),
+        column=sql.Literal(edge.column),
+    )
+    error = sql.SQL(
+        "ERRCODE = 'foreign_key_violation', MESSAGE = format(\n"
+        '      \'update or delete on table "%s" violates foreign key constraint "%s" on table "%s"\',\n'
+        "      {source}, {constraint}, {target})"
+    ).format(source=sql.Literal(edge.source.table), target=sql.Literal(edge.target.table), constraint=constraint)
+    return error
 
 
 class _Function:
@@ -454,21 +480,7 @@ class _Function:
     def foreign_key_check(self, edge: Edge) -> sql.Composable:
         """Dry runs: what the (deferred) foreign key of a DO_NOTHING relation would refuse, with
         PostgreSQL's own message, ignoring rows the dry run already counted as deleted."""
-        constraint = sql.SQL(
-            "(SELECT c.conname FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_attribute a"
-            " ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]"
-            " WHERE c.contype = 'f' AND c.conrelid = {target}::regclass AND c.confrelid = {source}::regclass"
-            " AND a.attname = {column} LIMIT 1)"
-        ).format(
-            target=sql.Literal(_text(_ident(edge.target.table))),
-            source=sql.Literal(_text(_ident(edge.source.table))),
-            column=sql.Literal(edge.column),
-        )
-        error = sql.SQL(
-            "ERRCODE = 'foreign_key_violation', MESSAGE = format(\n"
-            '      \'update or delete on table "%s" violates foreign key constraint "%s" on table "%s"\',\n'
-            "      {source}, {constraint}, {target})"
-        ).format(source=sql.Literal(edge.source.table), target=sql.Literal(edge.target.table), constraint=constraint)
+        error = _foreign_key_error(edge)
         return self.raise_if_referenced(edge, self.not_deleted("r", edge.target), error)
 
     def updates(self) -> list[sql.Composable]:
@@ -729,11 +741,7 @@ def _render_select(model: type[models.Model], name: str, path: sql.Composable) -
         first_pk=form(True, by_pk=True),
         next_pk=form(False, by_pk=True),
     )
-    signature: LiteralString = (
-        "(\n  cutoff timestamptz, after_at timestamptz, after_pk text, lim integer, dry_run boolean,\n"
-        "  by_pk boolean DEFAULT false)\nRETURNS TABLE(ids text[], blocked text[], last_at timestamptz, last_pk text)"
-    )
-    return _plpgsql_function(name, signature, path, "select", code)
+    return _plpgsql_function(name, SELECT_SIGNATURE, path, "select", code)
 
 
 def _plpgsql_function(
@@ -760,15 +768,397 @@ def search_path(schemas: list[str]) -> sql.Composable:
     return sql.SQL(", ").join([sql.Identifier("pg_catalog"), *map(sql.Identifier, names), sql.Identifier("pg_temp")])
 
 
-def compile_model(model: type[models.Model], schemas: list[str]) -> CompiledModel:
+# ---------------------------------------------------------------------------------------------
+# The distributed part (Citus). Citus refuses SELECT ... FOR UPDATE across shards, which the
+# single-server functions lock their batch and cascade with. Here nothing is locked before it is
+# deleted: the select function picks candidates without a lock, and each DELETE locks its rows
+# and re-checks, on every shard, the condition that made them part of the batch (the root: still
+# eligible; a cascaded row: still referencing a row deleted just before), returning the keys it
+# deleted. The cascade is followed top-down from those keys, blockers are the referencing rows
+# left afterwards, holds are checked on the keys deleted, and the proof covers exactly them.
+# Foreign keys on the workers stay deferred to the commit, so every check here runs before it.
+# distribution.refusals names the graphs this cannot purge exactly.
+# ---------------------------------------------------------------------------------------------
+
+
+def has_outbox(graph: Graph) -> bool:
+    """Whether a purge of the graph owes Python outbox rows (files, a hook, a snapshot)."""
+    return any(outbox_spec(n.model) for n in graph.nodes)
+
+
+def _minus_gone(var: sql.Composable, node: Node) -> sql.Composable:
+    """Dry runs: ``var`` (text[]) without the keys this dry run already counted as deleted."""
+    return sql.SQL(
+        "IF dry_run THEN\n    {v} := ARRAY(SELECT k FROM unnest({v}) k"
+        " WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g"
+        " WHERE g.run_id = run AND g.db_table = {table} AND g.pk = k));\n  END IF;"
+    ).format(v=var, table=sql.Literal(node.table))
+
+
+class _DistributedPurge:
+    """The purge function of a graph with Citus tables (see the section comment above)."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.order = graph.order()
+        self.index = {node: i for i, node in enumerate(self.order)}
+        self.retained_models = _retained_models()
+
+    def arr(self, node: Node) -> sql.Identifier:
+        return _ident(f"d{self.index[node]}")
+
+    def cut(self, node: Node) -> sql.Identifier:
+        return _ident(f"cut{self.index[node]}")
+
+    def days(self, node: Node) -> sql.Identifier:
+        return _ident(f"days{self.index[node]}")
+
+    def kept(self, node: Node, alias: str) -> sql.Composable:
+        """Not eligible: live, or deleted after the cutoff (a plpgsql variable, computed once on
+        the coordinator, so that every shard compares with the same instant)."""
+        rule = _Retention(node, self.graph.root)
+        return sql.SQL("NOT coalesce({live} IS FALSE AND {a}.{d} < {cut}, false)").format(
+            live=rule.live(alias), a=_ident(alias), d=rule.deleted_at, cut=self.cut(node)
+        )
+
+    def declarations(self) -> list[sql.Composable]:
+        out: list[sql.Composable] = []
+        for node in self.order:
+            out.append(
+                sql.SQL("{} {}[] := '{{}}';  -- keys of {}").format(
+                    self.arr(node), _type(node.pk_type), _comment(node.table)
+                )
+            )
+            if node == self.graph.root or node.model in self.retained_models:
+                days = _Retention(node, self.graph.root).days
+                out.append(sql.SQL("{} integer := {};").format(self.days(node), days))
+                out.append(
+                    sql.SQL("{} timestamptz := now() - make_interval(days => {});").format(
+                        self.cut(node), self.days(node)
+                    )
+                )
+        return out
+
+    def delete_root(self) -> list[sql.Composable]:
+        root = self.graph.root
+        return [
+            sql.SQL("hit := roots;"),
+            _minus_gone(sql.SQL("hit"), root),
+            sql.SQL(
+                "-- The roots still eligible, re-checked under each shard's row lock.\n  "
+                "WITH x AS (DELETE FROM {table} t WHERE t.{pk} = ANY(hit::{type}[]) AND NOT ({kept})"
+                " RETURNING t.{pk})\n  SELECT coalesce(array_agg(x.{pk}), '{{}}') INTO {arr} FROM x;"
+            ).format(
+                table=_ident(root.table),
+                pk=_ident(root.pk),
+                type=_type(root.pk_type),
+                kept=self.kept(root, "t"),
+                arr=self.arr(root),
+            ),
+        ]
+
+    def delete_reached(self, edge: Edge) -> list[sql.Composable]:
+        """Rows an edge's CASCADE reaches, deleted by their match (re-checked under the lock), with
+        the reason of the first that its own policy keeps (live first). The shards return the
+        columns the rule reads; the rule runs on the coordinator (Citus allows only immutable
+        functions in a distributed RETURNING)."""
+        target = edge.target
+        retained = target.model in self.retained_models
+        returning = [sql.SQL("t.{}").format(_ident(target.pk))]
+        reason: sql.Composable = sql.SQL("NULL::text")
+        live: sql.Composable = sql.SQL("false")
+        if retained:
+            rule = _Retention(target, self.graph.root)
+            returning.append(sql.SQL("t.{}").format(rule.deleted_at))
+            if rule.flag is not None:
+                returning.append(sql.SQL("t.{}").format(rule.flag))
+            reason = sql.SQL("CASE WHEN {kept} THEN {why} END").format(
+                kept=self.kept(target, "t"), why=rule.reason("t", self.days(target))
+            )
+            live = rule.live("t")
+        out = [
+            sql.SQL(
+                "-- {label}: CASCADE\n"
+                "  WITH x AS (DELETE FROM {table} t WHERE t.{col} = ANY({src}) RETURNING {returning})\n"
+                "  SELECT coalesce(array_agg(t.{pk}::text), '{{}}'), (array_agg({reason} ORDER BY {live} DESC)"
+                " FILTER (WHERE {reason} IS NOT NULL))[1]\n    INTO hit, retained_reason FROM x t;"
+            ).format(
+                label=_comment(edge.label),
+                table=_ident(target.table),
+                col=_ident(edge.column),
+                src=self.arr(edge.source),
+                pk=_ident(target.pk),
+                returning=sql.SQL(", ").join(returning),
+                reason=reason,
+                live=live,
+            ),
+            _minus_gone(sql.SQL("hit"), target),
+            sql.SQL("{arr} := {arr} || hit::{type}[];").format(arr=self.arr(target), type=_type(target.pk_type)),
+        ]
+        if retained:
+            out.append(
+                sql.SQL(
+                    "IF retained_reason IS NOT NULL THEN\n    RAISE EXCEPTION USING ERRCODE = {}, "
+                    "MESSAGE = retained_reason;\n  END IF;"
+                ).format(sql.Literal(BLOCKED_SQLSTATE))
+            )
+        return out
+
+    def referencing(self, edge: Edge) -> list[sql.Composable]:
+        """hit := the rows of edge.target still referencing the deleted edge.source rows."""
+        return [
+            sql.SQL("hit := ARRAY(SELECT r.{pk}::text FROM {table} r WHERE r.{col} = ANY({src}));").format(
+                pk=_ident(edge.target.pk),
+                table=_ident(edge.target.table),
+                col=_ident(edge.column),
+                src=self.arr(edge.source),
+            ),
+            _minus_gone(sql.SQL("hit"), edge.target),
+        ]
+
+    def blocker(self, edge: Edge, error: sql.Composable) -> list[sql.Composable]:
+        return [
+            *self.referencing(edge),
+            sql.SQL("IF cardinality(hit) > 0 THEN\n    RAISE EXCEPTION USING {};\n  END IF;").format(error),
+        ]
+
+    def blocked(self, edge: Edge) -> sql.Composable:
+        return sql.SQL("ERRCODE = {}, MESSAGE = {}").format(
+            sql.Literal(BLOCKED_SQLSTATE), sql.Literal(edge.blocked_reason)
+        )
+
+    def foreign_key(self, edge: Edge) -> sql.Composable:
+        return _foreign_key_error(edge)
+
+    def update(self, edge: Edge) -> list[sql.Composable]:
+        if edge.set_db_default:
+            value: sql.Composable = sql.SQL("DEFAULT")
+        elif edge.set_value is None:
+            value = sql.SQL("NULL")
+        else:
+            value = sql.SQL("{}::{}").format(sql.Literal(edge.set_value), _type(edge.set_type))
+        return [
+            sql.SQL(
+                "WITH x AS (UPDATE {table} r SET {col} = {value} WHERE r.{col} = ANY({src})"
+                " RETURNING r.{pk}::text AS k)"
+                "\n  SELECT coalesce(array_agg(x.k), '{{}}') INTO hit FROM x;"
+            ).format(
+                table=_ident(edge.target.table),
+                col=_ident(edge.column),
+                value=value,
+                src=self.arr(edge.source),
+                pk=_ident(edge.target.pk),
+            ),
+            _minus_gone(sql.SQL("hit"), edge.target),
+            sql.SQL(
+                "IF cardinality(hit) > 0 THEN updated := updated || jsonb_build_object({}, cardinality(hit)); END IF;"
+            ).format(sql.Literal(f"{edge.target.table}.{edge.column}")),
+        ]
+
+    def cascade(self) -> list[sql.Composable]:
+        """Top-down: a node's rows are deleted once every node whose CASCADE reaches it is; PROTECT
+        is checked right after its source's rows go (the protected rows are all still there)."""
+        out: list[sql.Composable] = [*self.delete_root()]
+        for node in self.order:
+            if node != self.graph.root:
+                for e in self.graph.deleting():
+                    if e.target == node:
+                        out.extend(self.delete_reached(e))
+            for e in self.graph.edges:
+                if e.source == node and e.kind is EdgeKind.PROTECT:
+                    out.extend(self.blocker(e, self.blocked(e)))
+        return out
+
+    def after_deletes(self) -> list[sql.Composable]:
+        """SET updates, then what is left referencing a deleted row: RESTRICT blocks, a DO_NOTHING
+        foreign key would fail the commit (it is deferred on the workers), so it is raised here."""
+        out: list[sql.Composable] = []
+        for e in self.graph.edges:
+            if e.kind is EdgeKind.SET:
+                out.extend(self.update(e))
+        for e in self.graph.edges:
+            if e.kind is EdgeKind.RESTRICT:
+                out.extend(self.blocker(e, self.blocked(e)))
+            elif e.kind is EdgeKind.DO_NOTHING and e.db_constraint:
+                out.extend(self.blocker(e, self.foreign_key(e)))
+        return out
+
+    def holds(self) -> list[sql.Composable]:
+        """Legal holds on the keys deleted (locked by their DELETE: a hold placed meanwhile either
+        committed before this reads it, or waited for the lock and found no row)."""
+        checks = [
+            sql.SQL(
+                "SELECT h.reason INTO hold_reason FROM {holds} h\n"
+                "     WHERE (h.object_pk = '' AND cardinality({arr}) > 0) OR h.object_pk = ANY({arr}::text[])\n"
+                "     ORDER BY h.id LIMIT 1;\n"
+                "    IF hold_reason IS NOT NULL THEN\n"
+                "      RAISE EXCEPTION USING ERRCODE = {code}, MESSAGE = hold_reason;\n"
+                "    END IF;"
+            ).format(holds=_holds_of([_path(node)]), arr=self.arr(node), code=sql.Literal(BLOCKED_SQLSTATE))
+            for node in self.order
+        ]
+        paths = sorted({_path(n) for n in self.order})
+        return [
+            sql.SQL("IF EXISTS (SELECT 1 FROM {}) THEN\n    {}\n  END IF;").format(
+                _holds_of(paths), sql.SQL("\n    ").join(checks)
+            )
+        ]
+
+    def results(self) -> list[sql.Composable]:
+        """Counts, the dry run's keys, and the proof of deletion over the keys deleted."""
+        out: list[sql.Composable] = []
+        for node in self.order:
+            arr = self.arr(node)
+            table = sql.Literal(node.table)
+            if node.key_order == "numeric":
+                keys = sql.SQL("ARRAY(SELECT k::text FROM unnest({}) k ORDER BY k)").format(arr)
+            else:
+                keys = sql.SQL("{}::text[]").format(arr)
+            out.append(
+                sql.SQL(
+                    "IF cardinality({arr}) > 0 THEN\n"
+                    "    deleted := deleted || jsonb_build_object({table}, cardinality({arr}));\n"
+                    "    IF dry_run THEN\n"
+                    "      deleted_keys := deleted_keys || jsonb_build_object({table}, to_jsonb({arr}::text[]));\n"
+                    "    ELSIF item IS NOT NULL THEN\n"
+                    "      INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)\n"
+                    "      VALUES (item, {table}, {order}, {asc}, {keys});\n"
+                    "    END IF;\n  END IF;"
+                ).format(
+                    arr=arr,
+                    table=table,
+                    order=sql.Literal(node.key_order),
+                    asc=sql.Literal(node.key_order == "numeric"),
+                    keys=keys,
+                )
+            )
+        return out
+
+    def render(self, name: str, path: sql.Composable) -> sql.Composable:
+        trigger_ignore = _Function(self.graph, retained=self.retained_models).ignore_triggers()
+        body = [*trigger_ignore, *self.cascade(), *self.after_deletes(), *self.holds(), *self.results()]
+        code = sql.SQL(
+            "DECLARE\n  {declare}\n  hit text[];\n  hold_reason text;\n  retained_reason text;\n"
+            "  run bigint := nullif(current_setting('retention.run_id', true), '')::bigint;\n"
+            "  item bigint := nullif(current_setting('retention.item_id', true), '')::bigint;\n"
+            "  deleted jsonb := '{{}}';\n  deleted_keys jsonb := CASE WHEN dry_run THEN '{{}}'::jsonb END;\n"
+            "  updated jsonb := '{{}}';\n"
+            "BEGIN\n  {body}\n"
+            "  RETURN jsonb_strip_nulls(jsonb_build_object('deleted', deleted, 'updated', updated,"
+            " 'keys', deleted_keys));\n"
+            "END"
+        ).format(declare=sql.SQL("\n  ").join(self.declarations()), body=sql.SQL("\n  ").join(body))
+        return _plpgsql_function(name, "(roots text[], dry_run boolean) RETURNS jsonb", path, "purge", code)
+
+
+def _distributed_candidates(model: type[models.Model], first: bool, by_pk: bool) -> sql.Composable:
+    """The next ``lim`` soft-deleted rows before the cutoff, unlocked (a multi-shard SELECT with
+    ORDER BY and LIMIT, merged on the coordinator), into cand and cand_at in batch order."""
+    root = build(model).root
+    columns = policy_columns(model)
+    at, pk = _ident(columns.deleted_at_column), _ident(root.pk)
+    if first:
+        after: sql.Composable = sql.SQL("")
+    elif by_pk:
+        after = sql.SQL(" AND t.{pk} > after_pk::{type}").format(pk=pk, type=_type(root.pk_type))
+    else:
+        after = sql.SQL(" AND (t.{at}, t.{pk}) > (after_at, after_pk::{type})").format(
+            at=at, pk=pk, type=_type(root.pk_type)
+        )
+    order = sql.SQL("c.pk") if by_pk else sql.SQL("c.deleted_at, c.pk")
+    inner_order = sql.SQL("t.{}").format(pk) if by_pk else sql.SQL("t.{}, t.{}").format(at, pk)
+    return sql.SQL(
+        "SELECT array_agg(c.pk::text ORDER BY {order}), array_agg(c.deleted_at ORDER BY {order}) INTO cand, cand_at\n"
+        "        FROM (SELECT t.{pk} AS pk, t.{at} AS deleted_at FROM {table} t\n"
+        "               WHERE {flag}t.{at} < cutoff{after} ORDER BY {inner_order} LIMIT lim) c;"
+    ).format(
+        order=order,
+        pk=pk,
+        at=at,
+        table=_ident(root.table),
+        after=after,
+        inner_order=inner_order,
+        flag=sql.SQL("t.{} AND ").format(_ident(columns.flag_column)) if columns.flag_column else sql.SQL(""),
+    )
+
+
+def _render_distributed_select(model: type[models.Model], name: str, path: sql.Composable) -> sql.Composable:
+    """The select function of a distributed root: candidates without a lock (the purge's DELETE
+    re-checks them), held roots named; a dry run skips the rows it already counted as deleted,
+    reading on until a batch has some or the table has none."""
+    root = build(model).root
+    code = sql.SQL(
+        "DECLARE\n"
+        "  held jsonb;  -- {{pk or '': reason}} of this model's active legal holds, NULL without any\n"
+        "  run bigint := nullif(current_setting('retention.run_id', true), '')::bigint;\n"
+        "  cand text[];\n  cand_at timestamptz[];\n  hit text[];\n"
+        "BEGIN\n"
+        "  SELECT jsonb_object_agg(h.object_pk, h.reason) INTO held\n"
+        "    FROM (SELECT DISTINCT ON (object_pk) object_pk, reason FROM {holds} ORDER BY object_pk, id) h;\n"
+        "  LOOP\n"
+        "    IF by_pk AND after_pk IS NULL THEN\n      {first_pk}\n"
+        "    ELSIF by_pk THEN\n      {next_pk}\n"
+        "    ELSIF after_at IS NULL THEN\n      {first}\n    ELSE\n      {next}\n    END IF;\n"
+        "    IF cand IS NULL THEN\n"
+        "      RETURN QUERY SELECT NULL::text[], NULL::text[], NULL::timestamptz, NULL::text;\n"
+        "      RETURN;\n    END IF;\n"
+        "    after_at := cand_at[cardinality(cand_at)];\n    after_pk := cand[cardinality(cand)];\n"
+        "    hit := cand;\n  {gone}\n"
+        "    IF cardinality(hit) > 0 THEN\n"
+        "      RETURN QUERY SELECT array_agg(k) FILTER (WHERE coalesce(held->>k, held->>'') IS NULL),\n"
+        "                          array_agg(coalesce(held->>k, held->>''))\n"
+        "                            FILTER (WHERE coalesce(held->>k, held->>'') IS NOT NULL),\n"
+        "                          after_at, after_pk FROM unnest(hit) k;\n"
+        "      RETURN;\n    END IF;\n"
+        "  END LOOP;\n"
+        "END"
+    ).format(
+        holds=_holds_of([_path(root)]),
+        first=_distributed_candidates(model, True, False),
+        next=_distributed_candidates(model, False, False),
+        first_pk=_distributed_candidates(model, True, True),
+        next_pk=_distributed_candidates(model, False, True),
+        gone=_minus_gone(sql.SQL("hit"), root),
+    )
+    return _plpgsql_function(name, SELECT_SIGNATURE, path, "select", code)
+
+
+def _render_refused(name: str, signature: LiteralString, path: sql.Composable, reasons: list[str]) -> sql.Composable:
+    """A function that refuses to purge, naming why (distribution.refusals): a run's item fails with it."""
+    message = "retention cannot purge this model on Citus with its guarantees: " + "; ".join(reasons)
+    code = sql.SQL("BEGIN\n  RAISE EXCEPTION USING ERRCODE = 'feature_not_supported', MESSAGE = {};\nEND").format(
+        sql.Literal(message)
+    )
+    return _plpgsql_function(name, signature, path, "refused", code)
+
+
+def _compile_distributed(
+    model: type[models.Model], graph: Graph, layout: Layout, purge_name: str, select_name: str, path: sql.Composable
+) -> str:
+    """The distributed functions of a graph with Citus tables, or two that refuse, naming why."""
+    reasons = refusals(graph, layout, has_outbox(graph))
+    if reasons:
+        purge = _render_refused(purge_name, "(roots text[], dry_run boolean) RETURNS jsonb", path, reasons)
+        select = _render_refused(select_name, SELECT_SIGNATURE, path, reasons)
+    else:
+        purge = _DistributedPurge(graph).render(purge_name, path)
+        select = _render_distributed_select(model, select_name, path)
+    return "\n\n".join([_text(purge), _text(select)])
+
+
+def compile_model(model: type[models.Model], schemas: list[str], layout: Layout = SINGLE_SERVER) -> CompiledModel:
     """Both functions of a model; they resolve names in pg_catalog, ``schemas`` (the app's, see
-    sync.app_schemas) and pg_temp, never through their caller's search_path."""
+    sync.app_schemas) and pg_temp, never through their caller's search_path. A graph with Citus
+    tables (``layout``, distribution.read_layout) gets the distributed functions."""
     graph = build(model)
-    fn = _Function(graph)
     purge_name = function_name("purge", model)
     select_name = function_name("select", model)
     path = search_path(schemas)
-    text = "\n\n".join([_text(fn.render(purge_name, path)), _text(_render_select(model, select_name, path))])
+    if layout.involves(graph):
+        text = _compile_distributed(model, graph, layout, purge_name, select_name, path)
+    else:
+        fn = _Function(graph)
+        text = "\n\n".join([_text(fn.render(purge_name, path)), _text(_render_select(model, select_name, path))])
     digest = hashlib.sha256(text.encode()).hexdigest()
     return CompiledModel(
         model_path=model_path(model),

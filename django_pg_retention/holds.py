@@ -24,6 +24,7 @@ from django.db import DatabaseError, connections, models, router, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from django_pg_retention.distribution import read_layout
 from django_pg_retention.models import RetentionHold, RetentionRunItem
 from django_pg_retention.policies import model_path
 
@@ -140,9 +141,8 @@ def _place_in(
             cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{int(lock_wait * 1000)}ms"])
         missing: list[str] = []
         for model, held in keys.items():
-            rows: Any = model._meta.base_manager.db_manager(db)  # soft-deleted rows too: those are the ones held
             try:
-                found: set[Any] = set(rows.filter(pk__in=held).select_for_update().values_list("pk", flat=True))
+                found = _lock_rows(db, model, held)
             except DatabaseError as exc:
                 if getattr(getattr(exc, "__cause__", None), "sqlstate", None) == LOCK_NOT_AVAILABLE:
                     raise HoldError(
@@ -172,6 +172,26 @@ def _place_in(
             cause = getattr(exc, "__cause__", None)
             message = getattr(getattr(cause, "diag", None), "message_primary", None) or str(exc)
             raise HoldError(f"{message} (database {db!r}). No hold was recorded.") from exc
+
+
+def _lock_rows(db: str, model: type[models.Model], held: set[Any]) -> set[Any]:
+    """Lock the held rows that exist FOR UPDATE; returns their keys. Citus locks rows only by their
+    distribution column (issue 27): on a table distributed by another column each row's value is
+    read first, then the row is locked on its shard."""
+    rows: Any = model._meta.base_manager.db_manager(db)  # soft-deleted rows too: those are the ones held
+    placement = read_layout(db).of(model._meta.db_table)
+    column = placement.column if placement is not None else None
+    pk_column = model._meta.pk.column  # type: ignore[union-attr]
+    if column is None or column == pk_column:
+        if placement is not None and column == pk_column:  # one router query per row
+            return {k for key in held for k in rows.filter(pk=key).select_for_update().values_list("pk", flat=True)}
+        return set(rows.filter(pk__in=held).select_for_update().values_list("pk", flat=True))
+    field = next(f for f in model._meta.concrete_fields if f.column == column)
+    found: set[Any] = set()
+    for key, value in rows.filter(pk__in=held).values_list("pk", field.attname):
+        locked = rows.filter(pk=key, **{field.attname: value}).select_for_update().values_list("pk", flat=True)
+        found.update(locked)
+    return found
 
 
 def _never_allocated(db: str, model: type[models.Model], key: Any) -> bool:

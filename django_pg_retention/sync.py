@@ -20,6 +20,7 @@ from psycopg import sql
 from django_pg_retention import config
 from django_pg_retention.audit import ensure_triggers
 from django_pg_retention.compiler import SCHEMA, CompiledModel, compile_model, function_name
+from django_pg_retention.distribution import read_layout
 from django_pg_retention.graph import build, purge_order
 from django_pg_retention.keyset_index import sync_keyset_indexes
 from django_pg_retention.migrate_summary import write_summary
@@ -301,9 +302,10 @@ def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: Syn
     kinds = has_policy_kinds(using)
     if not kinds and (left_out := [p.model_path for p in all_policies(using) if p.kind is PolicyKind.TIMESTAMP]):
         logger.warning("database %s is migrated back before timestamp policies: %s not synced", using, left_out)
+    layout = read_layout(using)  # Citus tables get the distributed functions
     for policy in synced_policies(using):
         model = policy.model
-        compiled = compile_model(model, schemas)
+        compiled = compile_model(model, schemas, layout)
         if install_functions(using, compiled):
             result.functions_installed.append(policy.model_path)
         row = existing.pop(policy.model_path, None)

@@ -208,6 +208,9 @@ DECLARE
   key_type text;
   canonical text;
   found_key text;
+  dist_column text;
+  dist_type text;
+  dist_value text;
 BEGIN
   SELECT t.* INTO target FROM retention_hold_target t WHERE t.model_path = NEW.model_path;
   IF NOT FOUND THEN
@@ -228,9 +231,31 @@ BEGIN
       MESSAGE = format('retention_hold: %L is not a primary key of %s (%s %s): %s',
                        NEW.object_pk, NEW.model_path, target.pk_column, key_type, SQLERRM);
   END;
-  EXECUTE format('SELECT t.%1$I::text FROM %2$I.%3$I t WHERE t.%1$I OPERATOR(pg_catalog.=) $1::%4$s FOR KEY SHARE OF t',
-                 target.pk_column, target.table_schema, target.db_table, key_type)
-    INTO found_key USING canonical;
+  -- Citus locks a row only through its distribution column (issue 27): read that value first,
+  -- then lock the row on its shard.
+  -- (Inline, not retention.distribution_column: the inserting role need not use schema retention.)
+  IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+    EXECUTE 'SELECT pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) FROM pg_catalog.pg_dist_partition p'
+            ' WHERE p.logicalrelid = $1 AND p.partmethod = ''h'''
+      INTO dist_column USING format('%I.%I', target.table_schema, target.db_table)::regclass;
+  END IF;
+  IF dist_column IS NULL OR dist_column = target.pk_column THEN
+    EXECUTE format('SELECT t.%1$I::text FROM %2$I.%3$I t WHERE t.%1$I OPERATOR(pg_catalog.=) $1::%4$s FOR KEY SHARE OF t',
+                   target.pk_column, target.table_schema, target.db_table, key_type)
+      INTO found_key USING canonical;
+  ELSE
+    SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) INTO dist_type FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = format('%I.%I', target.table_schema, target.db_table)::regclass AND a.attname = dist_column;
+    EXECUTE format('SELECT t.%1$I::text FROM %2$I.%3$I t WHERE t.%5$I OPERATOR(pg_catalog.=) $1::%4$s',
+                   dist_column, target.table_schema, target.db_table, key_type, target.pk_column)
+      INTO dist_value USING canonical;
+    IF dist_value IS NOT NULL THEN
+      EXECUTE format('SELECT t.%1$I::text FROM %2$I.%3$I t WHERE t.%5$I OPERATOR(pg_catalog.=) $2::%6$s'
+                     ' AND t.%1$I OPERATOR(pg_catalog.=) $1::%4$s FOR KEY SHARE OF t',
+                     target.pk_column, target.table_schema, target.db_table, key_type, dist_column, dist_type)
+        INTO found_key USING canonical, dist_value;
+    END IF;
+  END IF;
   IF found_key IS NULL THEN
     RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation',
       MESSAGE = format('retention_hold: %s has no row with primary key %s (it was purged, or never existed)',
@@ -576,6 +601,7 @@ DECLARE
   item retention_run_item;
   started constant timestamptz := clock_timestamp();
   n_eligible bigint;
+  gone text[];
 BEGIN
   SELECT * INTO pol FROM retention_policy p WHERE p.model_path = start_item.model_path AND p.is_active;
   IF NOT FOUND THEN
@@ -591,12 +617,19 @@ BEGIN
           0, 0, 0, 0, '{}', '{}', '{}', 0, '[]', '[]', started, 'running', '', '{}')
   RETURNING * INTO item;
   BEGIN
+    -- A dry run leaves out its ledger's rows: by a join on one server, by the keys themselves on
+    -- a Citus table (Citus joins no local table to a distributed one), issue 27.
+    IF dry_run THEN
+      gone := ARRAY(SELECT g.pk FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = pol.db_table);
+    END IF;
     EXECUTE format('SELECT count(*) FROM %I t WHERE %s AND t.%I < $1', pol.db_table,
                    retention.soft_deleted_condition(pol.deleted_at_column, pol.flag_column), pol.deleted_at_column)
-         || CASE WHEN dry_run THEN format(' AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g'
-                                          ' WHERE g.run_id = $3 AND g.db_table = $2 AND g.pk = t.%I::text)', pol.pk_column)
-                 ELSE '' END
-      INTO n_eligible USING item.cutoff, pol.db_table, run;
+         || CASE WHEN coalesce(cardinality(gone), 0) = 0 THEN ''
+                 WHEN retention.distribution_column(pol.db_table::regclass) IS NOT NULL
+                   THEN format(' AND NOT (t.%I::text = ANY ($4))', pol.pk_column)
+                 ELSE format(' AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g'
+                             ' WHERE g.run_id = $3 AND g.db_table = $2 AND g.pk = t.%I::text)', pol.pk_column) END
+      INTO n_eligible USING item.cutoff, pol.db_table, run, gone;
     item.eligible := n_eligible;
     IF NOT dry_run AND NOT force AND pol.max_deletions_per_run IS NOT NULL AND n_eligible > pol.max_deletions_per_run THEN
       item.status := 'needs_confirmation';
@@ -1192,6 +1225,33 @@ BEGIN
   PERFORM set_config('retention.upgrade_executors', '', true);
 END
 $$;
+
+-- ===================================================================================================
+-- Citus (issue 27). On a Citus coordinator the generated functions of a graph with Citus tables are
+-- the distributed ones (django_pg_retention/compiler.py, _DistributedPurge; docs/architecture.md).
+-- What the static SQL needs to know: a table's distribution column (check_hold locks a held row
+-- through it; start_item's dry-run count names its ledger's keys instead of joining the ledger).
+-- ===================================================================================================
+
+-- NULL for a table Citus does not know (every table without Citus), '' for a reference or Citus
+-- local table, else the column a distributed table is sharded by.
+CREATE OR REPLACE FUNCTION retention.distribution_column(tbl regclass) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  col text;
+BEGIN
+  IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+    RETURN NULL;
+  END IF;
+  EXECUTE 'SELECT CASE WHEN p.partmethod = ''h'' THEN pg_catalog.column_to_column_name(p.logicalrelid, p.partkey)'
+          ' ELSE '''' END FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid = $1'
+    INTO col USING tbl;
+  RETURN col;
+END
+$$;
+COMMENT ON FUNCTION retention.distribution_column(regclass) IS
+  'Citus: the column a distributed table is sharded by, '''' for a reference table, NULL for a table Citus does not know';
+REVOKE ALL ON FUNCTION retention.distribution_column(regclass) FROM PUBLIC;
 
 -- End of the security section (issue 30).
 

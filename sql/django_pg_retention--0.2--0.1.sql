@@ -42,3 +42,6 @@ DROP FUNCTION IF EXISTS retention.sealed_record(text, jsonb);
 DROP TABLE IF EXISTS retention.record_seal;
 DROP FUNCTION IF EXISTS retention.refuse_direct_step_call();
 DROP PROCEDURE IF EXISTS retention.run_cleanup(boolean, text, bigint, bigint, text, boolean);
+
+-- Citus (issue 27).
+DROP FUNCTION IF EXISTS retention.distribution_column(regclass);

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
 import pytest
 from django.db import connection
+
+# tests/citus runs on its own settings (a Citus coordinator), in a pytest run of its own: make test.
+collect_ignore = [] if os.environ.get("DJANGO_SETTINGS_MODULE") == "citus.settings" else ["citus"]
 
 
 def server_dsn(dbname: str) -> str:
