@@ -34,15 +34,6 @@ POLICIES = config.POLICIES_SETTING
 TIMESTAMP_POLICIES = config.TIMESTAMP_POLICIES_SETTING
 CLEANUP = config.CLEANUP_SETTING
 
-# RETENTION_TIMESTAMP_POLICIES: the id of each kind of problem (policies.TIMESTAMP_TOPICS).
-TIMESTAMP_CHECK_IDS = {
-    "shape": "pg_retention.E014",  # not a dict, or an entry not {"field": ..., "days": ...}
-    "model": "pg_retention.E015",  # the key names no installed concrete model
-    "field": "pg_retention.E016",  # no such field, or not a DateTimeField of the model's own table
-    "days": "pg_retention.E017",  # days not a whole number from 0 to MAX_DAYS
-    "soft_delete": "pg_retention.E018",  # a soft-delete model, or a model named in both settings
-}
-
 
 @dataclass(frozen=True)
 class CheckInfo:
@@ -206,6 +197,15 @@ CHECKS: dict[str, CheckInfo] = {
             database=True,
         ),
     )
+}
+
+# RETENTION_TIMESTAMP_POLICIES: the id of each kind of problem (policies.TIMESTAMP_TOPICS).
+TIMESTAMP_CHECK_IDS = {
+    "shape": "pg_retention.E014",  # not a dict, or an entry not {"field": ..., "days": ...}
+    "model": "pg_retention.E015",  # the key names no installed concrete model
+    "field": "pg_retention.E016",  # no such field, or not a DateTimeField of the model's own table
+    "days": "pg_retention.E017",  # days not a whole number from 0 to MAX_DAYS
+    "soft_delete": "pg_retention.E018",  # a soft-delete model, or a model named in both settings
 }
 
 
