@@ -160,6 +160,18 @@ def _holds_of(paths: list[str]) -> sql.Composable:
     )
 
 
+def _hold_check(node: Node, keys: sql.Identifier) -> sql.Composable:
+    """Raise the first active hold on ``node``'s model that names one of ``keys`` (or all its rows)."""
+    return sql.SQL(
+        "SELECT h.reason INTO hold_reason FROM {holds} h\n"
+        "     WHERE (h.object_pk = '' AND cardinality({arr}) > 0) OR h.object_pk = ANY({arr}::text[])\n"
+        "     ORDER BY h.id LIMIT 1;\n"
+        "    IF hold_reason IS NOT NULL THEN\n"
+        "      RAISE EXCEPTION USING ERRCODE = {code}, MESSAGE = hold_reason;\n"
+        "    END IF;"
+    ).format(holds=_holds_of([_path(node)]), arr=keys, code=sql.Literal(BLOCKED_SQLSTATE))
+
+
 def _retained_models() -> set[type[models.Model]]:
     """Models whose rows a cascade must not take while their own policy keeps them: every model
     with a policy (a timestamp policy's too), unless on_retained_cascade is "delete" (Django's
@@ -381,17 +393,7 @@ class _Function:
         One probe of the (small) hold table per batch; the per-table checks run only when a model
         of this graph has an active hold."""
         paths = sorted({_path(n) for n in self.graph.nodes})
-        checks = [
-            sql.SQL(
-                "SELECT h.reason INTO hold_reason FROM {holds} h\n"
-                "     WHERE (h.object_pk = '' AND cardinality({arr}) > 0) OR h.object_pk = ANY({arr}::text[])\n"
-                "     ORDER BY h.id LIMIT 1;\n"
-                "    IF hold_reason IS NOT NULL THEN\n"
-                "      RAISE EXCEPTION USING ERRCODE = {code}, MESSAGE = hold_reason;\n"
-                "    END IF;"
-            ).format(holds=_holds_of([_path(node)]), arr=self.arr(node), code=sql.Literal(BLOCKED_SQLSTATE))
-            for node in self.graph.nodes
-        ]
+        checks = [_hold_check(node, self.arr(node)) for node in self.graph.nodes]
         return [
             sql.SQL("IF EXISTS (SELECT 1 FROM {}) THEN\n    {}\n  END IF;").format(
                 _holds_of(paths), sql.SQL("\n    ").join(checks)
@@ -406,17 +408,7 @@ class _Function:
         leaves = [n for n in self.graph.nodes if self.by_match(n)]
         if not leaves:
             return []
-        checks = [
-            sql.SQL(
-                "SELECT h.reason INTO hold_reason FROM {holds} h\n"
-                "     WHERE (h.object_pk = '' AND cardinality({arr}) > 0) OR h.object_pk = ANY({arr}::text[])\n"
-                "     ORDER BY h.id LIMIT 1;\n"
-                "    IF hold_reason IS NOT NULL THEN\n"
-                "      RAISE EXCEPTION USING ERRCODE = {code}, MESSAGE = hold_reason;\n"
-                "    END IF;"
-            ).format(holds=_holds_of([_path(node)]), arr=self.arr(node), code=sql.Literal(BLOCKED_SQLSTATE))
-            for node in leaves
-        ]
+        checks = [_hold_check(node, self.arr(node)) for node in leaves]
         paths = sorted({_path(n) for n in leaves})
         return [
             sql.SQL(
@@ -986,17 +978,7 @@ class _DistributedPurge:
     def holds(self) -> list[sql.Composable]:
         """Legal holds on the keys deleted (locked by their DELETE: a hold placed meanwhile either
         committed before this reads it, or waited for the lock and found no row)."""
-        checks = [
-            sql.SQL(
-                "SELECT h.reason INTO hold_reason FROM {holds} h\n"
-                "     WHERE (h.object_pk = '' AND cardinality({arr}) > 0) OR h.object_pk = ANY({arr}::text[])\n"
-                "     ORDER BY h.id LIMIT 1;\n"
-                "    IF hold_reason IS NOT NULL THEN\n"
-                "      RAISE EXCEPTION USING ERRCODE = {code}, MESSAGE = hold_reason;\n"
-                "    END IF;"
-            ).format(holds=_holds_of([_path(node)]), arr=self.arr(node), code=sql.Literal(BLOCKED_SQLSTATE))
-            for node in self.order
-        ]
+        checks = [_hold_check(node, self.arr(node)) for node in self.order]
         paths = sorted({_path(n) for n in self.order})
         return [
             sql.SQL("IF EXISTS (SELECT 1 FROM {}) THEN\n    {}\n  END IF;").format(
