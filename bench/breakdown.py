@@ -28,6 +28,7 @@ import os
 import re
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -61,12 +62,19 @@ STATEMENT_GROUPS = [
 ]
 
 
-def statement_times(conn: psycopg.Connection) -> list[tuple[str, int, float]]:
+# Work that does not depend on the machine's load: buffers touched, buffers dirtied, WAL records,
+# WAL bytes. pg_stat_statements counts a statement's nested statements in its own figures too, so
+# only the leaf statements (the purge function's, the RI queries) are summed by group.
+WORK = ("buffers touched", "buffers dirtied", "WAL records", "WAL MB")
+
+
+def statement_work(conn: psycopg.Connection) -> list[tuple[str, int, float, tuple[float, ...]]]:
     rows = conn.execute(
-        "SELECT regexp_replace(query, '\\s+', ' ', 'g'), calls, total_exec_time FROM pg_stat_statements"
-        " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        "SELECT regexp_replace(query, '\\s+', ' ', 'g'), calls, total_exec_time,"
+        " shared_blks_hit + shared_blks_read, shared_blks_dirtied, wal_records, wal_bytes / 1e6"
+        " FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
     ).fetchall()
-    return [(str(q), int(c), float(t)) for q, c, t in rows]
+    return [(str(r[0]), int(r[1]), float(r[2]), tuple(float(x) for x in r[3:])) for r in rows]
 
 
 def function_times(conn: psycopg.Connection) -> dict[str, tuple[float, float]]:
@@ -79,9 +87,15 @@ def group_of(name: str, groups: list[tuple[str, str]]) -> str | None:
     return next((label for label, pattern in groups if re.search(pattern, name)), None)
 
 
-def measured(
-    url: str, statements: list[str], fk_triggers: bool = True
-) -> tuple[float, list[tuple[str, int, float]], dict[str, tuple[float, float]]]:
+@dataclass
+class Measured:
+    wall: float  # seconds
+    wal_mb: float  # WAL written by the server while the statements ran (all of it, LSN difference)
+    statements: list[tuple[str, int, float, tuple[float, ...]]]
+    functions: dict[str, tuple[float, float]]
+
+
+def measured(url: str, statements: list[str], fk_triggers: bool = True) -> Measured:
     """Wall seconds of the statements on a fresh copy, then what the counters saw. fk_triggers=False
     runs them with session_replication_role = replica (no trigger fires, the foreign keys' included):
     a measurement of what the FK triggers cost in all, never a way to purge."""
@@ -90,7 +104,9 @@ def measured(
         if not fk_triggers:
             conn.execute("SET session_replication_role = replica")
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        conn.execute("CHECKPOINT")  # every method starts with the same full-page-image state
         conn.execute("SELECT pg_stat_statements_reset(), pg_stat_reset()")
+        lsn = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]  # type: ignore[index]
         started = time.perf_counter()
         if statements == [CALL]:
             conn.execute(CALL)
@@ -99,16 +115,34 @@ def measured(
                 for statement in statements:
                     conn.execute(statement)  # type: ignore[arg-type]
         wall = time.perf_counter() - started
+        wal_row = conn.execute("SELECT (pg_wal_lsn_diff(pg_current_wal_lsn(), %s) / 1e6)::float8", [lsn]).fetchone()
+        assert wal_row is not None
         time.sleep(0.6)  # function counters reach the statistics collector when the backend reports
-        return wall, statement_times(conn), function_times(conn)
+        return Measured(wall, float(wal_row[0]), statement_work(conn), function_times(conn))
 
 
-def split(stats: list[tuple[str, int, float]], checks_inside: bool) -> dict[str, float]:
+def split_work(stats: list[tuple[str, int, float, tuple[float, ...]]], checks_inside: bool) -> dict[str, list[float]]:
+    """Buffers and WAL by STATEMENT_GROUPS (leaf statements only: the RI queries are counted inside
+    the DELETE's figures too, so they are subtracted from it, as for the time)."""
+    out: dict[str, list[float]] = {}
+    for query, _, _, work in stats:
+        label = group_of(query, STATEMENT_GROUPS)
+        if label:
+            acc = out.setdefault(label, [0.0] * len(WORK))
+            for i, value in enumerate(work):
+                acc[i] += value
+    fk, delete = STATEMENT_GROUPS[0][0], STATEMENT_GROUPS[1][0]
+    if checks_inside and fk in out and delete in out:
+        out[delete] = [d - f for d, f in zip(out[delete], out[fk], strict=True)]
+    return out
+
+
+def split(stats: list[tuple[str, int, float, tuple[float, ...]]], checks_inside: bool) -> dict[str, float]:
     """Statement time by STATEMENT_GROUPS. A purge sets its constraints IMMEDIATE, so the RI queries
     ran inside its DELETE statement and are subtracted from it; the floor's (Django's constraints are
     DEFERRABLE INITIALLY DEFERRED) ran at its COMMIT."""
     out: dict[str, float] = {}
-    for query, _, ms in stats:
+    for query, _, ms, _ in stats:
         label = group_of(query, STATEMENT_GROUPS)
         if label:
             out[label] = out.get(label, 0.0) + ms
@@ -122,30 +156,28 @@ def row(label: str, ms: float, total: float) -> str:
     return f"| {label} | {ms:,.0f} | {100 * ms / total:.1f}% |"
 
 
-def report(shape: Shape, url: str) -> None:
-    from run import FLOOR_A, FLOOR_STATEMENTS
+def work_row(label: str, work: list[float] | None) -> str:
+    figures = work or [0.0] * len(WORK)
+    return f"| {label} | " + " | ".join(f"{v:,.0f}" if i < 3 else f"{v:,.1f}" for i, v in enumerate(figures)) + " |"
 
-    build_template(url, TEMPLATE, shape)
-    floor_wall, floor_stats, _ = measured(url, FLOOR_STATEMENTS[shape.kind][FLOOR_A])
-    floor_bare = measured(url, FLOOR_STATEMENTS[shape.kind][FLOOR_A], fk_triggers=False)[0]
-    run_wall, run_stats, functions = measured(url, [CALL])
-    run_bare = measured(url, [CALL], fk_triggers=False)[0]
-    total = functions["run_cleanup"][0]
+
+def print_times(shape: Shape, floor: Measured, floor_bare: float, run: Measured, run_bare: float) -> None:
+    total = run.functions["run_cleanup"][0]
     by_group: dict[str, float] = {}
-    for name, (_, self_ms) in functions.items():
+    for name, (_, self_ms) in run.functions.items():
         label = group_of(name, FUNCTION_GROUPS) or BOOKKEEPING
         by_group[label] = by_group.get(label, 0.0) + self_ms
-    purge_label = FUNCTION_GROUPS[2][0]
-    purge_ms = by_group.get(purge_label, 0.0)
-    purge_statements = [s for s in run_stats if not s[0].startswith("SELECT retention.")]
-    parts = split(purge_statements, checks_inside=True)
+    purge_ms = by_group.get(FUNCTION_GROUPS[2][0], 0.0)
+    parts = split(purge_statements(run), checks_inside=True)
 
     print(f"\n## {shape.label}\n")
     print("| | floor A | run_cleanup | ratio |\n|---|---|---|---|")
-    print(f"| wall s | {floor_wall:.2f} | {run_wall:.2f} | {run_wall / floor_wall:.2f} |")
+    print(f"| wall s | {floor.wall:.2f} | {run.wall:.2f} | {run.wall / floor.wall:.2f} |")
     bare = f"{floor_bare:.2f} | {run_bare:.2f} | {run_bare / floor_bare:.2f}"
     print(f"| wall s, no trigger fires (replica role) | {bare} |")
-    print(f"| the FK triggers in all, s | {floor_wall - floor_bare:.2f} | {run_wall - run_bare:.2f} | |\n")
+    print(f"| the FK triggers in all, s | {floor.wall - floor_bare:.2f} | {run.wall - run_bare:.2f} | |")
+    wal = f"{floor.wal_mb:,.1f} | {run.wal_mb:,.1f} | {run.wal_mb / floor.wal_mb:.2f}"
+    print(f"| WAL MB (whole server, after a CHECKPOINT) | {wal} |\n")
     print("| run_cleanup, by routine (self time) | ms | share |\n|---|---|---|")
     for label in [g[0] for g in FUNCTION_GROUPS] + [BOOKKEEPING]:
         print(row(label, by_group.get(label, 0.0), total))
@@ -153,13 +185,48 @@ def report(shape: Shape, url: str) -> None:
     for label, _ in STATEMENT_GROUPS:
         print(row(label, parts.get(label, 0.0), total))
     print(row("its PL/pgSQL (arrays, loops, calls)", purge_ms - sum(parts.values()), total))
-    floor_parts = split(floor_stats, checks_inside=False)
-    floor_ms = 1000 * floor_wall
+    floor_parts = split(floor.statements, checks_inside=False)
+    floor_ms = 1000 * floor.wall
     print(f"\n| floor A, by statement | ms | share of the floor's {floor_ms:,.0f} ms |\n|---|---|---|")
     for label, _ in STATEMENT_GROUPS[:2]:
         print(row(label, floor_parts.get(label, 0.0), floor_ms))
     rest = "the rest: COMMIT, where the deferred FK triggers fire (their queries are counted above)"
     print(row(rest, floor_ms - sum(floor_parts.values()), floor_ms))
+
+
+def print_work(floor: Measured, run: Measured) -> None:
+    """The same split in work that the machine's load does not change (read these on a busy machine)."""
+    header = "| " + " | ".join(WORK) + " |"
+    print(f"\n| run_cleanup's purge function and select, by statement {header}\n|---" + "|---" * len(WORK) + "|")
+    parts = split_work(purge_statements(run), checks_inside=True)
+    for label, _ in STATEMENT_GROUPS:
+        print(work_row(label, parts.get(label)))
+    select = [s for s in run.statements if s[0].startswith("WITH c AS")]
+    print(work_row("select the batch and lock its roots", split_sum(select)))
+    print(f"\n| floor A, by statement {header}\n|---" + "|---" * len(WORK) + "|")
+    floor_parts = split_work(floor.statements, checks_inside=False)
+    for label, _ in STATEMENT_GROUPS[:2]:
+        print(work_row(label, floor_parts.get(label)))
+
+
+def split_sum(stats: list[tuple[str, int, float, tuple[float, ...]]]) -> list[float]:
+    return [sum(s[3][i] for s in stats) for i in range(len(WORK))]
+
+
+def purge_statements(run: Measured) -> list[tuple[str, int, float, tuple[float, ...]]]:
+    return [s for s in run.statements if not s[0].startswith("SELECT retention.")]
+
+
+def report(shape: Shape, url: str) -> None:
+    from run import FLOOR_A, FLOOR_STATEMENTS
+
+    build_template(url, TEMPLATE, shape)
+    floor = measured(url, FLOOR_STATEMENTS[shape.kind][FLOOR_A])
+    floor_bare = measured(url, FLOOR_STATEMENTS[shape.kind][FLOOR_A], fk_triggers=False).wall
+    run = measured(url, [CALL])
+    run_bare = measured(url, [CALL], fk_triggers=False).wall
+    print_times(shape, floor, floor_bare, run, run_bare)
+    print_work(floor, run)
     drop(url, COPY)
     drop(url, TEMPLATE)
 
