@@ -14,8 +14,11 @@ import os
 from pathlib import Path
 
 import pytest
+from django.db import models
 
+from django_pg_retention import compiler, graph
 from django_pg_retention.compiler import compile_model
+from django_pg_retention.distribution import REFERENCE, SINGLE_SERVER, Layout, Placement
 from django_pg_retention.policies import get_model
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -43,3 +46,28 @@ def test_the_generated_sql_is_the_reviewed_golden_file(path: str) -> None:
         f"the SQL generated for {path} ({CASES[path]}) differs from {golden.name}: if the change is meant, "
         "run UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_compiler_golden.py and review git diff tests/golden/"
     )
+
+
+@pytest.mark.parametrize(("path", "citus"), [("rules.Author", False), ("rules.Owner", False), ("rules.Owner", True)])
+def test_compiling_a_model_builds_its_graph_once(path: str, citus: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """compile_model reads Django's model graph once and hands it to every part of both functions
+    (issue 25: it used to build it ten times), the distributed part (every table a reference table,
+    which Citus can purge for rules.Owner) included."""
+    model = get_model(path)
+    layout = SINGLE_SERVER
+    if citus:
+        built = graph.build(model)
+        tables = {n.table for n in built.nodes} | {e.target.table for e in built.edges}
+        layout = Layout({t: Placement(REFERENCE, None) for t in tables})
+    real_build = graph.build
+    calls: list[object] = []
+
+    def counting_build(m: type[models.Model]) -> graph.Graph:
+        calls.append(m)
+        return real_build(m)
+
+    monkeypatch.setattr(graph, "build", counting_build)
+    monkeypatch.setattr(compiler, "build", counting_build)
+    compiled = compile_model(model, ["public"], layout)
+    assert ("cannot purge" in compiled.sql) is False  # the distributed purge itself, not its refusal
+    assert len(calls) == 1
