@@ -40,7 +40,14 @@ from psycopg import sql
 from django_pg_retention import config
 from django_pg_retention.distribution import SINGLE_SERVER, Layout, refusals
 from django_pg_retention.graph import DELETING, Edge, EdgeKind, Graph, Node, build
-from django_pg_retention.policies import PolicyKind, model_path, policy_columns, policy_kind, policy_models
+from django_pg_retention.policies import (
+    PolicyKind,
+    SoftDeleteColumns,
+    model_path,
+    policy_columns,
+    policy_kind,
+    policy_models,
+)
 
 SCHEMA = "retention"
 ALL_FIELDS = "__all__"  # retention_snapshot_fields: keep every column of a purged row in the outbox
@@ -256,8 +263,10 @@ def _foreign_key_error(edge: Edge) -> sql.Composable:
     return error
 
 
-class _Function:
-    """Builds the body of one purge function (``dry`` renders the statements of a dry run)."""
+class _Purge:
+    """One purge function in the making: its graph, a real or a dry run (``dry`` renders a dry
+    run's statements, which skip the rows the dry run already counted as deleted), and the keys
+    array of each table (d0 for the root, d1, ...) that the statements below fill and read."""
 
     def __init__(self, graph: Graph, dry: bool = False, retained: set[type[models.Model]] | None = None) -> None:
         self.graph = graph
@@ -271,52 +280,13 @@ class _Function:
     def gone(self, alias: str, node: Node) -> sql.Composable:
         return _not_gone(alias, node) if self.dry else sql.SQL("")
 
-    def match(self, alias: str, edge: Edge) -> sql.Composable:
-        """SQL true for ``alias`` rows of edge.target that the deleted edge.source rows reach."""
-        a = _ident(alias)
-        src = self.arr(edge.source)
-        if edge.kind is EdgeKind.GENERIC:
-            assert edge.content_type is not None
-            app_label, model_name = edge.content_type
-            ids: sql.Composable = src
-            if edge.object_id_type != edge.source.pk_type:
-                ids = sql.SQL("({}::text[])::{}[]").format(src, _type(edge.object_id_type))
-            return sql.SQL(
-                "{a}.{ct} = (SELECT id FROM django_content_type WHERE app_label = {app} AND model = {model})"
-                " AND {a}.{oid} = ANY({ids})"
-            ).format(
-                a=a,
-                ct=_ident(edge.to_column),
-                app=sql.Literal(app_label),
-                model=sql.Literal(model_name),
-                oid=_ident(edge.column),
-                ids=ids,
-            )
-        if edge.by_pk:
-            return sql.SQL("{}.{} = ANY({})").format(a, _ident(edge.column), src)
-        return sql.SQL("{a}.{col} IN (SELECT s.{to} FROM {table} s WHERE s.{pk} = ANY({src}))").format(
-            a=a,
-            col=_ident(edge.column),
-            to=_ident(edge.to_column),
-            table=_ident(edge.source.table),
-            pk=_ident(edge.source.pk),
-            src=src,
-        )
+    def in_closure(self, node: Node) -> bool:
+        return node in self.var
 
-    def reached(self, edge: Edge) -> sql.Composable:
-        """ARRAY of target primary keys that a deleting edge reaches.
-
-        A real run locks the rows it will delete by key (FOR UPDATE: a concurrent UPDATE that moves
-        one to a live parent is waited for and re-checked, and no new row can reference it until
-        the batch commits); leaves deleted by their match need no lock."""
-        lock = sql.SQL("") if self.dry or self.by_match(edge.target) else sql.SQL(" FOR UPDATE OF t")
-        return sql.SQL("ARRAY(SELECT t.{pk} FROM {table} t WHERE {match}{gone}{lock})").format(
-            pk=_ident(edge.target.pk),
-            table=_ident(edge.target.table),
-            match=self.match("t", edge),
-            gone=self.gone("t", edge.target),
-            lock=lock,
-        )
+    def not_deleted(self, alias: str, node: Node) -> sql.Composable:
+        if not self.in_closure(node):
+            return sql.SQL("")
+        return sql.SQL(" AND NOT ({}.{} = ANY({}))").format(_ident(alias), _ident(node.pk), self.arr(node))
 
     def by_match(self, node: Node) -> Edge | None:
         """The edge a real run deletes ``node``'s rows by: its one deleting edge when it is a leaf
@@ -329,319 +299,395 @@ class _Function:
         incoming = [e for e in self.graph.deleting() if e.target == node]
         return incoming[0] if len(incoming) == 1 else None
 
-    def closure(self) -> list[sql.Composable]:
-        incoming: dict[Node, list[Edge]] = {n: [] for n in self.graph.nodes}
-        for e in self.graph.deleting():
-            incoming[e.target].append(e)
-        steps: list[sql.Composable] = []
-        cyclic = self.graph.has_cycle()
-        for node in self.graph.order():
-            if node == self.graph.root and not cyclic:
-                continue
-            for e in incoming[node]:
-                var = self.arr(node)
-                if len(incoming[node]) == 1 and not cyclic:
-                    steps.append(sql.SQL("{} := {};").format(var, self.reached(e)))
-                else:
-                    steps.append(
-                        sql.SQL("{v} := ARRAY(SELECT DISTINCT x FROM unnest({v} || {r}) x);").format(
-                            v=var, r=self.reached(e)
-                        )
-                    )
-        if not cyclic:
-            return steps
-        sizes = sql.SQL(" + ").join(
-            sql.SQL("coalesce(cardinality({}), 0)").format(self.arr(n)) for n in self.graph.nodes
-        )
-        return [
-            sql.SQL("LOOP"),
-            sql.SQL("  size_before := {};").format(sizes),
-            *[sql.SQL("  ") + s for s in steps],
-            sql.SQL("  EXIT WHEN {} = size_before;").format(sizes),
-            sql.SQL("END LOOP;"),
-        ]
 
-    def in_closure(self, node: Node) -> bool:
-        return node in self.var
+# --- The closure: the rows a batch's cascade reaches ---------------------------------------------
 
-    def not_deleted(self, alias: str, node: Node) -> sql.Composable:
-        if not self.in_closure(node):
-            return sql.SQL("")
-        return sql.SQL(" AND NOT ({}.{} = ANY({}))").format(_ident(alias), _ident(node.pk), self.arr(node))
 
-    def raise_if_referenced(self, edge: Edge, where_extra: sql.Composable, error: sql.Composable) -> sql.Composable:
-        """Raise when a row of the edge's target still references the rows this batch deletes."""
+def _match(p: _Purge, alias: str, edge: Edge) -> sql.Composable:
+    """SQL true for ``alias`` rows of edge.target that the deleted edge.source rows reach."""
+    a = _ident(alias)
+    src = p.arr(edge.source)
+    if edge.kind is EdgeKind.GENERIC:
+        assert edge.content_type is not None
+        app_label, model_name = edge.content_type
+        ids: sql.Composable = src
+        if edge.object_id_type != edge.source.pk_type:
+            ids = sql.SQL("({}::text[])::{}[]").format(src, _type(edge.object_id_type))
         return sql.SQL(
-            "IF EXISTS (SELECT 1 FROM {table} r WHERE {match}{extra}{gone}) THEN\n"
-            "    RAISE EXCEPTION USING {error};\n"
-            "  END IF;"
+            "{a}.{ct} = (SELECT id FROM django_content_type WHERE app_label = {app} AND model = {model})"
+            " AND {a}.{oid} = ANY({ids})"
         ).format(
-            table=_ident(edge.target.table),
-            match=self.match("r", edge),
-            extra=where_extra,
-            gone=self.gone("r", edge.target),
-            error=error,
+            a=a,
+            ct=_ident(edge.to_column),
+            app=sql.Literal(app_label),
+            model=sql.Literal(model_name),
+            oid=_ident(edge.column),
+            ids=ids,
         )
+    if edge.by_pk:
+        return sql.SQL("{}.{} = ANY({})").format(a, _ident(edge.column), src)
+    return sql.SQL("{a}.{col} IN (SELECT s.{to} FROM {table} s WHERE s.{pk} = ANY({src}))").format(
+        a=a,
+        col=_ident(edge.column),
+        to=_ident(edge.to_column),
+        table=_ident(edge.source.table),
+        pk=_ident(edge.source.pk),
+        src=src,
+    )
 
-    def blocker(self, edge: Edge, reason: str, where_extra: sql.Composable) -> sql.Composable:
-        error = sql.SQL("ERRCODE = {}, MESSAGE = {}").format(sql.Literal(BLOCKED_SQLSTATE), sql.Literal(reason))
-        return self.raise_if_referenced(edge, where_extra, error)
 
-    def holds(self) -> list[sql.Composable]:
-        """Legal holds: no row of any table this batch deletes may be held (or its whole model).
+def _reached(p: _Purge, edge: Edge) -> sql.Composable:
+    """ARRAY of target primary keys that a deleting edge reaches.
 
-        One probe of the (small) hold table per batch; the per-table checks run only when a model
-        of this graph has an active hold."""
-        paths = sorted({_path(n) for n in self.graph.nodes})
-        checks = [_hold_check(node, self.arr(node)) for node in self.graph.nodes]
-        return [
-            sql.SQL("IF EXISTS (SELECT 1 FROM {}) THEN\n    {}\n  END IF;").format(
-                _holds_of(paths), sql.SQL("\n    ").join(checks)
-            )
-        ]
+    A real run locks the rows it will delete by key (FOR UPDATE: a concurrent UPDATE that moves
+    one to a live parent is waited for and re-checked, and no new row can reference it until
+    the batch commits); leaves deleted by their match need no lock."""
+    lock = sql.SQL("") if p.dry or p.by_match(edge.target) else sql.SQL(" FOR UPDATE OF t")
+    return sql.SQL("ARRAY(SELECT t.{pk} FROM {table} t WHERE {match}{gone}{lock})").format(
+        pk=_ident(edge.target.pk),
+        table=_ident(edge.target.table),
+        match=_match(p, "t", edge),
+        gone=p.gone("t", edge.target),
+        lock=lock,
+    )
 
-    def late_holds(self) -> list[sql.Composable]:
-        """Legal holds again, after the deletes, on the leaves deleted by their parent match: the
-        DELETE waits for such a row's lock (a hold being placed holds it) without the closure
-        having locked it, so a hold that committed meanwhile is seen here (the batch then fails
-        with RT001 and is bisected, as for any hold). Real runs only; nothing without leaves."""
-        leaves = [n for n in self.graph.nodes if self.by_match(n)]
-        if not leaves:
-            return []
-        checks = [_hold_check(node, self.arr(node)) for node in leaves]
-        paths = sorted({_path(n) for n in leaves})
-        return [
-            sql.SQL(
-                "-- Holds committed while a DELETE waited for a leaf's lock.\n"
-                "  IF EXISTS (SELECT 1 FROM {}) THEN\n    {}\n  END IF;"
-            ).format(_holds_of(paths), sql.SQL("\n    ").join(checks))
-        ]
 
-    def retention_checks(self) -> list[sql.Composable]:
-        """Retention-aware cascades: no row the cascade reaches may be one its own policy still
-        keeps (live, or younger than that policy). Live rows are reported first. The root's table
-        is checked only where the root's cascade can reach it again (its roots are eligible)."""
-        root = self.graph.root
-        reaches_root = any(e.target == root for e in self.graph.deleting())
-        out: list[sql.Composable] = []
-        for node in self.graph.nodes:
-            if node.model not in self.retained_models or (node == root and not reaches_root):
-                continue
-            rule = _Retention(node, root)
-            days = sql.SQL("p.days")
-            out.append(
-                sql.SQL(
-                    "SELECT {reason} INTO retained_reason FROM {table} t, (SELECT {days} AS days) p\n"
-                    "   WHERE t.{pk} = ANY({arr}) AND {kept}\n"
-                    "   ORDER BY {live} DESC LIMIT 1;\n"
-                    "  IF retained_reason IS NOT NULL THEN\n"
-                    "    RAISE EXCEPTION USING ERRCODE = {code}, MESSAGE = retained_reason;\n"
-                    "  END IF;"
-                ).format(
-                    reason=rule.reason("t", days),
-                    table=_ident(node.table),
-                    days=rule.days,
-                    pk=_ident(node.pk),
-                    arr=self.arr(node),
-                    kept=rule.kept("t", days),
-                    live=rule.live("t"),
-                    code=sql.Literal(BLOCKED_SQLSTATE),
-                )
-            )
-        return out
-
-    def checks(self) -> list[sql.Composable]:
-        out: list[sql.Composable] = []
-        for e in self.graph.edges:
-            if e.kind is EdgeKind.PROTECT:
-                out.append(self.blocker(e, e.blocked_reason, sql.SQL("")))
-            elif e.kind is EdgeKind.RESTRICT:
-                # Allowed only when the restricting row goes too, by a cascade from this batch.
-                out.append(self.blocker(e, e.blocked_reason, self.not_deleted("r", e.target)))
-        return out
-
-    def foreign_keys(self) -> list[sql.Composable]:
-        """Dry runs: the DO_NOTHING foreign keys, checked where a real run's constraint fires (after
-        every other check and update, at the end of the deleting statement)."""
-        return [
-            self.foreign_key_check(e)
-            for e in self.graph.edges
-            if e.kind is EdgeKind.DO_NOTHING and e.db_constraint and self.dry
-        ]
-
-    def foreign_key_check(self, edge: Edge) -> sql.Composable:
-        """Dry runs: what the (deferred) foreign key of a DO_NOTHING relation would refuse, with
-        PostgreSQL's own message, ignoring rows the dry run already counted as deleted."""
-        error = _foreign_key_error(edge)
-        return self.raise_if_referenced(edge, self.not_deleted("r", edge.target), error)
-
-    def updates(self) -> list[sql.Composable]:
-        out: list[sql.Composable] = []
-        for e in self.graph.edges:
-            if e.kind is not EdgeKind.SET:
-                continue
-            if e.set_db_default:
-                value: sql.Composable = sql.SQL("DEFAULT")
-            elif e.set_value is None:
-                value = sql.SQL("NULL")
+def _closure(p: _Purge) -> list[sql.Composable]:
+    """Fill every table's keys array top-down; a cyclic graph repeats the steps until no array grows."""
+    incoming: dict[Node, list[Edge]] = {n: [] for n in p.graph.nodes}
+    for e in p.graph.deleting():
+        incoming[e.target].append(e)
+    steps: list[sql.Composable] = []
+    cyclic = p.graph.has_cycle()
+    for node in p.graph.order():
+        if node == p.graph.root and not cyclic:
+            continue
+        for e in incoming[node]:
+            var = p.arr(node)
+            if len(incoming[node]) == 1 and not cyclic:
+                steps.append(sql.SQL("{} := {};").format(var, _reached(p, e)))
             else:
-                value = sql.SQL("{}::{}").format(sql.Literal(e.set_value), _type(e.set_type))
-            out.append(
-                sql.SQL(
-                    "UPDATE {table} r SET {col} = {value} WHERE {match}{extra}{gone};\n"
-                    "  GET DIAGNOSTICS n = ROW_COUNT;\n"
-                    "  IF n > 0 THEN updated := updated || jsonb_build_object({key}, n); END IF;"
-                ).format(
-                    table=_ident(e.target.table),
-                    col=_ident(e.column),
-                    value=value,
-                    match=self.match("r", e),
-                    extra=self.not_deleted("r", e.target),
-                    gone=self.gone("r", e.target),
-                    key=sql.Literal(f"{e.target.table}.{e.column}"),
+                steps.append(
+                    sql.SQL("{v} := ARRAY(SELECT DISTINCT x FROM unnest({v} || {r}) x);").format(
+                        v=var, r=_reached(p, e)
+                    )
                 )
-            )
-        return out
+    if not cyclic:
+        return steps
+    sizes = sql.SQL(" + ").join(sql.SQL("coalesce(cardinality({}), 0)").format(p.arr(n)) for n in p.graph.nodes)
+    return [
+        sql.SQL("LOOP"),
+        sql.SQL("  size_before := {};").format(sizes),
+        *[sql.SQL("  ") + s for s in steps],
+        sql.SQL("  EXIT WHEN {} = size_before;").format(sizes),
+        sql.SQL("END LOOP;"),
+    ]
 
-    def ignore_triggers(self) -> list[sql.Composable]:
-        """pgtrigger.ignore for this transaction, as ``with pgtrigger.ignore(...)`` would set it."""
-        pgids = self.graph.triggers_to_ignore()
-        if not pgids:
-            return []
-        value = "{" + ",".join(pgids) + "}"
-        return [sql.SQL("PERFORM set_config('pgtrigger.ignore', {}, true);").format(sql.Literal(value))]
 
-    def deletes(self) -> sql.Composable:
-        """Delete every table's rows in one statement, so that foreign keys (checked immediately by
-        the caller) see the final state. A real run records the deleted keys for the run item's
-        digest and writes one retention_outbox row per deleted row whose model has files, a hook
-        or a snapshot (from the DELETE itself: exactly the rows that went); a dry run returns the
-        keys for its ledger."""
-        ctes: list[sql.Composable] = []
-        for i, n in enumerate(self.graph.nodes):
-            edge = self.by_match(n)
-            where = self.match("t", edge) if edge else sql.SQL("t.{} = ANY({})").format(_ident(n.pk), self.arr(n))
-            spec = None if self.dry else outbox_spec(n.model)
-            extra = (
-                sql.SQL(", {} AS files, {} AS snapshot").format(_json_object(spec[0]), _json_object(spec[1]))
-                if spec
-                else sql.SQL("")
-            )
-            ctes.append(
-                sql.SQL("-- {x}: the deleted rows of {name}\n  ").format(x=_comment(f"x{i}"), name=_comment(n.table))
-                + sql.SQL("{x} AS (DELETE FROM {table} t WHERE {where} RETURNING t.{pk}::text AS k{extra})").format(
-                    x=_ident(f"x{i}"), table=_ident(n.table), where=where, pk=_ident(n.pk), extra=extra
-                )
-            )
-            if spec:
-                ctes.append(
-                    sql.SQL(
-                        "{o} AS (INSERT INTO retention_outbox (model_path, object_pk, files, snapshot, created_at)\n"
-                        "    SELECT {path}, x.k, x.files, x.snapshot, clock_timestamp() FROM {x} x)"
-                    ).format(o=_ident(f"o{i}"), path=sql.Literal(_path(n)), x=_ident(f"x{i}"))
-                )
-        keys = sql.SQL(", ").join(
-            sql.SQL("({}, {}, {})").format(sql.Literal(n.table), sql.Literal(n.key_order), self._proof_keys(n, i))
-            for i, n in enumerate(self.graph.nodes)
+# --- Blockers: PROTECT, RESTRICT, DO_NOTHING foreign keys, legal holds, retention -----------------
+
+
+def _raise_if_referenced(p: _Purge, edge: Edge, where_extra: sql.Composable, error: sql.Composable) -> sql.Composable:
+    """Raise when a row of the edge's target still references the rows this batch deletes."""
+    return sql.SQL(
+        "IF EXISTS (SELECT 1 FROM {table} r WHERE {match}{extra}{gone}) THEN\n"
+        "    RAISE EXCEPTION USING {error};\n"
+        "  END IF;"
+    ).format(
+        table=_ident(edge.target.table),
+        match=_match(p, "r", edge),
+        extra=where_extra,
+        gone=p.gone("r", edge.target),
+        error=error,
+    )
+
+
+def _blocker(p: _Purge, edge: Edge, reason: str, where_extra: sql.Composable) -> sql.Composable:
+    error = sql.SQL("ERRCODE = {}, MESSAGE = {}").format(sql.Literal(BLOCKED_SQLSTATE), sql.Literal(reason))
+    return _raise_if_referenced(p, edge, where_extra, error)
+
+
+def _protect_and_restrict(p: _Purge) -> list[sql.Composable]:
+    out: list[sql.Composable] = []
+    for e in p.graph.edges:
+        if e.kind is EdgeKind.PROTECT:
+            out.append(_blocker(p, e, e.blocked_reason, sql.SQL("")))
+        elif e.kind is EdgeKind.RESTRICT:
+            # Allowed only when the restricting row goes too, by a cascade from this batch.
+            out.append(_blocker(p, e, e.blocked_reason, p.not_deleted("r", e.target)))
+    return out
+
+
+def _dry_foreign_keys(p: _Purge) -> list[sql.Composable]:
+    """Dry runs: what the (deferred) foreign key of each DO_NOTHING relation would refuse, with
+    PostgreSQL's own message, ignoring rows the dry run already counted as deleted; checked where a
+    real run's constraint fires (after every other check and update, at the end of the deleting
+    statement)."""
+    return [
+        _raise_if_referenced(p, e, p.not_deleted("r", e.target), _foreign_key_error(e))
+        for e in p.graph.edges
+        if e.kind is EdgeKind.DO_NOTHING and e.db_constraint and p.dry
+    ]
+
+
+def _hold_checks(p: _Purge) -> list[sql.Composable]:
+    """Legal holds: no row of any table this batch deletes may be held (or its whole model).
+
+    One probe of the (small) hold table per batch; the per-table checks run only when a model
+    of this graph has an active hold."""
+    paths = sorted({_path(n) for n in p.graph.nodes})
+    checks = [_hold_check(node, p.arr(node)) for node in p.graph.nodes]
+    return [
+        sql.SQL("IF EXISTS (SELECT 1 FROM {}) THEN\n    {}\n  END IF;").format(
+            _holds_of(paths), sql.SQL("\n    ").join(checks)
         )
-        ctes.append(sql.SQL("keys(db_table, key_order, keys) AS (VALUES {})").format(keys))
-        ctes.append(
+    ]
+
+
+def _late_hold_checks(p: _Purge) -> list[sql.Composable]:
+    """Legal holds again, after the deletes, on the leaves deleted by their parent match: the
+    DELETE waits for such a row's lock (a hold being placed holds it) without the closure
+    having locked it, so a hold that committed meanwhile is seen here (the batch then fails
+    with RT001 and is bisected, as for any hold). Real runs only; nothing without leaves."""
+    leaves = [n for n in p.graph.nodes if p.by_match(n)]
+    if not leaves:
+        return []
+    checks = [_hold_check(node, p.arr(node)) for node in leaves]
+    paths = sorted({_path(n) for n in leaves})
+    return [
+        sql.SQL(
+            "-- Holds committed while a DELETE waited for a leaf's lock.\n"
+            "  IF EXISTS (SELECT 1 FROM {}) THEN\n    {}\n  END IF;"
+        ).format(_holds_of(paths), sql.SQL("\n    ").join(checks))
+    ]
+
+
+def _retention_checks(p: _Purge) -> list[sql.Composable]:
+    """Retention-aware cascades: no row the cascade reaches may be one its own policy still
+    keeps (live, or younger than that policy). Live rows are reported first. The root's table
+    is checked only where the root's cascade can reach it again (its roots are eligible)."""
+    root = p.graph.root
+    reaches_root = any(e.target == root for e in p.graph.deleting())
+    out: list[sql.Composable] = []
+    for node in p.graph.nodes:
+        if node.model not in p.retained_models or (node == root and not reaches_root):
+            continue
+        rule = _Retention(node, root)
+        days = sql.SQL("p.days")
+        out.append(
             sql.SQL(
-                "proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)\n"
-                "    SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v\n"
-                "     WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)"
+                "SELECT {reason} INTO retained_reason FROM {table} t, (SELECT {days} AS days) p\n"
+                "   WHERE t.{pk} = ANY({arr}) AND {kept}\n"
+                "   ORDER BY {live} DESC LIMIT 1;\n"
+                "  IF retained_reason IS NOT NULL THEN\n"
+                "    RAISE EXCEPTION USING ERRCODE = {code}, MESSAGE = retained_reason;\n"
+                "  END IF;"
+            ).format(
+                reason=rule.reason("t", days),
+                table=_ident(node.table),
+                days=rule.days,
+                pk=_ident(node.pk),
+                arr=p.arr(node),
+                kept=rule.kept("t", days),
+                live=rule.live("t"),
+                code=sql.Literal(BLOCKED_SQLSTATE),
             )
         )
-        return sql.SQL(
-            "WITH\n  {}\n"
-            "  SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),\n"
-            "         CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))\n"
-            "                                FILTER (WHERE cardinality(v.keys) > 0) END\n"
-            "    INTO deleted, deleted_keys FROM keys v;"
-        ).format(sql.SQL(",\n  ").join(ctes))
+    return out
 
-    @staticmethod
-    def _proof_keys(node: Node, i: int) -> sql.Composable:
-        """The keys a batch deleted from one table; integer keys sorted (a bigint datum sort of a
-        few thousand keys), so that item_digests joins the batches without sorting them again."""
-        if node.key_order != "numeric":
-            return sql.SQL("ARRAY(SELECT k FROM {})").format(_ident(f"x{i}"))
-        return sql.SQL("coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM {})::text[], '{{}}')").format(
-            _ident(f"x{i}")
+
+# --- The writes: SET updates, the deletes with their outbox rows, the proof keys ------------------
+
+
+def _set_value(edge: Edge) -> sql.Composable:
+    """What SET_NULL, SET_DEFAULT (db_default) or SET(constant) writes into the referencing column."""
+    if edge.set_db_default:
+        return sql.SQL("DEFAULT")
+    if edge.set_value is None:
+        return sql.SQL("NULL")
+    return sql.SQL("{}::{}").format(sql.Literal(edge.set_value), _type(edge.set_type))
+
+
+def _updates(p: _Purge) -> list[sql.Composable]:
+    return [
+        sql.SQL(
+            "UPDATE {table} r SET {col} = {value} WHERE {match}{extra}{gone};\n"
+            "  GET DIAGNOSTICS n = ROW_COUNT;\n"
+            "  IF n > 0 THEN updated := updated || jsonb_build_object({key}, n); END IF;"
+        ).format(
+            table=_ident(e.target.table),
+            col=_ident(e.column),
+            value=_set_value(e),
+            match=_match(p, "r", e),
+            extra=p.not_deleted("r", e.target),
+            gone=p.gone("r", e.target),
+            key=sql.Literal(f"{e.target.table}.{e.column}"),
         )
-
-    def render(self, name: str, path: sql.Composable) -> sql.Composable:
-        declare = [
-            sql.SQL("{} {}[] := {};  -- keys of {}").format(
-                self.arr(n),
-                _type(n.pk_type),
-                sql.SQL("roots::{}[]").format(_type(n.pk_type)) if n == self.graph.root else sql.SQL("'{}'"),
-                _comment(n.table),
-            )
-            for n in self.graph.nodes
-        ]
-        dry = _Function(self.graph, dry=True, retained=self.retained_models)
-        body = [
-            *self.ignore_triggers(),
-            *_if_dry(dry.closure(), self.closure()),
-            *self.holds(),
-            *self.retention_checks(),
-            *_if_dry(dry.checks(), self.checks()),
-            *_if_dry([*dry.updates(), *dry.foreign_keys()], self.updates()),
-            *_if_dry([dry.deletes()], [self.deletes()]),
-            *self.late_holds(),
-        ]
-        code = sql.SQL(
-            "DECLARE\n  {declare}\n  n bigint;\n  size_before bigint;\n  hold_reason text;\n"
-            "  retained_reason text;\n"
-            "  item bigint := nullif(current_setting('retention.item_id', true), '')::bigint;\n"
-            "  deleted jsonb;\n  deleted_keys jsonb;\n  updated jsonb := '{{}}';\n"
-            "BEGIN\n  {body}\n"
-            "  RETURN jsonb_strip_nulls(jsonb_build_object('deleted', coalesce(deleted, '{{}}'), 'updated', updated,"
-            " 'keys', deleted_keys));\n"
-            "END"
-        ).format(declare=sql.SQL("\n  ").join(declare), body=sql.SQL("\n  ").join(body))
-        return _plpgsql_function(name, "(roots text[], dry_run boolean) RETURNS jsonb", path, "purge", code)
+        for e in p.graph.edges
+        if e.kind is EdgeKind.SET
+    ]
 
 
-def _direct_blockers(fn: _Function) -> list[tuple[Edge, str]]:
+def _ignore_triggers(graph: Graph) -> list[sql.Composable]:
+    """pgtrigger.ignore for this transaction, as ``with pgtrigger.ignore(...)`` would set it."""
+    pgids = graph.triggers_to_ignore()
+    if not pgids:
+        return []
+    value = "{" + ",".join(pgids) + "}"
+    return [sql.SQL("PERFORM set_config('pgtrigger.ignore', {}, true);").format(sql.Literal(value))]
+
+
+def _delete_ctes(p: _Purge, i: int, node: Node) -> list[sql.Composable]:
+    """x<i>: the DELETE of one table's rows returning their keys, and o<i>: the outbox rows of a
+    real run for a model with files, a hook or a snapshot (exactly the rows that went)."""
+    edge = p.by_match(node)
+    where = _match(p, "t", edge) if edge else sql.SQL("t.{} = ANY({})").format(_ident(node.pk), p.arr(node))
+    spec = None if p.dry else outbox_spec(node.model)
+    extra = (
+        sql.SQL(", {} AS files, {} AS snapshot").format(_json_object(spec[0]), _json_object(spec[1]))
+        if spec
+        else sql.SQL("")
+    )
+    out: list[sql.Composable] = [
+        sql.SQL("-- {x}: the deleted rows of {name}\n  ").format(x=_comment(f"x{i}"), name=_comment(node.table))
+        + sql.SQL("{x} AS (DELETE FROM {table} t WHERE {where} RETURNING t.{pk}::text AS k{extra})").format(
+            x=_ident(f"x{i}"), table=_ident(node.table), where=where, pk=_ident(node.pk), extra=extra
+        )
+    ]
+    if spec:
+        out.append(
+            sql.SQL(
+                "{o} AS (INSERT INTO retention_outbox (model_path, object_pk, files, snapshot, created_at)\n"
+                "    SELECT {path}, x.k, x.files, x.snapshot, clock_timestamp() FROM {x} x)"
+            ).format(o=_ident(f"o{i}"), path=sql.Literal(_path(node)), x=_ident(f"x{i}"))
+        )
+    return out
+
+
+def _proof_keys(node: Node, i: int) -> sql.Composable:
+    """The keys a batch deleted from one table; integer keys sorted (a bigint datum sort of a
+    few thousand keys), so that item_digests joins the batches without sorting them again."""
+    if node.key_order != "numeric":
+        return sql.SQL("ARRAY(SELECT k FROM {})").format(_ident(f"x{i}"))
+    return sql.SQL("coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM {})::text[], '{{}}')").format(
+        _ident(f"x{i}")
+    )
+
+
+def _proof_ctes(graph: Graph) -> list[sql.Composable]:
+    """keys: each table's deleted keys; proof: a real run's retention_deleted_keys rows for its item."""
+    keys = sql.SQL(", ").join(
+        sql.SQL("({}, {}, {})").format(sql.Literal(n.table), sql.Literal(n.key_order), _proof_keys(n, i))
+        for i, n in enumerate(graph.nodes)
+    )
+    return [
+        sql.SQL("keys(db_table, key_order, keys) AS (VALUES {})").format(keys),
+        sql.SQL(
+            "proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)\n"
+            "    SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v\n"
+            "     WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)"
+        ),
+    ]
+
+
+def _deletes(p: _Purge) -> sql.Composable:
+    """Delete every table's rows in one statement, so that foreign keys (checked immediately by
+    the caller) see the final state. A real run records the deleted keys for the run item's
+    digest and writes one retention_outbox row per deleted row whose model has files, a hook
+    or a snapshot (from the DELETE itself: exactly the rows that went); a dry run returns the
+    keys for its ledger."""
+    ctes = [cte for i, n in enumerate(p.graph.nodes) for cte in _delete_ctes(p, i, n)]
+    ctes.extend(_proof_ctes(p.graph))
+    return sql.SQL(
+        "WITH\n  {}\n"
+        "  SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),\n"
+        "         CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))\n"
+        "                                FILTER (WHERE cardinality(v.keys) > 0) END\n"
+        "    INTO deleted, deleted_keys FROM keys v;"
+    ).format(sql.SQL(",\n  ").join(ctes))
+
+
+# --- The purge function: the parts in the order a batch runs them ---------------------------------
+
+
+def _purge_body(real: _Purge, dry: _Purge) -> list[sql.Composable]:
+    """Closure, holds, retention, PROTECT/RESTRICT, updates, deletes, late holds; a dry run's form
+    of a part where it differs from the real run's."""
+    return [
+        *_ignore_triggers(real.graph),
+        *_if_dry(_closure(dry), _closure(real)),
+        *_hold_checks(real),
+        *_retention_checks(real),
+        *_if_dry(_protect_and_restrict(dry), _protect_and_restrict(real)),
+        *_if_dry([*_updates(dry), *_dry_foreign_keys(dry)], _updates(real)),
+        *_if_dry([_deletes(dry)], [_deletes(real)]),
+        *_late_hold_checks(real),
+    ]
+
+
+def _render_purge(graph: Graph, name: str, path: sql.Composable) -> sql.Composable:
+    real = _Purge(graph)
+    dry = _Purge(graph, dry=True, retained=real.retained_models)
+    declare = [
+        sql.SQL("{} {}[] := {};  -- keys of {}").format(
+            real.arr(n),
+            _type(n.pk_type),
+            sql.SQL("roots::{}[]").format(_type(n.pk_type)) if n == graph.root else sql.SQL("'{}'"),
+            _comment(n.table),
+        )
+        for n in graph.nodes
+    ]
+    code = sql.SQL(
+        "DECLARE\n  {declare}\n  n bigint;\n  size_before bigint;\n  hold_reason text;\n"
+        "  retained_reason text;\n"
+        "  item bigint := nullif(current_setting('retention.item_id', true), '')::bigint;\n"
+        "  deleted jsonb;\n  deleted_keys jsonb;\n  updated jsonb := '{{}}';\n"
+        "BEGIN\n  {body}\n"
+        "  RETURN jsonb_strip_nulls(jsonb_build_object('deleted', coalesce(deleted, '{{}}'), 'updated', updated,"
+        " 'keys', deleted_keys));\n"
+        "END"
+    ).format(declare=sql.SQL("\n  ").join(declare), body=sql.SQL("\n  ").join(_purge_body(real, dry)))
+    return _plpgsql_function(name, "(roots text[], dry_run boolean) RETURNS jsonb", path, "purge", code)
+
+
+# --- The select function: the next batch of eligible roots ---------------------------------------
+
+
+def _direct_blockers(p: _Purge) -> list[tuple[Edge, str]]:
     """Blockers the batch selection can test per root without computing the cascade.
 
     PROTECT on the root table always blocks; RESTRICT and DO_NOTHING (with a foreign key) block
     too when the referencing table cannot be reached by this purge's cascades.
     """
     out: list[tuple[Edge, str]] = []
-    for e in fn.graph.edges:
-        if e.source != fn.graph.root or not e.by_pk or e.kind is EdgeKind.GENERIC:
+    for e in p.graph.edges:
+        if e.source != p.graph.root or not e.by_pk or e.kind is EdgeKind.GENERIC:
             continue
         if e.kind is EdgeKind.PROTECT:
             out.append((e, e.blocked_reason))
-        elif e.kind is EdgeKind.RESTRICT and not fn.in_closure(e.target):
+        elif e.kind is EdgeKind.RESTRICT and not p.in_closure(e.target):
             out.append((e, e.blocked_reason))
-        elif e.kind is EdgeKind.DO_NOTHING and e.db_constraint and not fn.in_closure(e.target):
+        elif e.kind is EdgeKind.DO_NOTHING and e.db_constraint and not p.in_closure(e.target):
             out.append((e, f"DO_NOTHING {e.label}"))
     return out
 
 
-def batch_query(model: type[models.Model], first: bool, dry: bool = False, by_pk: bool = False) -> sql.Composable:
-    """The select function's query for a first or a later batch (parameters: the function's
-    arguments and ``held``, the jsonb of this model's active holds), in keyset order or, for a
-    backlog (``by_pk``), in primary-key order."""
-    fn = _Function(build(model), dry=dry)
-    root = fn.graph.root
-    columns = policy_columns(root.model)
+def _blocked_by(p: _Purge) -> sql.Composable:
+    """Why a candidate root is counted without being tried (NULL: it is tried): a legal hold (held
+    is NULL without holds), a direct blocker, or a child its own policy keeps."""
+    root = p.graph.root
     # Each blocker is a scalar subquery with LIMIT 1, first match wins: PostgreSQL may turn an
     # EXISTS into a hashed subplan that reads the whole referencing table once per batch; a scalar
     # subquery is probed per candidate row through the referencing column's index.
     checks: list[tuple[Edge, sql.Composable, sql.Composable]] = [
-        (e, sql.SQL("true"), sql.Literal(reason)) for e, reason in _direct_blockers(fn)
+        (e, sql.SQL("true"), sql.Literal(reason)) for e, reason in _direct_blockers(p)
     ]
     # Children a CASCADE from the root reaches directly, kept by their own policy (deeper rows are
     # found by the purge function): counted without being tried, live first.
-    for e in fn.graph.edges:
+    for e in p.graph.edges:
         if e.kind is not EdgeKind.CASCADE or e.source != root or not e.by_pk or e.target == root:
             continue
-        if e.target.model not in fn.retained_models:
+        if e.target.model not in p.retained_models:
             continue
         rule = _Retention(e.target, root)
         checks.append((e, rule.live("r"), rule.live_reason()))
@@ -653,32 +699,44 @@ def batch_query(model: type[models.Model], first: bool, dry: bool = False, by_pk
             col=_ident(e.column),
             pk=_ident(root.pk),
             cond=condition,
-            gone=fn.gone("r", e.target),
+            gone=p.gone("r", e.target),
         )
         for e, condition, reason in checks
     ]
-    # A held root is counted as blocked by its hold without being tried (held is NULL without holds).
-    blocked = sql.SQL("coalesce({})").format(
+    return sql.SQL("coalesce({})").format(
         sql.SQL(",\n             ").join(
             [sql.SQL("held->>(t.{}::text)").format(_ident(root.pk)), sql.SQL("held->>''"), *probes]
         )
     )
+
+
+def _keyset(
+    root: Node, at: sql.Identifier, first: bool, by_pk: bool
+) -> tuple[sql.Composable, sql.Composable, sql.Composable]:
+    """(the bound after the last batch, the batch order, the order that finds its last row) in
+    keyset order (``at``, pk) or, ``by_pk``, in primary-key order."""
+    pk = _ident(root.pk)
     if first:
         after: sql.Composable = sql.SQL("")
     elif by_pk:
-        after = sql.SQL("\n      AND t.{pk} > after_pk::{pk_type}").format(
-            pk=_ident(root.pk), pk_type=_type(root.pk_type)
-        )
+        after = sql.SQL("\n      AND t.{pk} > after_pk::{pk_type}").format(pk=pk, pk_type=_type(root.pk_type))
     else:
         after = sql.SQL("\n      AND (t.{at}, t.{pk}) > (after_at, after_pk::{pk_type})").format(
-            at=_ident(columns.deleted_at_column), pk=_ident(root.pk), pk_type=_type(root.pk_type)
+            at=at, pk=pk, pk_type=_type(root.pk_type)
         )
-    order = (
-        sql.SQL("t.{}").format(_ident(root.pk))
-        if by_pk
-        else sql.SQL("t.{}, t.{}").format(_ident(columns.deleted_at_column), _ident(root.pk))
-    )
+    order = sql.SQL("t.{}").format(pk) if by_pk else sql.SQL("t.{}, t.{}").format(at, pk)
     last = sql.SQL("pk DESC") if by_pk else sql.SQL("deleted_at DESC, pk DESC")
+    return after, order, last
+
+
+def batch_query(p: _Purge, first: bool, by_pk: bool = False) -> sql.Composable:
+    """The select function's query for a first or a later batch (parameters: the function's
+    arguments and ``held``, the jsonb of this model's active holds), in keyset order or, for a
+    backlog (``by_pk``), in primary-key order; ``p.dry`` gives the dry run's."""
+    root = p.graph.root
+    columns = policy_columns(root.model)
+    deleted_at = _ident(columns.deleted_at_column)
+    after, order, last = _keyset(root, deleted_at, first, by_pk)
     return sql.SQL(
         "WITH c AS (\n"
         "    SELECT t.{pk} AS pk, t.{deleted_at} AS deleted_at, {blocked} AS blocked_by\n"
@@ -694,23 +752,24 @@ def batch_query(model: type[models.Model], first: bool, dry: bool = False, by_pk
         "  FROM c"
     ).format(
         pk=_ident(root.pk),
-        blocked=blocked,
+        blocked=_blocked_by(p),
         table=_ident(root.table),
-        deleted_at=_ident(columns.deleted_at_column),
+        deleted_at=deleted_at,
         flag=sql.SQL("t.{} AND ").format(_ident(columns.flag_column)) if columns.flag_column else sql.SQL(""),
         after=after,
-        gone=fn.gone("t", root),
+        gone=p.gone("t", root),
         order=order,
         last=last,
     )
 
 
-def _render_select(model: type[models.Model], name: str, path: sql.Composable) -> sql.Composable:
-    root = build(model).root
+def _render_select(graph: Graph, name: str, path: sql.Composable) -> sql.Composable:
+    real = _Purge(graph)
+    dry = _Purge(graph, dry=True, retained=real.retained_models)
 
     def form(first: bool, by_pk: bool = False) -> sql.Composable:
         return sql.SQL("IF dry_run THEN\n      RETURN QUERY {};\n    ELSE\n      RETURN QUERY {};\n    END IF;").format(
-            batch_query(model, first, dry=True, by_pk=by_pk), batch_query(model, first, by_pk=by_pk)
+            batch_query(dry, first, by_pk=by_pk), batch_query(real, first, by_pk=by_pk)
         )
 
     code = sql.SQL(
@@ -727,7 +786,7 @@ def _render_select(model: type[models.Model], name: str, path: sql.Composable) -
         "  ELSIF after_at IS NULL THEN\n    {first}\n  ELSE\n    {next}\n  END IF;\n"
         "END"
     ).format(
-        holds=_holds_of([_path(root)]),
+        holds=_holds_of([_path(graph.root)]),
         first=form(True),
         next=form(False),
         first_pk=form(True, by_pk=True),
@@ -788,7 +847,9 @@ def _minus_gone(var: sql.Composable, node: Node) -> sql.Composable:
 
 
 class _DistributedPurge:
-    """The purge function of a graph with Citus tables (see the section comment above)."""
+    """The purge function of a graph with Citus tables (see the section comment above): its graph
+    in cascade order, each table's keys array (d0, d1, ...) and, for the root and every model
+    with a policy of its own, that policy's days and cutoff (days<i>, cut<i>)."""
 
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
@@ -831,213 +892,212 @@ class _DistributedPurge:
                 )
         return out
 
-    def delete_root(self) -> list[sql.Composable]:
-        root = self.graph.root
-        return [
-            sql.SQL("hit := roots;"),
-            _minus_gone(sql.SQL("hit"), root),
-            sql.SQL(
-                "-- The roots still eligible, re-checked under each shard's row lock.\n  "
-                "WITH x AS (DELETE FROM {table} t WHERE t.{pk} = ANY(hit::{type}[]) AND NOT ({kept})"
-                " RETURNING t.{pk})\n  SELECT coalesce(array_agg(x.{pk}), '{{}}') INTO {arr} FROM x;"
-            ).format(
-                table=_ident(root.table),
-                pk=_ident(root.pk),
-                type=_type(root.pk_type),
-                kept=self.kept(root, "t"),
-                arr=self.arr(root),
-            ),
-        ]
 
-    def delete_reached(self, edge: Edge) -> list[sql.Composable]:
-        """Rows an edge's CASCADE reaches, deleted by their match (re-checked under the lock), with
-        the reason of the first that its own policy keeps (live first). The shards return the
-        columns the rule reads; the rule runs on the coordinator (Citus allows only immutable
-        functions in a distributed RETURNING)."""
-        target = edge.target
-        retained = target.model in self.retained_models
-        returning = [sql.SQL("t.{}").format(_ident(target.pk))]
-        reason: sql.Composable = sql.SQL("NULL::text")
-        live: sql.Composable = sql.SQL("false")
-        if retained:
-            rule = _Retention(target, self.graph.root)
-            returning.append(sql.SQL("t.{}").format(rule.deleted_at))
-            if rule.flag is not None:
-                returning.append(sql.SQL("t.{}").format(rule.flag))
-            reason = sql.SQL("CASE WHEN {kept} THEN {why} END").format(
-                kept=self.kept(target, "t"), why=rule.reason("t", self.days(target))
-            )
-            live = rule.live("t")
-        out = [
-            sql.SQL(
-                "-- {label}: CASCADE\n"
-                "  WITH x AS (DELETE FROM {table} t WHERE t.{col} = ANY({src}) RETURNING {returning})\n"
-                "  SELECT coalesce(array_agg(t.{pk}::text), '{{}}'), (array_agg({reason} ORDER BY {live} DESC)"
-                " FILTER (WHERE {reason} IS NOT NULL))[1]\n    INTO hit, retained_reason FROM x t;"
-            ).format(
-                label=_comment(edge.label),
-                table=_ident(target.table),
-                col=_ident(edge.column),
-                src=self.arr(edge.source),
-                pk=_ident(target.pk),
-                returning=sql.SQL(", ").join(returning),
-                reason=reason,
-                live=live,
-            ),
-            _minus_gone(sql.SQL("hit"), target),
-            sql.SQL("{arr} := {arr} || hit::{type}[];").format(arr=self.arr(target), type=_type(target.pk_type)),
-        ]
-        if retained:
-            out.append(
-                sql.SQL(
-                    "IF retained_reason IS NOT NULL THEN\n    RAISE EXCEPTION USING ERRCODE = {}, "
-                    "MESSAGE = retained_reason;\n  END IF;"
-                ).format(sql.Literal(BLOCKED_SQLSTATE))
-            )
-        return out
+def _distributed_root_delete(d: _DistributedPurge) -> list[sql.Composable]:
+    root = d.graph.root
+    return [
+        sql.SQL("hit := roots;"),
+        _minus_gone(sql.SQL("hit"), root),
+        sql.SQL(
+            "-- The roots still eligible, re-checked under each shard's row lock.\n  "
+            "WITH x AS (DELETE FROM {table} t WHERE t.{pk} = ANY(hit::{type}[]) AND NOT ({kept})"
+            " RETURNING t.{pk})\n  SELECT coalesce(array_agg(x.{pk}), '{{}}') INTO {arr} FROM x;"
+        ).format(
+            table=_ident(root.table),
+            pk=_ident(root.pk),
+            type=_type(root.pk_type),
+            kept=d.kept(root, "t"),
+            arr=d.arr(root),
+        ),
+    ]
 
-    def referencing(self, edge: Edge) -> list[sql.Composable]:
-        """hit := the rows of edge.target still referencing the deleted edge.source rows."""
-        return [
-            sql.SQL("hit := ARRAY(SELECT r.{pk}::text FROM {table} r WHERE r.{col} = ANY({src}));").format(
-                pk=_ident(edge.target.pk),
-                table=_ident(edge.target.table),
-                col=_ident(edge.column),
-                src=self.arr(edge.source),
-            ),
-            _minus_gone(sql.SQL("hit"), edge.target),
-        ]
 
-    def blocker(self, edge: Edge, error: sql.Composable) -> list[sql.Composable]:
-        return [
-            *self.referencing(edge),
-            sql.SQL("IF cardinality(hit) > 0 THEN\n    RAISE EXCEPTION USING {};\n  END IF;").format(error),
-        ]
-
-    def blocked(self, edge: Edge) -> sql.Composable:
-        return sql.SQL("ERRCODE = {}, MESSAGE = {}").format(
-            sql.Literal(BLOCKED_SQLSTATE), sql.Literal(edge.blocked_reason)
+def _distributed_cascade_delete(d: _DistributedPurge, edge: Edge) -> list[sql.Composable]:
+    """Rows an edge's CASCADE reaches, deleted by their match (re-checked under the lock), with
+    the reason of the first that its own policy keeps (live first). The shards return the
+    columns the rule reads; the rule runs on the coordinator (Citus allows only immutable
+    functions in a distributed RETURNING)."""
+    target = edge.target
+    retained = target.model in d.retained_models
+    returning = [sql.SQL("t.{}").format(_ident(target.pk))]
+    reason: sql.Composable = sql.SQL("NULL::text")
+    live: sql.Composable = sql.SQL("false")
+    if retained:
+        rule = _Retention(target, d.graph.root)
+        returning.append(sql.SQL("t.{}").format(rule.deleted_at))
+        if rule.flag is not None:
+            returning.append(sql.SQL("t.{}").format(rule.flag))
+        reason = sql.SQL("CASE WHEN {kept} THEN {why} END").format(
+            kept=d.kept(target, "t"), why=rule.reason("t", d.days(target))
         )
+        live = rule.live("t")
+    out = [
+        sql.SQL(
+            "-- {label}: CASCADE\n"
+            "  WITH x AS (DELETE FROM {table} t WHERE t.{col} = ANY({src}) RETURNING {returning})\n"
+            "  SELECT coalesce(array_agg(t.{pk}::text), '{{}}'), (array_agg({reason} ORDER BY {live} DESC)"
+            " FILTER (WHERE {reason} IS NOT NULL))[1]\n    INTO hit, retained_reason FROM x t;"
+        ).format(
+            label=_comment(edge.label),
+            table=_ident(target.table),
+            col=_ident(edge.column),
+            src=d.arr(edge.source),
+            pk=_ident(target.pk),
+            returning=sql.SQL(", ").join(returning),
+            reason=reason,
+            live=live,
+        ),
+        _minus_gone(sql.SQL("hit"), target),
+        sql.SQL("{arr} := {arr} || hit::{type}[];").format(arr=d.arr(target), type=_type(target.pk_type)),
+    ]
+    if retained:
+        out.append(
+            sql.SQL(
+                "IF retained_reason IS NOT NULL THEN\n    RAISE EXCEPTION USING ERRCODE = {}, "
+                "MESSAGE = retained_reason;\n  END IF;"
+            ).format(sql.Literal(BLOCKED_SQLSTATE))
+        )
+    return out
 
-    def foreign_key(self, edge: Edge) -> sql.Composable:
-        return _foreign_key_error(edge)
 
-    def update(self, edge: Edge) -> list[sql.Composable]:
-        if edge.set_db_default:
-            value: sql.Composable = sql.SQL("DEFAULT")
-        elif edge.set_value is None:
-            value = sql.SQL("NULL")
+def _distributed_blocker(d: _DistributedPurge, edge: Edge, error: sql.Composable) -> list[sql.Composable]:
+    """hit := the rows of edge.target still referencing the deleted edge.source rows; any raise ``error``."""
+    return [
+        sql.SQL("hit := ARRAY(SELECT r.{pk}::text FROM {table} r WHERE r.{col} = ANY({src}));").format(
+            pk=_ident(edge.target.pk),
+            table=_ident(edge.target.table),
+            col=_ident(edge.column),
+            src=d.arr(edge.source),
+        ),
+        _minus_gone(sql.SQL("hit"), edge.target),
+        sql.SQL("IF cardinality(hit) > 0 THEN\n    RAISE EXCEPTION USING {};\n  END IF;").format(error),
+    ]
+
+
+def _blocked_error(edge: Edge) -> sql.Composable:
+    return sql.SQL("ERRCODE = {}, MESSAGE = {}").format(sql.Literal(BLOCKED_SQLSTATE), sql.Literal(edge.blocked_reason))
+
+
+def _distributed_update(d: _DistributedPurge, edge: Edge) -> list[sql.Composable]:
+    return [
+        sql.SQL(
+            "WITH x AS (UPDATE {table} r SET {col} = {value} WHERE r.{col} = ANY({src})"
+            " RETURNING r.{pk}::text AS k)"
+            "\n  SELECT coalesce(array_agg(x.k), '{{}}') INTO hit FROM x;"
+        ).format(
+            table=_ident(edge.target.table),
+            col=_ident(edge.column),
+            value=_set_value(edge),
+            src=d.arr(edge.source),
+            pk=_ident(edge.target.pk),
+        ),
+        _minus_gone(sql.SQL("hit"), edge.target),
+        sql.SQL(
+            "IF cardinality(hit) > 0 THEN updated := updated || jsonb_build_object({}, cardinality(hit)); END IF;"
+        ).format(sql.Literal(f"{edge.target.table}.{edge.column}")),
+    ]
+
+
+def _distributed_cascade(d: _DistributedPurge) -> list[sql.Composable]:
+    """Top-down: a node's rows are deleted once every node whose CASCADE reaches it is; PROTECT
+    is checked right after its source's rows go (the protected rows are all still there)."""
+    out: list[sql.Composable] = [*_distributed_root_delete(d)]
+    for node in d.order:
+        if node != d.graph.root:
+            for e in d.graph.deleting():
+                if e.target == node:
+                    out.extend(_distributed_cascade_delete(d, e))
+        for e in d.graph.edges:
+            if e.source == node and e.kind is EdgeKind.PROTECT:
+                out.extend(_distributed_blocker(d, e, _blocked_error(e)))
+    return out
+
+
+def _distributed_after_deletes(d: _DistributedPurge) -> list[sql.Composable]:
+    """SET updates, then what is left referencing a deleted row: RESTRICT blocks, a DO_NOTHING
+    foreign key would fail the commit (it is deferred on the workers), so it is raised here."""
+    out: list[sql.Composable] = []
+    for e in d.graph.edges:
+        if e.kind is EdgeKind.SET:
+            out.extend(_distributed_update(d, e))
+    for e in d.graph.edges:
+        if e.kind is EdgeKind.RESTRICT:
+            out.extend(_distributed_blocker(d, e, _blocked_error(e)))
+        elif e.kind is EdgeKind.DO_NOTHING and e.db_constraint:
+            out.extend(_distributed_blocker(d, e, _foreign_key_error(e)))
+    return out
+
+
+def _distributed_hold_checks(d: _DistributedPurge) -> list[sql.Composable]:
+    """Legal holds on the keys deleted (locked by their DELETE: a hold placed meanwhile either
+    committed before this reads it, or waited for the lock and found no row)."""
+    checks = [_hold_check(node, d.arr(node)) for node in d.order]
+    paths = sorted({_path(n) for n in d.order})
+    return [
+        sql.SQL("IF EXISTS (SELECT 1 FROM {}) THEN\n    {}\n  END IF;").format(
+            _holds_of(paths), sql.SQL("\n    ").join(checks)
+        )
+    ]
+
+
+def _distributed_results(d: _DistributedPurge) -> list[sql.Composable]:
+    """Counts, the dry run's keys, and the proof of deletion over the keys deleted."""
+    out: list[sql.Composable] = []
+    for node in d.order:
+        arr = d.arr(node)
+        table = sql.Literal(node.table)
+        if node.key_order == "numeric":
+            keys = sql.SQL("ARRAY(SELECT k::text FROM unnest({}) k ORDER BY k)").format(arr)
         else:
-            value = sql.SQL("{}::{}").format(sql.Literal(edge.set_value), _type(edge.set_type))
-        return [
+            keys = sql.SQL("{}::text[]").format(arr)
+        out.append(
             sql.SQL(
-                "WITH x AS (UPDATE {table} r SET {col} = {value} WHERE r.{col} = ANY({src})"
-                " RETURNING r.{pk}::text AS k)"
-                "\n  SELECT coalesce(array_agg(x.k), '{{}}') INTO hit FROM x;"
+                "IF cardinality({arr}) > 0 THEN\n"
+                "    deleted := deleted || jsonb_build_object({table}, cardinality({arr}));\n"
+                "    IF dry_run THEN\n"
+                "      deleted_keys := deleted_keys || jsonb_build_object({table}, to_jsonb({arr}::text[]));\n"
+                "    ELSIF item IS NOT NULL THEN\n"
+                "      INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)\n"
+                "      VALUES (item, {table}, {order}, {asc}, {keys});\n"
+                "    END IF;\n  END IF;"
             ).format(
-                table=_ident(edge.target.table),
-                col=_ident(edge.column),
-                value=value,
-                src=self.arr(edge.source),
-                pk=_ident(edge.target.pk),
-            ),
-            _minus_gone(sql.SQL("hit"), edge.target),
-            sql.SQL(
-                "IF cardinality(hit) > 0 THEN updated := updated || jsonb_build_object({}, cardinality(hit)); END IF;"
-            ).format(sql.Literal(f"{edge.target.table}.{edge.column}")),
-        ]
-
-    def cascade(self) -> list[sql.Composable]:
-        """Top-down: a node's rows are deleted once every node whose CASCADE reaches it is; PROTECT
-        is checked right after its source's rows go (the protected rows are all still there)."""
-        out: list[sql.Composable] = [*self.delete_root()]
-        for node in self.order:
-            if node != self.graph.root:
-                for e in self.graph.deleting():
-                    if e.target == node:
-                        out.extend(self.delete_reached(e))
-            for e in self.graph.edges:
-                if e.source == node and e.kind is EdgeKind.PROTECT:
-                    out.extend(self.blocker(e, self.blocked(e)))
-        return out
-
-    def after_deletes(self) -> list[sql.Composable]:
-        """SET updates, then what is left referencing a deleted row: RESTRICT blocks, a DO_NOTHING
-        foreign key would fail the commit (it is deferred on the workers), so it is raised here."""
-        out: list[sql.Composable] = []
-        for e in self.graph.edges:
-            if e.kind is EdgeKind.SET:
-                out.extend(self.update(e))
-        for e in self.graph.edges:
-            if e.kind is EdgeKind.RESTRICT:
-                out.extend(self.blocker(e, self.blocked(e)))
-            elif e.kind is EdgeKind.DO_NOTHING and e.db_constraint:
-                out.extend(self.blocker(e, self.foreign_key(e)))
-        return out
-
-    def holds(self) -> list[sql.Composable]:
-        """Legal holds on the keys deleted (locked by their DELETE: a hold placed meanwhile either
-        committed before this reads it, or waited for the lock and found no row)."""
-        checks = [_hold_check(node, self.arr(node)) for node in self.order]
-        paths = sorted({_path(n) for n in self.order})
-        return [
-            sql.SQL("IF EXISTS (SELECT 1 FROM {}) THEN\n    {}\n  END IF;").format(
-                _holds_of(paths), sql.SQL("\n    ").join(checks)
+                arr=arr,
+                table=table,
+                order=sql.Literal(node.key_order),
+                asc=sql.Literal(node.key_order == "numeric"),
+                keys=keys,
             )
-        ]
-
-    def results(self) -> list[sql.Composable]:
-        """Counts, the dry run's keys, and the proof of deletion over the keys deleted."""
-        out: list[sql.Composable] = []
-        for node in self.order:
-            arr = self.arr(node)
-            table = sql.Literal(node.table)
-            if node.key_order == "numeric":
-                keys = sql.SQL("ARRAY(SELECT k::text FROM unnest({}) k ORDER BY k)").format(arr)
-            else:
-                keys = sql.SQL("{}::text[]").format(arr)
-            out.append(
-                sql.SQL(
-                    "IF cardinality({arr}) > 0 THEN\n"
-                    "    deleted := deleted || jsonb_build_object({table}, cardinality({arr}));\n"
-                    "    IF dry_run THEN\n"
-                    "      deleted_keys := deleted_keys || jsonb_build_object({table}, to_jsonb({arr}::text[]));\n"
-                    "    ELSIF item IS NOT NULL THEN\n"
-                    "      INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)\n"
-                    "      VALUES (item, {table}, {order}, {asc}, {keys});\n"
-                    "    END IF;\n  END IF;"
-                ).format(
-                    arr=arr,
-                    table=table,
-                    order=sql.Literal(node.key_order),
-                    asc=sql.Literal(node.key_order == "numeric"),
-                    keys=keys,
-                )
-            )
-        return out
-
-    def render(self, name: str, path: sql.Composable) -> sql.Composable:
-        trigger_ignore = _Function(self.graph, retained=self.retained_models).ignore_triggers()
-        body = [*trigger_ignore, *self.cascade(), *self.after_deletes(), *self.holds(), *self.results()]
-        code = sql.SQL(
-            "DECLARE\n  {declare}\n  hit text[];\n  hold_reason text;\n  retained_reason text;\n"
-            "  run bigint := nullif(current_setting('retention.run_id', true), '')::bigint;\n"
-            "  item bigint := nullif(current_setting('retention.item_id', true), '')::bigint;\n"
-            "  deleted jsonb := '{{}}';\n  deleted_keys jsonb := CASE WHEN dry_run THEN '{{}}'::jsonb END;\n"
-            "  updated jsonb := '{{}}';\n"
-            "BEGIN\n  {body}\n"
-            "  RETURN jsonb_strip_nulls(jsonb_build_object('deleted', deleted, 'updated', updated,"
-            " 'keys', deleted_keys));\n"
-            "END"
-        ).format(declare=sql.SQL("\n  ").join(self.declarations()), body=sql.SQL("\n  ").join(body))
-        return _plpgsql_function(name, "(roots text[], dry_run boolean) RETURNS jsonb", path, "purge", code)
+        )
+    return out
 
 
-def _distributed_candidates(model: type[models.Model], first: bool, by_pk: bool) -> sql.Composable:
+def _render_distributed_purge(graph: Graph, name: str, path: sql.Composable) -> sql.Composable:
+    d = _DistributedPurge(graph)
+    body = [
+        *_ignore_triggers(graph),
+        *_distributed_cascade(d),
+        *_distributed_after_deletes(d),
+        *_distributed_hold_checks(d),
+        *_distributed_results(d),
+    ]
+    code = sql.SQL(
+        "DECLARE\n  {declare}\n  hit text[];\n  hold_reason text;\n  retained_reason text;\n"
+        "  run bigint := nullif(current_setting('retention.run_id', true), '')::bigint;\n"
+        "  item bigint := nullif(current_setting('retention.item_id', true), '')::bigint;\n"
+        "  deleted jsonb := '{{}}';\n  deleted_keys jsonb := CASE WHEN dry_run THEN '{{}}'::jsonb END;\n"
+        "  updated jsonb := '{{}}';\n"
+        "BEGIN\n  {body}\n"
+        "  RETURN jsonb_strip_nulls(jsonb_build_object('deleted', deleted, 'updated', updated,"
+        " 'keys', deleted_keys));\n"
+        "END"
+    ).format(declare=sql.SQL("\n  ").join(d.declarations()), body=sql.SQL("\n  ").join(body))
+    return _plpgsql_function(name, "(roots text[], dry_run boolean) RETURNS jsonb", path, "purge", code)
+
+
+def _distributed_candidates(graph: Graph, columns: SoftDeleteColumns, first: bool, by_pk: bool) -> sql.Composable:
     """The next ``lim`` soft-deleted rows before the cutoff, unlocked (a multi-shard SELECT with
     ORDER BY and LIMIT, merged on the coordinator), into cand and cand_at in batch order."""
-    root = build(model).root
-    columns = policy_columns(model)
+    root = graph.root
     at, pk = _ident(columns.deleted_at_column), _ident(root.pk)
     if first:
         after: sql.Composable = sql.SQL("")
@@ -1064,11 +1124,14 @@ def _distributed_candidates(model: type[models.Model], first: bool, by_pk: bool)
     )
 
 
-def _render_distributed_select(model: type[models.Model], name: str, path: sql.Composable) -> sql.Composable:
+def _render_distributed_select(
+    model: type[models.Model], graph: Graph, name: str, path: sql.Composable
+) -> sql.Composable:
     """The select function of a distributed root: candidates without a lock (the purge's DELETE
     re-checks them), held roots named; a dry run skips the rows it already counted as deleted,
     reading on until a batch has some or the table has none."""
-    root = build(model).root
+    root = graph.root
+    columns = policy_columns(model)
     code = sql.SQL(
         "DECLARE\n"
         "  held jsonb;  -- {{pk or '': reason}} of this model's active legal holds, NULL without any\n"
@@ -1096,10 +1159,10 @@ def _render_distributed_select(model: type[models.Model], name: str, path: sql.C
         "END"
     ).format(
         holds=_holds_of([_path(root)]),
-        first=_distributed_candidates(model, True, False),
-        next=_distributed_candidates(model, False, False),
-        first_pk=_distributed_candidates(model, True, True),
-        next_pk=_distributed_candidates(model, False, True),
+        first=_distributed_candidates(graph, columns, True, False),
+        next=_distributed_candidates(graph, columns, False, False),
+        first_pk=_distributed_candidates(graph, columns, True, True),
+        next_pk=_distributed_candidates(graph, columns, False, True),
         gone=_minus_gone(sql.SQL("hit"), root),
     )
     return _plpgsql_function(name, SELECT_SIGNATURE, path, "select", code)
@@ -1123,8 +1186,8 @@ def _compile_distributed(
         purge = _render_refused(purge_name, "(roots text[], dry_run boolean) RETURNS jsonb", path, reasons)
         select = _render_refused(select_name, SELECT_SIGNATURE, path, reasons)
     else:
-        purge = _DistributedPurge(graph).render(purge_name, path)
-        select = _render_distributed_select(model, select_name, path)
+        purge = _render_distributed_purge(graph, purge_name, path)
+        select = _render_distributed_select(model, graph, select_name, path)
     return "\n\n".join([_text(purge), _text(select)])
 
 
@@ -1139,8 +1202,8 @@ def compile_model(model: type[models.Model], schemas: list[str], layout: Layout 
     if layout.involves(graph):
         text = _compile_distributed(model, graph, layout, purge_name, select_name, path)
     else:
-        fn = _Function(graph)
-        text = "\n\n".join([_text(fn.render(purge_name, path)), _text(_render_select(model, select_name, path))])
+        purge = _render_purge(graph, purge_name, path)
+        text = "\n\n".join([_text(purge), _text(_render_select(graph, select_name, path))])
     digest = hashlib.sha256(text.encode()).hexdigest()
     return CompiledModel(
         model_path=model_path(model),

@@ -1,0 +1,102 @@
+CREATE OR REPLACE FUNCTION "retention"."purge__rules__bin"(roots text[], dry_run boolean) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SET search_path = "pg_catalog", "public", "pg_temp" AS $purge$
+DECLARE
+  "d0" bigint[] := '{}';  -- keys of rules_bin
+  "days0" integer := coalesce(nullif(current_setting('retention.days', true), '')::integer, (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Bin' AND p.is_active));
+  "cut0" timestamptz := now() - make_interval(days => "days0");
+  hit text[];
+  hold_reason text;
+  retained_reason text;
+  run bigint := nullif(current_setting('retention.run_id', true), '')::bigint;
+  item bigint := nullif(current_setting('retention.item_id', true), '')::bigint;
+  deleted jsonb := '{}';
+  deleted_keys jsonb := CASE WHEN dry_run THEN '{}'::jsonb END;
+  updated jsonb := '{}';
+BEGIN
+  hit := roots;
+  IF dry_run THEN
+    hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules_bin' AND g.pk = k));
+  END IF;
+  -- The roots still eligible, re-checked under each shard's row lock.
+  WITH x AS (DELETE FROM "rules_bin" t WHERE t."id" = ANY(hit::bigint[]) AND NOT (NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < "cut0", false)) RETURNING t."id")
+  SELECT coalesce(array_agg(x."id"), '{}') INTO "d0" FROM x;
+  hit := ARRAY(SELECT r."id"::text FROM "rules_link" r WHERE r."bin_id" = ANY("d0"));
+  IF dry_run THEN
+    hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules_link' AND g.pk = k));
+  END IF;
+  IF cardinality(hit) > 0 THEN
+    RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = 'RESTRICT rules.Link.bin';
+  END IF;
+  IF EXISTS (SELECT 1 FROM retention.active_holds(ARRAY['rules.Bin']::text[])) THEN
+    SELECT h.reason INTO hold_reason FROM retention.active_holds(ARRAY['rules.Bin']::text[]) h
+     WHERE (h.object_pk = '' AND cardinality("d0") > 0) OR h.object_pk = ANY("d0"::text[])
+     ORDER BY h.id LIMIT 1;
+    IF hold_reason IS NOT NULL THEN
+      RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = hold_reason;
+    END IF;
+  END IF;
+  IF cardinality("d0") > 0 THEN
+    deleted := deleted || jsonb_build_object('rules_bin', cardinality("d0"));
+    IF dry_run THEN
+      deleted_keys := deleted_keys || jsonb_build_object('rules_bin', to_jsonb("d0"::text[]));
+    ELSIF item IS NOT NULL THEN
+      INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
+      VALUES (item, 'rules_bin', 'numeric', true, ARRAY(SELECT k::text FROM unnest("d0") k ORDER BY k));
+    END IF;
+  END IF;
+  RETURN jsonb_strip_nulls(jsonb_build_object('deleted', deleted, 'updated', updated, 'keys', deleted_keys));
+END
+$purge$;
+
+CREATE OR REPLACE FUNCTION "retention"."select__rules__bin"(
+  cutoff timestamptz, after_at timestamptz, after_pk text, lim integer, dry_run boolean,
+  by_pk boolean DEFAULT false)
+RETURNS TABLE(ids text[], blocked text[], last_at timestamptz, last_pk text)
+LANGUAGE plpgsql VOLATILE SET search_path = "pg_catalog", "public", "pg_temp" AS $select$
+DECLARE
+  held jsonb;  -- {pk or '': reason} of this model's active legal holds, NULL without any
+  run bigint := nullif(current_setting('retention.run_id', true), '')::bigint;
+  cand text[];
+  cand_at timestamptz[];
+  hit text[];
+BEGIN
+  SELECT jsonb_object_agg(h.object_pk, h.reason) INTO held
+    FROM (SELECT DISTINCT ON (object_pk) object_pk, reason FROM retention.active_holds(ARRAY['rules.Bin']::text[]) ORDER BY object_pk, id) h;
+  LOOP
+    IF by_pk AND after_pk IS NULL THEN
+      SELECT array_agg(c.pk::text ORDER BY c.pk), array_agg(c.deleted_at ORDER BY c.pk) INTO cand, cand_at
+        FROM (SELECT t."id" AS pk, t."deleted_at" AS deleted_at FROM "rules_bin" t
+               WHERE t."is_deleted" AND t."deleted_at" < cutoff ORDER BY t."id" LIMIT lim) c;
+    ELSIF by_pk THEN
+      SELECT array_agg(c.pk::text ORDER BY c.pk), array_agg(c.deleted_at ORDER BY c.pk) INTO cand, cand_at
+        FROM (SELECT t."id" AS pk, t."deleted_at" AS deleted_at FROM "rules_bin" t
+               WHERE t."is_deleted" AND t."deleted_at" < cutoff AND t."id" > after_pk::bigint ORDER BY t."id" LIMIT lim) c;
+    ELSIF after_at IS NULL THEN
+      SELECT array_agg(c.pk::text ORDER BY c.deleted_at, c.pk), array_agg(c.deleted_at ORDER BY c.deleted_at, c.pk) INTO cand, cand_at
+        FROM (SELECT t."id" AS pk, t."deleted_at" AS deleted_at FROM "rules_bin" t
+               WHERE t."is_deleted" AND t."deleted_at" < cutoff ORDER BY t."deleted_at", t."id" LIMIT lim) c;
+    ELSE
+      SELECT array_agg(c.pk::text ORDER BY c.deleted_at, c.pk), array_agg(c.deleted_at ORDER BY c.deleted_at, c.pk) INTO cand, cand_at
+        FROM (SELECT t."id" AS pk, t."deleted_at" AS deleted_at FROM "rules_bin" t
+               WHERE t."is_deleted" AND t."deleted_at" < cutoff AND (t."deleted_at", t."id") > (after_at, after_pk::bigint) ORDER BY t."deleted_at", t."id" LIMIT lim) c;
+    END IF;
+    IF cand IS NULL THEN
+      RETURN QUERY SELECT NULL::text[], NULL::text[], NULL::timestamptz, NULL::text;
+      RETURN;
+    END IF;
+    after_at := cand_at[cardinality(cand_at)];
+    after_pk := cand[cardinality(cand)];
+    hit := cand;
+  IF dry_run THEN
+    hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules_bin' AND g.pk = k));
+  END IF;
+    IF cardinality(hit) > 0 THEN
+      RETURN QUERY SELECT array_agg(k) FILTER (WHERE coalesce(held->>k, held->>'') IS NULL),
+                          array_agg(coalesce(held->>k, held->>''))
+                            FILTER (WHERE coalesce(held->>k, held->>'') IS NOT NULL),
+                          after_at, after_pk FROM unnest(hit) k;
+      RETURN;
+    END IF;
+  END LOOP;
+END
+$select$;
