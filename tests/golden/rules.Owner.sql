@@ -21,9 +21,11 @@ BEGIN
   ELSE
     "d2" := ARRAY(SELECT t."id" FROM "rules_shelf" t WHERE "t"."owner_id" = ANY("d0") FOR UPDATE OF t);
     "d3" := ARRAY(SELECT t."id" FROM "rules_slot" t WHERE "t"."shelf_id" = ANY("d2"));
-    "d1" := ARRAY(SELECT t."id" FROM "rules_link" t WHERE "t"."owner_id" = ANY("d0"));
   END IF;
   IF EXISTS (SELECT 1 FROM retention.active_holds(ARRAY['rules.Link', 'rules.Owner', 'rules.Shelf', 'rules.Slot']::text[])) THEN
+    IF NOT dry_run THEN  -- leaves the closure left out
+      "d1" := ARRAY(SELECT t."id" FROM "rules_link" t WHERE "t"."owner_id" = ANY("d0"));
+    END IF;
     SELECT h.reason INTO hold_reason FROM retention.active_holds(ARRAY['rules.Owner']::text[]) h
      WHERE (h.object_pk = '' AND cardinality("d0") > 0) OR h.object_pk = ANY("d0"::text[])
      ORDER BY h.id LIMIT 1;
@@ -95,8 +97,9 @@ BEGIN
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
   SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),
          CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))
-                                FILTER (WHERE cardinality(v.keys) > 0) END
-    INTO deleted, deleted_keys FROM keys v;
+                                FILTER (WHERE cardinality(v.keys) > 0) END,
+         ARRAY(SELECT k::bigint FROM "x1")
+    INTO deleted, deleted_keys, "d1" FROM keys v;
   END IF;
   -- Holds committed while a DELETE waited for a leaf's lock.
   IF EXISTS (SELECT 1 FROM retention.active_holds(ARRAY['rules.Link', 'rules.Slot']::text[])) THEN

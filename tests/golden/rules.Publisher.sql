@@ -15,9 +15,12 @@ BEGIN
   IF dry_run THEN
     "d1" := ARRAY(SELECT t."id" FROM "rules_flag" t WHERE "t"."content_type_id" = (SELECT id FROM django_content_type WHERE app_label = 'rules' AND model = 'publisher') AND "t"."object_id" = ANY(("d0"::text[])::varchar(64)[]) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_flag' AND g.pk = "t"."id"::text));
   ELSE
-    "d1" := ARRAY(SELECT t."id" FROM "rules_flag" t WHERE "t"."content_type_id" = (SELECT id FROM django_content_type WHERE app_label = 'rules' AND model = 'publisher') AND "t"."object_id" = ANY(("d0"::text[])::varchar(64)[]));
+    NULL;
   END IF;
   IF EXISTS (SELECT 1 FROM retention.active_holds(ARRAY['rules.Flag', 'rules.Publisher']::text[])) THEN
+    IF NOT dry_run THEN  -- leaves the closure left out
+      "d1" := ARRAY(SELECT t."id" FROM "rules_flag" t WHERE "t"."content_type_id" = (SELECT id FROM django_content_type WHERE app_label = 'rules' AND model = 'publisher') AND "t"."object_id" = ANY(("d0"::text[])::varchar(64)[]));
+    END IF;
     SELECT h.reason INTO hold_reason FROM retention.active_holds(ARRAY['rules.Publisher']::text[]) h
      WHERE (h.object_pk = '' AND cardinality("d0") > 0) OR h.object_pk = ANY("d0"::text[])
      ORDER BY h.id LIMIT 1;
@@ -81,8 +84,9 @@ BEGIN
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
   SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),
          CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))
-                                FILTER (WHERE cardinality(v.keys) > 0) END
-    INTO deleted, deleted_keys FROM keys v;
+                                FILTER (WHERE cardinality(v.keys) > 0) END,
+         ARRAY(SELECT k::bigint FROM "x1")
+    INTO deleted, deleted_keys, "d1" FROM keys v;
   END IF;
   -- Holds committed while a DELETE waited for a leaf's lock.
   IF EXISTS (SELECT 1 FROM retention.active_holds(ARRAY['rules.Flag']::text[])) THEN
