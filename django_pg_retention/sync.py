@@ -19,7 +19,7 @@ from psycopg import sql
 
 from django_pg_retention import config
 from django_pg_retention.audit import ensure_triggers
-from django_pg_retention.compiler import SCHEMA, CompiledModel, compile_model, function_name
+from django_pg_retention.compiler import SCHEMA, CompiledModel, compile_model, function_name, partition_refs_query
 from django_pg_retention.distribution import read_layout
 from django_pg_retention.graph import build, purge_order
 from django_pg_retention.keyset_index import sync_keyset_indexes
@@ -324,6 +324,7 @@ def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: Syn
             "flag_column": columns.flag_column or "",
             "is_active": True,
             "sql_hash": compiled.sql_hash,
+            "partition_refs": partition_refs_query(model),
         }
         if not kinds:
             del values["kind"]  # a database migrated back before 0011

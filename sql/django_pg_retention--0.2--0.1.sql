@@ -45,3 +45,8 @@ DROP PROCEDURE IF EXISTS retention.run_cleanup(boolean, text, bigint, bigint, te
 
 -- Citus (issue 27).
 DROP FUNCTION IF EXISTS retention.distribution_column(regclass);
+
+-- Whole partitions (issue 26); migration 0012's columns go with its reversal.
+DROP FUNCTION IF EXISTS retention.drop_partition(bigint, regclass);
+DROP FUNCTION IF EXISTS retention.expired_partitions(bigint);
+DROP FUNCTION IF EXISTS retention.partition_upper_bound(regclass);

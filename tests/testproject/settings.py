@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     # Third-party apps whose tables timestamp policies purge (tests/test_timestamp_policies.py).
     "django_celery_results",
     "auditlog",
+    # Range-partitioned tables, dropped a partition at a time (tests/test_partitions.py).
+    "partlogs",
 ]
 
 # Django 6.1's database-level delete rules (DB_CASCADE, DB_SET_NULL, DB_SET_DEFAULT): tests/dbrules.
