@@ -1173,9 +1173,7 @@ def _reference(edge: Edge, key: sql.Composable) -> sql.Composable:
         return sql.SQL("EXISTS (SELECT 1 FROM {} r WHERE r.{} = {})").format(
             _ident(edge.target.table), _ident(edge.column), key
         )
-    return sql.SQL(
-        "EXISTS (SELECT 1 FROM {source} s JOIN {target} r ON r.{col} = s.{to} WHERE s.{pk} = {key})"
-    ).format(
+    return sql.SQL("EXISTS (SELECT 1 FROM {source} s JOIN {target} r ON r.{col} = s.{to} WHERE s.{pk} = {key})").format(
         source=_ident(edge.source.table),
         target=_ident(edge.target.table),
         col=_ident(edge.column),

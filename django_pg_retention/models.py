@@ -397,8 +397,8 @@ class RetentionRunItem(models.Model):
     replica_lag_bytes = models.BigIntegerField(
         null=True, blank=True, help_text="the largest standby replay lag seen before a batch (when throttled)"
     )
-    partitions_dropped: models.JSONField[list[dict[str, Any]]] = models.JSONField(
-        default=list, db_default=[], help_text="whole partitions dropped: [{partition, rows}] (not in the run's hash)"
+    partitions_dropped: models.JSONField[list[dict[str, Any]] | None] = models.JSONField(
+        null=True, blank=True, help_text="whole partitions dropped: [{partition, rows}] (not in the run's hash)"
     )
 
     class Meta:

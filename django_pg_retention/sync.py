@@ -133,20 +133,38 @@ def synced_policies(using: str) -> list[Policy]:
     return [p for p in policies if p.kind is PolicyKind.SOFT_DELETE]
 
 
+LATER_COLUMNS: tuple[str, ...] = ("kind", "partition_refs")  # added by migrations 0011 and 0012
+
+
+def missing_policy_columns(using: str) -> set[str]:
+    """The columns of retention_policy that later migrations added and this database lacks (it
+    is migrated back before them, or not yet migrated: the checks read it before migrate runs)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT array_agg(attname::text) FROM pg_attribute WHERE attrelid = to_regclass(%s)"
+            " AND attname = ANY(%s) AND NOT attisdropped",
+            [RetentionPolicy._meta.db_table, list(LATER_COLUMNS)],
+        )
+        row: tuple[list[str] | None] = cursor.fetchone()  # type: ignore[assignment]
+    return set(LATER_COLUMNS) - set(row[0] or [])
+
+
 def _policy_rows(using: str) -> models.QuerySet[RetentionPolicy]:
-    """retention_policy rows, without the kind column where the database lacks it (saving such a
-    row writes only its loaded columns)."""
+    """retention_policy rows, without the columns the database lacks (saving such a row writes
+    only its loaded columns)."""
     rows = RetentionPolicy.objects.using(using).all()
-    return rows if has_policy_kinds(using) else rows.defer("kind")
+    missing = missing_policy_columns(using)
+    return rows.defer(*missing) if missing else rows
 
 
 def _create_policy_row(using: str, path: str, values: dict[str, object]) -> None:
-    """A new retention_policy row; where the kind column is missing, written column by column
+    """A new retention_policy row; where a later column is missing, written column by column
     (the ORM's INSERT names every field of the model)."""
-    if has_policy_kinds(using):
+    missing = missing_policy_columns(using)
+    if not missing:
         RetentionPolicy.objects.using(using).create(model_path=path, **values)
         return
-    row: dict[str, Any] = {"model_path": path, **{k: v for k, v in values.items() if k != "kind"}}
+    row: dict[str, Any] = {"model_path": path, **{k: v for k, v in values.items() if k not in missing}}
     with connections[using].cursor() as cursor:
         cursor.execute(
             sql.SQL("INSERT INTO {} ({}, updated_at) VALUES ({}, clock_timestamp())")
@@ -303,6 +321,7 @@ def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: Syn
     if not kinds and (left_out := [p.model_path for p in all_policies(using) if p.kind is PolicyKind.TIMESTAMP]):
         logger.warning("database %s is migrated back before timestamp policies: %s not synced", using, left_out)
     layout = read_layout(using)  # Citus tables get the distributed functions
+    missing = missing_policy_columns(using)
     for policy in synced_policies(using):
         model = policy.model
         compiled = compile_model(model, schemas, layout)
@@ -328,6 +347,8 @@ def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: Syn
         }
         if not kinds:
             del values["kind"]  # a database migrated back before 0011
+        if "partition_refs" in missing:
+            del values["partition_refs"]  # before 0012
         # Each write below is recorded in retention_policy_history by the database's trigger
         # (retention.record_policy_change), as a change by any other path is (sync refuses SQL
         # older than 0.2, which has no such trigger: check_sql_version).

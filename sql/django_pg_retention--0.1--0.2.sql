@@ -885,7 +885,7 @@ BEGIN
                                      ceil(extract(epoch FROM clock_timestamp() - started) * 1000)::integer, false);
     END IF;
     UPDATE retention_run_item x
-       SET partitions_dropped = x.partitions_dropped || jsonb_build_array(jsonb_build_object('partition', part::text, 'rows', n))
+       SET partitions_dropped = coalesce(x.partitions_dropped, '[]') || jsonb_build_array(jsonb_build_object('partition', part::text, 'rows', n))
      WHERE x.id = item;
     RAISE LOG 'django-pg-retention: run % drops partition % of % (% rows)', i.run_id, part, pol.db_table, n;
     EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', parent, part);
@@ -1130,7 +1130,7 @@ BEGIN
   ELSE
     SELECT string_agg(n.key, ', ' ORDER BY n.key) INTO fields
       FROM jsonb_each(to_jsonb(NEW)) n JOIN jsonb_each(to_jsonb(OLD)) o ON o.key = n.key
-     WHERE n.value IS DISTINCT FROM o.value AND n.key NOT IN ('updated_at', 'sql_hash', 'position');
+     WHERE n.value IS DISTINCT FROM o.value AND n.key NOT IN ('updated_at', 'sql_hash', 'position', 'partition_refs');
     IF fields IS NULL THEN
       RETURN NULL;
     END IF;

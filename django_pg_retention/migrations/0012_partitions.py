@@ -24,8 +24,8 @@ class Migration(migrations.Migration):
             model_name="retentionrunitem",
             name="partitions_dropped",
             field=models.JSONField(
-                db_default=[],
-                default=list,
+                blank=True,
+                null=True,
                 help_text="whole partitions dropped: [{partition, rows}] (not in the run's hash)",
             ),
         ),
