@@ -362,3 +362,95 @@ def test_soft_delete_table_partitioned_on_deleted_at() -> None:
             assert verify().ok
         finally:
             sync()
+
+
+# --- pg_partman ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def partman() -> Iterator[None]:
+    """pg_partman 4.7 in schema partman (skipped where the server lacks it: scripts/devdb installs
+    postgresql-<major>-partman); PartLog's own DEFAULT partition gives way to pg_partman's, which
+    makes the same one again; everything pg_partman made goes afterwards."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_partman'")
+        if not cursor.fetchone()[0]:  # type: ignore[index]
+            pytest.skip("pg_partman is not installed on this server (apt-get install postgresql-15-partman)")
+        cursor.execute("CREATE SCHEMA IF NOT EXISTS partman; CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman")
+        cursor.execute('DROP TABLE "partlogs_partlog_default"')
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP EXTENSION pg_partman CASCADE; DROP SCHEMA partman CASCADE")
+            for name in partitions("partlogs_partlog"):
+                cursor.execute(f'DROP TABLE "{name}"')
+            cursor.execute('CREATE TABLE "partlogs_partlog_default" PARTITION OF "partlogs_partlog" DEFAULT')
+
+
+def test_a_pg_partman_table_is_purged_while_its_maintenance_runs(partman: None) -> None:
+    """pg_partman makes the daily partitions (20 days back, 4 then 8 ahead) and its maintenance runs
+    in another connection all along, its own retention unset: we drop what is past the cutoff,
+    pg_partman keeps making partitions ahead, and the DEFAULT partition is never dropped."""
+    with log_policy():
+        now = timezone.now()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT partman.create_parent(p_parent_table => 'public.partlogs_partlog', p_control => 'at',"
+                " p_type => 'native', p_interval => 'daily', p_premake => 4,"
+                " p_start_partition => (now() - interval '20 days')::text)"
+            )
+            cursor.execute("UPDATE partman.part_config SET premake = 8 WHERE parent_table = 'public.partlogs_partlog'")
+        made = partitions("partlogs_partlog")
+        assert "partlogs_partlog_default" in made and len(made) >= 25
+        cutoff = now - timedelta(days=DAYS)
+        rows = []
+        at = midnight(now) - timedelta(days=20, minutes=-30)
+        while at < now + timedelta(days=3):
+            if abs(at - cutoff) > timedelta(hours=1):
+                rows.append(PartLog(at=at, note="partman"))
+            at += timedelta(hours=3)
+        rows.append(PartLog(at=now - timedelta(days=40), note="in the default partition"))
+        logs = PartLog.objects.bulk_create(rows)
+        PartLogChild.objects.bulk_create(PartLogChild(log_id=log.pk) for log in logs[::10])
+        expected = django_deletes(cutoff, [])
+        stop = threading.Event()
+        maintenance_runs: list[int] = []
+        errors: list[BaseException] = []
+
+        def maintain() -> None:
+            with psycopg.connect(app_db_dsn(), autocommit=True) as conn:
+                while not stop.is_set():
+                    try:
+                        conn.execute("CALL partman.run_maintenance_proc()")
+                        maintenance_runs.append(1)
+                    except psycopg.Error as exc:
+                        errors.append(exc)
+                    time.sleep(0.01)
+
+        thread = threading.Thread(target=maintain)
+        thread.start()
+        try:
+            wait_for(lambda: len(maintenance_runs) >= 2 or bool(errors))
+            assert not errors, errors
+            run = purge_once(model="partlogs.PartLog")
+        finally:
+            stop.set()
+            thread.join()
+        assert not errors, errors
+        assert_same_tables(expected, snapshot(LOG_TABLES))
+        left = partitions("partlogs_partlog")
+        assert "partlogs_partlog_default" in left
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT c.relname, retention.partition_upper_bound(c.oid) FROM pg_inherits h"
+                " JOIN pg_class c ON c.oid = h.inhrelid WHERE h.inhparent = 'partlogs_partlog'::regclass"
+            )
+            bounds = dict(cursor.fetchall())
+        assert not [
+            n for n, upper in bounds.items() if upper is not None and upper <= run.started_at - timedelta(days=DAYS)
+        ]
+        ahead = [n for n, upper in bounds.items() if upper is not None and upper > now + timedelta(days=1)]
+        assert len(ahead) >= 7  # pg_partman's premake, made and kept
+        assert len(log_item(run).partitions_dropped or []) >= 8
+        assert verify().ok
