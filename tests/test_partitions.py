@@ -11,10 +11,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 from typing import Any
 
 import psycopg
 import pytest
+from django.core.management import call_command
 from django.db import connection, transaction
 from django.test import override_settings
 from django.utils import timezone
@@ -192,6 +194,9 @@ def test_partitions_past_the_cutoff_are_dropped_and_the_end_state_is_djangos() -
         digest = item.digests["partlogs_partlog"]
         assert digest["count"] == len(gone) and digest["sha256"] == keys_digest(gone, digest["order"])
         assert verify().ok
+        out = StringIO()
+        call_command("retention", "show", str(run.pk), stdout=out)
+        assert f"partlogs.PartLog: partitions dropped: {len(dropped)} (" in out.getvalue()
 
 
 def test_cascade_children_are_deleted_and_set_null_updated_by_key_first() -> None:
