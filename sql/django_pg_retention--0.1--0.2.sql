@@ -1000,6 +1000,9 @@ BEGIN
             PERFORM retention.drop_partition(item.id, part);
             COMMIT;
           END LOOP;
+          -- The batches then take what is left in keyset order (a drop counts as a batch): the
+          -- primary-key order of a backlog would read the whole rest of the table.
+          SELECT * INTO item FROM @app_schema@.retention_run_item i WHERE i.id = item.id;
         END IF;
       END IF;
       COMMIT;
