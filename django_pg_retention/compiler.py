@@ -1202,4 +1202,27 @@ def partition_refs_query(model: type[models.Model]) -> str:
     )
 
 
-__all__ = ["DELETING", "CompiledModel", "compile_model", "function_name", "partition_refs_query"]
+REFS_SIGNATURE: LiteralString = "(text[]) RETURNS text[]"
+
+
+def partition_refs_function(model: type[models.Model], schemas: list[str]) -> tuple[str, str]:
+    """``retention.refs__<model>(text[]) -> text[]``: partition_refs_query as a function that sync
+    creates (owned by the role that migrates, like the purge functions), so that the SECURITY DEFINER
+    retention.drop_partition runs code of ours only: retention_policy.partition_refs names it (an
+    identifier, quoted when called), never holds SQL. ('', '') when nothing refers to the table."""
+    query = partition_refs_query(model)
+    if not query:
+        return "", ""
+    name = function_name("refs", model)
+    code = sql.SQL("BEGIN\n  RETURN ({});\nEND").format(sql.SQL(cast(LiteralString, query)))
+    return name, _text(_plpgsql_function(name, REFS_SIGNATURE, search_path(schemas), "refs", code))
+
+
+__all__ = [
+    "DELETING",
+    "CompiledModel",
+    "compile_model",
+    "function_name",
+    "partition_refs_function",
+    "partition_refs_query",
+]

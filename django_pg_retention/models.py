@@ -136,7 +136,7 @@ class RetentionPolicy(models.Model):
         blank=True,
         default="",
         db_default="",
-        help_text="the query retention.drop_partition runs to find a partition's referenced rows (compiler)",
+        help_text="the function retention.drop_partition calls to find a partition's referenced rows",
     )
 
     class Meta:

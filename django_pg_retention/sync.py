@@ -19,7 +19,7 @@ from psycopg import sql
 
 from django_pg_retention import config
 from django_pg_retention.audit import ensure_triggers
-from django_pg_retention.compiler import SCHEMA, CompiledModel, compile_model, function_name, partition_refs_query
+from django_pg_retention.compiler import SCHEMA, CompiledModel, compile_model, function_name, partition_refs_function
 from django_pg_retention.distribution import read_layout
 from django_pg_retention.graph import build, purge_order
 from django_pg_retention.keyset_index import sync_keyset_indexes
@@ -201,12 +201,32 @@ def install_functions(using: str, compiled: CompiledModel) -> bool:
     return True
 
 
+REFS_SIGNATURE = sql.SQL("(text[])")
+
+
+def install_refs_function(using: str, model: type[models.Model], schemas: list[str]) -> str:
+    """Create or replace the function retention.drop_partition runs to find a partition's
+    referenced rows (compiler.partition_refs_function); its name, '' when nothing refers to the table."""
+    name, text = partition_refs_function(model, schemas)
+    if name:
+        with connections[using].cursor() as cursor:
+            cursor.execute(text)
+            function = _function(name, REFS_SIGNATURE)
+            cursor.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(function).as_string(None))
+            comment = sql.Literal(f"django-pg-retention: the referenced rows of a partition of {model_path(model)}")
+            cursor.execute(sql.SQL("COMMENT ON FUNCTION {} IS {}").format(function, comment).as_string(None))
+    return name
+
+
 def drop_functions(using: str, policy: RetentionPolicy) -> None:
+    functions = [
+        _function(policy.purge_function, PURGE_SIGNATURE),
+        _function(policy.select_function, SELECT_SIGNATURE),
+    ]
+    if "partition_refs" not in policy.get_deferred_fields() and policy.partition_refs:
+        functions.append(_function(policy.partition_refs, REFS_SIGNATURE))
     with connections[using].cursor() as cursor:
-        for function in (
-            _function(policy.purge_function, PURGE_SIGNATURE),
-            _function(policy.select_function, SELECT_SIGNATURE),
-        ):
+        for function in functions:
             cursor.execute(sql.SQL("DROP FUNCTION IF EXISTS {}").format(function).as_string(None))
 
 
@@ -343,12 +363,16 @@ def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: Syn
             "flag_column": columns.flag_column or "",
             "is_active": True,
             "sql_hash": compiled.sql_hash,
-            "partition_refs": partition_refs_query(model),
+            "partition_refs": "" if "partition_refs" in missing else install_refs_function(using, model, schemas),
         }
         if not kinds:
             del values["kind"]  # a database migrated back before 0011
         if "partition_refs" in missing:
             del values["partition_refs"]  # before 0012
+        elif row is not None and row.partition_refs and row.partition_refs != values["partition_refs"]:
+            with connections[using].cursor() as cursor:  # nothing refers to the table any more
+                drop = sql.SQL("DROP FUNCTION IF EXISTS {}").format(_function(row.partition_refs, REFS_SIGNATURE))
+                cursor.execute(drop.as_string(None))
         # Each write below is recorded in retention_policy_history by the database's trigger
         # (retention.record_policy_change), as a change by any other path is (sync refuses SQL
         # older than 0.2, which has no such trigger: check_sql_version).

@@ -809,7 +809,8 @@ REVOKE ALL ON FUNCTION retention.expired_partitions(bigint) FROM PUBLIC;
 -- update, no row lock: a hold's check_hold and a foreign key check take FOR KEY SHARE) it keeps
 -- the partition (returns 'kept: why') when a hold is in force on its model or one of its rows, or
 -- (soft delete) a row is not flagged deleted; else it purges the rows something refers to
--- (the policy's partition_refs query, compiler.partition_refs_query) through the purge function,
+-- (the function the policy's partition_refs names, compiler.partition_refs_function, which sync
+-- creates like the purge functions: the column holds a name, never SQL) through the purge function,
 -- as a batch would, and keeps the partition when one of them is blocked (that purge is then undone:
 -- the batches try those rows, and count them once). The rows left are recorded as deleted (their
 -- keys in the proof, as a batch's), then the partition is detached and dropped. A plain DETACH
@@ -856,7 +857,7 @@ BEGIN
       END IF;
     END IF;
     IF pol.partition_refs <> '' AND cardinality(keys) > 0 THEN
-      EXECUTE pol.partition_refs INTO referenced USING keys;
+      EXECUTE format('SELECT %I.%I($1)', 'retention', pol.partition_refs) INTO referenced USING keys;
     END IF;
     IF cardinality(referenced) > 0 THEN
       BEGIN

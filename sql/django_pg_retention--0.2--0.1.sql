@@ -50,3 +50,16 @@ DROP FUNCTION IF EXISTS retention.distribution_column(regclass);
 DROP FUNCTION IF EXISTS retention.drop_partition(bigint, regclass);
 DROP FUNCTION IF EXISTS retention.expired_partitions(bigint);
 DROP FUNCTION IF EXISTS retention.partition_upper_bound(regclass);
+-- The generated refs__<app>__<model>(text[]) functions that sync created for drop_partition.
+DO $$
+DECLARE
+  f regprocedure;
+BEGIN
+  FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'retention'::regnamespace AND p.proname ~ '^refs__'
+              AND pg_catalog.pg_get_function_identity_arguments(p.oid) = 'text[]'
+  LOOP
+    EXECUTE pg_catalog.format('DROP FUNCTION %s', f);
+  END LOOP;
+END
+$$;

@@ -26,7 +26,7 @@ from test_purge_differential import assert_same_tables
 
 from django_pg_retention.audit import keys_digest, verify
 from django_pg_retention.holds import release_holds
-from django_pg_retention.models import RetentionHold, RetentionRun, RetentionRunItem
+from django_pg_retention.models import RetentionHold, RetentionPolicy, RetentionRun, RetentionRunItem
 from django_pg_retention.sync import sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -219,6 +219,12 @@ def test_cascade_children_are_deleted_and_set_null_updated_by_key_first() -> Non
         item = log_item(run)
         assert item.cascaded["partlogs_partlogchild"] == n_children
         assert item.updated == {"partlogs_partlogmark.log_id": len(marks)}
+        # The referenced rows were found by a function sync created; the policy row names it, holds no SQL.
+        name = RetentionPolicy.objects.get(model_path="partlogs.PartLog").partition_refs
+        assert name == "refs__partlogs__partlog"
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT has_function_privilege('public', %s, 'EXECUTE')", [f"retention.{name}(text[])"])
+            assert cursor.fetchone()[0] is False  # type: ignore[index]
         assert verify().ok
 
 

@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
                 blank=True,
                 db_default="",
                 default="",
-                help_text="the query retention.drop_partition runs to find a partition's referenced rows (compiler)",
+                help_text="the function retention.drop_partition calls to find a partition's referenced rows",
             ),
         ),
         migrations.AddField(
