@@ -775,6 +775,21 @@ COMMENT ON FUNCTION retention.partition_upper_bound(regclass) IS
   'The upper bound of a range partition, NULL for a DEFAULT partition or a MAXVALUE bound';
 REVOKE ALL ON FUNCTION retention.partition_upper_bound(regclass) FROM PUBLIC;
 
+-- Whether a table is partitioned BY RANGE on that column alone (and is no Citus table).
+-- (PL/pgSQL: distribution_column is created further down this file.)
+CREATE OR REPLACE FUNCTION retention.range_partitioned_on(tbl regclass, column_name text) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN EXISTS (SELECT 1 FROM pg_catalog.pg_partitioned_table pt
+                   JOIN pg_catalog.pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = pt.partattrs[0]
+                  WHERE pt.partrelid = tbl AND pt.partstrat = 'r' AND pt.partnatts = 1 AND a.attname = column_name)
+     AND retention.distribution_column(tbl) IS NULL;
+END
+$$;
+COMMENT ON FUNCTION retention.range_partitioned_on(regclass, text) IS
+  'Whether a table is partitioned BY RANGE on that column alone (and is no Citus table)';
+REVOKE ALL ON FUNCTION retention.range_partitioned_on(regclass, text) FROM PUBLIC;
+
 -- The leaf partitions of an item's table whose whole range is past its cutoff, oldest first; none
 -- unless the table is range-partitioned on the policy's column alone (and is no Citus table).
 CREATE OR REPLACE FUNCTION retention.expired_partitions(item bigint) RETURNS regclass[]
@@ -786,18 +801,15 @@ DECLARE
 BEGIN
   SELECT * INTO pol FROM retention_policy p WHERE p.model_path = i.model_path;
   parent := pg_catalog.to_regclass(format('%I', pol.db_table));
-  IF parent IS NULL OR retention.distribution_column(parent) IS NOT NULL
-     OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_partitioned_table pt
-                      JOIN pg_catalog.pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = pt.partattrs[0]
-                     WHERE pt.partrelid = parent AND pt.partstrat = 'r' AND pt.partnatts = 1
-                       AND a.attname = pol.deleted_at_column) THEN
+  IF parent IS NULL OR NOT retention.range_partitioned_on(parent, pol.deleted_at_column) THEN
     RETURN '{}';
   END IF;
-  RETURN ARRAY(SELECT c.oid::regclass
-                 FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class c ON c.oid = h.inhrelid
-                WHERE h.inhparent = parent AND c.relkind = 'r'
-                  AND retention.partition_upper_bound(c.oid) <= i.cutoff
-                ORDER BY retention.partition_upper_bound(c.oid), c.oid);
+  RETURN ARRAY(SELECT b.part
+                 FROM (SELECT c.oid::regclass AS part, retention.partition_upper_bound(c.oid) AS upper
+                         FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class c ON c.oid = h.inhrelid
+                        WHERE h.inhparent = parent AND c.relkind = 'r') b
+                WHERE b.upper <= i.cutoff
+                ORDER BY b.upper, b.part);
 END
 $$;
 COMMENT ON FUNCTION retention.expired_partitions(bigint) IS
@@ -832,7 +844,10 @@ DECLARE
 BEGIN
   SELECT * INTO pol FROM retention_policy p WHERE p.model_path = i.model_path;
   parent := pg_catalog.to_regclass(format('%I', pol.db_table));
-  IF NOT (part = ANY (retention.expired_partitions(item))) THEN
+  IF parent IS NULL OR NOT retention.range_partitioned_on(parent, pol.deleted_at_column)
+     OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class c ON c.oid = h.inhrelid
+                     WHERE h.inhrelid = part AND h.inhparent = parent AND c.relkind = 'r')
+     OR NOT coalesce(retention.partition_upper_bound(part) <= i.cutoff, false) THEN
     RETURN format('kept: %s is not a partition of %I wholly past the cutoff', part, pol.db_table);
   END IF;
   BEGIN

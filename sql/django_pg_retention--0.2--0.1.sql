@@ -50,6 +50,7 @@ DROP FUNCTION IF EXISTS retention.distribution_column(regclass);
 DROP FUNCTION IF EXISTS retention.drop_partition(bigint, regclass);
 DROP FUNCTION IF EXISTS retention.expired_partitions(bigint);
 DROP FUNCTION IF EXISTS retention.partition_upper_bound(regclass);
+DROP FUNCTION IF EXISTS retention.range_partitioned_on(regclass, text);
 -- The generated refs__<app>__<model>(text[]) functions that sync created for drop_partition.
 DO $$
 DECLARE
