@@ -178,6 +178,13 @@ def test_partitions_past_the_cutoff_are_dropped_and_the_end_state_is_djangos() -
         # Dropped: every expired partition but the held row's and the PROTECT-blocked row's.
         left = set(partitions("partlogs_partlog"))
         assert left & set(expired) == kept_partitions
+        # The partition that straddles the cutoff stays; its old rows went through the batches.
+        straddling = f"partlogs_partlog_p{midnight(data['cutoff']):%Y%m%d}"
+        assert straddling in left and straddling not in expired
+        with connection.cursor() as cursor:
+            cursor.execute(f'SELECT count(*) FILTER (WHERE at < %s), count(*) FROM "{straddling}"', [data["cutoff"]])
+            old_left, total = cursor.fetchone()  # type: ignore[misc]
+        assert old_left == 0 and total > 0
         item = log_item(run)
         dropped = {p["partition"].strip('"') for p in item.partitions_dropped}
         assert dropped == set(expired) - kept_partitions
