@@ -1,6 +1,7 @@
 """Django settings for the benchmarks (bench/). BENCH_APP picks the schema: benchapp (mixed
 relations, the default), benchsimple (two CASCADE children only), benchkept (soft-delete children),
-benchmany (several children per parent in one table) or benchchain (parent -> child -> grandchild)."""
+benchmany (several children per parent in one table), benchchain (parent -> child -> grandchild) or
+benchpart (log tables with timestamp policies, one range-partitioned by day: bench/partitions.py)."""
 
 import os
 
@@ -20,3 +21,8 @@ RETENTION_CLEANUP_CONFIG = {
 if os.environ.get("BENCH_MAX_BATCH"):  # try another adaptive-batching ceiling
     RETENTION_CLEANUP_CONFIG["max_batch_size"] = int(os.environ["BENCH_MAX_BATCH"])
 RETENTION_SCHEDULE = {"cleanup": None, "housekeeping": None}
+if os.environ.get("BENCH_APP") == "benchpart":  # bench/partitions.py
+    RETENTION_TIMESTAMP_POLICIES = {
+        "benchpart.Event": {"field": "at", "days": 40},
+        "benchpart.FlatEvent": {"field": "at", "days": 40},
+    }

@@ -1237,4 +1237,78 @@ def compile_model(model: type[models.Model], schemas: list[str], layout: Layout 
     )
 
 
-__all__ = ["DELETING", "CompiledModel", "compile_model", "function_name"]
+def _reference(edge: Edge, key: sql.Composable) -> sql.Composable:
+    """SQL true when a row of edge.target refers to the root row whose key is ``key``."""
+    if edge.kind is EdgeKind.GENERIC:
+        assert edge.content_type is not None
+        app_label, model_name = edge.content_type
+        if edge.object_id_type != edge.source.pk_type:
+            key = sql.SQL("({}::text)::{}").format(key, _type(edge.object_id_type))
+        return sql.SQL(
+            "EXISTS (SELECT 1 FROM {target} r WHERE r.{ct} = (SELECT id FROM django_content_type"
+            " WHERE app_label = {app} AND model = {model}) AND r.{oid} = {key})"
+        ).format(
+            target=_ident(edge.target.table),
+            ct=_ident(edge.to_column),
+            app=sql.Literal(app_label),
+            model=sql.Literal(model_name),
+            oid=_ident(edge.column),
+            key=key,
+        )
+    if edge.by_pk:
+        return sql.SQL("EXISTS (SELECT 1 FROM {} r WHERE r.{} = {})").format(
+            _ident(edge.target.table), _ident(edge.column), key
+        )
+    return sql.SQL("EXISTS (SELECT 1 FROM {source} s JOIN {target} r ON r.{col} = s.{to} WHERE s.{pk} = {key})").format(
+        source=_ident(edge.source.table),
+        target=_ident(edge.target.table),
+        col=_ident(edge.column),
+        to=_ident(edge.to_column),
+        pk=_ident(edge.source.pk),
+        key=key,
+    )
+
+
+def partition_refs_query(model: type[models.Model]) -> str:
+    """The query retention.drop_partition runs on a partition's keys ($1 text[]) to find the rows
+    that something refers to (every relation leaving the policy's table: CASCADE, SET, PROTECT,
+    RESTRICT, DO_NOTHING, generic relations, a multi-table parent): those go through the purge
+    function, so that only rows whose deletion touches nothing else are dropped with the partition.
+    '' when no relation leaves the table (every row can be dropped as it is)."""
+    graph = build(model)
+    root = graph.root
+    key = sql.SQL("k.{}").format(_ident(root.pk))
+    refs = [_reference(e, key) for e in graph.edges if e.source == root]
+    if not refs:
+        return ""
+    return _text(
+        sql.SQL("SELECT ARRAY(SELECT k.{pk}::text FROM unnest($1::{type}[]) AS k({pk})\n  WHERE {refs})").format(
+            pk=_ident(root.pk), type=_type(root.pk_type), refs=sql.SQL("\n     OR ").join(refs)
+        )
+    )
+
+
+REFS_SIGNATURE: LiteralString = "(text[]) RETURNS text[]"
+
+
+def partition_refs_function(model: type[models.Model], schemas: list[str]) -> tuple[str, str]:
+    """``retention.refs__<model>(text[]) -> text[]``: partition_refs_query as a function that sync
+    creates (owned by the role that migrates, like the purge functions), so that the SECURITY DEFINER
+    retention.drop_partition runs code of ours only: retention_policy.partition_refs names it (an
+    identifier, quoted when called), never holds SQL. ('', '') when nothing refers to the table."""
+    query = partition_refs_query(model)
+    if not query:
+        return "", ""
+    name = function_name("refs", model)
+    code = sql.SQL("BEGIN\n  RETURN ({});\nEND").format(sql.SQL(cast(LiteralString, query)))
+    return name, _text(_plpgsql_function(name, REFS_SIGNATURE, search_path(schemas), "refs", code))
+
+
+__all__ = [
+    "DELETING",
+    "CompiledModel",
+    "compile_model",
+    "function_name",
+    "partition_refs_function",
+    "partition_refs_query",
+]

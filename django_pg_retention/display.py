@@ -55,6 +55,7 @@ def run_as_dict(run: RetentionRun, items: list[RetentionRunItem]) -> dict[str, A
                 "updated": i.updated,
                 "blocked_reasons": i.blocked_reasons,
                 "batches": i.batches,
+                "partitions_dropped": i.partitions_dropped or [],
                 "duration_s": i.duration.total_seconds() if i.duration else None,
                 "status": i.status,
                 "error": i.error,
@@ -62,6 +63,15 @@ def run_as_dict(run: RetentionRun, items: list[RetentionRunItem]) -> dict[str, A
             for i in items
         ],
     }
+
+
+def _print_partitions(console: Console, item: RetentionRunItem) -> None:
+    """Whole partitions dropped (retention.drop_partition): their rows are in the item's counts."""
+    dropped = item.partitions_dropped or []
+    if dropped:
+        rows = sum(int(p.get("rows", 0)) for p in dropped)
+        names = ", ".join(str(p.get("partition", "")) for p in dropped)
+        console.print(f"  {item.model_path}: partitions dropped: {len(dropped):,} ({rows:,} rows): {names}")
 
 
 def print_run(out: TextIO, run: RetentionRun, items: list[RetentionRunItem]) -> None:
@@ -91,6 +101,8 @@ def print_run(out: TextIO, run: RetentionRun, items: list[RetentionRunItem]) -> 
             reasons[reason] = reasons.get(reason, 0) + count
     for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
         console.print(f"  blocked by {reason}: {count:,}")
+    for i in items:
+        _print_partitions(console, i)
     if run.dry_run:
         would = sum(sum(i.cascaded.values()) for i in items)
         console.print(f"Would delete (roots and cascades): {would:,} rows")

@@ -132,6 +132,12 @@ class RetentionPolicy(models.Model):
         db_default="soft_delete",
         help_text="what starts the clock: the soft delete, or the timestamp in deleted_at_column",
     )
+    partition_refs = models.TextField(
+        blank=True,
+        default="",
+        db_default="",
+        help_text="the function retention.drop_partition calls to find a partition's referenced rows",
+    )
 
     class Meta:
         db_table = "retention_policy"
@@ -390,6 +396,9 @@ class RetentionRunItem(models.Model):
     throttled_ms = models.BigIntegerField(default=0, db_default=0, help_text="waited for standbys to catch up")
     replica_lag_bytes = models.BigIntegerField(
         null=True, blank=True, help_text="the largest standby replay lag seen before a batch (when throttled)"
+    )
+    partitions_dropped: models.JSONField[list[dict[str, Any]] | None] = models.JSONField(
+        null=True, blank=True, help_text="whole partitions dropped: [{partition, rows}] (not in the run's hash)"
     )
 
     class Meta:

@@ -19,7 +19,7 @@ from psycopg import sql
 
 from django_pg_retention import config
 from django_pg_retention.audit import ensure_triggers
-from django_pg_retention.compiler import SCHEMA, CompiledModel, compile_model, function_name
+from django_pg_retention.compiler import SCHEMA, CompiledModel, compile_model, function_name, partition_refs_function
 from django_pg_retention.distribution import read_layout
 from django_pg_retention.graph import build, purge_order
 from django_pg_retention.keyset_index import sync_keyset_indexes
@@ -133,20 +133,38 @@ def synced_policies(using: str) -> list[Policy]:
     return [p for p in policies if p.kind is PolicyKind.SOFT_DELETE]
 
 
+LATER_COLUMNS: tuple[str, ...] = ("kind", "partition_refs")  # added by migrations 0011 and 0012
+
+
+def missing_policy_columns(using: str) -> set[str]:
+    """The columns of retention_policy that later migrations added and this database lacks (it
+    is migrated back before them, or not yet migrated: the checks read it before migrate runs)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT array_agg(attname::text) FROM pg_attribute WHERE attrelid = to_regclass(%s)"
+            " AND attname = ANY(%s) AND NOT attisdropped",
+            [RetentionPolicy._meta.db_table, list(LATER_COLUMNS)],
+        )
+        row: tuple[list[str] | None] = cursor.fetchone()  # type: ignore[assignment]
+    return set(LATER_COLUMNS) - set(row[0] or [])
+
+
 def _policy_rows(using: str) -> models.QuerySet[RetentionPolicy]:
-    """retention_policy rows, without the kind column where the database lacks it (saving such a
-    row writes only its loaded columns)."""
+    """retention_policy rows, without the columns the database lacks (saving such a row writes
+    only its loaded columns)."""
     rows = RetentionPolicy.objects.using(using).all()
-    return rows if has_policy_kinds(using) else rows.defer("kind")
+    missing = missing_policy_columns(using)
+    return rows.defer(*missing) if missing else rows
 
 
 def _create_policy_row(using: str, path: str, values: dict[str, object]) -> None:
-    """A new retention_policy row; where the kind column is missing, written column by column
+    """A new retention_policy row; where a later column is missing, written column by column
     (the ORM's INSERT names every field of the model)."""
-    if has_policy_kinds(using):
+    missing = missing_policy_columns(using)
+    if not missing:
         RetentionPolicy.objects.using(using).create(model_path=path, **values)
         return
-    row: dict[str, Any] = {"model_path": path, **{k: v for k, v in values.items() if k != "kind"}}
+    row: dict[str, Any] = {"model_path": path, **{k: v for k, v in values.items() if k not in missing}}
     with connections[using].cursor() as cursor:
         cursor.execute(
             sql.SQL("INSERT INTO {} ({}, updated_at) VALUES ({}, clock_timestamp())")
@@ -183,12 +201,32 @@ def install_functions(using: str, compiled: CompiledModel) -> bool:
     return True
 
 
+REFS_SIGNATURE = sql.SQL("(text[])")
+
+
+def install_refs_function(using: str, model: type[models.Model], schemas: list[str]) -> str:
+    """Create or replace the function retention.drop_partition runs to find a partition's
+    referenced rows (compiler.partition_refs_function); its name, '' when nothing refers to the table."""
+    name, text = partition_refs_function(model, schemas)
+    if name:
+        with connections[using].cursor() as cursor:
+            cursor.execute(text)
+            function = _function(name, REFS_SIGNATURE)
+            cursor.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(function).as_string(None))
+            comment = sql.Literal(f"django-pg-retention: the referenced rows of a partition of {model_path(model)}")
+            cursor.execute(sql.SQL("COMMENT ON FUNCTION {} IS {}").format(function, comment).as_string(None))
+    return name
+
+
 def drop_functions(using: str, policy: RetentionPolicy) -> None:
+    functions = [
+        _function(policy.purge_function, PURGE_SIGNATURE),
+        _function(policy.select_function, SELECT_SIGNATURE),
+    ]
+    if "partition_refs" not in policy.get_deferred_fields() and policy.partition_refs:
+        functions.append(_function(policy.partition_refs, REFS_SIGNATURE))
     with connections[using].cursor() as cursor:
-        for function in (
-            _function(policy.purge_function, PURGE_SIGNATURE),
-            _function(policy.select_function, SELECT_SIGNATURE),
-        ):
+        for function in functions:
             cursor.execute(sql.SQL("DROP FUNCTION IF EXISTS {}").format(function).as_string(None))
 
 
@@ -303,6 +341,7 @@ def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: Syn
     if not kinds and (left_out := [p.model_path for p in all_policies(using) if p.kind is PolicyKind.TIMESTAMP]):
         logger.warning("database %s is migrated back before timestamp policies: %s not synced", using, left_out)
     layout = read_layout(using)  # Citus tables get the distributed functions
+    missing = missing_policy_columns(using)
     for policy in synced_policies(using):
         model = policy.model
         compiled = compile_model(model, schemas, layout)
@@ -324,9 +363,16 @@ def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: Syn
             "flag_column": columns.flag_column or "",
             "is_active": True,
             "sql_hash": compiled.sql_hash,
+            "partition_refs": "" if "partition_refs" in missing else install_refs_function(using, model, schemas),
         }
         if not kinds:
             del values["kind"]  # a database migrated back before 0011
+        if "partition_refs" in missing:
+            del values["partition_refs"]  # before 0012
+        elif row is not None and row.partition_refs and row.partition_refs != values["partition_refs"]:
+            with connections[using].cursor() as cursor:  # nothing refers to the table any more
+                drop = sql.SQL("DROP FUNCTION IF EXISTS {}").format(_function(row.partition_refs, REFS_SIGNATURE))
+                cursor.execute(drop.as_string(None))
         # Each write below is recorded in retention_policy_history by the database's trigger
         # (retention.record_policy_change), as a change by any other path is (sync refuses SQL
         # older than 0.2, which has no such trigger: check_sql_version).

@@ -746,6 +746,180 @@ BEGIN
 END
 $$;
 
+-- ===================================================================================================
+-- Whole partitions (issue 26 items 3-4). A policy whose table is RANGE-partitioned on the policy's
+-- own column (a timestamp policy's field, or a soft-delete policy's deleted_at) has each leaf
+-- partition whose whole range is past the item's cutoff dropped instead of deleted row by row,
+-- when that is exactly what the batches would do: run_cleanup calls drop_partition for each one
+-- (expired_partitions), in a transaction of its own, before the batches; a partition it keeps is
+-- left to the batches. A dry run takes the batched path (the counts are the same). docs/models.md,
+-- "Partitioned tables".
+-- ===================================================================================================
+
+-- The upper bound of a range partition as a timestamptz (a date or timestamp bound read in the
+-- session's time zone, as PostgreSQL compares such a column with the cutoff); NULL for a DEFAULT
+-- partition, a MAXVALUE bound, or anything that is not a range partition.
+CREATE OR REPLACE FUNCTION retention.partition_upper_bound(part regclass) RETURNS timestamptz
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  bound text;
+BEGIN
+  SELECT substring(pg_catalog.pg_get_expr(c.relpartbound, c.oid) FROM ' TO \(''(.*)''\)$') INTO bound
+    FROM pg_catalog.pg_class c WHERE c.oid = part AND c.relispartition;
+  RETURN bound::timestamptz;
+EXCEPTION WHEN data_exception THEN
+  RETURN NULL;  -- a bound that is not a point in time
+END
+$$;
+COMMENT ON FUNCTION retention.partition_upper_bound(regclass) IS
+  'The upper bound of a range partition, NULL for a DEFAULT partition or a MAXVALUE bound';
+REVOKE ALL ON FUNCTION retention.partition_upper_bound(regclass) FROM PUBLIC;
+
+-- Whether a table is partitioned BY RANGE on that column alone (and is no Citus table).
+-- (PL/pgSQL: distribution_column is created further down this file.)
+CREATE OR REPLACE FUNCTION retention.range_partitioned_on(tbl regclass, column_name text) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN EXISTS (SELECT 1 FROM pg_catalog.pg_partitioned_table pt
+                   JOIN pg_catalog.pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = pt.partattrs[0]
+                  WHERE pt.partrelid = tbl AND pt.partstrat = 'r' AND pt.partnatts = 1 AND a.attname = column_name)
+     AND retention.distribution_column(tbl) IS NULL;
+END
+$$;
+COMMENT ON FUNCTION retention.range_partitioned_on(regclass, text) IS
+  'Whether a table is partitioned BY RANGE on that column alone (and is no Citus table)';
+REVOKE ALL ON FUNCTION retention.range_partitioned_on(regclass, text) FROM PUBLIC;
+
+-- The leaf partitions of an item's table whose whole range is past its cutoff, oldest first; none
+-- unless the table is range-partitioned on the policy's column alone (and is no Citus table).
+CREATE OR REPLACE FUNCTION retention.expired_partitions(item bigint) RETURNS regclass[]
+LANGUAGE plpgsql STABLE SECURITY DEFINER AS $$
+DECLARE
+  i constant retention_run_item := retention.own_item(item);
+  pol retention_policy;
+  parent regclass;
+BEGIN
+  SELECT * INTO pol FROM retention_policy p WHERE p.model_path = i.model_path;
+  parent := pg_catalog.to_regclass(format('%I', pol.db_table));
+  IF parent IS NULL OR NOT retention.range_partitioned_on(parent, pol.deleted_at_column) THEN
+    RETURN '{}';
+  END IF;
+  RETURN ARRAY(SELECT b.part
+                 FROM (SELECT c.oid::regclass AS part, retention.partition_upper_bound(c.oid) AS upper
+                         FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class c ON c.oid = h.inhrelid
+                        WHERE h.inhparent = parent AND c.relkind = 'r') b
+                WHERE b.upper <= i.cutoff
+                ORDER BY b.upper, b.part);
+END
+$$;
+COMMENT ON FUNCTION retention.expired_partitions(bigint) IS
+  'The leaf partitions of an item''s table (range-partitioned on the policy''s column) wholly past its cutoff';
+REVOKE ALL ON FUNCTION retention.expired_partitions(bigint) FROM PUBLIC;
+
+-- Drops one expired partition of an item's table when that is exact, in the caller's transaction
+-- (run_cleanup commits after it). Under LOCK TABLE ONLY part IN EXCLUSIVE MODE (no new row, no
+-- update, no row lock: a hold's check_hold and a foreign key check take FOR KEY SHARE) it keeps
+-- the partition (returns 'kept: why') when a hold is in force on its model or one of its rows, or
+-- (soft delete) a row is not flagged deleted; else it purges the rows something refers to
+-- (the function the policy's partition_refs names, compiler.partition_refs_function, which sync
+-- creates like the purge functions: the column holds a name, never SQL) through the purge function,
+-- as a batch would, and keeps the partition when one of them is blocked (that purge is then undone:
+-- the batches try those rows, and count them once). The rows left are recorded as deleted (their
+-- keys in the proof, as a batch's), then the partition is detached and dropped. A plain DETACH
+-- (CONCURRENTLY cannot run in a transaction block) holds ACCESS EXCLUSIVE on the table from there
+-- to the commit; under lock_timeout, a lock it cannot get keeps the partition for later.
+CREATE OR REPLACE FUNCTION retention.drop_partition(item bigint, part regclass) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $$
+DECLARE
+  i constant retention_run_item := retention.own_item(item);
+  started constant timestamptz := clock_timestamp();
+  pol retention_policy;
+  parent regclass;
+  reason text;
+  referenced text[];
+  res jsonb;
+  keys text[];
+  n bigint;
+  key_order text;
+BEGIN
+  SELECT * INTO pol FROM retention_policy p WHERE p.model_path = i.model_path;
+  parent := pg_catalog.to_regclass(format('%I', pol.db_table));
+  IF parent IS NULL OR NOT retention.range_partitioned_on(parent, pol.deleted_at_column)
+     OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class c ON c.oid = h.inhrelid
+                     WHERE h.inhrelid = part AND h.inhparent = parent AND c.relkind = 'r')
+     OR NOT coalesce(retention.partition_upper_bound(part) <= i.cutoff, false) THEN
+    RETURN format('kept: %s is not a partition of %I wholly past the cutoff', part, pol.db_table);
+  END IF;
+  BEGIN
+    PERFORM set_config('lock_timeout', (retention.config()).lock_timeout_ms || 'ms', true);
+    PERFORM set_config('retention.item_id', item::text, true);
+    PERFORM set_config('retention.run_id', i.run_id::text, true);
+    PERFORM set_config('retention.days', i.retention_days::text, true);
+    SET CONSTRAINTS ALL IMMEDIATE;
+    EXECUTE format('LOCK TABLE ONLY %s IN EXCLUSIVE MODE', part);
+    EXECUTE format('SELECT array_agg(t.%1$I::text ORDER BY t.%1$I) FROM ONLY %2$s t', pol.pk_column, part) INTO keys;
+    SELECT h.reason INTO reason FROM retention.active_holds(ARRAY[pol.model_path]) h
+     WHERE h.object_pk = '' OR h.object_pk = ANY (keys) ORDER BY h.id LIMIT 1;
+    IF reason IS NOT NULL THEN
+      RETURN 'kept: ' || reason;
+    END IF;
+    IF pol.flag_column <> '' THEN
+      EXECUTE format('SELECT format(''kept: row %%s is not flagged %%s'', t.%I, %L) FROM ONLY %s t'
+                     ' WHERE NOT coalesce(t.%I, false) LIMIT 1', pol.pk_column, pol.flag_column, part, pol.flag_column)
+        INTO reason;
+      IF reason IS NOT NULL THEN
+        RETURN reason;
+      END IF;
+    END IF;
+    IF pol.partition_refs <> '' AND cardinality(keys) > 0 THEN
+      EXECUTE format('SELECT %I.%I($1)', 'retention', pol.partition_refs) INTO referenced USING keys;
+    END IF;
+    IF cardinality(referenced) > 0 THEN
+      BEGIN
+        res := retention.purge_isolating(format('%I.%I', 'retention', pol.purge_function)::regproc, referenced, false);
+        IF (res->>'blocked')::bigint > 0 THEN
+          RAISE EXCEPTION USING ERRCODE = 'RT003', MESSAGE = format('kept: %s referenced rows blocked (%s)',
+                                                                     res->>'blocked', res->'blocked_reasons');
+        END IF;
+      EXCEPTION WHEN SQLSTATE 'RT003' THEN
+        RETURN SQLERRM;  -- the purge above is undone; the batches try these rows
+      END;
+      PERFORM retention.record_batch(item, res, NULL, 0, cardinality(referenced),
+                                     ceil(extract(epoch FROM clock_timestamp() - started) * 1000)::integer, false);
+      EXECUTE format('SELECT array_agg(t.%1$I::text ORDER BY t.%1$I) FROM ONLY %2$s t', pol.pk_column, part) INTO keys;
+    END IF;
+    n := coalesce(cardinality(keys), 0);
+    IF n > 0 THEN
+      SELECT CASE WHEN a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN 'numeric' ELSE 'bytewise' END
+        INTO key_order FROM pg_catalog.pg_attribute a WHERE a.attrelid = parent AND a.attname = pol.pk_column;
+      INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
+      VALUES (item, pol.db_table, key_order, key_order = 'numeric', keys);
+      PERFORM retention.record_batch(item, jsonb_build_object('deleted', jsonb_build_object(pol.db_table, n),
+                                                              'updated', '{}'::jsonb, 'blocked', 0,
+                                                              'blocked_reasons', '{}'::jsonb, 'purged', n),
+                                     NULL, 0, n::integer,
+                                     ceil(extract(epoch FROM clock_timestamp() - started) * 1000)::integer, false);
+    END IF;
+    UPDATE retention_run_item x
+       SET partitions_dropped = coalesce(x.partitions_dropped, '[]') || jsonb_build_array(jsonb_build_object('partition', part::text, 'rows', n))
+     WHERE x.id = item;
+    RAISE LOG 'django-pg-retention: run % drops partition % of % (% rows)', i.run_id, part, pol.db_table, n;
+    EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', parent, part);
+    EXECUTE format('DROP TABLE %s', part);
+    RETURN 'dropped';
+  EXCEPTION
+    WHEN lock_not_available OR deadlock_detected THEN
+      RETURN 'kept: ' || SQLERRM;  -- everything above is undone; the batches or the next run take it
+    WHEN OTHERS THEN
+      RAISE LOG 'django-pg-retention: run % kept partition % of %: %', i.run_id, part, pol.db_table, SQLERRM;
+      RETURN 'kept: ' || SQLERRM;
+  END;
+END
+$$;
+COMMENT ON FUNCTION retention.drop_partition(bigint, regclass) IS
+  'Drops an expired partition of an item''s table when that is what its batches would do; else keeps it for them';
+REVOKE ALL ON FUNCTION retention.drop_partition(bigint, regclass) FROM PUBLIC;
+
 -- run_cleanup: check_run_arguments before anything; days and batch_size bigint (any whole number
 -- reaches the range check). The roles granted the old signature are granted the new one below.
 DO $$
@@ -788,6 +962,7 @@ DECLARE
   timed_out boolean := false;
   yielded boolean := false;
   by_pk boolean;  seen bigint;  -- a backlog in primary-key order, and the rows its batches took
+  part regclass;  -- an expired partition (drop_partition)
 BEGIN
   -- Bad numbers are refused before anything is locked or written (no run row, no 'running' left).
   PERFORM retention.check_run_arguments(days, batch_size);
@@ -832,6 +1007,19 @@ BEGIN
       ELSE
         item := retention.start_item(run_id, pol.model_path, force);
         item_ids := item_ids || pg_catalog.jsonb_build_object(pol.model_path, item.id);
+        -- A table range-partitioned on the policy's column: whole partitions past the cutoff are
+        -- dropped first, one transaction each (issue 26); a dry run counts them in batches.
+        IF NOT dry_run AND item.status = 'running' THEN
+          COMMIT;
+          FOREACH part IN ARRAY retention.expired_partitions(item.id) LOOP
+            EXIT WHEN pg_catalog.clock_timestamp() >= deadline;
+            PERFORM retention.drop_partition(item.id, part);
+            COMMIT;
+          END LOOP;
+          -- The batches then take what is left in keyset order (a drop counts as a batch): the
+          -- primary-key order of a backlog would read the whole rest of the table.
+          SELECT * INTO item FROM @app_schema@.retention_run_item i WHERE i.id = item.id;
+        END IF;
       END IF;
       COMMIT;
       -- An explicit batch_size is kept as given; otherwise batches adapt to take about target_batch_ms.
@@ -909,7 +1097,8 @@ BEGIN
                  ' retention.real_run_waiting(), retention.batches_in_pk_order(bigint, text),'
                  ' retention.next_batch_size(integer, integer, integer, integer, integer), retention.report(),'
                  ' retention.config(), retention.wait_for_replicas(bigint, timestamptz),'
-                 ' retention.check_run_arguments(bigint, bigint), retention.max_days() TO %s',
+                 ' retention.check_run_arguments(bigint, bigint), retention.max_days(),'
+                 ' retention.expired_partitions(bigint), retention.drop_partition(bigint, regclass) TO %s',
                  executor);
   EXECUTE format('GRANT SELECT ON retention_config, retention_policy, retention_run, retention_run_item TO %s', executor);
 END
@@ -960,7 +1149,7 @@ BEGIN
   ELSE
     SELECT string_agg(n.key, ', ' ORDER BY n.key) INTO fields
       FROM jsonb_each(to_jsonb(NEW)) n JOIN jsonb_each(to_jsonb(OLD)) o ON o.key = n.key
-     WHERE n.value IS DISTINCT FROM o.value AND n.key NOT IN ('updated_at', 'sql_hash', 'position');
+     WHERE n.value IS DISTINCT FROM o.value AND n.key NOT IN ('updated_at', 'sql_hash', 'position', 'partition_refs');
     IF fields IS NULL THEN
       RETURN NULL;
     END IF;

@@ -48,3 +48,22 @@ DROP FUNCTION IF EXISTS retention.distribution_column(regclass);
 
 -- Speed (issue 25): the proof keys' compression back to the server's default.
 ALTER TABLE @app_schema@.retention_deleted_keys ALTER COLUMN keys SET COMPRESSION DEFAULT;
+
+-- Whole partitions (issue 26); migration 0012's columns go with its reversal.
+DROP FUNCTION IF EXISTS retention.drop_partition(bigint, regclass);
+DROP FUNCTION IF EXISTS retention.expired_partitions(bigint);
+DROP FUNCTION IF EXISTS retention.partition_upper_bound(regclass);
+DROP FUNCTION IF EXISTS retention.range_partitioned_on(regclass, text);
+-- The generated refs__<app>__<model>(text[]) functions that sync created for drop_partition.
+DO $$
+DECLARE
+  f regprocedure;
+BEGIN
+  FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'retention'::regnamespace AND p.proname ~ '^refs__'
+              AND pg_catalog.pg_get_function_identity_arguments(p.oid) = 'text[]'
+  LOOP
+    EXECUTE pg_catalog.format('DROP FUNCTION %s', f);
+  END LOOP;
+END
+$$;

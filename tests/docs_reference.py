@@ -137,7 +137,7 @@ SELECT p.proname,
        coalesce(obj_description(p.oid, 'pg_proc'), '')
   FROM pg_proc p
  WHERE p.pronamespace = 'retention'::regnamespace
-   AND p.proname !~ '^(purge|select)__'
+   AND p.proname !~ '^(purge|select|refs)__'
  ORDER BY 1, 2
 """
 SQL_RELATIONS = """
@@ -162,7 +162,8 @@ def sql_objects_page(cursor: CursorWrapper) -> str:
     return (
         header("SQL objects (generated)", "the catalog of a migrated test database (`COMMENT ON`)")
         + "What `migrate` installs, as the catalog lists it, with each object's comment. The per-model "
-        "functions `retention.purge__<app>__<model>` and `retention.select__<app>__<model>` are generated for "
+        "functions `retention.purge__<app>__<model>`, `retention.select__<app>__<model>` and "
+        "`retention.refs__<app>__<model>` are generated for "
         "your models and are not listed ([SQL reference](../sql.md)). `public` stands for the schema your "
         "tables are migrated into.\n\n"
         "## Tables and views\n\n| name | kind | comment |\n|---|---|---|\n"

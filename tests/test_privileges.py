@@ -111,6 +111,8 @@ def test_only_the_executor_role_can_purge_and_only_through_run_cleanup(settings:
             ("SELECT * FROM retention.purge_batch(%s, NULL, NULL, 10, false)", [other_item]),
             ("SELECT retention.start_item(%s, 'rules.Place')", [other_run]),
             ("SELECT retention.finish_item(%s, 'succeeded', '')", [other_item]),
+            ("SELECT retention.expired_partitions(%s)", [other_item]),
+            ("SELECT retention.drop_partition(%s, 'rules_place'::regclass)", [other_item]),
             ("SELECT retention.finish_run(%s, false, 60)", [other_run]),
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="not a run this session is running"):

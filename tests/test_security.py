@@ -615,6 +615,8 @@ STEP_CALLS = [
     "SELECT retention.begin_pass({item})",
     "SELECT * FROM retention.purge_batch({item}, NULL, NULL, 10, false)",
     "SELECT retention.finish_item({item}, 'succeeded', '')",
+    "SELECT retention.expired_partitions({item})",
+    "SELECT retention.drop_partition({item}, 'rules_place'::regclass)",
     "SELECT retention.finish_run({run}, false, 60, '', false)",
     # a DO block, and a function of its own in pg_temp, are not run_cleanup either
     "DO $$ BEGIN PERFORM retention.finish_item({item}, 'failed', 'forged'); END $$",

@@ -1,5 +1,5 @@
 """Timestamp policies (issue 26): a model's own timestamp starts the clock, third-party models
-included (admin's LogEntry, sessions, django-celery-results, django-auditlog). Django's own
+included (admin's LogEntry, sessions, django-celery-results, django-auditlog, django-axes). Django's own
 ``Model.objects.filter(field__lt=cutoff).delete()`` is the oracle; the rules graph's Visit checks
 cascades, blockers and retained children against Django's Collector."""
 
@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from auditlog.models import LogEntry as AuditLogEntry
+from axes.models import AccessLog
 from django.apps import apps
 from django.contrib.admin.models import LogEntry as AdminLogEntry
 from django.contrib.contenttypes.models import ContentType
@@ -56,6 +57,7 @@ THIRD_PARTY: dict[str, dict[str, Any]] = {
     "sessions.Session": {"field": "expire_date", "days": 0},  # past its expiry
     "django_celery_results.TaskResult": {"field": "date_done", "days": 30},
     "auditlog.LogEntry": {"field": "timestamp", "days": 90},
+    "axes.AccessLog": {"field": "attempt_time", "days": 30},
 }
 VISITS = {"rules.Visit": {"field": "seen_at", "days": 10}}  # shorter than rules.VisitNote's 30 days
 
@@ -181,6 +183,7 @@ def test_sync_creates_the_keyset_index_concurrently_and_drops_it_with_the_policy
             "django_session": "expire_date, session_key)",
             "django_celery_results_taskresult": "date_done, id)",
             "auditlog_logentry": '"timestamp", id)',
+            "axes_accesslog": "attempt_time, id)",
         }
         comment = scalar(
             "SELECT obj_description(c.oid, 'pg_class') FROM pg_class c WHERE c.relname = %s",
@@ -304,7 +307,13 @@ def test_batch_select_bounds_are_index_conditions_on_our_keyset_index(
 
 # --- third-party models, Django's QuerySet.delete() as the oracle -----------------------------------
 
-THIRD_PARTY_TABLES = ["django_admin_log", "django_session", "django_celery_results_taskresult", "auditlog_logentry"]
+THIRD_PARTY_TABLES = [
+    "django_admin_log",
+    "django_session",
+    "django_celery_results_taskresult",
+    "auditlog_logentry",
+    "axes_accesslog",
+]
 
 
 def age(rng: random.Random, days: int) -> timedelta:
@@ -315,7 +324,7 @@ def age(rng: random.Random, days: int) -> timedelta:
 
 
 def build_third_party_rows(rng: random.Random, n: int = 40) -> dict[str, list[Any]]:
-    """Rows of the four third-party models, their timestamps either side of each cutoff; returns
+    """Rows of the five third-party models, their timestamps either side of each cutoff; returns
     the primary keys of one eligible row of each, to hold."""
     now = timezone.now()
     user = User.objects.create(username=f"staff{rng.randrange(10**9)}")
@@ -345,6 +354,8 @@ def build_third_party_rows(rng: random.Random, n: int = 40) -> dict[str, list[An
             actor=user if rng.random() < 0.5 else None,
             timestamp=now - age(rng, days["auditlog.LogEntry"]),
         )
+        access = AccessLog.objects.create(user_agent="pytest", ip_address="10.0.0.1", username="staff", path_info="/")
+        AccessLog.objects.filter(pk=access.pk).update(attempt_time=now - age(rng, days["axes.AccessLog"]))
     held: dict[str, list[Any]] = {}
     for path, spec in THIRD_PARTY.items():
         model = apps.get_model(path)

@@ -37,7 +37,15 @@ INSTALLED_APPS = [
     # Third-party apps whose tables timestamp policies purge (tests/test_timestamp_policies.py).
     "django_celery_results",
     "auditlog",
+    "axes",
+    # Range-partitioned tables, dropped a partition at a time (tests/test_partitions.py).
+    "partlogs",
 ]
+
+# django-axes is here for its AccessLog table only (a timestamp policy on attempt_time in the
+# tests): no lockout, no login signal handlers, so its middleware and backend are not needed.
+AXES_ENABLED = False
+SILENCED_SYSTEM_CHECKS = ["axes.W002", "axes.W003"]
 
 # Django 6.1's database-level delete rules (DB_CASCADE, DB_SET_NULL, DB_SET_DEFAULT): tests/dbrules.
 if django.VERSION >= (6, 1):
