@@ -39,7 +39,7 @@ from psycopg import sql
 
 from django_pg_retention import config
 from django_pg_retention.distribution import SINGLE_SERVER, Layout, refusals
-from django_pg_retention.graph import DELETING, Edge, EdgeKind, Graph, Node, build
+from django_pg_retention.graph import DELETING, Edge, EdgeKind, Graph, Node, blocking_triggers, build
 from django_pg_retention.policies import (
     PolicyKind,
     SoftDeleteColumns,
@@ -1291,16 +1291,43 @@ def partition_refs_query(model: type[models.Model]) -> str:
 REFS_SIGNATURE: LiteralString = "(text[]) RETURNS text[]"
 
 
+def _partition_guards(model: type[models.Model]) -> sql.Composable:
+    """What a dropped partition would skip and the batches do: the retention_outbox rows of a model
+    with files, hooks or snapshots, and DELETE triggers on the table or its partitions (history,
+    audit) other than the pgtrigger protections a purge lifts anyway. Raised, so drop_partition
+    keeps the partition (its rows go through the batches)."""
+    if outbox_spec(model):
+        return sql.SQL("RAISE EXCEPTION USING MESSAGE = {};\n  ").format(
+            sql.Literal(f"{model._meta.label} has files, hooks or snapshots (retention_outbox): batches write them")
+        )
+    lifted = blocking_triggers(model, "DELETE")
+    return sql.SQL(
+        "SELECT format('%s has DELETE trigger %I, which batches fire and a dropped partition would not',"
+        " t.tgrelid::regclass, t.tgname) INTO reason\n"
+        "    FROM pg_trigger t\n"
+        "   WHERE t.tgrelid IN (SELECT relid FROM pg_partition_tree({table}::regclass))\n"
+        "     AND NOT t.tgisinternal AND t.tgenabled <> 'D' AND (t.tgtype::integer & 8) <> 0\n"
+        "     AND NOT (t.tgname = ANY ({lifted}::name[]))\n"
+        "   ORDER BY t.tgname LIMIT 1;\n"
+        "  IF reason IS NOT NULL THEN\n"
+        "    RAISE EXCEPTION USING MESSAGE = reason;\n"
+        "  END IF;\n  "
+    ).format(
+        table=sql.Literal(sql.Identifier(model._meta.db_table).as_string()),
+        lifted=sql.Literal("{" + ",".join(f'"{name}"' for name in lifted) + "}"),
+    )
+
+
 def partition_refs_function(model: type[models.Model], schemas: list[str]) -> tuple[str, str]:
     """``retention.refs__<model>(text[]) -> text[]``: partition_refs_query as a function that sync
     creates (owned by the role that migrates, like the purge functions), so that the SECURITY DEFINER
     retention.drop_partition runs code of ours only: retention_policy.partition_refs names it (an
-    identifier, quoted when called), never holds SQL. ('', '') when nothing refers to the table."""
+    identifier, quoted when called), never holds SQL. It first raises where dropping the partition
+    would skip what the batches do (_partition_guards)."""
     query = partition_refs_query(model)
-    if not query:
-        return "", ""
     name = function_name("refs", model)
-    code = sql.SQL("BEGIN\n  RETURN ({});\nEND").format(sql.SQL(cast(LiteralString, query)))
+    result = sql.SQL(cast(LiteralString, query)) if query else sql.SQL("SELECT '{{}}'::text[]")
+    code = sql.SQL("DECLARE\n  reason text;\nBEGIN\n  {}RETURN ({});\nEND").format(_partition_guards(model), result)
     return name, _text(_plpgsql_function(name, REFS_SIGNATURE, search_path(schemas), "refs", code))
 
 

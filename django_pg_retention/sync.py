@@ -206,7 +206,8 @@ REFS_SIGNATURE = sql.SQL("(text[])")
 
 def install_refs_function(using: str, model: type[models.Model], schemas: list[str]) -> str:
     """Create or replace the function retention.drop_partition runs to find a partition's
-    referenced rows (compiler.partition_refs_function); its name, '' when nothing refers to the table."""
+    referenced rows (compiler.partition_refs_function), which also refuses a table whose DELETE triggers
+    or outbox the batches must serve; its name."""
     name, text = partition_refs_function(model, schemas)
     if name:
         with connections[using].cursor() as cursor:

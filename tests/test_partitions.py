@@ -472,3 +472,42 @@ def test_a_pg_partman_table_is_purged_while_its_maintenance_runs(partman: None) 
         assert len(ahead) >= 7  # pg_partman's premake, made and kept
         assert len(log_item(run).partitions_dropped or []) >= 8
         assert verify().ok
+
+
+def test_a_table_with_a_delete_trigger_has_its_rows_deleted_by_batches_so_the_trigger_fires() -> None:
+    """A history or audit trigger on DELETE fires for every row the batches delete; dropping a
+    partition with rows would skip it. So such a partition's rows go through the batches (the
+    trigger fires for each, as for Django's delete()), and only a partition left empty is dropped."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE partlogs_deleted_log (log_id bigint)")
+        cursor.execute(
+            "CREATE FUNCTION partlogs_note_delete() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$BEGIN INSERT INTO partlogs_deleted_log VALUES (OLD.id); RETURN OLD; END$$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER note_delete AFTER DELETE ON partlogs_partlog"
+            " FOR EACH ROW EXECUTE FUNCTION partlogs_note_delete()"
+        )
+    try:
+        with log_policy():
+            data = build_logs(timezone.now())
+            release_holds(RetentionHold.objects.all(), by="test")
+            PartLogLock.objects.all().delete()
+            old = {log.pk for log in data["old"]}
+            run = call_cleanup(model="partlogs.PartLog")
+            assert run.status == "succeeded", run.error
+            assert set(partitions("partlogs_partlog")) >= set(expired_names(data)), "a partition with rows was dropped"
+            assert not log_item(run).partitions_dropped
+            assert not PartLog.objects.filter(pk__in=old).exists() and log_item(run).deleted == len(old)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT log_id FROM partlogs_deleted_log")
+                assert sorted(row[0] for row in cursor.fetchall()) == sorted(old)
+            # The next run drops the partitions the batches emptied: no row, nothing to fire for.
+            again = call_cleanup(model="partlogs.PartLog")
+            assert {p["rows"] for p in log_item(again).partitions_dropped} == {0}
+            assert not set(partitions("partlogs_partlog")) & set(expired_names(data))
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER IF EXISTS note_delete ON partlogs_partlog")
+            cursor.execute("DROP FUNCTION IF EXISTS partlogs_note_delete()")
+            cursor.execute("DROP TABLE IF EXISTS partlogs_deleted_log")
