@@ -1444,19 +1444,6 @@ REVOKE ALL ON FUNCTION retention.distribution_column(regclass) FROM PUBLIC;
 
 -- End of the security section (issue 30).
 
--- ===================================================================================================
--- Speed (issue 25): the proof keys are compressed with lz4 where the server has it. pglz took about
--- half the time of writing a batch's keys (15,000 keys: 10 ms with pglz, 5 ms with lz4, measured on
--- PostgreSQL 15); rows written before keep pglz, which PostgreSQL reads as before.
--- ===================================================================================================
-DO $$
-BEGIN
-  ALTER TABLE @app_schema@.retention_deleted_keys ALTER COLUMN keys SET COMPRESSION lz4;
-EXCEPTION WHEN feature_not_supported THEN
-  RAISE NOTICE 'django-pg-retention: this server has no lz4; the proof keys stay compressed with pglz';
-END
-$$;
-
 -- Every function of the schema resolves names in pg_catalog first, then the app's schema (as in 0.1).
 DO $$
 DECLARE

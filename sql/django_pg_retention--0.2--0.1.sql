@@ -46,8 +46,6 @@ DROP PROCEDURE IF EXISTS retention.run_cleanup(boolean, text, bigint, bigint, te
 -- Citus (issue 27).
 DROP FUNCTION IF EXISTS retention.distribution_column(regclass);
 
--- Speed (issue 25): the proof keys' compression back to the server's default.
-ALTER TABLE @app_schema@.retention_deleted_keys ALTER COLUMN keys SET COMPRESSION DEFAULT;
 
 -- Whole partitions (issue 26); migration 0012's columns go with its reversal.
 DROP FUNCTION IF EXISTS retention.drop_partition(bigint, regclass);
