@@ -851,6 +851,10 @@ def search_path(schemas: list[str]) -> sql.Composable:
 # deleted. The cascade is followed top-down from those keys, blockers are the referencing rows
 # left afterwards, holds are checked on the keys deleted, and the proof covers exactly them.
 # Foreign keys on the workers stay deferred to the commit, so every check here runs before it.
+# Each statement takes its keys from a MATERIALIZED CTE over the key array (_keys): Citus runs it
+# first and sends its rows once to each worker as an intermediate result, which every shard's task
+# reads; an array in the statement itself would be written into the query text of each of the 32
+# shard tasks (measured: 200 ms for 10,000 keys on empty shards, 27 ms this way).
 # distribution.refusals names the graphs this cannot purge exactly.
 # ---------------------------------------------------------------------------------------------
 
@@ -867,6 +871,15 @@ def _minus_gone(var: sql.Composable, node: Node) -> sql.Composable:
         " WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g"
         " WHERE g.run_id = run AND g.db_table = {table} AND g.pk = k));\n  END IF;"
     ).format(v=var, table=sql.Literal(node.table))
+
+
+def _keys(array: sql.Composable) -> sql.Composable:
+    """The CTE ``retention_keys`` of a distributed statement: the keys of ``array``, one row each, shipped to
+    the workers once (see the section comment); the statement filters with ``_IN_KEYS``."""
+    return sql.SQL("retention_keys AS MATERIALIZED (SELECT unnest({}) AS id)").format(array)
+
+
+_IN_KEYS = sql.SQL("IN (SELECT rk.id FROM retention_keys rk)")
 
 
 class _DistributedPurge:
@@ -923,12 +936,13 @@ def _distributed_root_delete(d: _DistributedPurge) -> list[sql.Composable]:
         _minus_gone(sql.SQL("hit"), root),
         sql.SQL(
             "-- The roots still eligible, re-checked under each shard's row lock.\n  "
-            "WITH x AS (DELETE FROM {table} t WHERE t.{pk} = ANY(hit::{type}[]) AND NOT ({kept})"
+            "WITH {keys},\n    x AS (DELETE FROM {table} t WHERE t.{pk} {in_keys} AND NOT ({kept})"
             " RETURNING t.{pk})\n  SELECT coalesce(array_agg(x.{pk}), '{{}}') INTO {arr} FROM x;"
         ).format(
+            in_keys=_IN_KEYS,
+            keys=_keys(sql.SQL("hit::{}[]").format(_type(root.pk_type))),
             table=_ident(root.table),
             pk=_ident(root.pk),
-            type=_type(root.pk_type),
             kept=d.kept(root, "t"),
             arr=d.arr(root),
         ),
@@ -957,14 +971,16 @@ def _distributed_cascade_delete(d: _DistributedPurge, edge: Edge) -> list[sql.Co
     out = [
         sql.SQL(
             "-- {label}: CASCADE\n"
-            "  WITH x AS (DELETE FROM {table} t WHERE t.{col} = ANY({src}) RETURNING {returning})\n"
+            "  WITH {keys},\n    x AS (DELETE FROM {table} t WHERE t.{col} {in_keys}"
+            " RETURNING {returning})\n"
             "  SELECT coalesce(array_agg(t.{pk}::text), '{{}}'), (array_agg({reason} ORDER BY {live} DESC)"
             " FILTER (WHERE {reason} IS NOT NULL))[1]\n    INTO hit, retained_reason FROM x t;"
         ).format(
             label=_comment(edge.label),
+            in_keys=_IN_KEYS,
+            keys=_keys(d.arr(edge.source)),
             table=_ident(target.table),
             col=_ident(edge.column),
-            src=d.arr(edge.source),
             pk=_ident(target.pk),
             returning=sql.SQL(", ").join(returning),
             reason=reason,
@@ -986,11 +1002,15 @@ def _distributed_cascade_delete(d: _DistributedPurge, edge: Edge) -> list[sql.Co
 def _distributed_blocker(d: _DistributedPurge, edge: Edge, error: sql.Composable) -> list[sql.Composable]:
     """hit := the rows of edge.target still referencing the deleted edge.source rows; any raise ``error``."""
     return [
-        sql.SQL("hit := ARRAY(SELECT r.{pk}::text FROM {table} r WHERE r.{col} = ANY({src}));").format(
+        sql.SQL(
+            "WITH {keys}\n  SELECT coalesce(array_agg(r.{pk}::text), '{{}}') INTO hit FROM {table} r"
+            " WHERE r.{col} {in_keys};"
+        ).format(
+            in_keys=_IN_KEYS,
+            keys=_keys(d.arr(edge.source)),
             pk=_ident(edge.target.pk),
             table=_ident(edge.target.table),
             col=_ident(edge.column),
-            src=d.arr(edge.source),
         ),
         _minus_gone(sql.SQL("hit"), edge.target),
         sql.SQL("IF cardinality(hit) > 0 THEN\n    RAISE EXCEPTION USING {};\n  END IF;").format(error),
@@ -1004,14 +1024,15 @@ def _blocked_error(edge: Edge) -> sql.Composable:
 def _distributed_update(d: _DistributedPurge, edge: Edge) -> list[sql.Composable]:
     return [
         sql.SQL(
-            "WITH x AS (UPDATE {table} r SET {col} = {value} WHERE r.{col} = ANY({src})"
-            " RETURNING r.{pk}::text AS k)"
-            "\n  SELECT coalesce(array_agg(x.k), '{{}}') INTO hit FROM x;"
+            "WITH {keys},\n    x AS (UPDATE {table} r SET {col} = {value} WHERE r.{col} {in_keys}"
+            " RETURNING r.{pk}::text AS updated_pk)"
+            "\n  SELECT coalesce(array_agg(x.updated_pk), '{{}}') INTO hit FROM x;"
         ).format(
+            in_keys=_IN_KEYS,
+            keys=_keys(d.arr(edge.source)),
             table=_ident(edge.target.table),
             col=_ident(edge.column),
             value=_set_value(edge),
-            src=d.arr(edge.source),
             pk=_ident(edge.target.pk),
         ),
         _minus_gone(sql.SQL("hit"), edge.target),

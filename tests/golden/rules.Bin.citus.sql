@@ -18,9 +18,11 @@ BEGIN
     hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules_bin' AND g.pk = k));
   END IF;
   -- The roots still eligible, re-checked under each shard's row lock.
-  WITH x AS (DELETE FROM "rules_bin" t WHERE t."id" = ANY(hit::bigint[]) AND NOT (NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < "cut0", false)) RETURNING t."id")
+  WITH retention_keys AS MATERIALIZED (SELECT unnest(hit::bigint[]) AS id),
+    x AS (DELETE FROM "rules_bin" t WHERE t."id" IN (SELECT rk.id FROM retention_keys rk) AND NOT (NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < "cut0", false)) RETURNING t."id")
   SELECT coalesce(array_agg(x."id"), '{}') INTO "d0" FROM x;
-  hit := ARRAY(SELECT r."id"::text FROM "rules_link" r WHERE r."bin_id" = ANY("d0"));
+  WITH retention_keys AS MATERIALIZED (SELECT unnest("d0") AS id)
+  SELECT coalesce(array_agg(r."id"::text), '{}') INTO hit FROM "rules_link" r WHERE r."bin_id" IN (SELECT rk.id FROM retention_keys rk);
   IF dry_run THEN
     hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules_link' AND g.pk = k));
   END IF;

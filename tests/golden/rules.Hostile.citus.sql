@@ -19,18 +19,21 @@ BEGIN
     hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules_Hostile ''Table''; DROP TABLE rules_place;--' AND g.pk = k));
   END IF;
   -- The roots still eligible, re-checked under each shard's row lock.
-  WITH x AS (DELETE FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t WHERE t."id" = ANY(hit::bigint[]) AND NOT (NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < "cut0", false)) RETURNING t."id")
+  WITH retention_keys AS MATERIALIZED (SELECT unnest(hit::bigint[]) AS id),
+    x AS (DELETE FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t WHERE t."id" IN (SELECT rk.id FROM retention_keys rk) AND NOT (NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < "cut0", false)) RETURNING t."id")
   SELECT coalesce(array_agg(x."id"), '{}') INTO "d0" FROM x;
   -- rules.HostileChild.parent: CASCADE
-  WITH x AS (DELETE FROM "rules hostile child; SELECT 1" t WHERE t."Parent Id; 'x'" = ANY("d0") RETURNING t."id")
+  WITH retention_keys AS MATERIALIZED (SELECT unnest("d0") AS id),
+    x AS (DELETE FROM "rules hostile child; SELECT 1" t WHERE t."Parent Id; 'x'" IN (SELECT rk.id FROM retention_keys rk) RETURNING t."id")
   SELECT coalesce(array_agg(t."id"::text), '{}'), (array_agg(NULL::text ORDER BY false DESC) FILTER (WHERE NULL::text IS NOT NULL))[1]
     INTO hit, retained_reason FROM x t;
   IF dry_run THEN
     hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules hostile child; SELECT 1' AND g.pk = k));
   END IF;
   "d1" := "d1" || hit::bigint[];
-  WITH x AS (UPDATE "rules hostile child; SELECT 1" r SET "MixedCase Watcher" = NULL WHERE r."MixedCase Watcher" = ANY("d0") RETURNING r."id"::text AS k)
-  SELECT coalesce(array_agg(x.k), '{}') INTO hit FROM x;
+  WITH retention_keys AS MATERIALIZED (SELECT unnest("d0") AS id),
+    x AS (UPDATE "rules hostile child; SELECT 1" r SET "MixedCase Watcher" = NULL WHERE r."MixedCase Watcher" IN (SELECT rk.id FROM retention_keys rk) RETURNING r."id"::text AS updated_pk)
+  SELECT coalesce(array_agg(x.updated_pk), '{}') INTO hit FROM x;
   IF dry_run THEN
     hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules hostile child; SELECT 1' AND g.pk = k));
   END IF;

@@ -18,16 +18,19 @@ BEGIN
     hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules_language' AND g.pk = k));
   END IF;
   -- The roots still eligible, re-checked under each shard's row lock.
-  WITH x AS (DELETE FROM "rules_language" t WHERE t."code" = ANY(hit::varchar(8)[]) AND NOT (NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < "cut0", false)) RETURNING t."code")
+  WITH retention_keys AS MATERIALIZED (SELECT unnest(hit::varchar(8)[]) AS id),
+    x AS (DELETE FROM "rules_language" t WHERE t."code" IN (SELECT rk.id FROM retention_keys rk) AND NOT (NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < "cut0", false)) RETURNING t."code")
   SELECT coalesce(array_agg(x."code"), '{}') INTO "d0" FROM x;
-  WITH x AS (UPDATE "rules_book" r SET "language_id" = 'en'::varchar(8) WHERE r."language_id" = ANY("d0") RETURNING r."id"::text AS k)
-  SELECT coalesce(array_agg(x.k), '{}') INTO hit FROM x;
+  WITH retention_keys AS MATERIALIZED (SELECT unnest("d0") AS id),
+    x AS (UPDATE "rules_book" r SET "language_id" = 'en'::varchar(8) WHERE r."language_id" IN (SELECT rk.id FROM retention_keys rk) RETURNING r."id"::text AS updated_pk)
+  SELECT coalesce(array_agg(x.updated_pk), '{}') INTO hit FROM x;
   IF dry_run THEN
     hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules_book' AND g.pk = k));
   END IF;
   IF cardinality(hit) > 0 THEN updated := updated || jsonb_build_object('rules_book.language_id', cardinality(hit)); END IF;
-  WITH x AS (UPDATE "rules_book" r SET "fallback_language_id" = 'en'::varchar(8) WHERE r."fallback_language_id" = ANY("d0") RETURNING r."id"::text AS k)
-  SELECT coalesce(array_agg(x.k), '{}') INTO hit FROM x;
+  WITH retention_keys AS MATERIALIZED (SELECT unnest("d0") AS id),
+    x AS (UPDATE "rules_book" r SET "fallback_language_id" = 'en'::varchar(8) WHERE r."fallback_language_id" IN (SELECT rk.id FROM retention_keys rk) RETURNING r."id"::text AS updated_pk)
+  SELECT coalesce(array_agg(x.updated_pk), '{}') INTO hit FROM x;
   IF dry_run THEN
     hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules_book' AND g.pk = k));
   END IF;

@@ -23,17 +23,20 @@ BEGIN
     hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules_visitor' AND g.pk = k));
   END IF;
   -- The roots still eligible, re-checked under each shard's row lock.
-  WITH x AS (DELETE FROM "rules_visitor" t WHERE t."id" = ANY(hit::bigint[]) AND NOT (NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < "cut0", false)) RETURNING t."id")
+  WITH retention_keys AS MATERIALIZED (SELECT unnest(hit::bigint[]) AS id),
+    x AS (DELETE FROM "rules_visitor" t WHERE t."id" IN (SELECT rk.id FROM retention_keys rk) AND NOT (NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < "cut0", false)) RETURNING t."id")
   SELECT coalesce(array_agg(x."id"), '{}') INTO "d0" FROM x;
   -- rules.Visit.visitor: CASCADE
-  WITH x AS (DELETE FROM "rules_visit" t WHERE t."visitor_id" = ANY("d0") RETURNING t."id")
+  WITH retention_keys AS MATERIALIZED (SELECT unnest("d0") AS id),
+    x AS (DELETE FROM "rules_visit" t WHERE t."visitor_id" IN (SELECT rk.id FROM retention_keys rk) RETURNING t."id")
   SELECT coalesce(array_agg(t."id"::text), '{}'), (array_agg(NULL::text ORDER BY false DESC) FILTER (WHERE NULL::text IS NOT NULL))[1]
     INTO hit, retained_reason FROM x t;
   IF dry_run THEN
     hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules_visit' AND g.pk = k));
   END IF;
   "d1" := "d1" || hit::bigint[];
-  hit := ARRAY(SELECT r."id"::text FROM "rules_visitlock" r WHERE r."visit_id" = ANY("d1"));
+  WITH retention_keys AS MATERIALIZED (SELECT unnest("d1") AS id)
+  SELECT coalesce(array_agg(r."id"::text), '{}') INTO hit FROM "rules_visitlock" r WHERE r."visit_id" IN (SELECT rk.id FROM retention_keys rk);
   IF dry_run THEN
     hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules_visitlock' AND g.pk = k));
   END IF;
@@ -41,7 +44,8 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = 'PROTECT rules.VisitLock.visit';
   END IF;
   -- rules.VisitNote.visit: CASCADE
-  WITH x AS (DELETE FROM "rules_visitnote" t WHERE t."visit_id" = ANY("d1") RETURNING t."id", t."deleted_at", t."is_deleted")
+  WITH retention_keys AS MATERIALIZED (SELECT unnest("d1") AS id),
+    x AS (DELETE FROM "rules_visitnote" t WHERE t."visit_id" IN (SELECT rk.id FROM retention_keys rk) RETURNING t."id", t."deleted_at", t."is_deleted")
   SELECT coalesce(array_agg(t."id"::text), '{}'), (array_agg(CASE WHEN NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < "cut2", false) THEN CASE WHEN ("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) THEN 'RETAINED rules.VisitNote (live)' ELSE coalesce('RETAINED rules.VisitNote (' || "days2" || ' days)', 'RETAINED rules.VisitNote (no active policy)') END END ORDER BY ("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) DESC) FILTER (WHERE CASE WHEN NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < "cut2", false) THEN CASE WHEN ("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) THEN 'RETAINED rules.VisitNote (live)' ELSE coalesce('RETAINED rules.VisitNote (' || "days2" || ' days)', 'RETAINED rules.VisitNote (no active policy)') END END IS NOT NULL))[1]
     INTO hit, retained_reason FROM x t;
   IF dry_run THEN
@@ -52,15 +56,17 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = retained_reason;
   END IF;
   -- rules.VisitDetail.visit: CASCADE
-  WITH x AS (DELETE FROM "rules_visitdetail" t WHERE t."visit_id" = ANY("d1") RETURNING t."id")
+  WITH retention_keys AS MATERIALIZED (SELECT unnest("d1") AS id),
+    x AS (DELETE FROM "rules_visitdetail" t WHERE t."visit_id" IN (SELECT rk.id FROM retention_keys rk) RETURNING t."id")
   SELECT coalesce(array_agg(t."id"::text), '{}'), (array_agg(NULL::text ORDER BY false DESC) FILTER (WHERE NULL::text IS NOT NULL))[1]
     INTO hit, retained_reason FROM x t;
   IF dry_run THEN
     hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules_visitdetail' AND g.pk = k));
   END IF;
   "d3" := "d3" || hit::bigint[];
-  WITH x AS (UPDATE "rules_visitmark" r SET "visit_id" = NULL WHERE r."visit_id" = ANY("d1") RETURNING r."id"::text AS k)
-  SELECT coalesce(array_agg(x.k), '{}') INTO hit FROM x;
+  WITH retention_keys AS MATERIALIZED (SELECT unnest("d1") AS id),
+    x AS (UPDATE "rules_visitmark" r SET "visit_id" = NULL WHERE r."visit_id" IN (SELECT rk.id FROM retention_keys rk) RETURNING r."id"::text AS updated_pk)
+  SELECT coalesce(array_agg(x.updated_pk), '{}') INTO hit FROM x;
   IF dry_run THEN
     hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules_visitmark' AND g.pk = k));
   END IF;
