@@ -1138,33 +1138,58 @@ def _render_distributed_purge(graph: Graph, name: str, path: sql.Composable) -> 
     return _plpgsql_function(name, "(roots text[], dry_run boolean) RETURNS jsonb", path, "purge", code)
 
 
+# The select's sample: one row in SAMPLE of the table's, by a hash of its key. Citus sends a
+# multi-shard ORDER BY ... LIMIT n to every shard as it is, so "the next lim rows" has every shard
+# return up to lim rows, 32 x lim for the merge on the coordinator (or every eligible row of a
+# table with fewer). The bound is instead the (lim / SAMPLE)-th sampled row: about lim rows lie
+# before it, each shard returns lim / 32 sampled rows and then about lim / 32 rows up to it.
+# (32 is Citus's default shard_count; any other count only makes the first query return more.)
+_SAMPLE = 32
+
+
 def _distributed_candidates(graph: Graph, columns: SoftDeleteColumns, first: bool, by_pk: bool) -> sql.Composable:
-    """The next ``lim`` soft-deleted rows before the cutoff, unlocked (a multi-shard SELECT with
-    ORDER BY and LIMIT, merged on the coordinator), into cand and cand_at in batch order."""
+    """The next soft-deleted rows before the cutoff, unlocked, into cand and cand_at in batch order:
+    at most ``lim``, up to the bound that the sample puts about ``lim`` rows before (_SAMPLE; none
+    when the sample ends first). Two multi-shard SELECTs with ORDER BY and LIMIT, merged on the
+    coordinator, each reading about ``lim`` rows from the shards."""
     root = graph.root
-    at, pk = _ident(columns.deleted_at_column), _ident(root.pk)
+    at, pk, pk_type = _ident(columns.deleted_at_column), _ident(root.pk), _type(root.pk_type)
     if first:
         after: sql.Composable = sql.SQL("")
     elif by_pk:
-        after = sql.SQL(" AND t.{pk} > after_pk::{type}").format(pk=pk, type=_type(root.pk_type))
+        after = sql.SQL(" AND t.{pk} > after_pk::{type}").format(pk=pk, type=pk_type)
     else:
-        after = sql.SQL(" AND (t.{at}, t.{pk}) > (after_at, after_pk::{type})").format(
-            at=at, pk=pk, type=_type(root.pk_type)
+        after = sql.SQL(" AND (t.{at}, t.{pk}) > (after_at, after_pk::{type})").format(at=at, pk=pk, type=pk_type)
+    if by_pk:
+        upto = sql.SQL(" AND (bound_pk IS NULL OR t.{pk} <= bound_pk::{type})").format(pk=pk, type=pk_type)
+    else:
+        upto = sql.SQL(" AND (bound_pk IS NULL OR (t.{at}, t.{pk}) <= (bound_at, bound_pk::{type}))").format(
+            at=at, pk=pk, type=pk_type
         )
     order = sql.SQL("c.pk") if by_pk else sql.SQL("c.deleted_at, c.pk")
     inner_order = sql.SQL("t.{}").format(pk) if by_pk else sql.SQL("t.{}, t.{}").format(at, pk)
+    where = sql.SQL("{flag}t.{at} < cutoff{after}").format(
+        flag=sql.SQL("t.{} AND ").format(_ident(columns.flag_column)) if columns.flag_column else sql.SQL(""),
+        at=at,
+        after=after,
+    )
     return sql.SQL(
+        "SELECT t.{at}, t.{pk}::text INTO bound_at, bound_pk FROM {table} t\n"
+        "       WHERE {where} AND hashtext(t.{pk}::text) & {mask} = 0\n"
+        "       ORDER BY {inner_order} OFFSET greatest(lim / {sample}, 1) - 1 LIMIT 1;\n      "
         "SELECT array_agg(c.pk::text ORDER BY {order}), array_agg(c.deleted_at ORDER BY {order}) INTO cand, cand_at\n"
         "        FROM (SELECT t.{pk} AS pk, t.{at} AS deleted_at FROM {table} t\n"
-        "               WHERE {flag}t.{at} < cutoff{after} ORDER BY {inner_order} LIMIT lim) c;"
+        "               WHERE {where}{upto} ORDER BY {inner_order} LIMIT lim) c;"
     ).format(
         order=order,
         pk=pk,
         at=at,
         table=_ident(root.table),
-        after=after,
+        where=where,
+        upto=upto,
         inner_order=inner_order,
-        flag=sql.SQL("t.{} AND ").format(_ident(columns.flag_column)) if columns.flag_column else sql.SQL(""),
+        mask=sql.Literal(_SAMPLE - 1),
+        sample=sql.Literal(_SAMPLE),
     )
 
 
@@ -1181,6 +1206,7 @@ def _render_distributed_select(
         "  held jsonb;  -- {{pk or '': reason}} of this model's active legal holds, NULL without any\n"
         "  run bigint := nullif(current_setting('retention.run_id', true), '')::bigint;\n"
         "  cand text[];\n  cand_at timestamptz[];\n  hit text[];\n"
+        "  bound_at timestamptz;  -- the bound of the batch (_SAMPLE)\n  bound_pk text;\n"
         "BEGIN\n"
         "  SELECT jsonb_object_agg(h.object_pk, h.reason) INTO held\n"
         "    FROM (SELECT DISTINCT ON (object_pk) object_pk, reason FROM {holds} ORDER BY object_pk, id) h;\n"
@@ -1188,6 +1214,8 @@ def _render_distributed_select(
         "    IF by_pk AND after_pk IS NULL THEN\n      {first_pk}\n"
         "    ELSIF by_pk THEN\n      {next_pk}\n"
         "    ELSIF after_at IS NULL THEN\n      {first}\n    ELSE\n      {next}\n    END IF;\n"
+        "    IF cand IS NULL AND bound_pk IS NOT NULL THEN  -- the rows up to the bound went meanwhile\n"
+        "      after_at := bound_at;\n      after_pk := bound_pk;\n      CONTINUE;\n    END IF;\n"
         "    IF cand IS NULL THEN\n"
         "      RETURN QUERY SELECT NULL::text[], NULL::text[], NULL::timestamptz, NULL::text;\n"
         "      RETURN;\n    END IF;\n"
