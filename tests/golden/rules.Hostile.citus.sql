@@ -19,18 +19,21 @@ BEGIN
     hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules_Hostile ''Table''; DROP TABLE rules_place;--' AND g.pk = k));
   END IF;
   -- The roots still eligible, re-checked under each shard's row lock.
-  WITH x AS (DELETE FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t WHERE t."id" = ANY(hit::bigint[]) AND NOT (NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < "cut0", false)) RETURNING t."id")
+  WITH retention_keys AS MATERIALIZED (SELECT unnest(hit::bigint[]) AS id),
+    x AS (DELETE FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t WHERE t."id" IN (SELECT rk.id FROM retention_keys rk) AND NOT (NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < "cut0", false)) RETURNING t."id")
   SELECT coalesce(array_agg(x."id"), '{}') INTO "d0" FROM x;
   -- rules.HostileChild.parent: CASCADE
-  WITH x AS (DELETE FROM "rules hostile child; SELECT 1" t WHERE t."Parent Id; 'x'" = ANY("d0") RETURNING t."id")
+  WITH retention_keys AS MATERIALIZED (SELECT unnest("d0") AS id),
+    x AS (DELETE FROM "rules hostile child; SELECT 1" t WHERE t."Parent Id; 'x'" IN (SELECT rk.id FROM retention_keys rk) RETURNING t."id")
   SELECT coalesce(array_agg(t."id"::text), '{}'), (array_agg(NULL::text ORDER BY false DESC) FILTER (WHERE NULL::text IS NOT NULL))[1]
     INTO hit, retained_reason FROM x t;
   IF dry_run THEN
     hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules hostile child; SELECT 1' AND g.pk = k));
   END IF;
   "d1" := "d1" || hit::bigint[];
-  WITH x AS (UPDATE "rules hostile child; SELECT 1" r SET "MixedCase Watcher" = NULL WHERE r."MixedCase Watcher" = ANY("d0") RETURNING r."id"::text AS k)
-  SELECT coalesce(array_agg(x.k), '{}') INTO hit FROM x;
+  WITH retention_keys AS MATERIALIZED (SELECT unnest("d0") AS id),
+    x AS (UPDATE "rules hostile child; SELECT 1" r SET "MixedCase Watcher" = NULL WHERE r."MixedCase Watcher" IN (SELECT rk.id FROM retention_keys rk) RETURNING r."id"::text AS updated_pk)
+  SELECT coalesce(array_agg(x.updated_pk), '{}') INTO hit FROM x;
   IF dry_run THEN
     hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules hostile child; SELECT 1' AND g.pk = k));
   END IF;
@@ -82,26 +85,45 @@ DECLARE
   cand text[];
   cand_at timestamptz[];
   hit text[];
+  bound_at timestamptz;  -- the bound of the batch (_SAMPLE)
+  bound_pk text;
 BEGIN
   SELECT jsonb_object_agg(h.object_pk, h.reason) INTO held
     FROM (SELECT DISTINCT ON (object_pk) object_pk, reason FROM retention.active_holds(ARRAY['rules.Hostile']::text[]) ORDER BY object_pk, id) h;
   LOOP
     IF by_pk AND after_pk IS NULL THEN
+      SELECT t."deleted_at", t."id"::text INTO bound_at, bound_pk FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t
+       WHERE t."is_deleted" AND t."deleted_at" < cutoff AND hashtext(t."id"::text) & 31 = 0
+       ORDER BY t."id" OFFSET greatest(lim / 32, 1) - 1 LIMIT 1;
       SELECT array_agg(c.pk::text ORDER BY c.pk), array_agg(c.deleted_at ORDER BY c.pk) INTO cand, cand_at
         FROM (SELECT t."id" AS pk, t."deleted_at" AS deleted_at FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t
-               WHERE t."is_deleted" AND t."deleted_at" < cutoff ORDER BY t."id" LIMIT lim) c;
+               WHERE t."is_deleted" AND t."deleted_at" < cutoff AND (bound_pk IS NULL OR t."id" <= bound_pk::bigint) ORDER BY t."id" LIMIT lim) c;
     ELSIF by_pk THEN
+      SELECT t."deleted_at", t."id"::text INTO bound_at, bound_pk FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t
+       WHERE t."is_deleted" AND t."deleted_at" < cutoff AND t."id" > after_pk::bigint AND hashtext(t."id"::text) & 31 = 0
+       ORDER BY t."id" OFFSET greatest(lim / 32, 1) - 1 LIMIT 1;
       SELECT array_agg(c.pk::text ORDER BY c.pk), array_agg(c.deleted_at ORDER BY c.pk) INTO cand, cand_at
         FROM (SELECT t."id" AS pk, t."deleted_at" AS deleted_at FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t
-               WHERE t."is_deleted" AND t."deleted_at" < cutoff AND t."id" > after_pk::bigint ORDER BY t."id" LIMIT lim) c;
+               WHERE t."is_deleted" AND t."deleted_at" < cutoff AND t."id" > after_pk::bigint AND (bound_pk IS NULL OR t."id" <= bound_pk::bigint) ORDER BY t."id" LIMIT lim) c;
     ELSIF after_at IS NULL THEN
+      SELECT t."deleted_at", t."id"::text INTO bound_at, bound_pk FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t
+       WHERE t."is_deleted" AND t."deleted_at" < cutoff AND hashtext(t."id"::text) & 31 = 0
+       ORDER BY t."deleted_at", t."id" OFFSET greatest(lim / 32, 1) - 1 LIMIT 1;
       SELECT array_agg(c.pk::text ORDER BY c.deleted_at, c.pk), array_agg(c.deleted_at ORDER BY c.deleted_at, c.pk) INTO cand, cand_at
         FROM (SELECT t."id" AS pk, t."deleted_at" AS deleted_at FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t
-               WHERE t."is_deleted" AND t."deleted_at" < cutoff ORDER BY t."deleted_at", t."id" LIMIT lim) c;
+               WHERE t."is_deleted" AND t."deleted_at" < cutoff AND (bound_pk IS NULL OR (t."deleted_at", t."id") <= (bound_at, bound_pk::bigint)) ORDER BY t."deleted_at", t."id" LIMIT lim) c;
     ELSE
+      SELECT t."deleted_at", t."id"::text INTO bound_at, bound_pk FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t
+       WHERE t."is_deleted" AND t."deleted_at" < cutoff AND (t."deleted_at", t."id") > (after_at, after_pk::bigint) AND hashtext(t."id"::text) & 31 = 0
+       ORDER BY t."deleted_at", t."id" OFFSET greatest(lim / 32, 1) - 1 LIMIT 1;
       SELECT array_agg(c.pk::text ORDER BY c.deleted_at, c.pk), array_agg(c.deleted_at ORDER BY c.deleted_at, c.pk) INTO cand, cand_at
         FROM (SELECT t."id" AS pk, t."deleted_at" AS deleted_at FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t
-               WHERE t."is_deleted" AND t."deleted_at" < cutoff AND (t."deleted_at", t."id") > (after_at, after_pk::bigint) ORDER BY t."deleted_at", t."id" LIMIT lim) c;
+               WHERE t."is_deleted" AND t."deleted_at" < cutoff AND (t."deleted_at", t."id") > (after_at, after_pk::bigint) AND (bound_pk IS NULL OR (t."deleted_at", t."id") <= (bound_at, bound_pk::bigint)) ORDER BY t."deleted_at", t."id" LIMIT lim) c;
+    END IF;
+    IF cand IS NULL AND bound_pk IS NOT NULL THEN  -- the rows up to the bound went meanwhile
+      after_at := bound_at;
+      after_pk := bound_pk;
+      CONTINUE;
     END IF;
     IF cand IS NULL THEN
       RETURN QUERY SELECT NULL::text[], NULL::text[], NULL::timestamptz, NULL::text;

@@ -18,16 +18,19 @@ BEGIN
     hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules_language' AND g.pk = k));
   END IF;
   -- The roots still eligible, re-checked under each shard's row lock.
-  WITH x AS (DELETE FROM "rules_language" t WHERE t."code" = ANY(hit::varchar(8)[]) AND NOT (NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < "cut0", false)) RETURNING t."code")
+  WITH retention_keys AS MATERIALIZED (SELECT unnest(hit::varchar(8)[]) AS id),
+    x AS (DELETE FROM "rules_language" t WHERE t."code" IN (SELECT rk.id FROM retention_keys rk) AND NOT (NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < "cut0", false)) RETURNING t."code")
   SELECT coalesce(array_agg(x."code"), '{}') INTO "d0" FROM x;
-  WITH x AS (UPDATE "rules_book" r SET "language_id" = 'en'::varchar(8) WHERE r."language_id" = ANY("d0") RETURNING r."id"::text AS k)
-  SELECT coalesce(array_agg(x.k), '{}') INTO hit FROM x;
+  WITH retention_keys AS MATERIALIZED (SELECT unnest("d0") AS id),
+    x AS (UPDATE "rules_book" r SET "language_id" = 'en'::varchar(8) WHERE r."language_id" IN (SELECT rk.id FROM retention_keys rk) RETURNING r."id"::text AS updated_pk)
+  SELECT coalesce(array_agg(x.updated_pk), '{}') INTO hit FROM x;
   IF dry_run THEN
     hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules_book' AND g.pk = k));
   END IF;
   IF cardinality(hit) > 0 THEN updated := updated || jsonb_build_object('rules_book.language_id', cardinality(hit)); END IF;
-  WITH x AS (UPDATE "rules_book" r SET "fallback_language_id" = 'en'::varchar(8) WHERE r."fallback_language_id" = ANY("d0") RETURNING r."id"::text AS k)
-  SELECT coalesce(array_agg(x.k), '{}') INTO hit FROM x;
+  WITH retention_keys AS MATERIALIZED (SELECT unnest("d0") AS id),
+    x AS (UPDATE "rules_book" r SET "fallback_language_id" = 'en'::varchar(8) WHERE r."fallback_language_id" IN (SELECT rk.id FROM retention_keys rk) RETURNING r."id"::text AS updated_pk)
+  SELECT coalesce(array_agg(x.updated_pk), '{}') INTO hit FROM x;
   IF dry_run THEN
     hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules_book' AND g.pk = k));
   END IF;
@@ -64,26 +67,45 @@ DECLARE
   cand text[];
   cand_at timestamptz[];
   hit text[];
+  bound_at timestamptz;  -- the bound of the batch (_SAMPLE)
+  bound_pk text;
 BEGIN
   SELECT jsonb_object_agg(h.object_pk, h.reason) INTO held
     FROM (SELECT DISTINCT ON (object_pk) object_pk, reason FROM retention.active_holds(ARRAY['rules.Language']::text[]) ORDER BY object_pk, id) h;
   LOOP
     IF by_pk AND after_pk IS NULL THEN
+      SELECT t."deleted_at", t."code"::text INTO bound_at, bound_pk FROM "rules_language" t
+       WHERE t."is_deleted" AND t."deleted_at" < cutoff AND hashtext(t."code"::text) & 31 = 0
+       ORDER BY t."code" OFFSET greatest(lim / 32, 1) - 1 LIMIT 1;
       SELECT array_agg(c.pk::text ORDER BY c.pk), array_agg(c.deleted_at ORDER BY c.pk) INTO cand, cand_at
         FROM (SELECT t."code" AS pk, t."deleted_at" AS deleted_at FROM "rules_language" t
-               WHERE t."is_deleted" AND t."deleted_at" < cutoff ORDER BY t."code" LIMIT lim) c;
+               WHERE t."is_deleted" AND t."deleted_at" < cutoff AND (bound_pk IS NULL OR t."code" <= bound_pk::varchar(8)) ORDER BY t."code" LIMIT lim) c;
     ELSIF by_pk THEN
+      SELECT t."deleted_at", t."code"::text INTO bound_at, bound_pk FROM "rules_language" t
+       WHERE t."is_deleted" AND t."deleted_at" < cutoff AND t."code" > after_pk::varchar(8) AND hashtext(t."code"::text) & 31 = 0
+       ORDER BY t."code" OFFSET greatest(lim / 32, 1) - 1 LIMIT 1;
       SELECT array_agg(c.pk::text ORDER BY c.pk), array_agg(c.deleted_at ORDER BY c.pk) INTO cand, cand_at
         FROM (SELECT t."code" AS pk, t."deleted_at" AS deleted_at FROM "rules_language" t
-               WHERE t."is_deleted" AND t."deleted_at" < cutoff AND t."code" > after_pk::varchar(8) ORDER BY t."code" LIMIT lim) c;
+               WHERE t."is_deleted" AND t."deleted_at" < cutoff AND t."code" > after_pk::varchar(8) AND (bound_pk IS NULL OR t."code" <= bound_pk::varchar(8)) ORDER BY t."code" LIMIT lim) c;
     ELSIF after_at IS NULL THEN
+      SELECT t."deleted_at", t."code"::text INTO bound_at, bound_pk FROM "rules_language" t
+       WHERE t."is_deleted" AND t."deleted_at" < cutoff AND hashtext(t."code"::text) & 31 = 0
+       ORDER BY t."deleted_at", t."code" OFFSET greatest(lim / 32, 1) - 1 LIMIT 1;
       SELECT array_agg(c.pk::text ORDER BY c.deleted_at, c.pk), array_agg(c.deleted_at ORDER BY c.deleted_at, c.pk) INTO cand, cand_at
         FROM (SELECT t."code" AS pk, t."deleted_at" AS deleted_at FROM "rules_language" t
-               WHERE t."is_deleted" AND t."deleted_at" < cutoff ORDER BY t."deleted_at", t."code" LIMIT lim) c;
+               WHERE t."is_deleted" AND t."deleted_at" < cutoff AND (bound_pk IS NULL OR (t."deleted_at", t."code") <= (bound_at, bound_pk::varchar(8))) ORDER BY t."deleted_at", t."code" LIMIT lim) c;
     ELSE
+      SELECT t."deleted_at", t."code"::text INTO bound_at, bound_pk FROM "rules_language" t
+       WHERE t."is_deleted" AND t."deleted_at" < cutoff AND (t."deleted_at", t."code") > (after_at, after_pk::varchar(8)) AND hashtext(t."code"::text) & 31 = 0
+       ORDER BY t."deleted_at", t."code" OFFSET greatest(lim / 32, 1) - 1 LIMIT 1;
       SELECT array_agg(c.pk::text ORDER BY c.deleted_at, c.pk), array_agg(c.deleted_at ORDER BY c.deleted_at, c.pk) INTO cand, cand_at
         FROM (SELECT t."code" AS pk, t."deleted_at" AS deleted_at FROM "rules_language" t
-               WHERE t."is_deleted" AND t."deleted_at" < cutoff AND (t."deleted_at", t."code") > (after_at, after_pk::varchar(8)) ORDER BY t."deleted_at", t."code" LIMIT lim) c;
+               WHERE t."is_deleted" AND t."deleted_at" < cutoff AND (t."deleted_at", t."code") > (after_at, after_pk::varchar(8)) AND (bound_pk IS NULL OR (t."deleted_at", t."code") <= (bound_at, bound_pk::varchar(8))) ORDER BY t."deleted_at", t."code" LIMIT lim) c;
+    END IF;
+    IF cand IS NULL AND bound_pk IS NOT NULL THEN  -- the rows up to the bound went meanwhile
+      after_at := bound_at;
+      after_pk := bound_pk;
+      CONTINUE;
     END IF;
     IF cand IS NULL THEN
       RETURN QUERY SELECT NULL::text[], NULL::text[], NULL::timestamptz, NULL::text;

@@ -23,17 +23,20 @@ BEGIN
     hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules_visitor' AND g.pk = k));
   END IF;
   -- The roots still eligible, re-checked under each shard's row lock.
-  WITH x AS (DELETE FROM "rules_visitor" t WHERE t."id" = ANY(hit::bigint[]) AND NOT (NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < "cut0", false)) RETURNING t."id")
+  WITH retention_keys AS MATERIALIZED (SELECT unnest(hit::bigint[]) AS id),
+    x AS (DELETE FROM "rules_visitor" t WHERE t."id" IN (SELECT rk.id FROM retention_keys rk) AND NOT (NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < "cut0", false)) RETURNING t."id")
   SELECT coalesce(array_agg(x."id"), '{}') INTO "d0" FROM x;
   -- rules.Visit.visitor: CASCADE
-  WITH x AS (DELETE FROM "rules_visit" t WHERE t."visitor_id" = ANY("d0") RETURNING t."id")
+  WITH retention_keys AS MATERIALIZED (SELECT unnest("d0") AS id),
+    x AS (DELETE FROM "rules_visit" t WHERE t."visitor_id" IN (SELECT rk.id FROM retention_keys rk) RETURNING t."id")
   SELECT coalesce(array_agg(t."id"::text), '{}'), (array_agg(NULL::text ORDER BY false DESC) FILTER (WHERE NULL::text IS NOT NULL))[1]
     INTO hit, retained_reason FROM x t;
   IF dry_run THEN
     hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules_visit' AND g.pk = k));
   END IF;
   "d1" := "d1" || hit::bigint[];
-  hit := ARRAY(SELECT r."id"::text FROM "rules_visitlock" r WHERE r."visit_id" = ANY("d1"));
+  WITH retention_keys AS MATERIALIZED (SELECT unnest("d1") AS id)
+  SELECT coalesce(array_agg(r."id"::text), '{}') INTO hit FROM "rules_visitlock" r WHERE r."visit_id" IN (SELECT rk.id FROM retention_keys rk);
   IF dry_run THEN
     hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules_visitlock' AND g.pk = k));
   END IF;
@@ -41,7 +44,8 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = 'PROTECT rules.VisitLock.visit';
   END IF;
   -- rules.VisitNote.visit: CASCADE
-  WITH x AS (DELETE FROM "rules_visitnote" t WHERE t."visit_id" = ANY("d1") RETURNING t."id", t."deleted_at", t."is_deleted")
+  WITH retention_keys AS MATERIALIZED (SELECT unnest("d1") AS id),
+    x AS (DELETE FROM "rules_visitnote" t WHERE t."visit_id" IN (SELECT rk.id FROM retention_keys rk) RETURNING t."id", t."deleted_at", t."is_deleted")
   SELECT coalesce(array_agg(t."id"::text), '{}'), (array_agg(CASE WHEN NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < "cut2", false) THEN CASE WHEN ("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) THEN 'RETAINED rules.VisitNote (live)' ELSE coalesce('RETAINED rules.VisitNote (' || "days2" || ' days)', 'RETAINED rules.VisitNote (no active policy)') END END ORDER BY ("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) DESC) FILTER (WHERE CASE WHEN NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < "cut2", false) THEN CASE WHEN ("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) THEN 'RETAINED rules.VisitNote (live)' ELSE coalesce('RETAINED rules.VisitNote (' || "days2" || ' days)', 'RETAINED rules.VisitNote (no active policy)') END END IS NOT NULL))[1]
     INTO hit, retained_reason FROM x t;
   IF dry_run THEN
@@ -52,15 +56,17 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = retained_reason;
   END IF;
   -- rules.VisitDetail.visit: CASCADE
-  WITH x AS (DELETE FROM "rules_visitdetail" t WHERE t."visit_id" = ANY("d1") RETURNING t."id")
+  WITH retention_keys AS MATERIALIZED (SELECT unnest("d1") AS id),
+    x AS (DELETE FROM "rules_visitdetail" t WHERE t."visit_id" IN (SELECT rk.id FROM retention_keys rk) RETURNING t."id")
   SELECT coalesce(array_agg(t."id"::text), '{}'), (array_agg(NULL::text ORDER BY false DESC) FILTER (WHERE NULL::text IS NOT NULL))[1]
     INTO hit, retained_reason FROM x t;
   IF dry_run THEN
     hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules_visitdetail' AND g.pk = k));
   END IF;
   "d3" := "d3" || hit::bigint[];
-  WITH x AS (UPDATE "rules_visitmark" r SET "visit_id" = NULL WHERE r."visit_id" = ANY("d1") RETURNING r."id"::text AS k)
-  SELECT coalesce(array_agg(x.k), '{}') INTO hit FROM x;
+  WITH retention_keys AS MATERIALIZED (SELECT unnest("d1") AS id),
+    x AS (UPDATE "rules_visitmark" r SET "visit_id" = NULL WHERE r."visit_id" IN (SELECT rk.id FROM retention_keys rk) RETURNING r."id"::text AS updated_pk)
+  SELECT coalesce(array_agg(x.updated_pk), '{}') INTO hit FROM x;
   IF dry_run THEN
     hit := ARRAY(SELECT k FROM unnest(hit) k WHERE NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = run AND g.db_table = 'rules_visitmark' AND g.pk = k));
   END IF;
@@ -142,26 +148,45 @@ DECLARE
   cand text[];
   cand_at timestamptz[];
   hit text[];
+  bound_at timestamptz;  -- the bound of the batch (_SAMPLE)
+  bound_pk text;
 BEGIN
   SELECT jsonb_object_agg(h.object_pk, h.reason) INTO held
     FROM (SELECT DISTINCT ON (object_pk) object_pk, reason FROM retention.active_holds(ARRAY['rules.Visitor']::text[]) ORDER BY object_pk, id) h;
   LOOP
     IF by_pk AND after_pk IS NULL THEN
+      SELECT t."deleted_at", t."id"::text INTO bound_at, bound_pk FROM "rules_visitor" t
+       WHERE t."is_deleted" AND t."deleted_at" < cutoff AND hashtext(t."id"::text) & 31 = 0
+       ORDER BY t."id" OFFSET greatest(lim / 32, 1) - 1 LIMIT 1;
       SELECT array_agg(c.pk::text ORDER BY c.pk), array_agg(c.deleted_at ORDER BY c.pk) INTO cand, cand_at
         FROM (SELECT t."id" AS pk, t."deleted_at" AS deleted_at FROM "rules_visitor" t
-               WHERE t."is_deleted" AND t."deleted_at" < cutoff ORDER BY t."id" LIMIT lim) c;
+               WHERE t."is_deleted" AND t."deleted_at" < cutoff AND (bound_pk IS NULL OR t."id" <= bound_pk::bigint) ORDER BY t."id" LIMIT lim) c;
     ELSIF by_pk THEN
+      SELECT t."deleted_at", t."id"::text INTO bound_at, bound_pk FROM "rules_visitor" t
+       WHERE t."is_deleted" AND t."deleted_at" < cutoff AND t."id" > after_pk::bigint AND hashtext(t."id"::text) & 31 = 0
+       ORDER BY t."id" OFFSET greatest(lim / 32, 1) - 1 LIMIT 1;
       SELECT array_agg(c.pk::text ORDER BY c.pk), array_agg(c.deleted_at ORDER BY c.pk) INTO cand, cand_at
         FROM (SELECT t."id" AS pk, t."deleted_at" AS deleted_at FROM "rules_visitor" t
-               WHERE t."is_deleted" AND t."deleted_at" < cutoff AND t."id" > after_pk::bigint ORDER BY t."id" LIMIT lim) c;
+               WHERE t."is_deleted" AND t."deleted_at" < cutoff AND t."id" > after_pk::bigint AND (bound_pk IS NULL OR t."id" <= bound_pk::bigint) ORDER BY t."id" LIMIT lim) c;
     ELSIF after_at IS NULL THEN
+      SELECT t."deleted_at", t."id"::text INTO bound_at, bound_pk FROM "rules_visitor" t
+       WHERE t."is_deleted" AND t."deleted_at" < cutoff AND hashtext(t."id"::text) & 31 = 0
+       ORDER BY t."deleted_at", t."id" OFFSET greatest(lim / 32, 1) - 1 LIMIT 1;
       SELECT array_agg(c.pk::text ORDER BY c.deleted_at, c.pk), array_agg(c.deleted_at ORDER BY c.deleted_at, c.pk) INTO cand, cand_at
         FROM (SELECT t."id" AS pk, t."deleted_at" AS deleted_at FROM "rules_visitor" t
-               WHERE t."is_deleted" AND t."deleted_at" < cutoff ORDER BY t."deleted_at", t."id" LIMIT lim) c;
+               WHERE t."is_deleted" AND t."deleted_at" < cutoff AND (bound_pk IS NULL OR (t."deleted_at", t."id") <= (bound_at, bound_pk::bigint)) ORDER BY t."deleted_at", t."id" LIMIT lim) c;
     ELSE
+      SELECT t."deleted_at", t."id"::text INTO bound_at, bound_pk FROM "rules_visitor" t
+       WHERE t."is_deleted" AND t."deleted_at" < cutoff AND (t."deleted_at", t."id") > (after_at, after_pk::bigint) AND hashtext(t."id"::text) & 31 = 0
+       ORDER BY t."deleted_at", t."id" OFFSET greatest(lim / 32, 1) - 1 LIMIT 1;
       SELECT array_agg(c.pk::text ORDER BY c.deleted_at, c.pk), array_agg(c.deleted_at ORDER BY c.deleted_at, c.pk) INTO cand, cand_at
         FROM (SELECT t."id" AS pk, t."deleted_at" AS deleted_at FROM "rules_visitor" t
-               WHERE t."is_deleted" AND t."deleted_at" < cutoff AND (t."deleted_at", t."id") > (after_at, after_pk::bigint) ORDER BY t."deleted_at", t."id" LIMIT lim) c;
+               WHERE t."is_deleted" AND t."deleted_at" < cutoff AND (t."deleted_at", t."id") > (after_at, after_pk::bigint) AND (bound_pk IS NULL OR (t."deleted_at", t."id") <= (bound_at, bound_pk::bigint)) ORDER BY t."deleted_at", t."id" LIMIT lim) c;
+    END IF;
+    IF cand IS NULL AND bound_pk IS NOT NULL THEN  -- the rows up to the bound went meanwhile
+      after_at := bound_at;
+      after_pk := bound_pk;
+      CONTINUE;
     END IF;
     IF cand IS NULL THEN
       RETURN QUERY SELECT NULL::text[], NULL::text[], NULL::timestamptz, NULL::text;
