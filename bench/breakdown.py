@@ -106,7 +106,7 @@ def measured(url: str, statements: list[str], fk_triggers: bool = True) -> Measu
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         conn.execute("CHECKPOINT")  # every method starts with the same full-page-image state
         conn.execute("SELECT pg_stat_statements_reset(), pg_stat_reset()")
-        lsn = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]  # type: ignore[index]
+        lsn = conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]  # type: ignore[index]
         started = time.perf_counter()
         if statements == [CALL]:
             conn.execute(CALL)
@@ -115,7 +115,9 @@ def measured(url: str, statements: list[str], fk_triggers: bool = True) -> Measu
                 for statement in statements:
                     conn.execute(statement)  # type: ignore[arg-type]
         wall = time.perf_counter() - started
-        wal_row = conn.execute("SELECT (pg_wal_lsn_diff(pg_current_wal_lsn(), %s) / 1e6)::float8", [lsn]).fetchone()
+        wal_row = conn.execute(
+            "SELECT (pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s) / 1e6)::float8", [lsn]
+        ).fetchone()
         assert wal_row is not None
         time.sleep(0.6)  # function counters reach the statistics collector when the backend reports
         return Measured(wall, float(wal_row[0]), statement_work(conn), function_times(conn))

@@ -13,7 +13,7 @@ few seconds between methods change nothing). Each method purges a fresh copy aft
 - batched: CALL retention.run_cleanup(model => 'benchpart.FlatEvent'): the same rows, unpartitioned;
 - bare DELETE: DELETE FROM benchpart_event WHERE at < now() - interval '40 days', one statement.
 
-Prints seconds, WAL bytes (pg_current_wal_lsn before and after) and ratios to the bare DELETE, and
+Prints seconds, WAL bytes (pg_current_wal_insert_lsn before and after) and ratios to the bare DELETE, and
 fails unless the three leave the same rows (count and digest of (id, at)).
 """
 
@@ -107,11 +107,11 @@ def measure(url: str, table: str, statement: str) -> dict[str, object]:
     with psycopg.connect(with_db(url, COPY), autocommit=True) as conn:
         before = left(conn, table)
         conn.execute("CHECKPOINT")
-        lsn = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]  # type: ignore[index]
+        lsn = conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]  # type: ignore[index]
         started = time.perf_counter()
         conn.execute(statement)  # type: ignore[arg-type]
         seconds = time.perf_counter() - started
-        wal = conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)::bigint", [lsn]).fetchone()[0]  # type: ignore[index]
+        wal = conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)::bigint", [lsn]).fetchone()[0]  # type: ignore[index]
         dropped = conn.execute(
             "SELECT coalesce(sum(jsonb_array_length(coalesce(partitions_dropped, '[]'))), 0) FROM retention_run_item"
         ).fetchone()[0]  # type: ignore[index]

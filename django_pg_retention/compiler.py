@@ -1375,7 +1375,7 @@ def partition_refs_function(model: type[models.Model], schemas: list[str]) -> tu
     would skip what the batches do (_partition_guards)."""
     query = partition_refs_query(model)
     name = function_name("refs", model)
-    result = sql.SQL(cast(LiteralString, query)) if query else sql.SQL("SELECT '{{}}'::text[]")
+    result = sql.SQL(cast(LiteralString, query)) if query else sql.SQL("SELECT '{}'::text[]")
     code = sql.SQL("DECLARE\n  reason text;\nBEGIN\n  {}RETURN ({});\nEND").format(_partition_guards(model), result)
     return name, _text(_plpgsql_function(name, REFS_SIGNATURE, search_path(schemas), "refs", code))
 

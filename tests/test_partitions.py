@@ -511,3 +511,19 @@ def test_a_table_with_a_delete_trigger_has_its_rows_deleted_by_batches_so_the_tr
             cursor.execute("DROP TRIGGER IF EXISTS note_delete ON partlogs_partlog")
             cursor.execute("DROP FUNCTION IF EXISTS partlogs_note_delete()")
             cursor.execute("DROP TABLE IF EXISTS partlogs_deleted_log")
+
+
+def test_every_policys_refs_function_runs_or_names_why_its_partitions_go_to_the_batches() -> None:
+    """Each policy's generated refs__ function (with relations into its table or without) returns
+    the referenced keys, or raises naming the DELETE trigger or the outbox that keeps its partitions."""
+    sync()
+    names = list(RetentionPolicy.objects.filter(is_active=True).values_list("model_path", "partition_refs"))
+    assert names and all(name for _, name in names)
+    for path, name in names:
+        with connection.cursor() as cursor:
+            try:
+                with transaction.atomic():
+                    cursor.execute(f'SELECT retention."{name}"(ARRAY[]::text[])')
+                    assert cursor.fetchone() == ([],), path
+            except Exception as error:  # only the guards may refuse
+                assert "DELETE trigger" in str(error) or "retention_outbox" in str(error), (path, error)
