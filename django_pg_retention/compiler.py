@@ -565,6 +565,11 @@ def _delete_ctes(p: _Purge, i: int, node: Node) -> list[sql.Composable]:
         if spec
         else sql.SQL("")
     )
+    if _kept_on_delete(p, node):
+        rule = _Retention(node, p.graph.root)
+        extra += sql.SQL(", CASE WHEN {kept} THEN {reason} END AS retained, {live} AS live").format(
+            kept=rule.kept("t", rule.days), reason=rule.reason("t", rule.days), live=rule.live("t")
+        )
     out: list[sql.Composable] = [
         sql.SQL("-- {x}: the deleted rows of {name}\n  ").format(x=_comment(f"x{i}"), name=_comment(node.table))
         + sql.SQL("{x} AS (DELETE FROM {table} t WHERE {where} RETURNING t.{pk}::text AS k{extra})").format(
@@ -579,6 +584,26 @@ def _delete_ctes(p: _Purge, i: int, node: Node) -> list[sql.Composable]:
             ).format(o=_ident(f"o{i}"), path=sql.Literal(_path(node)), x=_ident(f"x{i}"))
         )
     return out
+
+
+def _kept_on_delete(p: _Purge, node: Node) -> bool:
+    """A row its own policy keeps, deleted by its parent match: its keys were read without a lock
+    for the retention check, so the DELETE itself says whether the row it took (re-read after any
+    wait) is still eligible; one that is not (restored meanwhile) rolls the batch back."""
+    return p.by_match(node) is not None and node.model in p.retained_models
+
+
+def _late_retention_check(p: _Purge) -> list[sql.Composable]:
+    """The retention check of the rows deleted by their match (_kept_on_delete), after the DELETE."""
+    if not any(_kept_on_delete(p, n) for n in p.graph.nodes):
+        return []
+    return [
+        sql.SQL(
+            "IF retained_reason IS NOT NULL THEN  -- a row restored while the DELETE waited for it\n"
+            "    RAISE EXCEPTION USING ERRCODE = {}, MESSAGE = retained_reason;\n"
+            "  END IF;"
+        ).format(sql.Literal(BLOCKED_SQLSTATE))
+    ]
 
 
 def _proof_keys(node: Node, i: int) -> sql.Composable:
@@ -621,6 +646,16 @@ def _deletes(p: _Purge) -> sql.Composable:
         sql.SQL(",\n         ARRAY(SELECT k::{} FROM {})").format(_type(n.pk_type), _ident(f"x{i}")) for i, n in leaves
     )
     into = sql.SQL("").join(sql.SQL(", {}").format(p.arr(n)) for _, n in leaves)
+    kept = [
+        sql.SQL("(SELECT x.retained FROM {} x WHERE x.retained IS NOT NULL ORDER BY x.live DESC LIMIT 1)").format(
+            _ident(f"x{i}")
+        )
+        for i, n in enumerate(p.graph.nodes)
+        if _kept_on_delete(p, n)
+    ]
+    if kept:
+        returned += sql.SQL(",\n         coalesce({})").format(sql.SQL(", ").join(kept))
+        into += sql.SQL(", retained_reason")
     return sql.SQL(
         "WITH\n  {}\n"
         "  SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),\n"
@@ -643,7 +678,7 @@ def _purge_body(real: _Purge, dry: _Purge) -> list[sql.Composable]:
         *_retention_checks(real),
         *_if_dry(_protect_and_restrict(dry), _protect_and_restrict(real)),
         *_if_dry([*_updates(dry), *_dry_foreign_keys(dry)], _updates(real)),
-        *_if_dry([_deletes(dry)], [_deletes(real)]),
+        *_if_dry([_deletes(dry)], [_deletes(real), *_late_retention_check(real)]),
         *_late_hold_checks(real),
     ]
 

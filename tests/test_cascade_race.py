@@ -76,3 +76,22 @@ def test_a_leaf_row_moved_to_a_live_parent_meanwhile_survives() -> None:
         "rules_link": {"count": 1, "sha256": hashlib.sha256(f"{taken.pk}\n".encode()).hexdigest(), "order": "numeric"},
         "rules_owner": {"count": 1, "sha256": hashlib.sha256(f"{gone.pk}\n".encode()).hexdigest(), "order": "numeric"},
     }
+
+
+def test_a_leaf_row_its_policy_keeps_again_meanwhile_blocks_its_root() -> None:
+    """A retained leaf is deleted by its parent match (compiler._Purge.by_match), without a lock
+    taken when its keys are read for the retention check: a slot restored while the DELETE waits for
+    it must not go with its shelf (a row its own policy keeps), and the root is blocked instead."""
+    gone = Owner.objects.create(**eligible())
+    shelf = Shelf.objects.create(**eligible(owner=gone))
+    slot = Slot.objects.create(**eligible(shelf=shelf))
+    sibling = Slot.objects.create(**eligible(shelf=shelf))
+    run = purge_owners_while("UPDATE rules_slot SET is_deleted = false, deleted_at = NULL WHERE id = %s", [slot.pk])
+    assert run.status == "succeeded"
+    slot.refresh_from_db()
+    assert not slot.is_deleted and slot.deleted_at is None
+    assert Owner.objects.filter(pk=gone.pk).exists() and Shelf.objects.filter(pk=shelf.pk).exists()
+    assert Slot.objects.filter(pk=sibling.pk).exists()
+    item = RetentionRunItem.objects.get(run=run)
+    assert item.deleted == 0 and item.blocked == 1
+    assert item.blocked_reasons == {"RETAINED rules.Slot (live)": 1}

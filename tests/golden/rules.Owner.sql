@@ -90,7 +90,7 @@ BEGIN
   -- x2: the deleted rows of rules_shelf
   "x2" AS (DELETE FROM "rules_shelf" t WHERE t."id" = ANY("d2") RETURNING t."id"::text AS k),
   -- x3: the deleted rows of rules_slot
-  "x3" AS (DELETE FROM "rules_slot" t WHERE "t"."shelf_id" = ANY("d2") RETURNING t."id"::text AS k),
+  "x3" AS (DELETE FROM "rules_slot" t WHERE "t"."shelf_id" = ANY("d2") RETURNING t."id"::text AS k, CASE WHEN NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active)), false) THEN CASE WHEN ("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) THEN 'RETAINED rules.Slot (live)' ELSE coalesce('RETAINED rules.Slot (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active) || ' days)', 'RETAINED rules.Slot (no active policy)') END END AS retained, ("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) AS live),
   keys(db_table, key_order, keys) AS (VALUES ('rules_owner', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), ('rules_link', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}')), ('rules_shelf', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x2")::text[], '{}')), ('rules_slot', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x3")::text[], '{}'))),
   proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
     SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
@@ -98,8 +98,12 @@ BEGIN
   SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),
          CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))
                                 FILTER (WHERE cardinality(v.keys) > 0) END,
-         ARRAY(SELECT k::bigint FROM "x1")
-    INTO deleted, deleted_keys, "d1" FROM keys v;
+         ARRAY(SELECT k::bigint FROM "x1"),
+         coalesce((SELECT x.retained FROM "x3" x WHERE x.retained IS NOT NULL ORDER BY x.live DESC LIMIT 1))
+    INTO deleted, deleted_keys, "d1", retained_reason FROM keys v;
+    IF retained_reason IS NOT NULL THEN  -- a row restored while the DELETE waited for it
+    RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = retained_reason;
+  END IF;
   END IF;
   -- Holds committed while a DELETE waited for a leaf's lock.
   IF EXISTS (SELECT 1 FROM retention.active_holds(ARRAY['rules.Link', 'rules.Slot']::text[])) THEN
