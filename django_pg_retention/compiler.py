@@ -299,14 +299,29 @@ class _Purge:
         incoming = [e for e in self.graph.deleting() if e.target == node]
         return incoming[0] if len(incoming) == 1 else None
 
+    def kept_children_probed(self) -> list[Edge]:
+        """The root's CASCADE edges to children with a policy of their own: the batch selection
+        probes each candidate root for such a child its policy keeps (_blocked_by)."""
+        root = self.graph.root
+        return [
+            e
+            for e in self.graph.edges
+            if e.kind is EdgeKind.CASCADE
+            and e.source == root
+            and e.by_pk
+            and e.target != root
+            and e.target.model in self.retained_models
+        ]
+
     def collected_for_holds_only(self, node: Node) -> Edge | None:
         """by_match's edge for a leaf whose keys only the hold checks read (no other relation
-        targets it; its model has no policy of its own whose rows the cascade must not take): a
-        real run collects those keys only when a model of the graph has an active hold, and the
-        check after the DELETE reads the keys the DELETE returned. Collecting every batch's
-        leaves cost about 7% of a purge (issue 25's breakdown)."""
+        targets it; if its model has a policy, the selection probed the root for its kept rows and
+        its DELETE checks each row it takes, _kept_on_delete): a real run collects those keys only
+        when a model of the graph has an active hold, and the check after the DELETE reads the
+        keys the DELETE returned. Collecting every batch's leaves cost about 7% of a purge (issue
+        25's breakdown)."""
         edge = self.by_match(node)
-        if edge is None or node.model in self.retained_models:
+        if edge is None or (node.model in self.retained_models and edge not in self.kept_children_probed()):
             return None
         return edge if all(e is edge or e.target != node for e in self.graph.edges) else None
 
@@ -479,15 +494,38 @@ def _late_hold_checks(p: _Purge) -> list[sql.Composable]:
     ]
 
 
+def _kept_on_delete(p: _Purge, node: Node) -> bool:
+    """Rows of a model with a policy, deleted by their parent match (no keys read nor locked
+    before): the DELETE itself returns whether each row it took, as re-read after any wait, is one
+    its policy keeps (live, young, or restored meanwhile), and such a row rolls the batch back."""
+    return p.by_match(node) is not None and node.model in p.retained_models
+
+
+def _late_retention_check(p: _Purge) -> list[sql.Composable]:
+    """The retention check of the rows deleted by their match (_kept_on_delete), after the DELETE."""
+    if not any(_kept_on_delete(p, n) for n in p.graph.nodes):
+        return []
+    return [
+        sql.SQL(
+            "IF retained_reason IS NOT NULL THEN  -- a row its policy keeps, found by its DELETE\n"
+            "    RAISE EXCEPTION USING ERRCODE = {}, MESSAGE = retained_reason;\n"
+            "  END IF;"
+        ).format(sql.Literal(BLOCKED_SQLSTATE))
+    ]
+
+
 def _retention_checks(p: _Purge) -> list[sql.Composable]:
     """Retention-aware cascades: no row the cascade reaches may be one its own policy still
     keeps (live, or younger than that policy). Live rows are reported first. The root's table
-    is checked only where the root's cascade can reach it again (its roots are eligible)."""
+    is checked only where the root's cascade can reach it again (its roots are eligible). Rows
+    deleted by their match are checked by their DELETE too (_kept_on_delete)."""
     root = p.graph.root
     reaches_root = any(e.target == root for e in p.graph.deleting())
     out: list[sql.Composable] = []
     for node in p.graph.nodes:
         if node.model not in p.retained_models or (node == root and not reaches_root):
+            continue
+        if p.collected_for_holds_only(node):  # not collected: its DELETE checks it
             continue
         rule = _Retention(node, root)
         days = sql.SQL("p.days")
@@ -586,26 +624,6 @@ def _delete_ctes(p: _Purge, i: int, node: Node) -> list[sql.Composable]:
     return out
 
 
-def _kept_on_delete(p: _Purge, node: Node) -> bool:
-    """A row its own policy keeps, deleted by its parent match: its keys were read without a lock
-    for the retention check, so the DELETE itself says whether the row it took (re-read after any
-    wait) is still eligible; one that is not (restored meanwhile) rolls the batch back."""
-    return p.by_match(node) is not None and node.model in p.retained_models
-
-
-def _late_retention_check(p: _Purge) -> list[sql.Composable]:
-    """The retention check of the rows deleted by their match (_kept_on_delete), after the DELETE."""
-    if not any(_kept_on_delete(p, n) for n in p.graph.nodes):
-        return []
-    return [
-        sql.SQL(
-            "IF retained_reason IS NOT NULL THEN  -- a row restored while the DELETE waited for it\n"
-            "    RAISE EXCEPTION USING ERRCODE = {}, MESSAGE = retained_reason;\n"
-            "  END IF;"
-        ).format(sql.Literal(BLOCKED_SQLSTATE))
-    ]
-
-
 def _proof_keys(node: Node, i: int) -> sql.Composable:
     """The keys a batch deleted from one table; integer keys sorted (a bigint datum sort of a
     few thousand keys), so that item_digests joins the batches without sorting them again."""
@@ -675,7 +693,7 @@ def _purge_body(real: _Purge, dry: _Purge) -> list[sql.Composable]:
         *_ignore_triggers(real.graph),
         *_if_dry(_closure(dry), _closure(real)),
         *_hold_checks(real),
-        *_retention_checks(real),
+        *_if_dry(_retention_checks(dry), _retention_checks(real)),
         *_if_dry(_protect_and_restrict(dry), _protect_and_restrict(real)),
         *_if_dry([*_updates(dry), *_dry_foreign_keys(dry)], _updates(real)),
         *_if_dry([_deletes(dry)], [_deletes(real), *_late_retention_check(real)]),
@@ -737,29 +755,28 @@ def _blocked_by(p: _Purge) -> sql.Composable:
     # Each blocker is a scalar subquery with LIMIT 1, first match wins: PostgreSQL may turn an
     # EXISTS into a hashed subplan that reads the whole referencing table once per batch; a scalar
     # subquery is probed per candidate row through the referencing column's index.
-    checks: list[tuple[Edge, sql.Composable, sql.Composable]] = [
-        (e, sql.SQL("true"), sql.Literal(reason)) for e, reason in _direct_blockers(p)
+    checks: list[tuple[Edge, sql.Composable, sql.Composable, sql.Composable]] = [
+        (e, sql.SQL("true"), sql.Literal(reason), sql.SQL("")) for e, reason in _direct_blockers(p)
     ]
     # Children a CASCADE from the root reaches directly, kept by their own policy (deeper rows are
-    # found by the purge function): counted without being tried, live first.
-    for e in p.graph.edges:
-        if e.kind is not EdgeKind.CASCADE or e.source != root or not e.by_pk or e.target == root:
-            continue
-        if e.target.model not in p.retained_models:
-            continue
+    # found by the purge function): counted without being tried, live first. One probe per child
+    # table (kept rows, the live ones first), not one for live and one for young rows: each probe
+    # is an index descent per candidate root.
+    for e in p.kept_children_probed():
         rule = _Retention(e.target, root)
-        checks.append((e, rule.live("r"), rule.live_reason()))
-        checks.append((e, rule.kept("r", rule.days), rule.young_reason(rule.days)))
+        live_first = sql.SQL(" ORDER BY {} DESC").format(rule.live("r"))
+        checks.append((e, rule.kept("r", rule.days), rule.reason("r", rule.days), live_first))
     probes = [
-        sql.SQL("(SELECT {reason} FROM {table} r WHERE r.{col} = t.{pk} AND {cond}{gone} LIMIT 1)").format(
+        sql.SQL("(SELECT {reason} FROM {table} r WHERE r.{col} = t.{pk} AND {cond}{gone}{order} LIMIT 1)").format(
             reason=reason,
             table=_ident(e.target.table),
             col=_ident(e.column),
             pk=_ident(root.pk),
             cond=condition,
             gone=p.gone("r", e.target),
+            order=order,
         )
-        for e, condition, reason in checks
+        for e, condition, reason, order in checks
     ]
     return sql.SQL("coalesce({})").format(
         sql.SQL(",\n             ").join(

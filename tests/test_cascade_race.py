@@ -23,12 +23,12 @@ from django_pg_retention.models import RetentionRun, RetentionRunItem
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("reset_rules")]
 
 
-def purge_owners_while(change: str, params: list[object]) -> RetentionRun:
-    """Run the Owner purge while another session holds ``change`` uncommitted; commit it once the
-    purge waits for its lock."""
+def purge_owners_while(change: str, params: list[object], model: str = "rules.Owner") -> RetentionRun:
+    """Run the Owner purge (or ``model``'s) while another session holds ``change`` uncommitted;
+    commit it once the purge waits for its lock."""
     with psycopg.connect(app_db_dsn()) as other:
         other.execute(change, params)  # a transaction block: the row stays locked until commit
-        thread, state = start_cleanup(model="rules.Owner", triggered_by="race")
+        thread, state = start_cleanup(model=model, triggered_by="race")
         waiting: Callable[[], bool] = lambda: bool(  # noqa: E731
             other.execute(
                 "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s", [state["pid"]]
@@ -81,7 +81,8 @@ def test_a_leaf_row_moved_to_a_live_parent_meanwhile_survives() -> None:
 def test_a_leaf_row_its_policy_keeps_again_meanwhile_blocks_its_root() -> None:
     """A retained leaf is deleted by its parent match (compiler._Purge.by_match), without a lock
     taken when its keys are read for the retention check: a slot restored while the DELETE waits for
-    it must not go with its shelf (a row its own policy keeps), and the root is blocked instead."""
+    it must not go with its shelf (a row its own policy keeps), and the root is blocked instead.
+    Failed before the DELETE checked the rows it takes (the restored slot was deleted)."""
     gone = Owner.objects.create(**eligible())
     shelf = Shelf.objects.create(**eligible(owner=gone))
     slot = Slot.objects.create(**eligible(shelf=shelf))
@@ -92,6 +93,24 @@ def test_a_leaf_row_its_policy_keeps_again_meanwhile_blocks_its_root() -> None:
     assert not slot.is_deleted and slot.deleted_at is None
     assert Owner.objects.filter(pk=gone.pk).exists() and Shelf.objects.filter(pk=shelf.pk).exists()
     assert Slot.objects.filter(pk=sibling.pk).exists()
+    item = RetentionRunItem.objects.get(run=run)
+    assert item.deleted == 0 and item.blocked == 1
+    assert item.blocked_reasons == {"RETAINED rules.Slot (live)": 1}
+
+
+def test_a_child_its_policy_keeps_again_meanwhile_blocks_its_root() -> None:
+    """The same for a direct child (rules.Shelf -> rules.Slot): the batch selection probed the
+    root for kept slots and the purge reads no slot keys at all, so only the DELETE can see it."""
+    shelf = Shelf.objects.create(**eligible())
+    slot = Slot.objects.create(**eligible(shelf=shelf))
+    sibling = Slot.objects.create(**eligible(shelf=shelf))
+    run = purge_owners_while(
+        "UPDATE rules_slot SET is_deleted = false, deleted_at = NULL WHERE id = %s", [slot.pk], model="rules.Shelf"
+    )
+    assert run.status == "succeeded"
+    slot.refresh_from_db()
+    assert not slot.is_deleted
+    assert Shelf.objects.filter(pk=shelf.pk).exists() and Slot.objects.filter(pk=sibling.pk).exists()
     item = RetentionRunItem.objects.get(run=run)
     assert item.deleted == 0 and item.blocked == 1
     assert item.blocked_reasons == {"RETAINED rules.Slot (live)": 1}

@@ -33,6 +33,8 @@ CASES = {
     "rules.Archive": "the soft delete in columns of the model's own (no flag), PROTECT and SET_NULL",
     "rules.Hostile": "table and column names that need quoting",
     "rules.Owner": "a CASCADE chain into soft-delete models with a period of their own (RETAINED)",
+    "rules.Shelf": "a CASCADE into a leaf with a longer period of its own (RETAINED): probed by the batch"
+    " selection, not collected, each row checked by its DELETE",
 }
 # model -> what its distributed functions exercise, every table of its purge a reference table
 CITUS_CASES = {

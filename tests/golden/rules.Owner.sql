@@ -101,7 +101,7 @@ BEGIN
          ARRAY(SELECT k::bigint FROM "x1"),
          coalesce((SELECT x.retained FROM "x3" x WHERE x.retained IS NOT NULL ORDER BY x.live DESC LIMIT 1))
     INTO deleted, deleted_keys, "d1", retained_reason FROM keys v;
-    IF retained_reason IS NOT NULL THEN  -- a row restored while the DELETE waited for it
+    IF retained_reason IS NOT NULL THEN  -- a row its policy keeps, found by its DELETE
     RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = retained_reason;
   END IF;
   END IF;
@@ -142,8 +142,7 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'RETAINED rules.Shelf (live)' FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) LIMIT 1),
-             (SELECT coalesce('RETAINED rules.Shelf (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active) || ' days)', 'RETAINED rules.Shelf (no active policy)') FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
+             (SELECT CASE WHEN ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) THEN 'RETAINED rules.Shelf (live)' ELSE coalesce('RETAINED rules.Shelf (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active) || ' days)', 'RETAINED rules.Shelf (no active policy)') END FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) ORDER BY ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) DESC LIMIT 1)) AS blocked_by
     FROM "rules_owner" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_owner' AND g.pk = "t"."id"::text)
     ORDER BY t."id"
@@ -158,8 +157,7 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'RETAINED rules.Shelf (live)' FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) LIMIT 1),
-             (SELECT coalesce('RETAINED rules.Shelf (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active) || ' days)', 'RETAINED rules.Shelf (no active policy)') FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active)), false) LIMIT 1)) AS blocked_by
+             (SELECT CASE WHEN ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) THEN 'RETAINED rules.Shelf (live)' ELSE coalesce('RETAINED rules.Shelf (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active) || ' days)', 'RETAINED rules.Shelf (no active policy)') END FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active)), false) ORDER BY ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) DESC LIMIT 1)) AS blocked_by
     FROM "rules_owner" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
     ORDER BY t."id"
@@ -176,8 +174,7 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'RETAINED rules.Shelf (live)' FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) LIMIT 1),
-             (SELECT coalesce('RETAINED rules.Shelf (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active) || ' days)', 'RETAINED rules.Shelf (no active policy)') FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
+             (SELECT CASE WHEN ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) THEN 'RETAINED rules.Shelf (live)' ELSE coalesce('RETAINED rules.Shelf (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active) || ' days)', 'RETAINED rules.Shelf (no active policy)') END FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) ORDER BY ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) DESC LIMIT 1)) AS blocked_by
     FROM "rules_owner" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
       AND t."id" > after_pk::bigint AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_owner' AND g.pk = "t"."id"::text)
@@ -193,8 +190,7 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'RETAINED rules.Shelf (live)' FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) LIMIT 1),
-             (SELECT coalesce('RETAINED rules.Shelf (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active) || ' days)', 'RETAINED rules.Shelf (no active policy)') FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active)), false) LIMIT 1)) AS blocked_by
+             (SELECT CASE WHEN ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) THEN 'RETAINED rules.Shelf (live)' ELSE coalesce('RETAINED rules.Shelf (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active) || ' days)', 'RETAINED rules.Shelf (no active policy)') END FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active)), false) ORDER BY ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) DESC LIMIT 1)) AS blocked_by
     FROM "rules_owner" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
       AND t."id" > after_pk::bigint
@@ -212,8 +208,7 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'RETAINED rules.Shelf (live)' FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) LIMIT 1),
-             (SELECT coalesce('RETAINED rules.Shelf (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active) || ' days)', 'RETAINED rules.Shelf (no active policy)') FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
+             (SELECT CASE WHEN ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) THEN 'RETAINED rules.Shelf (live)' ELSE coalesce('RETAINED rules.Shelf (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active) || ' days)', 'RETAINED rules.Shelf (no active policy)') END FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) ORDER BY ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) DESC LIMIT 1)) AS blocked_by
     FROM "rules_owner" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_owner' AND g.pk = "t"."id"::text)
     ORDER BY t."deleted_at", t."id"
@@ -228,8 +223,7 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'RETAINED rules.Shelf (live)' FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) LIMIT 1),
-             (SELECT coalesce('RETAINED rules.Shelf (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active) || ' days)', 'RETAINED rules.Shelf (no active policy)') FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active)), false) LIMIT 1)) AS blocked_by
+             (SELECT CASE WHEN ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) THEN 'RETAINED rules.Shelf (live)' ELSE coalesce('RETAINED rules.Shelf (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active) || ' days)', 'RETAINED rules.Shelf (no active policy)') END FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active)), false) ORDER BY ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) DESC LIMIT 1)) AS blocked_by
     FROM "rules_owner" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
     ORDER BY t."deleted_at", t."id"
@@ -246,8 +240,7 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'RETAINED rules.Shelf (live)' FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) LIMIT 1),
-             (SELECT coalesce('RETAINED rules.Shelf (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active) || ' days)', 'RETAINED rules.Shelf (no active policy)') FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) LIMIT 1)) AS blocked_by
+             (SELECT CASE WHEN ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) THEN 'RETAINED rules.Shelf (live)' ELSE coalesce('RETAINED rules.Shelf (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active) || ' days)', 'RETAINED rules.Shelf (no active policy)') END FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "r"."id"::text) ORDER BY ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) DESC LIMIT 1)) AS blocked_by
     FROM "rules_owner" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
       AND (t."deleted_at", t."id") > (after_at, after_pk::bigint) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_owner' AND g.pk = "t"."id"::text)
@@ -263,8 +256,7 @@ BEGIN
       RETURN QUERY WITH c AS (
     SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
              held->>'',
-             (SELECT 'RETAINED rules.Shelf (live)' FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) LIMIT 1),
-             (SELECT coalesce('RETAINED rules.Shelf (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active) || ' days)', 'RETAINED rules.Shelf (no active policy)') FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active)), false) LIMIT 1)) AS blocked_by
+             (SELECT CASE WHEN ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) THEN 'RETAINED rules.Shelf (live)' ELSE coalesce('RETAINED rules.Shelf (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active) || ' days)', 'RETAINED rules.Shelf (no active policy)') END FROM "rules_shelf" r WHERE r."owner_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Shelf' AND p.is_active)), false) ORDER BY ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) DESC LIMIT 1)) AS blocked_by
     FROM "rules_owner" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
       AND (t."deleted_at", t."id") > (after_at, after_pk::bigint)
