@@ -133,20 +133,21 @@ def synced_policies(using: str) -> list[Policy]:
     return [p for p in policies if p.kind is PolicyKind.SOFT_DELETE]
 
 
-LATER_COLUMNS: tuple[str, ...] = ("kind", "partition_refs")  # added by migrations 0011 and 0012
-
-
 def missing_policy_columns(using: str) -> set[str]:
-    """The columns of retention_policy that later migrations added and this database lacks (it
-    is migrated back before them, or not yet migrated: the checks read it before migrate runs)."""
+    """The fields of retention_policy whose columns this database lacks: it is migrated back before
+    the migration that added them, or not yet migrated (the checks read it before migrate runs).
+    Read from the catalog, so a column a later migration adds needs nothing here."""
     with connections[using].cursor() as cursor:
         cursor.execute(
             "SELECT array_agg(attname::text) FROM pg_attribute WHERE attrelid = to_regclass(%s)"
-            " AND attname = ANY(%s) AND NOT attisdropped",
-            [RetentionPolicy._meta.db_table, list(LATER_COLUMNS)],
+            " AND attnum > 0 AND NOT attisdropped",
+            [RetentionPolicy._meta.db_table],
         )
         row: tuple[list[str] | None] = cursor.fetchone()  # type: ignore[assignment]
-    return set(LATER_COLUMNS) - set(row[0] or [])
+    if not row[0]:
+        return set()  # no table yet: nothing to leave out, a query of it fails as it would
+    present = set(row[0])
+    return {f.name for f in RetentionPolicy._meta.concrete_fields if f.column not in present}
 
 
 def _policy_rows(using: str) -> models.QuerySet[RetentionPolicy]:
