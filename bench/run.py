@@ -285,23 +285,19 @@ PURGE = "CALL retention.run_cleanup()"
 
 def batch_stats(url: str) -> dict[str, float]:
     """The purge's batches in the copy just purged: the longest, and the median of the last tenth
-    of the run against the first tenth (a batch must cost the same at the end as at the start)."""
-    rows = scalar(
-        url,
-        COPY,
-        "SELECT jsonb_agg(d ORDER BY i.id, o) FROM retention_run_item i,"
-        " jsonb_array_elements(i.batch_durations_ms) WITH ORDINALITY AS e(d, o)",
-    )
-    durations = [float(d) for d in rows or []]
-    tenth = max(1, len(durations) // 10)
-    first, last = statistics.median(durations[:tenth]), statistics.median(durations[-tenth:])
-    return {
-        "batches": len(durations),
-        "longest_ms": max(durations),
-        "first_ms": first,
-        "last_ms": last,
-        "last_vs_first": last / first,
-    }
+    of an item's batches against its first tenth (a batch must cost the same at the end as at the
+    start), for the item where that ratio is highest: the items of one run purge different models
+    (benchkept's children, then its parents), whose batches cannot be compared with each other."""
+    items = scalar(url, COPY, "SELECT jsonb_agg(i.batch_durations_ms ORDER BY i.id) FROM retention_run_item i")
+    runs = [[float(d) for d in item] for item in items or [] if item]
+    durations = [d for item in runs for d in item]
+    worst = {"first_ms": 0.0, "last_ms": 0.0, "last_vs_first": 0.0}
+    for item in runs:
+        tenth = max(1, len(item) // 10)
+        first, last = statistics.median(item[:tenth]), statistics.median(item[-tenth:])
+        if last / first >= worst["last_vs_first"]:
+            worst = {"first_ms": first, "last_ms": last, "last_vs_first": last / first}
+    return {"batches": len(durations), "longest_ms": max(durations), **worst}
 
 
 def compare(url: str, shape: Shape, rounds: int, orm: bool, loop: bool = True) -> dict[str, Any]:
@@ -533,7 +529,8 @@ def main() -> None:
         for b in r["batches"]:
             print(
                 f"  batches {b['batches']:.0f}: longest {b['longest_ms']:.0f} ms (target <= 500); median of the last "
-                f"tenth / the first tenth = {b['last_vs_first']:.2f} (target <= 1.5)"
+                f"tenth / the first tenth of an item's batches = {b['last_vs_first']:.2f}, the highest item "
+                "(target <= 1.5)"
             )
         loop = r["medians"].get("specification's loop (1,000 rows)")
         if loop:
