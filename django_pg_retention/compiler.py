@@ -242,6 +242,12 @@ class _Retention:
         )
 
 
+# A retention check's verdict: RT001 with the reason it found (the batch is then bisected).
+_RAISE_RETAINED = sql.SQL(
+    "IF retained_reason IS NOT NULL THEN\n    RAISE EXCEPTION USING ERRCODE = {}, MESSAGE = retained_reason;\n  END IF;"
+).format(sql.Literal(BLOCKED_SQLSTATE))
+
+
 def _foreign_key_error(edge: Edge) -> sql.Composable:
     """RAISE arguments of the error PostgreSQL gives when a DO_NOTHING foreign key refuses a delete,
     the constraint named from the catalog (the dry runs, and the distributed purge, raise it)."""
@@ -505,13 +511,7 @@ def _late_retention_check(p: _Purge) -> list[sql.Composable]:
     """The retention check of the rows deleted by their match (_kept_on_delete), after the DELETE."""
     if not any(_kept_on_delete(p, n) for n in p.graph.nodes):
         return []
-    return [
-        sql.SQL(
-            "IF retained_reason IS NOT NULL THEN  -- a row its policy keeps, found by its DELETE\n"
-            "    RAISE EXCEPTION USING ERRCODE = {}, MESSAGE = retained_reason;\n"
-            "  END IF;"
-        ).format(sql.Literal(BLOCKED_SQLSTATE))
-    ]
+    return [_RAISE_RETAINED]
 
 
 def _retention_checks(p: _Purge) -> list[sql.Composable]:
@@ -533,10 +533,7 @@ def _retention_checks(p: _Purge) -> list[sql.Composable]:
             sql.SQL(
                 "SELECT {reason} INTO retained_reason FROM {table} t, (SELECT {days} AS days) p\n"
                 "   WHERE t.{pk} = ANY({arr}) AND {kept}\n"
-                "   ORDER BY {live} DESC LIMIT 1;\n"
-                "  IF retained_reason IS NOT NULL THEN\n"
-                "    RAISE EXCEPTION USING ERRCODE = {code}, MESSAGE = retained_reason;\n"
-                "  END IF;"
+                "   ORDER BY {live} DESC LIMIT 1;\n  {raise_retained}"
             ).format(
                 reason=rule.reason("t", days),
                 table=_ident(node.table),
@@ -545,7 +542,7 @@ def _retention_checks(p: _Purge) -> list[sql.Composable]:
                 arr=p.arr(node),
                 kept=rule.kept("t", days),
                 live=rule.live("t"),
-                code=sql.Literal(BLOCKED_SQLSTATE),
+                raise_retained=_RAISE_RETAINED,
             )
         )
     return out
@@ -1042,12 +1039,7 @@ def _distributed_cascade_delete(d: _DistributedPurge, edge: Edge) -> list[sql.Co
         sql.SQL("{arr} := {arr} || hit::{type}[];").format(arr=d.arr(target), type=_type(target.pk_type)),
     ]
     if retained:
-        out.append(
-            sql.SQL(
-                "IF retained_reason IS NOT NULL THEN\n    RAISE EXCEPTION USING ERRCODE = {}, "
-                "MESSAGE = retained_reason;\n  END IF;"
-            ).format(sql.Literal(BLOCKED_SQLSTATE))
-        )
+        out.append(_RAISE_RETAINED)
     return out
 
 

@@ -101,7 +101,7 @@ BEGIN
          ARRAY(SELECT k::bigint FROM "x1"),
          coalesce((SELECT x.retained FROM "x3" x WHERE x.retained IS NOT NULL ORDER BY x.live DESC LIMIT 1))
     INTO deleted, deleted_keys, "d1", retained_reason FROM keys v;
-    IF retained_reason IS NOT NULL THEN  -- a row its policy keeps, found by its DELETE
+    IF retained_reason IS NOT NULL THEN
     RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = retained_reason;
   END IF;
   END IF;
