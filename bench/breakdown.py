@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/breakdown.py                              # simple, many, chain at 100k
     .venv/bin/python bench/breakdown.py --schema simple --parents 1000000 --stamps one
+    .venv/bin/python bench/breakdown.py --schema kept --parents 1000000   # children with policies of their own
 
 The server runs with pg_stat_statements tracking nested statements and track_functions = 'all'
 (scripts/devdb with DEVDB_STATEMENTS=1, a cluster of its own on port 54374 unless DATABASE_URL is
@@ -235,7 +236,9 @@ def report(shape: Shape, url: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--schema", default="simple,many,chain", help="comma-separated: simple, many, chain, mixed")
+    parser.add_argument(
+        "--schema", default="simple,many,chain", help="comma-separated: simple, many, chain, mixed, kept"
+    )
     parser.add_argument("--parents", type=int, default=100_000)
     parser.add_argument("--stamps", default="row", choices=["row", "shared", "one"])
     args = parser.parse_args()
@@ -251,7 +254,9 @@ def main() -> None:
         raise SystemExit(f"{url} does not preload pg_stat_statements (shared_preload_libraries = '{preload}')")
     print(f"PostgreSQL {version}; load average {os.getloadavg()[0]:.2f}; figures in ms of server time")
     for schema in args.schema.split(","):
-        report(Shape(args.parents, mixed=schema == "mixed", stamps=args.stamps, schema=schema), url)
+        flags = {"mixed": False, "kept": False, "schema": ""}
+        flags.update({schema: True} if schema in ("mixed", "kept") else {"schema": schema})
+        report(Shape(args.parents, stamps=args.stamps, **flags), url)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":
