@@ -1191,27 +1191,19 @@ def _render_distributed_purge(graph: Graph, name: str, path: sql.Composable) -> 
 _SAMPLE = 32
 
 
-def _distributed_candidates(graph: Graph, columns: SoftDeleteColumns, first: bool, by_pk: bool) -> sql.Composable:
-    """The next soft-deleted rows before the cutoff, unlocked, into cand and cand_at in batch order:
+def _distributed_candidates(graph: Graph, columns: SoftDeleteColumns, first: bool) -> sql.Composable:
+    """The next soft-deleted rows before the cutoff in keyset order, unlocked, into cand and cand_at:
     at most ``lim``, up to the bound that the sample puts about ``lim`` rows before (_SAMPLE; none
     when the sample ends first). Two multi-shard SELECTs with ORDER BY and LIMIT, merged on the
     coordinator, each reading about ``lim`` rows from the shards."""
     root = graph.root
     at, pk, pk_type = _ident(columns.deleted_at_column), _ident(root.pk), _type(root.pk_type)
-    if first:
-        after: sql.Composable = sql.SQL("")
-    elif by_pk:
-        after = sql.SQL(" AND t.{pk} > after_pk::{type}").format(pk=pk, type=pk_type)
-    else:
+    after: sql.Composable = sql.SQL("")
+    if not first:
         after = sql.SQL(" AND (t.{at}, t.{pk}) > (after_at, after_pk::{type})").format(at=at, pk=pk, type=pk_type)
-    if by_pk:
-        upto = sql.SQL(" AND (bound_pk IS NULL OR t.{pk} <= bound_pk::{type})").format(pk=pk, type=pk_type)
-    else:
-        upto = sql.SQL(" AND (bound_pk IS NULL OR (t.{at}, t.{pk}) <= (bound_at, bound_pk::{type}))").format(
-            at=at, pk=pk, type=pk_type
-        )
-    order = sql.SQL("c.pk") if by_pk else sql.SQL("c.deleted_at, c.pk")
-    inner_order = sql.SQL("t.{}").format(pk) if by_pk else sql.SQL("t.{}, t.{}").format(at, pk)
+    upto = sql.SQL(" AND (bound_pk IS NULL OR (t.{at}, t.{pk}) <= (bound_at, bound_pk::{type}))").format(
+        at=at, pk=pk, type=pk_type
+    )
     where = sql.SQL("{flag}t.{at} < cutoff{after}").format(
         flag=sql.SQL("t.{} AND ").format(_ident(columns.flag_column)) if columns.flag_column else sql.SQL(""),
         at=at,
@@ -1220,18 +1212,17 @@ def _distributed_candidates(graph: Graph, columns: SoftDeleteColumns, first: boo
     return sql.SQL(
         "SELECT t.{at}, t.{pk}::text INTO bound_at, bound_pk FROM {table} t\n"
         "       WHERE {where} AND hashtext(t.{pk}::text) & {mask} = 0\n"
-        "       ORDER BY {inner_order} OFFSET greatest(lim / {sample}, 1) - 1 LIMIT 1;\n      "
-        "SELECT array_agg(c.pk::text ORDER BY {order}), array_agg(c.deleted_at ORDER BY {order}) INTO cand, cand_at\n"
+        "       ORDER BY t.{at}, t.{pk} OFFSET greatest(lim / {sample}, 1) - 1 LIMIT 1;\n      "
+        "SELECT array_agg(c.pk::text ORDER BY c.deleted_at, c.pk), array_agg(c.deleted_at ORDER BY c.deleted_at, c.pk)"
+        " INTO cand, cand_at\n"
         "        FROM (SELECT t.{pk} AS pk, t.{at} AS deleted_at FROM {table} t\n"
-        "               WHERE {where}{upto} ORDER BY {inner_order} LIMIT lim) c;"
+        "               WHERE {where}{upto} ORDER BY t.{at}, t.{pk} LIMIT lim) c;"
     ).format(
-        order=order,
         pk=pk,
         at=at,
         table=_ident(root.table),
         where=where,
         upto=upto,
-        inner_order=inner_order,
         mask=sql.Literal(_SAMPLE - 1),
         sample=sql.Literal(_SAMPLE),
     )
@@ -1242,7 +1233,10 @@ def _render_distributed_select(
 ) -> sql.Composable:
     """The select function of a distributed root: candidates without a lock (the purge's DELETE
     re-checks them), held roots named; a dry run skips the rows it already counted as deleted,
-    reading on until a batch has some or the table has none."""
+    reading on until a batch has some or the table has none. Always in keyset order on the purge
+    index, ``by_pk`` or not: a colocated table's key is (distribution column, pk), so no index
+    leads with the pk and primary-key order read every shard whole for each batch (a backlog of
+    1M over 4 shards: 230 ms for the bound's query against 31 ms)."""
     root = graph.root
     columns = policy_columns(model)
     code = sql.SQL(
@@ -1255,9 +1249,7 @@ def _render_distributed_select(
         "  SELECT jsonb_object_agg(h.object_pk, h.reason) INTO held\n"
         "    FROM (SELECT DISTINCT ON (object_pk) object_pk, reason FROM {holds} ORDER BY object_pk, id) h;\n"
         "  LOOP\n"
-        "    IF by_pk AND after_pk IS NULL THEN\n      {first_pk}\n"
-        "    ELSIF by_pk THEN\n      {next_pk}\n"
-        "    ELSIF after_at IS NULL THEN\n      {first}\n    ELSE\n      {next}\n    END IF;\n"
+        "    IF after_at IS NULL THEN\n      {first}\n    ELSE\n      {next}\n    END IF;\n"
         "    IF cand IS NULL AND bound_pk IS NOT NULL THEN  -- the rows up to the bound went meanwhile\n"
         "      after_at := bound_at;\n      after_pk := bound_pk;\n      CONTINUE;\n    END IF;\n"
         "    IF cand IS NULL THEN\n"
@@ -1275,10 +1267,8 @@ def _render_distributed_select(
         "END"
     ).format(
         holds=_holds_of([_path(root)]),
-        first=_distributed_candidates(graph, columns, True, False),
-        next=_distributed_candidates(graph, columns, False, False),
-        first_pk=_distributed_candidates(graph, columns, True, True),
-        next_pk=_distributed_candidates(graph, columns, False, True),
+        first=_distributed_candidates(graph, columns, True),
+        next=_distributed_candidates(graph, columns, False),
         gone=_minus_gone(sql.SQL("hit"), root),
     )
     return _plpgsql_function(name, SELECT_SIGNATURE, path, "select", code)

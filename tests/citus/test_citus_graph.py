@@ -6,13 +6,15 @@ own delete() on a single-server copy of the same data."""
 from __future__ import annotations
 
 import random
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
-from citus.helpers import call_cleanup, django_purge, empty_tables, execute, snapshot
+from citus.helpers import call_cleanup, django_purge, empty_tables, execute, scalar, snapshot
 from citus.logs.models import Comment, Country, Event, Invoice, Line, LineNote, Order, OrderTag, Shipment
 from django_pg_retention.holds import place_hold, release_holds
 from django_pg_retention.models import RetentionHold
@@ -113,3 +115,46 @@ def test_order_purge_cascades_into_eligible_lines(graph: None) -> None:
     assert snapshot("default") == snapshot("single")
     cascaded = run.items.get().cascaded
     assert cascaded.get("logs_line", 0) > 0 and cascaded.get("logs_linenote", 0) > 0
+
+
+def test_a_backlog_of_a_colocated_root_is_selected_on_the_purge_index() -> None:
+    """A backlog (every order eligible) makes run_cleanup ask for primary-key order (by_pk). A
+    colocated table's key is (tenant_id, id), so no index leads with id: in that order each batch's
+    select read every shard whole (a 1M purge grew quadratically). The distributed select reads in
+    keyset order on the purge index instead: its rows come oldest first even with by_pk, and the
+    plan of each of its statements, as installed, has the batch's bound as an index condition on
+    the shards (EXPLAIN EXECUTE of the statements taken from the function's source; auto_explain
+    fails inside Citus's distributed planning)."""
+    empty_tables()
+    execute(
+        "INSERT INTO logs_order (id, tenant_id, is_deleted, deleted_at) SELECT i, i % 97, true,"
+        " now() - interval '40 days' - i * interval '1 s' FROM generate_series(1, 200000) i"
+    )  # the larger the id, the older the row: keyset order is not key order
+    execute("ANALYZE logs_order")
+    select = "SELECT * FROM retention.select__logs__order(now() - interval '30 days', %s, %s, 1000, false, true)"
+    first = execute(select, [None, None])[0]
+    assert sorted(map(int, first[0])) == list(range(199001, 200001))
+    after = execute(select, [first[2], first[3]])[0]
+    assert sorted(map(int, after[0])) == list(range(198001, 199001))
+
+    source = scalar("SELECT prosrc FROM pg_proc WHERE proname = 'select__logs__order'")
+    branch = source.split("    ELSE\n", 1)[1].split("    END IF;", 1)[0]  # after the first batch
+    statements = [re.sub(r" INTO \w+, \w+", "", s).strip() for s in branch.split(";") if s.strip()]
+    assert len(statements) == 2, branch  # the bound's query and the candidates'
+    variables = {"cutoff": "$1", "after_at": "$2", "after_pk": "$3", "lim": "$4", "bound_at": "$5", "bound_pk": "$6"}
+    for n, statement in enumerate(statements):
+        text = re.sub(r"\b(" + "|".join(variables) + r")\b", lambda m: variables[m.group(1)], statement)
+        execute(f"PREPARE retention_select_{n}(timestamptz, timestamptz, text, integer, timestamptz, text) AS {text}")
+        with transaction.atomic():  # shards of 6,000 rows are read whole when allowed; can the bound bound?
+            execute("SET LOCAL citus.propagate_set_commands = 'local'")
+            execute("SET LOCAL enable_seqscan = off")
+            plan = "\n".join(
+                row[0]
+                for row in execute(
+                    f"EXPLAIN EXECUTE retention_select_{n}(now() - interval '30 days', %s, %s, 1000, NULL, NULL)",
+                    [first[2], first[3]],
+                )
+            )
+        execute(f"DEALLOCATE retention_select_{n}")
+        assert re.search(r"(Index (Only )?Scan using|Bitmap Index Scan on) logs_order_deleted_\w+_\d+", plan), plan
+        assert re.search(r"Index Cond: .*ROW\(deleted_at, id\) > ROW", plan), plan

@@ -67,21 +67,7 @@ BEGIN
   SELECT jsonb_object_agg(h.object_pk, h.reason) INTO held
     FROM (SELECT DISTINCT ON (object_pk) object_pk, reason FROM retention.active_holds(ARRAY['rules.Bin']::text[]) ORDER BY object_pk, id) h;
   LOOP
-    IF by_pk AND after_pk IS NULL THEN
-      SELECT t."deleted_at", t."id"::text INTO bound_at, bound_pk FROM "rules_bin" t
-       WHERE t."is_deleted" AND t."deleted_at" < cutoff AND hashtext(t."id"::text) & 31 = 0
-       ORDER BY t."id" OFFSET greatest(lim / 32, 1) - 1 LIMIT 1;
-      SELECT array_agg(c.pk::text ORDER BY c.pk), array_agg(c.deleted_at ORDER BY c.pk) INTO cand, cand_at
-        FROM (SELECT t."id" AS pk, t."deleted_at" AS deleted_at FROM "rules_bin" t
-               WHERE t."is_deleted" AND t."deleted_at" < cutoff AND (bound_pk IS NULL OR t."id" <= bound_pk::bigint) ORDER BY t."id" LIMIT lim) c;
-    ELSIF by_pk THEN
-      SELECT t."deleted_at", t."id"::text INTO bound_at, bound_pk FROM "rules_bin" t
-       WHERE t."is_deleted" AND t."deleted_at" < cutoff AND t."id" > after_pk::bigint AND hashtext(t."id"::text) & 31 = 0
-       ORDER BY t."id" OFFSET greatest(lim / 32, 1) - 1 LIMIT 1;
-      SELECT array_agg(c.pk::text ORDER BY c.pk), array_agg(c.deleted_at ORDER BY c.pk) INTO cand, cand_at
-        FROM (SELECT t."id" AS pk, t."deleted_at" AS deleted_at FROM "rules_bin" t
-               WHERE t."is_deleted" AND t."deleted_at" < cutoff AND t."id" > after_pk::bigint AND (bound_pk IS NULL OR t."id" <= bound_pk::bigint) ORDER BY t."id" LIMIT lim) c;
-    ELSIF after_at IS NULL THEN
+    IF after_at IS NULL THEN
       SELECT t."deleted_at", t."id"::text INTO bound_at, bound_pk FROM "rules_bin" t
        WHERE t."is_deleted" AND t."deleted_at" < cutoff AND hashtext(t."id"::text) & 31 = 0
        ORDER BY t."deleted_at", t."id" OFFSET greatest(lim / 32, 1) - 1 LIMIT 1;
