@@ -16,7 +16,9 @@ first), CALL retention.run_cleanup() (adaptive batches), the same purge as a DBA
 (5,000 roots a batch, committed, with and without FOR UPDATE SKIP LOCKED; no proof, no audit),
 Django's QuerySet.delete(), and the specification's loop (1,000 rows into Python, ORM delete,
 repeat). All end states must be identical. run_cleanup is divided by the faster floor form, which
-is named. Then: cleanup_soft_deleted's peak memory, how the purge's cost grows with the eligible
+is named. Each SQL method's server backend is sampled for its peak private memory (RssAnon, when
+the server runs on this machine): run_cleanup's must stay flat from 1M to 4M. Then:
+cleanup_soft_deleted's peak memory (the Python client's), how the purge's cost grows with the eligible
 rows (1% vs 100% of a table), and the report's speed. The server settings that matter are printed next to every table.
 """
 
@@ -28,6 +30,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -240,17 +243,64 @@ def server_settings(url: str) -> str:
     return f"PostgreSQL {version}: " + ", ".join(f"{n}={v}" for n, v in zip(SETTINGS, values, strict=True))
 
 
-def timed_sql(url: str, statements: str | list[str]) -> float:
-    """Run a CALL on its own, or statements in one transaction; the seconds taken, commit included."""
+class BackendMemory:
+    """The peak private memory (RssAnon: its own allocations, not the shared buffers it maps) of one
+    server backend, sampled from /proc every 50 ms while the block runs. Only for a server on this
+    machine; elsewhere the peak stays None."""
+
+    def __init__(self, pid: int) -> None:
+        self.path = Path(f"/proc/{pid}/status")
+        self.peak_kb: int | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _read(self) -> int | None:
+        try:
+            lines = self.path.read_text().splitlines()
+        except OSError:
+            return None
+        return next((int(line.split()[1]) for line in lines if line.startswith("RssAnon:")), None)
+
+    def _sample(self) -> None:
+        while True:
+            kb = self._read()
+            if kb is not None:
+                self.peak_kb = max(self.peak_kb or 0, kb)
+            if self._done.wait(0.05):
+                return
+
+    def __enter__(self) -> BackendMemory:
+        if self._read() is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
+def timed_sql(url: str, statements: str | list[str], memory: dict[str, int | None] | None = None) -> float:
+    """Run a CALL on its own, or statements in one transaction; the seconds taken, commit included.
+    With `memory`, also the backend's peak private memory in kB (BackendMemory) as memory["peak_kb"]."""
     with psycopg.connect(with_db(url, COPY), autocommit=True) as conn:
-        started = time.perf_counter()
-        if isinstance(statements, str) and statements.lstrip().upper().startswith(("CALL", "DO")):
-            conn.execute(statements)  # type: ignore[arg-type]
-        else:
-            with conn.transaction():
-                for statement in [statements] if isinstance(statements, str) else statements:
-                    conn.execute(statement)  # type: ignore[arg-type]
-        return time.perf_counter() - started
+        if memory is not None:
+            with BackendMemory(conn.info.backend_pid) as sampled:
+                seconds = timed_sql_on(conn, statements)
+            memory["peak_kb"] = sampled.peak_kb
+            return seconds
+        return timed_sql_on(conn, statements)
+
+
+def timed_sql_on(conn: psycopg.Connection[Any], statements: str | list[str]) -> float:
+    started = time.perf_counter()
+    if isinstance(statements, str) and statements.lstrip().upper().startswith(("CALL", "DO")):
+        conn.execute(statements)  # type: ignore[arg-type]
+    else:
+        with conn.transaction():
+            for statement in [statements] if isinstance(statements, str) else statements:
+                conn.execute(statement)  # type: ignore[arg-type]
+    return time.perf_counter() - started
 
 
 def timed_orm(url: str, app: str, method: str) -> float:
@@ -308,26 +358,32 @@ def compare(url: str, shape: Shape, rounds: int, orm: bool, loop: bool = True) -
     print(f"   {settings}", flush=True)
     floors = FLOOR_STATEMENTS[shape.kind]
     methods: dict[str, Any] = {
-        FLOOR_A: lambda: timed_sql(url, floors[FLOOR_A]),
-        FLOOR_B: lambda: timed_sql(url, floors[FLOOR_B]),
-        PURGE: lambda: timed_sql(url, "CALL retention.run_cleanup(triggered_by => 'bench')"),
+        FLOOR_A: lambda mem: timed_sql(url, floors[FLOOR_A], mem),
+        FLOOR_B: lambda mem: timed_sql(url, floors[FLOOR_B], mem),
+        PURGE: lambda mem: timed_sql(url, "CALL retention.run_cleanup(triggered_by => 'bench')", mem),
     }
     if shape.kind in LOOP_CHILDREN:
-        methods[LOOP] = lambda: timed_sql(url, batched_loop(shape.kind, locked=False))
-        methods[LOOP_LOCKED] = lambda: timed_sql(url, batched_loop(shape.kind, locked=True))
+        methods[LOOP] = lambda mem: timed_sql(url, batched_loop(shape.kind, locked=False), mem)
+        methods[LOOP_LOCKED] = lambda mem: timed_sql(url, batched_loop(shape.kind, locked=True), mem)
     if orm and not shape.kept:  # Django's plain cascade would also take the kept children
-        methods["Django QuerySet.delete()"] = lambda: timed_orm(url, shape.app, "queryset")
+        methods["Django QuerySet.delete()"] = lambda mem: timed_orm(url, shape.app, "queryset")
         if loop:
-            methods["specification's loop (1,000 rows)"] = lambda: timed_orm(url, shape.app, "spec-loop")
+            methods["specification's loop (1,000 rows)"] = lambda mem: timed_orm(url, shape.app, "spec-loop")
     times: dict[str, list[float]] = {m: [] for m in methods}
     states: dict[str, Any] = {}
     batches: list[dict[str, float]] = []
+    backend_kb: dict[str, int] = {}  # the server backend's peak private memory, per SQL method
     for _ in range(rounds):
         for name, run in methods.items():
             recreate(url, COPY, TEMPLATE)
-            times[name].append(run())
+            mem: dict[str, int | None] = {}
+            times[name].append(run(mem))
             states[name] = fingerprint(url, COPY, shape)
-            print(f"  {name}: {times[name][-1]:.2f}s", flush=True)
+            peak = mem.get("peak_kb")
+            if peak is not None:
+                backend_kb[name] = max(backend_kb.get(name, 0), peak)
+            memory_note = f" (backend peak private memory {peak / 1024:.1f} MiB)" if peak is not None else ""
+            print(f"  {name}: {times[name][-1]:.2f}s{memory_note}", flush=True)
             if name == PURGE:
                 batches.append(batch_stats(url))
                 print(
@@ -352,6 +408,7 @@ def compare(url: str, shape: Shape, rounds: int, orm: bool, loop: bool = True) -
         "rows_removed": removed,
         "states": states,
         "batches": batches,
+        "backend_kb": backend_kb,
     }
 
 
@@ -421,6 +478,12 @@ def print_linearity(results: list[dict[str, Any]]) -> None:
             f"{small['shape'].parents:,} parents = {ratio:.2f} for {factor:.0f}x the rows "
             f"(target <= {factor * 1.1:.1f}: linear)"
         )
+        memory = [r["backend_kb"].get(PURGE) for r in (small, large)]
+        if None not in memory:
+            print(
+                f"  its backend's peak private memory: {memory[0] / 1024:.1f} MiB, then {memory[1] / 1024:.1f} MiB "
+                f"({memory[1] / memory[0]:.2f}; target: flat)"
+            )
 
 
 def write_json(path: Path, results: list[dict[str, Any]]) -> None:
@@ -442,6 +505,7 @@ def write_json(path: Path, results: list[dict[str, Any]]) -> None:
                 "rows_removed": r["rows_removed"],
                 "identical": r["identical"],
                 "batches": r["batches"],
+                "backend_peak_private_kb": r["backend_kb"],
             }
         )
     path.write_text(json.dumps(rows, indent=2) + "\n")
@@ -532,6 +596,9 @@ def main() -> None:
                 f"tenth / the first tenth of an item's batches = {b['last_vs_first']:.2f}, the highest item "
                 "(target <= 1.5)"
             )
+        if r["backend_kb"]:
+            peaks = ", ".join(f"{m} {kb / 1024:.1f}" for m, kb in r["backend_kb"].items())
+            print(f"  the server backend's peak private memory (RssAnon), MiB: {peaks}")
         loop = r["medians"].get("specification's loop (1,000 rows)")
         if loop:
             print(f"  specification's loop / run_cleanup = {loop / purge:.2f}x (target >= 4x)")
