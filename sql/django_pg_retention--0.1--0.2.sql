@@ -1444,6 +1444,60 @@ REVOKE ALL ON FUNCTION retention.distribution_column(regclass) FROM PUBLIC;
 
 -- End of the security section (issue 30).
 
+-- ===================================================================================================
+-- Less memory for the digests (issue 25). 0.1's item_digests held every table's keys at once, as
+-- arrays and texts copied three times, and sorted keys not in order into a bigint array with 256 MB
+-- of work_mem: 603 MiB of backend memory for one table of 6M keys not in order, 122 MiB for 2M keys in
+-- each of three tables in order (bench/digest_memory.py). The same digests (audit.keys_digest), one
+-- table at a time, each key's line appended by string_agg in the order its ORDER BY gives, the text
+-- hashed in the statement that builds it, sorts spilling to disk past 64 MB: 139 and 47.5 MiB. What is
+-- left grows with the keys: the one text SHA-256 needs (a key's digits and a newline).
+-- ===================================================================================================
+CREATE OR REPLACE FUNCTION retention.item_digests(item bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET work_mem = '64MB'
+AS $$
+DECLARE
+  t record;
+  digest text;
+  digests jsonb := '{}';
+BEGIN
+  FOR t IN
+    WITH batches AS (
+      SELECT k.db_table, k.key_order, cardinality(k.keys) AS n,
+             k.key_order = 'numeric' AND k.ascending
+               AND coalesce((lag(k.keys[cardinality(k.keys)]) OVER w)::bigint < k.keys[1]::bigint, true) AS follows
+        FROM retention_deleted_keys k WHERE k.run_item_id = item
+      WINDOW w AS (PARTITION BY k.db_table ORDER BY k.id)
+    )
+    SELECT b.db_table, min(b.key_order) AS key_order, bool_and(b.follows) AS in_order, sum(b.n) AS n
+      FROM batches b GROUP BY b.db_table
+  LOOP
+    -- The text is hashed in the statement that builds it: never copied out of it.
+    IF t.in_order THEN  -- a backlog in primary-key order: the batches joined as they are
+      SELECT encode(sha256(convert_to(string_agg(array_to_string(k.keys, E'\n') || E'\n', '' ORDER BY k.id),
+                                      'UTF8'::name)), 'hex') INTO digest
+        FROM retention_deleted_keys k WHERE k.run_item_id = item AND k.db_table = t.db_table;
+    ELSIF t.key_order = 'numeric' THEN
+      SELECT encode(sha256(convert_to(string_agg(key::text || E'\n', '' ORDER BY key), 'UTF8'::name)), 'hex') INTO digest
+        FROM retention_deleted_keys k, unnest(k.keys::bigint[]) AS key
+       WHERE k.run_item_id = item AND k.db_table = t.db_table;
+    ELSE
+      SELECT encode(sha256(convert_to(string_agg(key || E'\n', '' ORDER BY key COLLATE "C"), 'UTF8'::name)), 'hex')
+        INTO digest
+        FROM retention_deleted_keys k, unnest(k.keys) AS key
+       WHERE k.run_item_id = item AND k.db_table = t.db_table;
+    END IF;
+    digests := digests || jsonb_build_object(t.db_table, jsonb_build_object(
+      'count', t.n, 'order', t.key_order, 'sha256', digest));
+  END LOOP;
+  RETURN digests;
+END
+$$;
+COMMENT ON FUNCTION retention.item_digests(bigint) IS
+  'Count and SHA-256 of the sorted primary keys an item deleted, per table';
+REVOKE ALL ON FUNCTION retention.item_digests(bigint) FROM PUBLIC;
+
 -- Every function of the schema resolves names in pg_catalog first, then the app's schema (as in 0.1).
 DO $$
 DECLARE
