@@ -34,17 +34,28 @@ BEGIN
   GET DIAGNOSTICS n = ROW_COUNT;
   IF n > 0 THEN updated := updated || jsonb_build_object('rules_book.fallback_language_id', n); END IF;
   END IF;
-  WITH
+  IF dry_run THEN
+    WITH
   -- x0: the deleted rows of rules_language
   "x0" AS (DELETE FROM "rules_language" t WHERE t."code" = ANY("d0") RETURNING t."code"::text AS k),
-  keys(db_table, key_order, keys) AS (VALUES ('rules_language', 'bytewise', ARRAY(SELECT k FROM "x0"))),
+  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_language', 'bytewise', ARRAY(SELECT k FROM "x0"))),
   proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
     SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
   SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),
-         CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))
-                                FILTER (WHERE cardinality(v.keys) > 0) END
+         jsonb_object_agg(v.db_table, to_jsonb(v.keys)) FILTER (WHERE cardinality(v.keys) > 0)
     INTO deleted, deleted_keys FROM keys v;
+  ELSE
+    WITH
+  -- x0: the deleted rows of rules_language
+  "x0" AS (DELETE FROM "rules_language" t WHERE t."code" = ANY("d0") RETURNING t."code"::text AS k),
+  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_language', 'bytewise', ARRAY(SELECT k FROM "x0"))),
+  proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
+    SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
+     WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
+  SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0)
+    INTO deleted FROM keys v;
+  END IF;
   RETURN jsonb_strip_nulls(jsonb_build_object('deleted', coalesce(deleted, '{}'), 'updated', updated, 'keys', deleted_keys));
 END
 $purge$;

@@ -5,6 +5,7 @@ DECLARE
   "d1" bigint[] := '{}';  -- keys of rules_link
   "d2" bigint[] := '{}';  -- keys of rules_shelf
   "d3" bigint[] := '{}';  -- keys of rules_slot
+  "r1" text[];  -- keys of rules_link its DELETE returned
   n bigint;
   size_before bigint;
   hold_reason text;
@@ -73,13 +74,12 @@ BEGIN
   "x2" AS (DELETE FROM "rules_shelf" t WHERE t."id" = ANY("d2") RETURNING t."id"::text AS k),
   -- x3: the deleted rows of rules_slot
   "x3" AS (DELETE FROM "rules_slot" t WHERE t."id" = ANY("d3") RETURNING t."id"::text AS k),
-  keys(db_table, key_order, keys) AS (VALUES ('rules_owner', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), ('rules_link', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}')), ('rules_shelf', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x2")::text[], '{}')), ('rules_slot', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x3")::text[], '{}'))),
+  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_owner', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), (1, 'rules_link', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}')), (2, 'rules_shelf', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x2")::text[], '{}')), (3, 'rules_slot', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x3")::text[], '{}'))),
   proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
     SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
   SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),
-         CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))
-                                FILTER (WHERE cardinality(v.keys) > 0) END
+         jsonb_object_agg(v.db_table, to_jsonb(v.keys)) FILTER (WHERE cardinality(v.keys) > 0)
     INTO deleted, deleted_keys FROM keys v;
   ELSE
     WITH
@@ -91,16 +91,14 @@ BEGIN
   "x2" AS (DELETE FROM "rules_shelf" t WHERE t."id" = ANY("d2") RETURNING t."id"::text AS k),
   -- x3: the deleted rows of rules_slot
   "x3" AS (DELETE FROM "rules_slot" t WHERE "t"."shelf_id" = ANY("d2") RETURNING t."id"::text AS k, CASE WHEN NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active)), false) THEN CASE WHEN ("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) THEN 'RETAINED rules.Slot (live)' ELSE coalesce('RETAINED rules.Slot (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active) || ' days)', 'RETAINED rules.Slot (no active policy)') END END AS retained, ("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) AS live),
-  keys(db_table, key_order, keys) AS (VALUES ('rules_owner', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), ('rules_link', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}')), ('rules_shelf', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x2")::text[], '{}')), ('rules_slot', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x3")::text[], '{}'))),
+  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_owner', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), (1, 'rules_link', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}')), (2, 'rules_shelf', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x2")::text[], '{}')), (3, 'rules_slot', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x3")::text[], '{}'))),
   proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
     SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
   SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),
-         CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))
-                                FILTER (WHERE cardinality(v.keys) > 0) END,
-         ARRAY(SELECT k::bigint FROM "x1"),
+         (SELECT w.keys FROM keys w WHERE w.node = 1),
          coalesce((SELECT x.retained FROM "x3" x WHERE x.retained IS NOT NULL ORDER BY x.live DESC LIMIT 1))
-    INTO deleted, deleted_keys, "d1", retained_reason FROM keys v;
+    INTO deleted, "r1", retained_reason FROM keys v;
     IF retained_reason IS NOT NULL THEN
     RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = retained_reason;
   END IF;
@@ -108,7 +106,7 @@ BEGIN
   -- Holds committed while a DELETE waited for a leaf's lock.
   IF EXISTS (SELECT 1 FROM retention.active_holds(ARRAY['rules.Link', 'rules.Slot']::text[])) THEN
     SELECT h.reason INTO hold_reason FROM retention.active_holds(ARRAY['rules.Link']::text[]) h
-     WHERE (h.object_pk = '' AND cardinality("d1") > 0) OR h.object_pk = ANY("d1"::text[])
+     WHERE (h.object_pk = '' AND cardinality("r1") > 0) OR h.object_pk = ANY("r1"::text[])
      ORDER BY h.id LIMIT 1;
     IF hold_reason IS NOT NULL THEN
       RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = hold_reason;

@@ -64,13 +64,12 @@ BEGIN
   "x1" AS (DELETE FROM "rules_restaurant" t WHERE t."place_ptr_id" = ANY("d1") RETURNING t."place_ptr_id"::text AS k),
   -- x2: the deleted rows of rules_menu
   "x2" AS (DELETE FROM "rules_menu" t WHERE t."id" = ANY("d2") RETURNING t."id"::text AS k),
-  keys(db_table, key_order, keys) AS (VALUES ('rules_place', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), ('rules_restaurant', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}')), ('rules_menu', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x2")::text[], '{}'))),
+  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_place', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), (1, 'rules_restaurant', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}')), (2, 'rules_menu', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x2")::text[], '{}'))),
   proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
     SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
   SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),
-         CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))
-                                FILTER (WHERE cardinality(v.keys) > 0) END
+         jsonb_object_agg(v.db_table, to_jsonb(v.keys)) FILTER (WHERE cardinality(v.keys) > 0)
     INTO deleted, deleted_keys FROM keys v;
   ELSE
     WITH
@@ -82,14 +81,12 @@ BEGIN
   "x1" AS (DELETE FROM "rules_restaurant" t WHERE t."place_ptr_id" = ANY("d1") RETURNING t."place_ptr_id"::text AS k),
   -- x2: the deleted rows of rules_menu
   "x2" AS (DELETE FROM "rules_menu" t WHERE t."id" = ANY("d2") RETURNING t."id"::text AS k),
-  keys(db_table, key_order, keys) AS (VALUES ('rules_place', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), ('rules_restaurant', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}')), ('rules_menu', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x2")::text[], '{}'))),
+  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_place', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), (1, 'rules_restaurant', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}')), (2, 'rules_menu', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x2")::text[], '{}'))),
   proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
     SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
-  SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),
-         CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))
-                                FILTER (WHERE cardinality(v.keys) > 0) END
-    INTO deleted, deleted_keys FROM keys v;
+  SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0)
+    INTO deleted FROM keys v;
   END IF;
   RETURN jsonb_strip_nulls(jsonb_build_object('deleted', coalesce(deleted, '{}'), 'updated', updated, 'keys', deleted_keys));
 END

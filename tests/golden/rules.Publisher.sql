@@ -3,6 +3,7 @@ LANGUAGE plpgsql VOLATILE SET search_path = "pg_catalog", "public", "pg_temp" AS
 DECLARE
   "d0" uuid[] := roots::uuid[];  -- keys of rules_publisher
   "d1" bigint[] := '{}';  -- keys of rules_flag
+  "r1" text[];  -- keys of rules_flag its DELETE returned
   n bigint;
   size_before bigint;
   hold_reason text;
@@ -64,13 +65,12 @@ BEGIN
   "x0" AS (DELETE FROM "rules_publisher" t WHERE t."id" = ANY("d0") RETURNING t."id"::text AS k),
   -- x1: the deleted rows of rules_flag
   "x1" AS (DELETE FROM "rules_flag" t WHERE t."id" = ANY("d1") RETURNING t."id"::text AS k),
-  keys(db_table, key_order, keys) AS (VALUES ('rules_publisher', 'bytewise', ARRAY(SELECT k FROM "x0")), ('rules_flag', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}'))),
+  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_publisher', 'bytewise', ARRAY(SELECT k FROM "x0")), (1, 'rules_flag', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}'))),
   proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
     SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
   SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),
-         CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))
-                                FILTER (WHERE cardinality(v.keys) > 0) END
+         jsonb_object_agg(v.db_table, to_jsonb(v.keys)) FILTER (WHERE cardinality(v.keys) > 0)
     INTO deleted, deleted_keys FROM keys v;
   ELSE
     WITH
@@ -78,20 +78,18 @@ BEGIN
   "x0" AS (DELETE FROM "rules_publisher" t WHERE t."id" = ANY("d0") RETURNING t."id"::text AS k),
   -- x1: the deleted rows of rules_flag
   "x1" AS (DELETE FROM "rules_flag" t WHERE "t"."content_type_id" = (SELECT id FROM django_content_type WHERE app_label = 'rules' AND model = 'publisher') AND "t"."object_id" = ANY(("d0"::text[])::varchar(64)[]) RETURNING t."id"::text AS k),
-  keys(db_table, key_order, keys) AS (VALUES ('rules_publisher', 'bytewise', ARRAY(SELECT k FROM "x0")), ('rules_flag', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}'))),
+  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_publisher', 'bytewise', ARRAY(SELECT k FROM "x0")), (1, 'rules_flag', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}'))),
   proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
     SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
   SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),
-         CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))
-                                FILTER (WHERE cardinality(v.keys) > 0) END,
-         ARRAY(SELECT k::bigint FROM "x1")
-    INTO deleted, deleted_keys, "d1" FROM keys v;
+         (SELECT w.keys FROM keys w WHERE w.node = 1)
+    INTO deleted, "r1" FROM keys v;
   END IF;
   -- Holds committed while a DELETE waited for a leaf's lock.
   IF EXISTS (SELECT 1 FROM retention.active_holds(ARRAY['rules.Flag']::text[])) THEN
     SELECT h.reason INTO hold_reason FROM retention.active_holds(ARRAY['rules.Flag']::text[]) h
-     WHERE (h.object_pk = '' AND cardinality("d1") > 0) OR h.object_pk = ANY("d1"::text[])
+     WHERE (h.object_pk = '' AND cardinality("r1") > 0) OR h.object_pk = ANY("r1"::text[])
      ORDER BY h.id LIMIT 1;
     IF hold_reason IS NOT NULL THEN
       RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = hold_reason;

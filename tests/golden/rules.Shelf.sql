@@ -3,6 +3,7 @@ LANGUAGE plpgsql VOLATILE SET search_path = "pg_catalog", "public", "pg_temp" AS
 DECLARE
   "d0" bigint[] := roots::bigint[];  -- keys of rules_shelf
   "d1" bigint[] := '{}';  -- keys of rules_slot
+  "r1" text[];  -- keys of rules_slot its DELETE returned
   n bigint;
   size_before bigint;
   hold_reason text;
@@ -50,13 +51,12 @@ BEGIN
   "x0" AS (DELETE FROM "rules_shelf" t WHERE t."id" = ANY("d0") RETURNING t."id"::text AS k),
   -- x1: the deleted rows of rules_slot
   "x1" AS (DELETE FROM "rules_slot" t WHERE t."id" = ANY("d1") RETURNING t."id"::text AS k),
-  keys(db_table, key_order, keys) AS (VALUES ('rules_shelf', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), ('rules_slot', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}'))),
+  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_shelf', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), (1, 'rules_slot', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}'))),
   proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
     SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
   SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),
-         CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))
-                                FILTER (WHERE cardinality(v.keys) > 0) END
+         jsonb_object_agg(v.db_table, to_jsonb(v.keys)) FILTER (WHERE cardinality(v.keys) > 0)
     INTO deleted, deleted_keys FROM keys v;
   ELSE
     WITH
@@ -64,16 +64,14 @@ BEGIN
   "x0" AS (DELETE FROM "rules_shelf" t WHERE t."id" = ANY("d0") RETURNING t."id"::text AS k),
   -- x1: the deleted rows of rules_slot
   "x1" AS (DELETE FROM "rules_slot" t WHERE "t"."shelf_id" = ANY("d0") RETURNING t."id"::text AS k, CASE WHEN NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active)), false) THEN CASE WHEN ("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) THEN 'RETAINED rules.Slot (live)' ELSE coalesce('RETAINED rules.Slot (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active) || ' days)', 'RETAINED rules.Slot (no active policy)') END END AS retained, ("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) AS live),
-  keys(db_table, key_order, keys) AS (VALUES ('rules_shelf', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), ('rules_slot', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}'))),
+  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_shelf', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), (1, 'rules_slot', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}'))),
   proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
     SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
   SELECT jsonb_object_agg(v.db_table, cardinality(v.keys)) FILTER (WHERE cardinality(v.keys) > 0),
-         CASE WHEN dry_run THEN jsonb_object_agg(v.db_table, to_jsonb(v.keys))
-                                FILTER (WHERE cardinality(v.keys) > 0) END,
-         ARRAY(SELECT k::bigint FROM "x1"),
+         (SELECT w.keys FROM keys w WHERE w.node = 1),
          coalesce((SELECT x.retained FROM "x1" x WHERE x.retained IS NOT NULL ORDER BY x.live DESC LIMIT 1))
-    INTO deleted, deleted_keys, "d1", retained_reason FROM keys v;
+    INTO deleted, "r1", retained_reason FROM keys v;
     IF retained_reason IS NOT NULL THEN
     RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = retained_reason;
   END IF;
@@ -81,7 +79,7 @@ BEGIN
   -- Holds committed while a DELETE waited for a leaf's lock.
   IF EXISTS (SELECT 1 FROM retention.active_holds(ARRAY['rules.Slot']::text[])) THEN
     SELECT h.reason INTO hold_reason FROM retention.active_holds(ARRAY['rules.Slot']::text[]) h
-     WHERE (h.object_pk = '' AND cardinality("d1") > 0) OR h.object_pk = ANY("d1"::text[])
+     WHERE (h.object_pk = '' AND cardinality("r1") > 0) OR h.object_pk = ANY("r1"::text[])
      ORDER BY h.id LIMIT 1;
     IF hold_reason IS NOT NULL THEN
       RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = hold_reason;
