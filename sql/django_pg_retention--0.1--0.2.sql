@@ -672,6 +672,10 @@ BEGIN
   SELECT * INTO pol FROM retention_policy p WHERE p.model_path = i.model_path;
   BEGIN
     PERFORM set_config('lock_timeout', (retention.config()).lock_timeout_ms || 'ms', true);
+    -- No JIT for the batch's statements: a select whose LIMIT sits over a large table's estimate
+    -- passes jit_above_cost and compiled its expressions again on every execution (22-38 ms a
+    -- batch of bench/benchkept's parents, more as the table grows), for a statement of a few ms.
+    PERFORM set_config('jit', 'off', true);
     -- The purge functions record the keys they delete under this item (this transaction only).
     PERFORM set_config('retention.item_id', item::text, true);
     -- A dry run's ledger (retention.dry_gone) is keyed by its run.
