@@ -664,7 +664,7 @@ def _deletes(p: _Purge) -> sql.Composable:
     ctes = [cte for i, n in enumerate(p.graph.nodes) for cte in _delete_ctes(p, i, n)]
     ctes.extend(_proof_ctes(p.graph))
     # The leaves the closure left out get the keys the DELETE returned, for the late hold check: the
-    # proof's text keys as they are (another pass over the DELETE's rows cost 3% of the purge function).
+    # proof's text keys as they are, not another pass over the DELETE's rows.
     leaves = [(i, n) for i, n in enumerate(p.graph.nodes) if p.collected_for_holds_only(n)]
     returned = sql.SQL("").join(
         sql.SQL(",\n         (SELECT w.keys FROM keys w WHERE w.node = {})").format(sql.Literal(i)) for i, _ in leaves
@@ -681,7 +681,7 @@ def _deletes(p: _Purge) -> sql.Composable:
         returned += sql.SQL(",\n         coalesce({})").format(sql.SQL(", ").join(kept))
         into += sql.SQL(", retained_reason")
     if p.dry:  # the keys for the ledger; a real run's form never builds them (an aggregate under
-        # CASE WHEN dry_run is computed all the same: 11% of a bench/benchmany batch's purge function)
+        # CASE WHEN dry_run is computed all the same, every key of the batch turned into JSON)
         returned = (
             sql.SQL(",\n         jsonb_object_agg(v.db_table, to_jsonb(v.keys)) FILTER (WHERE cardinality(v.keys) > 0)")
             + returned
