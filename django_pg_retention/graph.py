@@ -374,30 +374,35 @@ def build(model: type[models.Model]) -> Graph:
 
 
 def purge_order(policy_models: list[type[models.Model]]) -> list[type[models.Model]]:
-    """Referencing models before the models they reference, so eligible rows never block each other."""
+    """The order in which a run purges the models with policies. A model whose rows another
+    model's purge deletes along (a CASCADE foreign key to it) comes after that model: its eligible
+    rows go in the same statement as their parents (the retention check keeps the others), instead
+    of being selected, locked and deleted by batches of their own and then probed again by every
+    parent. A model that references another in any other way (PROTECT, RESTRICT, SET_*, DO_NOTHING)
+    comes before it, so eligible rows never block each other."""
     members = set(policy_models)
-    references: dict[type[models.Model], list[type[models.Model]]] = {m: [] for m in policy_models}
+    after: dict[type[models.Model], list[type[models.Model]]] = {m: [] for m in policy_models}
     for m in policy_models:
         for f in m._meta.get_fields():
             target = getattr(f, "related_model", None)
-            if (
-                getattr(f, "concrete", False)
-                and getattr(f, "is_relation", False)
-                and target in members
-                and target is not m
-            ):
-                references[m].append(target)  # type: ignore[arg-type]
+            if not (getattr(f, "concrete", False) and getattr(f, "is_relation", False)) or f.many_to_many:
+                continue  # a many-to-many's through rows go with either side: no order
+            if target not in members or target is m:
+                continue
+            if getattr(f.remote_field, "on_delete", None) is models.CASCADE:
+                after[m].append(target)  # type: ignore[arg-type]
+            else:
+                after[target].append(m)  # type: ignore[index]
     ordered: list[type[models.Model]] = []
     done: set[type[models.Model]] = set()
 
     def visit(m: type[models.Model], path: set[type[models.Model]]) -> None:
-        # A model comes after every model that references it: visit referencers first.
+        # Everything m comes after first; a cycle is cut where the walk meets it again.
         if m in done or m in path:
             return
         path.add(m)
-        for other in policy_models:
-            if m in references[other]:
-                visit(other, path)
+        for other in after[m]:
+            visit(other, path)
         path.discard(m)
         done.add(m)
         ordered.append(m)

@@ -116,7 +116,9 @@ class RetentionPolicy(models.Model):
     policy_source = models.CharField(max_length=32)
     purge_function = models.CharField(max_length=200)
     select_function = models.CharField(max_length=200)
-    position = models.PositiveIntegerField(help_text="purge order: referencing models first")
+    position = models.PositiveIntegerField(
+        help_text="purge order: a model before the models it references, after those it references with CASCADE"
+    )
     max_deletions_per_run = models.PositiveIntegerField(null=True, blank=True, help_text="unattended-run limit")
     deleted_at_column = models.CharField(max_length=200, default="deleted_at", db_default="deleted_at")
     flag_column = models.CharField(

@@ -6,6 +6,8 @@ from the rules models, so a change in it shows up here before it shows up as a w
 
 from __future__ import annotations
 
+from django.db import models as django_models
+
 from django_pg_retention.graph import EdgeKind, build, purge_order
 from django_pg_retention.policies import get_model, soft_delete_models
 
@@ -49,14 +51,28 @@ def test_a_cascade_chain_reaches_every_level_and_set_default_and_set_are_both_se
     }
 
 
-def test_purge_order_puts_every_model_before_the_soft_delete_models_it_references() -> None:
-    order = [m._meta.label for m in purge_order(soft_delete_models())]
-    assert sorted(order) == sorted(m._meta.label for m in soft_delete_models())
-    for child, parent in (
-        ("rules.Slot", "rules.Shelf"),
-        ("rules.Shelf", "rules.Owner"),
-        ("rules.Memo", "rules.Archive"),
-        ("leases.Lease", "properties.Property"),
-        ("users.UserProfile", "users.User"),
+def test_purge_order_puts_a_cascade_parent_first_and_any_other_referencing_model_first() -> None:
+    models = soft_delete_models()
+    order = [m._meta.label for m in purge_order(models)]
+    assert sorted(order) == sorted(m._meta.label for m in models)
+    for first, then in (
+        ("rules.Shelf", "rules.Slot"),  # Slot.shelf CASCADE: a Shelf's batches take its eligible slots
+        ("rules.Owner", "rules.Shelf"),  # Shelf.owner CASCADE
+        ("users.User", "users.UserProfile"),  # UserProfile.user one-to-one CASCADE
+        ("rules.Memo", "rules.Archive"),  # Memo.archive SET_NULL: the memos go before they are updated
+        ("leases.Lease", "properties.Property"),  # Lease.property PROTECT: no eligible lease blocks
     ):
-        assert order.index(child) < order.index(parent), (child, parent)
+        assert order.index(first) < order.index(then), (first, then)
+    # The rule holds for every foreign key between two models with policies (none of them in a cycle).
+    labels = {m._meta.label for m in models}
+    pairs = 0
+    for model in models:
+        for f in model._meta.concrete_fields:
+            target = f.related_model
+            if not f.is_relation or target is model or target is None or target._meta.label not in labels:
+                continue
+            cascade = f.remote_field.on_delete is django_models.CASCADE
+            first, then = (target, model) if cascade else (model, target)
+            assert order.index(first._meta.label) < order.index(then._meta.label), (f, cascade)
+            pairs += 1
+    assert pairs >= 5
