@@ -337,17 +337,27 @@ def batch_stats(url: str) -> dict[str, float]:
     """The purge's batches in the copy just purged: the longest, and the median of the last tenth
     of an item's batches against its first tenth (a batch must cost the same at the end as at the
     start), for the item where that ratio is highest: the items of one run purge different models
-    (benchkept's children, then its parents), whose batches cannot be compared with each other."""
-    items = scalar(url, COPY, "SELECT jsonb_agg(i.batch_durations_ms ORDER BY i.id) FROM retention_run_item i")
-    runs = [[float(d) for d in item] for item in items or [] if item]
-    durations = [d for item in runs for d in item]
+    (benchkept's parents, then the children they left), whose batches cannot be compared with each
+    other. Compared per row (ms per 1,000 rows of the batch's size): adaptive batches start at
+    batch_size and grow, so an item of a few batches would otherwise compare its first, small batch
+    with full ones. An item's last batch (whatever rows were left, fewer than its size) is left out."""
+    items = scalar(
+        url,
+        COPY,
+        "SELECT jsonb_agg(jsonb_build_array(i.batch_durations_ms, i.batch_sizes) ORDER BY i.id)"
+        " FROM retention_run_item i",
+    )
+    durations = [float(d) for item in items or [] for d in item[0]]
     worst = {"first_ms": 0.0, "last_ms": 0.0, "last_vs_first": 0.0}
-    for item in runs:
-        tenth = max(1, len(item) // 10)
-        first, last = statistics.median(item[:tenth]), statistics.median(item[-tenth:])
-        if last / first >= worst["last_vs_first"]:
+    for item_durations, sizes in items or []:
+        per_row = [1000 * float(d) / int(n) for d, n in zip(item_durations, sizes, strict=True)][:-1]
+        if not per_row:
+            continue
+        tenth = max(1, len(per_row) // 10)
+        first, last = statistics.median(per_row[:tenth]), statistics.median(per_row[-tenth:])
+        if first > 0 and last / first >= worst["last_vs_first"]:
             worst = {"first_ms": first, "last_ms": last, "last_vs_first": last / first}
-    return {"batches": len(durations), "longest_ms": max(durations), **worst}
+    return {"batches": len(durations), "longest_ms": max(durations, default=0.0), **worst}
 
 
 def compare(url: str, shape: Shape, rounds: int, orm: bool, loop: bool = True) -> dict[str, Any]:
@@ -388,7 +398,7 @@ def compare(url: str, shape: Shape, rounds: int, orm: bool, loop: bool = True) -
                 batches.append(batch_stats(url))
                 print(
                     "    batches: {batches:.0f}, longest {longest_ms:.0f} ms, median of the first tenth "
-                    "{first_ms:.0f} ms, of the last tenth {last_ms:.0f} ms".format(**batches[-1]),
+                    "{first_ms:.1f} ms per 1,000 rows, of the last tenth {last_ms:.1f}".format(**batches[-1]),
                     flush=True,
                 )
     reference = states[FLOOR_B]
