@@ -170,11 +170,14 @@ def ensure_triggers(using: str = "default") -> list[str]:
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def keys_digest(keys: Iterable[str], order: str = "bytewise") -> str:
+def keys_digest(keys: Iterable[str], order: str = "bytewise", chunk: int | None = None) -> str:
     """SHA-256 of primary keys (as text) in order, each followed by a newline.
 
     What ``retention_run_item.digests`` stores per table, with the entry's ``order``: "numeric"
-    for an integer primary key, else "bytewise". An auditor holding the keys computes the same figure.
+    for an integer primary key, else "bytewise"; and its ``chunk`` (entries written since 0.2): past
+    that many keys, each run of ``chunk`` sorted keys is hashed on its own and the digest is the
+    SHA-256 of those hex digests, one per line, so that the database never holds every key at once.
+    An auditor holding the keys computes the same figure.
     """
     if order == "numeric":
         ordered = sorted(keys, key=int)
@@ -182,7 +185,16 @@ def keys_digest(keys: Iterable[str], order: str = "bytewise") -> str:
         ordered = sorted(keys, key=lambda k: k.encode())
     else:
         raise ValueError(f"unknown key order {order!r}: expected 'numeric' or 'bytewise'")
-    return hashlib.sha256("".join(k + "\n" for k in ordered).encode()).hexdigest()
+    if chunk is not None and chunk < 1:
+        raise ValueError(f"chunk must be a positive number of keys, not {chunk!r}")
+    lines = [k + "\n" for k in ordered]
+    if chunk is None or len(lines) <= chunk:
+        return _sha256("".join(lines))
+    return _sha256("".join(_sha256("".join(lines[i : i + chunk])) + "\n" for i in range(0, len(lines), chunk)))
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _netstring(value: str) -> str:
@@ -193,9 +205,9 @@ def _us(moment: datetime | None) -> str:
     return "" if moment is None else str((moment - EPOCH) // timedelta(microseconds=1))
 
 
-def _record_v1(run: RetentionRun, items: list[RetentionRunItem]) -> str:
-    """Record format 1 (release 0.1.0): the canonical text of a run and its items, field for field
-    as retention.run_record writes it."""
+def _record(run: RetentionRun, items: list[RetentionRunItem], digest_fields: tuple[str, ...]) -> str:
+    """The canonical text of a run and its items, field for field as retention.run_record writes it;
+    the formats differ in the fields of each digest entry."""
     fields = [
         "run",
         str(run.pk),
@@ -239,14 +251,23 @@ def _record_v1(run: RetentionRun, items: list[RetentionRunItem]) -> str:
         )
         for table in sorted(digests, key=lambda t: t.encode()):
             entry = digests[table]
-            # "order" is absent from digests recorded before it existed: empty, as SQL's netstring(NULL).
-            fields = (entry["count"], entry["sha256"], entry.get("order", ""))
-            text += _netstring(table) + "".join(_netstring(str(field)) for field in fields)
+            # A field absent from an entry recorded before it existed is empty, as SQL's netstring(NULL).
+            text += _netstring(table) + "".join(_netstring(str(entry.get(name, ""))) for name in digest_fields)
         for counts in (item.cascaded, item.updated, item.blocked_reasons):
             text += _counts_record(counts or {})
         durations = item.batch_durations_ms or []
         text += _netstring(str(len(durations))) + "".join(_netstring(str(ms)) for ms in durations)
     return text
+
+
+def _record_v1(run: RetentionRun, items: list[RetentionRunItem]) -> str:
+    """Record format 1 (release 0.1.0): each digest as count, sha256, order."""
+    return _record(run, items, ("count", "sha256", "order"))
+
+
+def _record_v2(run: RetentionRun, items: list[RetentionRunItem]) -> str:
+    """Record format 2 (0.2): each digest as count, sha256, order, chunk (keys_digest)."""
+    return _record(run, items, ("count", "sha256", "order", "chunk"))
 
 
 def _counts_record(counts: dict[str, int]) -> str:
@@ -258,7 +279,7 @@ def _counts_record(counts: dict[str, int]) -> str:
 # Every record format a release has sealed runs in, by the number seal_run stores in
 # retention_run.record_format. A format is never changed once released: a new one is added (with
 # the SQL that writes it), and runs sealed in the old one are still recomputed in the old one.
-RECORD_FORMATS: dict[int, Callable[[RetentionRun, list[RetentionRunItem]], str]] = {1: _record_v1}
+RECORD_FORMATS: dict[int, Callable[[RetentionRun, list[RetentionRunItem]], str]] = {1: _record_v1, 2: _record_v2}
 
 
 class UnknownRecordFormat(ValueError):

@@ -306,7 +306,10 @@ class RetentionRun(models.Model):
     record_format = models.PositiveSmallIntegerField(
         default=1,
         db_default=1,
-        help_text="the format of the record its hash covers (1: release 0.1.0's); verify recomputes that one",
+        help_text=(
+            "the format of the record its hash covers (1: release 0.1.0's; 2: 0.2's, each digest with its chunk);"
+            " verify recomputes that one"
+        ),
     )
 
     class Meta:

@@ -12,9 +12,54 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT '0.2' $$;
 COMMENT ON FUNCTION retention.sql_version() IS 'The version of django-pg-retention''s SQL installed in this database';
 REVOKE ALL ON FUNCTION retention.sql_version() FROM PUBLIC;
 
+-- The audit record in a given format (record_format). Format 1 is 0.1.0's (retention.run_record(run),
+-- 0.1's file); format 2 adds each digest's "chunk" (the keys per chunk, item_digests below) after its
+-- order. django_pg_retention/audit.py computes both independently.
+CREATE OR REPLACE FUNCTION retention.item_record(i retention_run_item, record_format integer) RETURNS text
+LANGUAGE sql STABLE AS $$
+  SELECT (SELECT string_agg(retention.netstring(u.f), '' ORDER BY u.o)
+            FROM unnest(ARRAY['item', i.id::text, i.model_path, i.db_table, i.retention_days::text,
+                              i.policy_source, retention.epoch_us(i.cutoff), i.eligible::text, i.deleted::text,
+                              i.blocked::text, i.skipped_locked::text, i.status, i.error,
+                              retention.epoch_us(i.started_at), retention.epoch_us(i.finished_at),
+                              coalesce((extract(epoch FROM i.duration) * 1000000)::bigint::text, ''),
+                              i.throttled_ms::text, coalesce(i.replica_lag_bytes::text, ''),
+                              (SELECT count(*) FROM jsonb_object_keys(i.digests))::text]) WITH ORDINALITY AS u(f, o))
+      || coalesce((SELECT string_agg(retention.netstring(d.key) || retention.netstring(d.value->>'count')
+                                     || retention.netstring(d.value->>'sha256')
+                                     || retention.netstring(d.value->>'order')
+                                     || CASE WHEN record_format >= 2 THEN retention.netstring(d.value->>'chunk') ELSE '' END,
+                                     '' ORDER BY d.key COLLATE "C")
+                     FROM jsonb_each(i.digests) d), '')
+      || retention.counts_record(i.cascaded) || retention.counts_record(i.updated)
+      || retention.counts_record(i.blocked_reasons)
+      || retention.netstring(jsonb_array_length(i.batch_durations_ms)::text)
+      || coalesce((SELECT string_agg(retention.netstring(b.value #>> '{}'), '' ORDER BY b.o)
+                     FROM jsonb_array_elements(i.batch_durations_ms) WITH ORDINALITY AS b(value, o)), '')
+$$;
+COMMENT ON FUNCTION retention.item_record(retention_run_item, integer) IS
+  'The canonical text of one run item in a record format (part of run_record)';
+REVOKE ALL ON FUNCTION retention.item_record(retention_run_item, integer) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION retention.run_record(run bigint, record_format integer) RETURNS text
+LANGUAGE sql STABLE AS $$
+  SELECT (SELECT string_agg(retention.netstring(u.f), '' ORDER BY u.o)
+            FROM retention_run r,
+                 unnest(ARRAY['run', r.id::text, retention.epoch_us(r.started_at), retention.epoch_us(r.finished_at),
+                              r.status, r.triggered_by, r.dry_run::text, r.model_filter,
+                              coalesce(r.days_override::text, ''), r.rows_deleted::text, r.error, r.requested_by])
+                   WITH ORDINALITY AS u(f, o)
+           WHERE r.id = run)
+      || coalesce((SELECT string_agg(retention.item_record(i, record_format), '' ORDER BY i.id)
+                     FROM retention_run_item i WHERE i.run_id = run), '')
+$$;
+COMMENT ON FUNCTION retention.run_record(bigint, integer) IS
+  'The canonical text of a run and its items in a record format, as the audit chain hashes it';
+REVOKE ALL ON FUNCTION retention.run_record(bigint, integer) FROM PUBLIC;
+
 -- Append a finished run to the chain, saying which record format its hash covers (record_format,
 -- migration 0008): django_pg_retention/audit.py recomputes each sealed run in its own format, so a
--- later format never turns an earlier run's proof into a false alarm. Format 1 is 0.1.0's record.
+-- later format never turns an earlier run's proof into a false alarm. Runs are sealed in format 2.
 CREATE OR REPLACE FUNCTION retention.seal_run(run bigint) RETURNS void
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -29,8 +74,8 @@ BEGIN
   UPDATE retention_run r
      SET chain_position = coalesce(last_position, 0) + 1,
          prev_hash = coalesce(last_hash, ''),
-         record_format = 1,
-         hash = encode(sha256(convert_to(coalesce(last_hash, '') || retention.run_record(run), 'UTF8'::name)), 'hex')
+         record_format = 2,
+         hash = encode(sha256(convert_to(coalesce(last_hash, '') || retention.run_record(run, 2), 'UTF8'::name)), 'hex')
    WHERE r.id = run AND r.hash = '' AND r.status <> 'running'
   RETURNING r.chain_position, r.hash INTO sealed_position, sealed_hash;
   IF sealed_position IS NOT NULL THEN
@@ -41,6 +86,25 @@ END
 $$;
 COMMENT ON FUNCTION retention.seal_run(bigint) IS 'Seals a finished run into the audit hash chain';
 REVOKE ALL ON FUNCTION retention.seal_run(bigint) FROM PUBLIC;
+
+-- A database taken back to 0.1.0 (migrate django_pg_retention 0007) loses record_format with its
+-- column, and upgraded again gets 1 for every run: a run sealed in format 2 before the downgrade gets
+-- its number back, by the record its hash covers. A run that matches neither format stays 1 and
+-- verify reports it; a run whose two records are the same text (no digests) needs no number.
+DO $$
+BEGIN
+  PERFORM set_config('pgtrigger.ignore',
+                     coalesce((SELECT '{' || string_agg(t.tgname, ',') || '}' FROM pg_trigger t
+                                WHERE t.tgrelid = 'retention_run'::regclass
+                                  AND t.tgname LIKE 'pgtrigger\_append\_only\_update%'), '{}'),
+                     true);
+  UPDATE retention_run r SET record_format = 2
+   WHERE r.hash <> '' AND r.record_format = 1
+     AND r.hash <> encode(sha256(convert_to(r.prev_hash || retention.run_record(r.id), 'UTF8'::name)), 'hex')
+     AND r.hash = encode(sha256(convert_to(r.prev_hash || retention.run_record(r.id, 2), 'UTF8'::name)), 'hex');
+  PERFORM set_config('pgtrigger.ignore', '{}', true);
+END
+$$;
 
 -- Audit pruning (issue 30.4): housekeeping records what it removes (retention_audit_prune, a
 -- Django model created by migration 0008 before this file runs), so that a missing start of the
@@ -1449,19 +1513,72 @@ REVOKE ALL ON FUNCTION retention.distribution_column(regclass) FROM PUBLIC;
 -- End of the security section (issue 30).
 
 -- ===================================================================================================
--- Less memory for the digests (issue 25). 0.1's item_digests held every table's keys at once, as
--- arrays and texts copied three times, and sorted keys not in order into a bigint array with 256 MB
--- of work_mem: 603 MiB of backend memory for one table of 6M keys not in order, 122 MiB for 2M keys in
--- each of three tables in order (bench/digest_memory.py). The same digests (audit.keys_digest), one
--- table at a time, each key's line appended by string_agg in the order its ORDER BY gives, the text
--- hashed in the statement that builds it, sorts spilling to disk past 64 MB: 139 and 47.5 MiB. What is
--- left grows with the keys: the one text SHA-256 needs (a key's digits and a newline).
+-- Flat memory for the digests (issue 25). 0.1's item_digests held every table's keys at once, as
+-- arrays and texts copied three times, and hashed one text of all of a table's keys: 603 MiB of
+-- backend memory for one table of 6M keys not in order, 122 MiB for 2M keys in each of three tables in
+-- order (bench/digest_memory.py), and no digest at all past PostgreSQL's 1 GB limit on a value (about
+-- 100M integer keys, 29M UUIDs). Now one table at a time, and a table of more keys than a chunk
+-- (65,536) is hashed chunk by chunk: its sorted keys in runs of 65,536, each run's lines hashed, and
+-- the digest is the SHA-256 of those hex digests, one per line (audit.keys_digest with the entry's
+-- "chunk"). Up to a chunk the digest is the plain SHA-256 of the lines, as 0.1's. The backend holds one
+-- chunk and 65 bytes a chunk, and sorts spill to disk past 16 MB, whatever the number of keys.
 -- ===================================================================================================
+CREATE OR REPLACE FUNCTION retention.lines_sha256(keys text[]) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT encode(sha256(convert_to(array_to_string(keys, E'\n') || E'\n', 'UTF8'::name)), 'hex')
+$$;
+COMMENT ON FUNCTION retention.lines_sha256(text[]) IS 'SHA-256 (hex) of the keys in the given order, each followed by a newline';
+REVOKE ALL ON FUNCTION retention.lines_sha256(text[]) FROM PUBLIC;
+
+-- The digest of a table's keys past one chunk. Batches in key order (in_order) are joined as they
+-- were stored; any other keys come sorted from one query, one at a time.
+CREATE OR REPLACE FUNCTION retention.chunked_keys_digest(item bigint, db_table text, key_order text,
+                                                         in_order boolean, chunk integer) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  batch text[];
+  key text;
+  pending text[] := '{}';
+  hashes text := '';
+BEGIN
+  IF in_order THEN
+    FOR batch IN SELECT k.keys FROM retention_deleted_keys k
+                  WHERE k.run_item_id = item AND k.db_table = chunked_keys_digest.db_table ORDER BY k.id LOOP
+      pending := pending || batch;
+      WHILE cardinality(pending) >= chunk LOOP
+        hashes := hashes || retention.lines_sha256(pending[1:chunk]) || E'\n';
+        pending := pending[chunk + 1:];
+      END LOOP;
+    END LOOP;
+  ELSE
+    FOR key IN SELECT coalesce(s.n::text, t)
+                 FROM retention_deleted_keys k, unnest(k.keys) AS t,
+                      LATERAL (SELECT CASE WHEN chunked_keys_digest.key_order = 'numeric' THEN t::bigint END) AS s(n)
+                WHERE k.run_item_id = item AND k.db_table = chunked_keys_digest.db_table
+                ORDER BY s.n, t COLLATE "C" LOOP
+      pending := array_append(pending, key);
+      IF cardinality(pending) = chunk THEN
+        hashes := hashes || retention.lines_sha256(pending) || E'\n';
+        pending := '{}';
+      END IF;
+    END LOOP;
+  END IF;
+  IF cardinality(pending) > 0 THEN
+    hashes := hashes || retention.lines_sha256(pending) || E'\n';
+  END IF;
+  RETURN encode(sha256(convert_to(hashes, 'UTF8'::name)), 'hex');
+END
+$$;
+COMMENT ON FUNCTION retention.chunked_keys_digest(bigint, text, text, boolean, integer) IS
+  'SHA-256 of the chunk digests of a table''s sorted keys (an item that deleted more than one chunk of them)';
+REVOKE ALL ON FUNCTION retention.chunked_keys_digest(bigint, text, text, boolean, integer) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION retention.item_digests(item bigint) RETURNS jsonb
 LANGUAGE plpgsql STABLE
-SET work_mem = '64MB'
+SET work_mem = '16MB'
 AS $$
 DECLARE
+  chunk constant integer := 65536;
   t record;
   digest text;
   digests jsonb := '{}';
@@ -1477,8 +1594,10 @@ BEGIN
     SELECT b.db_table, min(b.key_order) AS key_order, bool_and(b.follows) AS in_order, sum(b.n) AS n
       FROM batches b GROUP BY b.db_table
   LOOP
-    -- The text is hashed in the statement that builds it: never copied out of it.
-    IF t.in_order THEN  -- a backlog in primary-key order: the batches joined as they are
+    IF t.n > chunk THEN
+      digest := retention.chunked_keys_digest(item, t.db_table, t.key_order, t.in_order, chunk);
+    -- One chunk: one text, hashed in the statement that builds it.
+    ELSIF t.in_order THEN  -- a backlog in primary-key order: the batches joined as they are
       SELECT encode(sha256(convert_to(string_agg(array_to_string(k.keys, E'\n') || E'\n', '' ORDER BY k.id),
                                       'UTF8'::name)), 'hex') INTO digest
         FROM retention_deleted_keys k WHERE k.run_item_id = item AND k.db_table = t.db_table;
@@ -1493,13 +1612,13 @@ BEGIN
        WHERE k.run_item_id = item AND k.db_table = t.db_table;
     END IF;
     digests := digests || jsonb_build_object(t.db_table, jsonb_build_object(
-      'count', t.n, 'order', t.key_order, 'sha256', digest));
+      'count', t.n, 'order', t.key_order, 'sha256', digest, 'chunk', chunk));
   END LOOP;
   RETURN digests;
 END
 $$;
 COMMENT ON FUNCTION retention.item_digests(bigint) IS
-  'Count and SHA-256 of the sorted primary keys an item deleted, per table';
+  'Count and SHA-256 of the sorted primary keys an item deleted, per table (chunk by chunk past "chunk" keys)';
 REVOKE ALL ON FUNCTION retention.item_digests(bigint) FROM PUBLIC;
 
 -- Every function of the schema resolves names in pg_catalog first, then the app's schema (as in 0.1).

@@ -2,6 +2,11 @@
 -- django_pg_retention--0.1--0.2.sql created or re-signed; django_pg_retention--0.1.sql is then
 -- applied again and restores 0.1's definitions of everything else.
 DROP FUNCTION IF EXISTS retention.sql_version();
+-- Record format 2 and the chunked digests (0.1's seal_run and item_digests come back with 0.1's file).
+DROP FUNCTION IF EXISTS retention.run_record(bigint, integer);
+DROP FUNCTION IF EXISTS retention.item_record(retention_run_item, integer);
+DROP FUNCTION IF EXISTS retention.chunked_keys_digest(bigint, text, text, boolean, integer);
+DROP FUNCTION IF EXISTS retention.lines_sha256(text[]);
 -- Audit pruning: the record's function (0.1's prune_audit and audit_tables come back with 0.1's
 -- file; migration 0008 then drops the table retention_audit_prune, with its triggers).
 DROP FUNCTION IF EXISTS retention.prune_record(retention_audit_prune);

@@ -26,7 +26,7 @@ from purge_helpers import (
 from rules.models import Archive, ArchiveLock, ArchivePage, Memo, Place
 
 from django_pg_retention import get_retention_manager, place_hold, release_hold
-from django_pg_retention.audit import TRIGGERS, keys_digest, missing_triggers, run_hash, verify
+from django_pg_retention.audit import RECORD_FORMATS, TRIGGERS, keys_digest, missing_triggers, run_hash, verify
 from django_pg_retention.models import (
     RetentionAuditPrune,
     RetentionConfigRow,
@@ -37,6 +37,8 @@ from django_pg_retention.models import (
     RetentionRunItem,
 )
 from django_pg_retention.sync import sync
+
+CHUNK = 65536  # keys per chunk of a digest (retention.item_digests)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("reset_rules")]
 
@@ -102,7 +104,8 @@ def test_each_item_stores_count_and_digest_of_the_keys_it_deleted_per_table() ->
     for table, keys in gone.items():
         assert sum(entry["count"] for entry in recorded[table]) == len(keys), table
         if len(recorded[table]) == 1:  # every row of the table went in one item: its digest is of them all
-            entry = {"count": len(keys), "sha256": keys_digest(keys, orders[table]), "order": orders[table]}
+            digest = keys_digest(keys, orders[table], CHUNK)
+            entry = {"count": len(keys), "sha256": digest, "order": orders[table], "chunk": CHUNK}
             assert recorded[table] == [entry], table
             whole += 1
         # else a parent's item took some with its cascade and the table's own item the rest (purge_order)
@@ -127,6 +130,66 @@ def test_the_digest_is_the_sha256_of_ordered_keys_one_per_line() -> None:
     assert keys_digest(["-2", "10", "-10"], "numeric") == hashlib.sha256(b"-10\n-2\n10\n").hexdigest()
     with pytest.raises(ValueError, match="unknown key order 'random'"):
         keys_digest(["1"], "random")
+
+
+def test_past_a_chunk_the_digest_is_of_each_chunks_digest_one_per_line() -> None:
+    def sha(text: str) -> str:
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    keys = ["5", "10", "1", "3", "2"]
+    numeric_chunks = [sha("1\n2\n"), sha("3\n5\n"), sha("10\n")]
+    assert keys_digest(keys, "numeric", 2) == sha("".join(h + "\n" for h in numeric_chunks))
+    bytewise_chunks = [sha("1\n10\n2\n"), sha("3\n5\n")]
+    assert keys_digest(keys, "bytewise", 3) == sha("".join(h + "\n" for h in bytewise_chunks))
+    # Up to a chunk: the plain digest, as every digest of 0.1.
+    assert keys_digest(keys, "numeric", 5) == keys_digest(keys, "numeric") == sha("1\n2\n3\n5\n10\n")
+    with pytest.raises(ValueError, match="chunk must be a positive number of keys, not 0"):
+        keys_digest(keys, "numeric", 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_item_digests_past_a_chunk_match_keys_digest_in_every_path() -> None:
+    """Tables of more keys than a chunk: batches in key order (joined as stored, chunk edges inside
+    batches), batches out of order (sorted again, numerically: 9 before 10), text keys (bytewise),
+    exactly one chunk (the plain digest) and one key more."""
+    inserts = {
+        # 150,001 keys, batches of 4,999 ascending: no chunk edge falls on a batch edge
+        "in_order": "SELECT -2, 'in_order', 'numeric', true, (SELECT array_agg(x::text ORDER BY x)"
+        " FROM generate_series(b * 4999 + 1, least(b * 4999 + 4999, 150001)) x) FROM generate_series(0, 30) b",
+        # 140,000 keys from -70,000, batches descending, each ascending within
+        "shuffled": "SELECT -2, 'shuffled', 'numeric', true, (SELECT array_agg(x::text ORDER BY x)"
+        " FROM generate_series(b * 7000 - 70000, b * 7000 - 63001) x) FROM generate_series(19, 0, -1) b",
+        "texts": "SELECT -2, 'texts', 'bytewise', false, (SELECT array_agg(md5(x::text) || 'é')"
+        " FROM generate_series(b * 5000, b * 5000 + 4999) x) FROM generate_series(0, 26) b",
+        "one_chunk": "SELECT -2, 'one_chunk', 'numeric', true, ARRAY(SELECT x::text FROM"
+        f" generate_series(1, {CHUNK}) x)",
+        "one_more": "SELECT -2, 'one_more', 'numeric', false, ARRAY(SELECT x::text FROM"
+        f" generate_series({CHUNK + 1}, 1, -1) x)",
+    }
+    with connection.cursor() as cursor:
+        for statement in inserts.values():
+            cursor.execute(
+                "INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys) " + statement
+            )
+        cursor.execute("SELECT db_table, key_order, keys FROM retention_deleted_keys WHERE run_item_id = -2")
+        stored: dict[str, tuple[str, list[str]]] = {}
+        for table, order, keys in cursor.fetchall():
+            stored.setdefault(table, (order, []))[1].extend(keys)
+        cursor.execute("SELECT retention.item_digests(-2)")
+        digests = json.loads(cursor.fetchone()[0])
+        cursor.execute("DELETE FROM retention_deleted_keys WHERE run_item_id = -2")
+    assert {table: len(keys) for table, (_, keys) in stored.items()} == {
+        "in_order": 150_001,
+        "shuffled": 140_000,
+        "texts": 135_000,
+        "one_chunk": CHUNK,
+        "one_more": CHUNK + 1,
+    }
+    for table, (order, keys) in stored.items():
+        entry = {"count": len(keys), "order": order, "sha256": keys_digest(keys, order, CHUNK), "chunk": CHUNK}
+        assert digests[table] == entry, table
+    assert digests["one_chunk"]["sha256"] == keys_digest(stored["one_chunk"][1], "numeric")
+    assert digests["one_more"]["sha256"] != keys_digest(stored["one_more"][1], "numeric")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -162,11 +225,17 @@ def test_item_digests_orders_integer_keys_as_numbers_and_other_keys_bytewise() -
         cursor.execute("DELETE FROM retention_deleted_keys WHERE run_item_id = -1")
     every_int = [k for keys in integers for k in keys]
     every_text = [k for keys in texts for k in keys]
+    runs_keys = ["-5", "2", "9", "10", "11", "12"]
     assert digests == {
-        "ints": {"count": 7, "order": "numeric", "sha256": keys_digest(every_int, "numeric")},
-        "texts": {"count": 6, "order": "bytewise", "sha256": keys_digest(every_text)},
-        "runs": {"count": 6, "order": "numeric", "sha256": keys_digest(["-5", "2", "9", "10", "11", "12"], "numeric")},
-        "overlap": {"count": 4, "order": "numeric", "sha256": keys_digest(["1", "9", "5", "12"], "numeric")},
+        "ints": {"count": 7, "order": "numeric", "sha256": keys_digest(every_int, "numeric"), "chunk": CHUNK},
+        "texts": {"count": 6, "order": "bytewise", "sha256": keys_digest(every_text), "chunk": CHUNK},
+        "runs": {"count": 6, "order": "numeric", "sha256": keys_digest(runs_keys, "numeric"), "chunk": CHUNK},
+        "overlap": {
+            "count": 4,
+            "order": "numeric",
+            "sha256": keys_digest(["1", "9", "5", "12"], "numeric"),
+            "chunk": CHUNK,
+        },
     }
     assert (
         keys_digest(every_int, "numeric")
@@ -210,7 +279,8 @@ def test_every_finished_run_is_sealed_in_order_and_the_chain_verifies() -> None:
     # Python's record of each run is the database's, byte for byte.
     with connection.cursor() as cursor:
         for run in chain:
-            cursor.execute("SELECT retention.run_record(%s)", [run.pk])
+            assert run.record_format == 2
+            cursor.execute("SELECT retention.run_record(%s, %s)", [run.pk, run.record_format])
             (record,) = cursor.fetchone()
             items = list(RetentionRunItem.objects.filter(run=run))
             assert run_hash(run.prev_hash, run, items) == run.hash
@@ -223,21 +293,42 @@ def test_every_finished_run_is_sealed_in_order_and_the_chain_verifies() -> None:
 
 
 def test_digests_recorded_without_an_order_have_the_same_record_in_sql_and_python() -> None:
-    """Items sealed before digests said their order: both sides write the missing order as empty."""
+    """Items sealed before digests said their order and chunk: both sides write them as empty, in
+    either record format."""
     build_rules_data(random.Random(5))
     run = call_cleanup()
     lifted(
-        "UPDATE retention_run_item SET digests = (SELECT jsonb_object_agg(d.key, d.value - 'order')"
+        "UPDATE retention_run_item SET digests = (SELECT jsonb_object_agg(d.key, d.value - 'order' - 'chunk')"
         " FROM jsonb_each(digests) d) WHERE run_id = %s AND digests <> '{}'",
         [run.pk],
     )
     items = list(RetentionRunItem.objects.filter(run=run))
     entries = [entry for item in items for entry in item.digests.values()]
-    assert entries and not any("order" in entry for entry in entries)
+    assert entries and not any("order" in entry or "chunk" in entry for entry in entries)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT retention.run_record(%s)", [run.pk])
+        for record_format, build in RECORD_FORMATS.items():
+            cursor.execute("SELECT retention.run_record(%s, %s)", [run.pk, record_format])
+            (record,) = cursor.fetchone()
+            assert build(run, items) == record, record_format
+        cursor.execute("SELECT retention.run_record(%s)", [run.pk])  # 0.1.0's function: format 1
         (record,) = cursor.fetchone()
-    assert run_hash(run.prev_hash, run, items) == hashlib.sha256((run.prev_hash + record).encode()).hexdigest()
+        assert RECORD_FORMATS[1](run, items) == record
+
+
+def test_format_2_covers_each_digests_chunk() -> None:
+    build_rules_data(random.Random(6))
+    run = call_cleanup()
+    items = list(RetentionRunItem.objects.filter(run=run))
+    assert run.record_format == 2 and any(item.digests for item in items)
+    lifted(
+        "UPDATE retention_run_item SET digests = (SELECT jsonb_object_agg(d.key,"
+        " d.value || jsonb_build_object('chunk', 2)) FROM jsonb_each(digests) d) WHERE run_id = %s AND digests <> '{}'",
+        [run.pk],
+    )
+    result = verify()
+    assert not result.ok and result.broken_run == run.pk, result
+    changed = list(RetentionRunItem.objects.filter(run=run))
+    assert RECORD_FORMATS[1](run, changed) == RECORD_FORMATS[1](run, items)  # format 1 would not see it
 
 
 @pytest.mark.parametrize(
@@ -507,7 +598,7 @@ def test_verify_prints_the_head_and_fails_when_the_chain_lost_a_known_head(tmp_p
     # only the known head shows it.
     lifted(
         "UPDATE retention_run SET error = 'rewritten' WHERE id = %(id)s;"
-        " UPDATE retention_run SET hash = encode(sha256(convert_to(prev_hash || retention.run_record(id), 'UTF8')),"
+        " UPDATE retention_run SET hash = encode(sha256(convert_to(prev_hash || retention.run_record(id, 2), 'UTF8')),"
         " 'hex') WHERE id = %(id)s",
         {"id": head.pk},
     )

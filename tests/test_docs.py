@@ -48,7 +48,7 @@ SQL_MD = Path(__file__).resolve().parents[1] / "docs" / "sql.md"
 def test_sql_md_documents_every_routine_of_schema_retention_and_no_other() -> None:
     section = SQL_MD.read_text().split("## Schema `retention`")[1].split("\n## ")[0]
     first_cells = [row.split(" | ")[0] for row in section.splitlines() if row.startswith("| `")]
-    documented = {name for cell in first_cells for name in re.findall(r"(?:^\| `|, `)([a-z_]+)\(", cell)}
+    documented = {name for cell in first_cells for name in re.findall(r"(?:^\| `|, `)([a-z_][a-z0-9_]*)\(", cell)}
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT DISTINCT proname FROM pg_proc WHERE pronamespace = 'retention'::regnamespace"
@@ -81,15 +81,15 @@ def test_the_checks_marked_database_are_those_registered_with_the_database_tag()
 
 def test_sql_md_lists_the_fields_the_chain_hashes_in_the_order_verify_reads_them() -> None:
     """docs/sql.md, "The audit chain": the fields of a run and its items in the record, in order, as
-    audit._record_v1 (which verify compares with retention.run_record) reads them."""
-    from django_pg_retention.audit import _record_v1  # pyright: ignore[reportPrivateUsage]
+    audit._record (every record format; verify compares it with retention.run_record) reads them."""
+    from django_pg_retention.audit import _record  # pyright: ignore[reportPrivateUsage]
     from django_pg_retention.models import RetentionRun, RetentionRunItem
 
     fields = {f.name for model in (RetentionRun, RetentionRunItem) for f in model._meta.get_fields()}
     paragraph = SQL_MD.read_text().split("## The audit chain")[1].split("`hash = sha256")[0]
     documented = [word for word in re.findall(r"`(\w+)`", paragraph) if word in fields - {"run", "items"}]
     read: list[str] = []
-    for name in re.findall(r"\b(?:run|item)\.(\w+)", inspect.getsource(_record_v1)):
+    for name in re.findall(r"\b(?:run|item)\.(\w+)", inspect.getsource(_record)):
         if name in fields and name != "digests" and (not read or read[-1] != name):
             read.append(name)
     assert documented == read

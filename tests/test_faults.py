@@ -37,8 +37,9 @@ def assert_proof(run: RetentionRun, deleted: set[int], where: str) -> None:
     expected = {
         "rules_place": {
             "count": len(deleted),
-            "sha256": keys_digest((str(pk) for pk in deleted), "numeric"),
+            "sha256": keys_digest((str(pk) for pk in deleted), "numeric", 65536),
             "order": "numeric",
+            "chunk": 65536,
         }
     }
     assert item.digests == (expected if deleted else {}), where
