@@ -140,6 +140,14 @@ class RetentionPolicy(models.Model):
         db_default="",
         help_text="the function retention.drop_partition calls to find a partition's referenced rows",
     )
+    blocking_tables: models.JSONField[list[str] | None] = models.JSONField(
+        null=True,
+        blank=True,
+        help_text=(
+            "tables whose rows can block this model's purge by reference (PROTECT, RESTRICT, DO_NOTHING): a run"
+            " gives blocked rows another pass only after a purge deleted rows of one (NULL: after any purge)"
+        ),
+    )
 
     class Meta:
         db_table = "retention_policy"

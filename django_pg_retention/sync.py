@@ -77,7 +77,7 @@ class SyncResult:
 
 
 # Policy row fields that change with the generated functions (counted as functions installed).
-FUNCTION_FIELDS = {"purge_function", "select_function", "sql_hash"}
+FUNCTION_FIELDS = {"purge_function", "select_function", "sql_hash", "blocking_tables"}
 
 
 def app_schemas(using: str = "default") -> list[str]:
@@ -366,9 +366,12 @@ def _sync_policies(using: str, existing: dict[str, RetentionPolicy], result: Syn
             "is_active": True,
             "sql_hash": compiled.sql_hash,
             "partition_refs": "" if "partition_refs" in missing else install_refs_function(using, model, schemas),
+            "blocking_tables": list(compiled.blocking_tables),
         }
         if not kinds:
             del values["kind"]  # a database migrated back before 0011
+        if "blocking_tables" in missing:
+            del values["blocking_tables"]  # before 0015
         if "partition_refs" in missing:
             del values["partition_refs"]  # before 0012
         elif row is not None and row.partition_refs and row.partition_refs != values["partition_refs"]:

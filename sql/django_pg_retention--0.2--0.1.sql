@@ -52,6 +52,9 @@ DROP PROCEDURE IF EXISTS retention.run_cleanup(boolean, text, bigint, bigint, te
 DROP FUNCTION IF EXISTS retention.distribution_column(regclass);
 
 
+-- Passes that only a purge of a blocking table starts (issue 25); migration 0015's column goes with its reversal.
+DROP FUNCTION IF EXISTS retention.pass_waiting(jsonb, bigint, jsonb, boolean);
+
 -- Whole partitions (issue 26); migration 0012's columns go with its reversal.
 DROP FUNCTION IF EXISTS retention.drop_partition(bigint, regclass);
 DROP FUNCTION IF EXISTS retention.expired_partitions(bigint);
