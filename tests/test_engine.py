@@ -549,6 +549,42 @@ def test_begin_pass_counts_blocked_rows_afresh_and_only_for_open_items() -> None
         assert cursor.fetchone()[0] is None  # type: ignore[index]  # a finished item is never reopened
 
 
+def test_pass_waiting_frees_a_blocked_model_only_after_a_purge_of_a_table_that_can_block_it() -> None:
+    run = start_run()
+
+    def item_that(model: str, deleted: dict[str, int], blocked: list[str]) -> int:
+        item = start_item(run, model)["id"]
+        scalar(
+            "SELECT retention.record_batch(%s, %s, %s, 0, 10, 1, false)",
+            [item, json.dumps({"deleted": deleted, "purged": 1}), blocked],
+        )
+        return item
+
+    def waiting_after(waiting: dict[str, Any], item: int, before: dict[str, int], ended: bool = True) -> Any:
+        query = "SELECT retention.pass_waiting(%s, %s, %s, %s)"
+        return as_json(scalar(query, [json.dumps(waiting), item, json.dumps(before), ended]))
+
+    # rules.Bin: RESTRICT from rules_link. Its own deletions cannot free it; an unfinished pass never waits.
+    bin_item = item_that("rules.Bin", {"rules_bin": 3}, ["RESTRICT rules.Link.bin"])
+    waiting = waiting_after({}, bin_item, {})
+    assert waiting == {"rules.Bin": {"tables": ["rules_link"], "freed": False}}
+    assert waiting_after({}, bin_item, {}, ended=False) == {}
+    # A purge that deleted no new rules_link rows (its count did not grow) frees nothing ...
+    owner_item = item_that("rules.Owner", {"rules_owner": 1, "rules_link": 1}, [])
+    assert waiting_after(waiting, owner_item, {"rules_owner": 0, "rules_link": 1}) == waiting
+    # ... one that did frees Bin, and Owner (not blocked) does not wait.
+    assert waiting_after(waiting, owner_item, {}) == {"rules.Bin": {"tables": ["rules_link"], "freed": True}}
+    # Kept by its own policy's child or a hold: no table can free it. A foreign key the model graph
+    # does not know: any purge may.
+    shelf_item = item_that("rules.Shelf", {"rules_shelf": 1}, [])
+    kept = waiting_after({}, item_that("rules.Owner", {}, ["RETAINED rules.Shelf (live)", "a hold"]), {})
+    assert kept == {"rules.Owner": {"tables": [], "freed": False}}
+    assert waiting_after(kept, shelf_item, {}) == kept
+    unknown = waiting_after({}, item_that("rules.Owner", {}, ["foreign key: raw_fk violated"]), {})
+    assert unknown == {"rules.Owner": {"tables": None, "freed": False}}
+    assert waiting_after(unknown, shelf_item, {})["rules.Owner"]["freed"] is True
+
+
 def test_finish_item_stores_digests_and_drops_the_keys() -> None:
     run = start_run()
     item = start_item(run, "rules.Bin")["id"]
