@@ -66,7 +66,7 @@ class CompiledModel:
     select_function: str
     sql: str  # CREATE OR REPLACE of both functions
     sql_hash: str
-    blocking_tables: tuple[str, ...] = ()  # see blocking_tables()
+    blocking_tables: tuple[str, ...]  # see blocking_tables()
 
 
 def function_name(prefix: str, model: type[models.Model]) -> str:
@@ -1346,10 +1346,12 @@ def blocking_tables(graph: Graph) -> tuple[str, ...]:
     DO_NOTHING foreign key): only a purge that deletes rows of one can free a blocked row, so
     run_cleanup gives a model another pass only then. Rows kept by their own policy or a legal hold
     wait for time or a release, not for another purge."""
-    blocking = [e for e in graph.edges if e.kind in (EdgeKind.PROTECT, EdgeKind.RESTRICT)] + [
-        e for e in graph.edges if e.kind is EdgeKind.DO_NOTHING and e.db_constraint
-    ]
-    return tuple(sorted({e.target.table for e in blocking}))
+    tables = {
+        e.target.table
+        for e in graph.edges
+        if e.kind in (EdgeKind.PROTECT, EdgeKind.RESTRICT) or (e.kind is EdgeKind.DO_NOTHING and e.db_constraint)
+    }
+    return tuple(sorted(tables))
 
 
 def _reference(edge: Edge, key: sql.Composable) -> sql.Composable:
