@@ -614,28 +614,34 @@ def _delete_ctes(p: _Purge, i: int, node: Node) -> list[sql.Composable]:
         )
     out: list[sql.Composable] = [
         sql.SQL("-- {x}: the deleted rows of {name}\n  ").format(x=_comment(f"x{i}"), name=_comment(node.table))
-        + sql.SQL("{x} AS (DELETE FROM {table} t WHERE {where} RETURNING t.{pk}::text AS k{extra})").format(
-            x=_ident(f"x{i}"), table=_ident(node.table), where=where, pk=_ident(node.pk), extra=extra
+        + sql.SQL("{x} AS (DELETE FROM {table} t WHERE {where} RETURNING t.{pk}{cast} AS k{extra})").format(
+            x=_ident(f"x{i}"),
+            table=_ident(node.table),
+            where=where,
+            pk=_ident(node.pk),
+            cast=sql.SQL("" if node.key_order == "numeric" else "::text"),
+            extra=extra,
         )
     ]
     if spec:
         out.append(
             sql.SQL(
                 "{o} AS (INSERT INTO retention_outbox (model_path, object_pk, files, snapshot, created_at)\n"
-                "    SELECT {path}, x.k, x.files, x.snapshot, clock_timestamp() FROM {x} x)"
+                "    SELECT {path}, x.k::text, x.files, x.snapshot, clock_timestamp() FROM {x} x)"
             ).format(o=_ident(f"o{i}"), path=sql.Literal(_path(node)), x=_ident(f"x{i}"))
         )
     return out
 
 
 def _proof_keys(node: Node, i: int) -> sql.Composable:
-    """The keys a batch deleted from one table; integer keys sorted (a bigint datum sort of a
-    few thousand keys), so that item_digests joins the batches without sorting them again."""
+    """The keys a batch deleted from one table; integer keys sorted (a datum sort of a few
+    thousand keys), so that item_digests joins the batches without sorting them again. The
+    DELETE returns integer keys in their own type, made text once after the sort: returned as
+    text and cast back for the sort, they cost a fifth more per deleted child (docs/benchmarks.md,
+    session 18)."""
     if node.key_order != "numeric":
         return sql.SQL("ARRAY(SELECT k FROM {})").format(_ident(f"x{i}"))
-    return sql.SQL("coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM {})::text[], '{{}}')").format(
-        _ident(f"x{i}")
-    )
+    return sql.SQL("coalesce((SELECT array_agg(k ORDER BY k) FROM {})::text[], '{{}}')").format(_ident(f"x{i}"))
 
 
 def _proof_ctes(graph: Graph) -> list[sql.Composable]:

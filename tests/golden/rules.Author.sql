@@ -176,28 +176,28 @@ BEGIN
   IF dry_run THEN
     WITH
   -- x0: the deleted rows of rules_author
-  "x0" AS (DELETE FROM "rules_author" t WHERE t."id" = ANY("d0") RETURNING t."id"::text AS k),
+  "x0" AS (DELETE FROM "rules_author" t WHERE t."id" = ANY("d0") RETURNING t."id" AS k),
   -- x1: the deleted rows of rules_author_followers
-  "x1" AS (DELETE FROM "rules_author_followers" t WHERE t."id" = ANY("d1") RETURNING t."id"::text AS k),
+  "x1" AS (DELETE FROM "rules_author_followers" t WHERE t."id" = ANY("d1") RETURNING t."id" AS k),
   -- x2: the deleted rows of rules_book
-  "x2" AS (DELETE FROM "rules_book" t WHERE t."id" = ANY("d2") RETURNING t."id"::text AS k),
+  "x2" AS (DELETE FROM "rules_book" t WHERE t."id" = ANY("d2") RETURNING t."id" AS k),
   -- x3: the deleted rows of rules_song
-  "x3" AS (DELETE FROM "rules_song" t WHERE t."id" = ANY("d3") RETURNING t."id"::text AS k),
+  "x3" AS (DELETE FROM "rules_song" t WHERE t."id" = ANY("d3") RETURNING t."id" AS k),
   -- x4: the deleted rows of rules_fan
-  "x4" AS (DELETE FROM "rules_fan" t WHERE t."id" = ANY("d4") RETURNING t."id"::text AS k),
+  "x4" AS (DELETE FROM "rules_fan" t WHERE t."id" = ANY("d4") RETURNING t."id" AS k),
   -- x5: the deleted rows of rules_shipment
-  "x5" AS (DELETE FROM "rules_shipment" t WHERE t."id" = ANY("d5") RETURNING t."id"::text AS k),
+  "x5" AS (DELETE FROM "rules_shipment" t WHERE t."id" = ANY("d5") RETURNING t."id" AS k),
   -- x6: the deleted rows of rules_comment
-  "x6" AS (DELETE FROM "rules_comment" t WHERE t."id" = ANY("d6") RETURNING t."id"::text AS k),
+  "x6" AS (DELETE FROM "rules_comment" t WHERE t."id" = ANY("d6") RETURNING t."id" AS k),
   -- x7: the deleted rows of rules_book_tags
-  "x7" AS (DELETE FROM "rules_book_tags" t WHERE t."id" = ANY("d7") RETURNING t."id"::text AS k),
+  "x7" AS (DELETE FROM "rules_book_tags" t WHERE t."id" = ANY("d7") RETURNING t."id" AS k),
   -- x8: the deleted rows of rules_chapter
-  "x8" AS (DELETE FROM "rules_chapter" t WHERE t."id" = ANY("d8") RETURNING t."id"::text AS k),
+  "x8" AS (DELETE FROM "rules_chapter" t WHERE t."id" = ANY("d8") RETURNING t."id" AS k),
   -- x9: the deleted rows of rules_edition
-  "x9" AS (DELETE FROM "rules_edition" t WHERE t."id" = ANY("d9") RETURNING t."id"::text AS k),
+  "x9" AS (DELETE FROM "rules_edition" t WHERE t."id" = ANY("d9") RETURNING t."id" AS k),
   -- x10: the deleted rows of rules_parcel
-  "x10" AS (DELETE FROM "rules_parcel" t WHERE t."id" = ANY("d10") RETURNING t."id"::text AS k),
-  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_author', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), (1, 'rules_author_followers', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}')), (2, 'rules_book', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x2")::text[], '{}')), (3, 'rules_song', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x3")::text[], '{}')), (4, 'rules_fan', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x4")::text[], '{}')), (5, 'rules_shipment', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x5")::text[], '{}')), (6, 'rules_comment', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x6")::text[], '{}')), (7, 'rules_book_tags', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x7")::text[], '{}')), (8, 'rules_chapter', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x8")::text[], '{}')), (9, 'rules_edition', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x9")::text[], '{}')), (10, 'rules_parcel', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x10")::text[], '{}'))),
+  "x10" AS (DELETE FROM "rules_parcel" t WHERE t."id" = ANY("d10") RETURNING t."id" AS k),
+  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_author', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x0")::text[], '{}')), (1, 'rules_author_followers', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x1")::text[], '{}')), (2, 'rules_book', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x2")::text[], '{}')), (3, 'rules_song', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x3")::text[], '{}')), (4, 'rules_fan', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x4")::text[], '{}')), (5, 'rules_shipment', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x5")::text[], '{}')), (6, 'rules_comment', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x6")::text[], '{}')), (7, 'rules_book_tags', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x7")::text[], '{}')), (8, 'rules_chapter', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x8")::text[], '{}')), (9, 'rules_edition', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x9")::text[], '{}')), (10, 'rules_parcel', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x10")::text[], '{}'))),
   proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
     SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
@@ -207,28 +207,28 @@ BEGIN
   ELSE
     WITH
   -- x0: the deleted rows of rules_author
-  "x0" AS (DELETE FROM "rules_author" t WHERE t."id" = ANY("d0") RETURNING t."id"::text AS k),
+  "x0" AS (DELETE FROM "rules_author" t WHERE t."id" = ANY("d0") RETURNING t."id" AS k),
   -- x1: the deleted rows of rules_author_followers
-  "x1" AS (DELETE FROM "rules_author_followers" t WHERE t."id" = ANY("d1") RETURNING t."id"::text AS k),
+  "x1" AS (DELETE FROM "rules_author_followers" t WHERE t."id" = ANY("d1") RETURNING t."id" AS k),
   -- x2: the deleted rows of rules_book
-  "x2" AS (DELETE FROM "rules_book" t WHERE t."id" = ANY("d2") RETURNING t."id"::text AS k),
+  "x2" AS (DELETE FROM "rules_book" t WHERE t."id" = ANY("d2") RETURNING t."id" AS k),
   -- x3: the deleted rows of rules_song
-  "x3" AS (DELETE FROM "rules_song" t WHERE t."id" = ANY("d3") RETURNING t."id"::text AS k),
+  "x3" AS (DELETE FROM "rules_song" t WHERE t."id" = ANY("d3") RETURNING t."id" AS k),
   -- x4: the deleted rows of rules_fan
-  "x4" AS (DELETE FROM "rules_fan" t WHERE t."id" = ANY("d4") RETURNING t."id"::text AS k),
+  "x4" AS (DELETE FROM "rules_fan" t WHERE t."id" = ANY("d4") RETURNING t."id" AS k),
   -- x5: the deleted rows of rules_shipment
-  "x5" AS (DELETE FROM "rules_shipment" t WHERE t."id" = ANY("d5") RETURNING t."id"::text AS k),
+  "x5" AS (DELETE FROM "rules_shipment" t WHERE t."id" = ANY("d5") RETURNING t."id" AS k),
   -- x6: the deleted rows of rules_comment
-  "x6" AS (DELETE FROM "rules_comment" t WHERE t."id" = ANY("d6") RETURNING t."id"::text AS k),
+  "x6" AS (DELETE FROM "rules_comment" t WHERE t."id" = ANY("d6") RETURNING t."id" AS k),
   -- x7: the deleted rows of rules_book_tags
-  "x7" AS (DELETE FROM "rules_book_tags" t WHERE t."id" = ANY("d7") RETURNING t."id"::text AS k),
+  "x7" AS (DELETE FROM "rules_book_tags" t WHERE t."id" = ANY("d7") RETURNING t."id" AS k),
   -- x8: the deleted rows of rules_chapter
-  "x8" AS (DELETE FROM "rules_chapter" t WHERE t."id" = ANY("d8") RETURNING t."id"::text AS k),
+  "x8" AS (DELETE FROM "rules_chapter" t WHERE t."id" = ANY("d8") RETURNING t."id" AS k),
   -- x9: the deleted rows of rules_edition
-  "x9" AS (DELETE FROM "rules_edition" t WHERE t."id" = ANY("d9") RETURNING t."id"::text AS k),
+  "x9" AS (DELETE FROM "rules_edition" t WHERE t."id" = ANY("d9") RETURNING t."id" AS k),
   -- x10: the deleted rows of rules_parcel
-  "x10" AS (DELETE FROM "rules_parcel" t WHERE t."id" = ANY("d10") RETURNING t."id"::text AS k),
-  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_author', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), (1, 'rules_author_followers', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}')), (2, 'rules_book', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x2")::text[], '{}')), (3, 'rules_song', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x3")::text[], '{}')), (4, 'rules_fan', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x4")::text[], '{}')), (5, 'rules_shipment', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x5")::text[], '{}')), (6, 'rules_comment', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x6")::text[], '{}')), (7, 'rules_book_tags', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x7")::text[], '{}')), (8, 'rules_chapter', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x8")::text[], '{}')), (9, 'rules_edition', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x9")::text[], '{}')), (10, 'rules_parcel', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x10")::text[], '{}'))),
+  "x10" AS (DELETE FROM "rules_parcel" t WHERE t."id" = ANY("d10") RETURNING t."id" AS k),
+  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_author', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x0")::text[], '{}')), (1, 'rules_author_followers', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x1")::text[], '{}')), (2, 'rules_book', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x2")::text[], '{}')), (3, 'rules_song', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x3")::text[], '{}')), (4, 'rules_fan', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x4")::text[], '{}')), (5, 'rules_shipment', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x5")::text[], '{}')), (6, 'rules_comment', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x6")::text[], '{}')), (7, 'rules_book_tags', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x7")::text[], '{}')), (8, 'rules_chapter', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x8")::text[], '{}')), (9, 'rules_edition', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x9")::text[], '{}')), (10, 'rules_parcel', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x10")::text[], '{}'))),
   proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
     SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)

@@ -43,10 +43,10 @@ BEGIN
   IF dry_run THEN
     WITH
   -- x0: the deleted rows of rules_Hostile 'Table'; DROP TABLE rules_place;--
-  "x0" AS (DELETE FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t WHERE t."id" = ANY("d0") RETURNING t."id"::text AS k),
+  "x0" AS (DELETE FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t WHERE t."id" = ANY("d0") RETURNING t."id" AS k),
   -- x1: the deleted rows of rules hostile child; SELECT 1
-  "x1" AS (DELETE FROM "rules hostile child; SELECT 1" t WHERE t."id" = ANY("d1") RETURNING t."id"::text AS k),
-  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_Hostile ''Table''; DROP TABLE rules_place;--', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), (1, 'rules hostile child; SELECT 1', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}'))),
+  "x1" AS (DELETE FROM "rules hostile child; SELECT 1" t WHERE t."id" = ANY("d1") RETURNING t."id" AS k),
+  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_Hostile ''Table''; DROP TABLE rules_place;--', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x0")::text[], '{}')), (1, 'rules hostile child; SELECT 1', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x1")::text[], '{}'))),
   proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
     SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
@@ -56,10 +56,10 @@ BEGIN
   ELSE
     WITH
   -- x0: the deleted rows of rules_Hostile 'Table'; DROP TABLE rules_place;--
-  "x0" AS (DELETE FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t WHERE t."id" = ANY("d0") RETURNING t."id"::text AS k),
+  "x0" AS (DELETE FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t WHERE t."id" = ANY("d0") RETURNING t."id" AS k),
   -- x1: the deleted rows of rules hostile child; SELECT 1
-  "x1" AS (DELETE FROM "rules hostile child; SELECT 1" t WHERE "t"."Parent Id; 'x'" = ANY("d0") RETURNING t."id"::text AS k),
-  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_Hostile ''Table''; DROP TABLE rules_place;--', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), (1, 'rules hostile child; SELECT 1', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}'))),
+  "x1" AS (DELETE FROM "rules hostile child; SELECT 1" t WHERE "t"."Parent Id; 'x'" = ANY("d0") RETURNING t."id" AS k),
+  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_Hostile ''Table''; DROP TABLE rules_place;--', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x0")::text[], '{}')), (1, 'rules hostile child; SELECT 1', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x1")::text[], '{}'))),
   proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
     SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)

@@ -59,12 +59,12 @@ BEGIN
   IF dry_run THEN
     WITH
   -- x0: the deleted rows of rules_place
-  "x0" AS (DELETE FROM "rules_place" t WHERE t."id" = ANY("d0") RETURNING t."id"::text AS k),
+  "x0" AS (DELETE FROM "rules_place" t WHERE t."id" = ANY("d0") RETURNING t."id" AS k),
   -- x1: the deleted rows of rules_restaurant
-  "x1" AS (DELETE FROM "rules_restaurant" t WHERE t."place_ptr_id" = ANY("d1") RETURNING t."place_ptr_id"::text AS k),
+  "x1" AS (DELETE FROM "rules_restaurant" t WHERE t."place_ptr_id" = ANY("d1") RETURNING t."place_ptr_id" AS k),
   -- x2: the deleted rows of rules_menu
-  "x2" AS (DELETE FROM "rules_menu" t WHERE t."id" = ANY("d2") RETURNING t."id"::text AS k),
-  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_place', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), (1, 'rules_restaurant', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}')), (2, 'rules_menu', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x2")::text[], '{}'))),
+  "x2" AS (DELETE FROM "rules_menu" t WHERE t."id" = ANY("d2") RETURNING t."id" AS k),
+  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_place', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x0")::text[], '{}')), (1, 'rules_restaurant', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x1")::text[], '{}')), (2, 'rules_menu', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x2")::text[], '{}'))),
   proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
     SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
@@ -74,14 +74,14 @@ BEGIN
   ELSE
     WITH
   -- x0: the deleted rows of rules_place
-  "x0" AS (DELETE FROM "rules_place" t WHERE t."id" = ANY("d0") RETURNING t."id"::text AS k, '{}'::jsonb AS files, jsonb_build_object('name', t."name") AS snapshot),
+  "x0" AS (DELETE FROM "rules_place" t WHERE t."id" = ANY("d0") RETURNING t."id" AS k, '{}'::jsonb AS files, jsonb_build_object('name', t."name") AS snapshot),
   "o0" AS (INSERT INTO retention_outbox (model_path, object_pk, files, snapshot, created_at)
-    SELECT 'rules.Place', x.k, x.files, x.snapshot, clock_timestamp() FROM "x0" x),
+    SELECT 'rules.Place', x.k::text, x.files, x.snapshot, clock_timestamp() FROM "x0" x),
   -- x1: the deleted rows of rules_restaurant
-  "x1" AS (DELETE FROM "rules_restaurant" t WHERE t."place_ptr_id" = ANY("d1") RETURNING t."place_ptr_id"::text AS k),
+  "x1" AS (DELETE FROM "rules_restaurant" t WHERE t."place_ptr_id" = ANY("d1") RETURNING t."place_ptr_id" AS k),
   -- x2: the deleted rows of rules_menu
-  "x2" AS (DELETE FROM "rules_menu" t WHERE t."id" = ANY("d2") RETURNING t."id"::text AS k),
-  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_place', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), (1, 'rules_restaurant', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}')), (2, 'rules_menu', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x2")::text[], '{}'))),
+  "x2" AS (DELETE FROM "rules_menu" t WHERE t."id" = ANY("d2") RETURNING t."id" AS k),
+  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_place', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x0")::text[], '{}')), (1, 'rules_restaurant', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x1")::text[], '{}')), (2, 'rules_menu', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x2")::text[], '{}'))),
   proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
     SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)

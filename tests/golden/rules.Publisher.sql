@@ -64,8 +64,8 @@ BEGIN
   -- x0: the deleted rows of rules_publisher
   "x0" AS (DELETE FROM "rules_publisher" t WHERE t."id" = ANY("d0") RETURNING t."id"::text AS k),
   -- x1: the deleted rows of rules_flag
-  "x1" AS (DELETE FROM "rules_flag" t WHERE t."id" = ANY("d1") RETURNING t."id"::text AS k),
-  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_publisher', 'bytewise', ARRAY(SELECT k FROM "x0")), (1, 'rules_flag', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}'))),
+  "x1" AS (DELETE FROM "rules_flag" t WHERE t."id" = ANY("d1") RETURNING t."id" AS k),
+  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_publisher', 'bytewise', ARRAY(SELECT k FROM "x0")), (1, 'rules_flag', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x1")::text[], '{}'))),
   proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
     SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
@@ -77,8 +77,8 @@ BEGIN
   -- x0: the deleted rows of rules_publisher
   "x0" AS (DELETE FROM "rules_publisher" t WHERE t."id" = ANY("d0") RETURNING t."id"::text AS k),
   -- x1: the deleted rows of rules_flag
-  "x1" AS (DELETE FROM "rules_flag" t WHERE "t"."content_type_id" = (SELECT id FROM django_content_type WHERE app_label = 'rules' AND model = 'publisher') AND "t"."object_id" = ANY(("d0"::text[])::varchar(64)[]) RETURNING t."id"::text AS k),
-  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_publisher', 'bytewise', ARRAY(SELECT k FROM "x0")), (1, 'rules_flag', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}'))),
+  "x1" AS (DELETE FROM "rules_flag" t WHERE "t"."content_type_id" = (SELECT id FROM django_content_type WHERE app_label = 'rules' AND model = 'publisher') AND "t"."object_id" = ANY(("d0"::text[])::varchar(64)[]) RETURNING t."id" AS k),
+  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_publisher', 'bytewise', ARRAY(SELECT k FROM "x0")), (1, 'rules_flag', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x1")::text[], '{}'))),
   proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
     SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)

@@ -48,10 +48,10 @@ BEGIN
   IF dry_run THEN
     WITH
   -- x0: the deleted rows of rules_shelf
-  "x0" AS (DELETE FROM "rules_shelf" t WHERE t."id" = ANY("d0") RETURNING t."id"::text AS k),
+  "x0" AS (DELETE FROM "rules_shelf" t WHERE t."id" = ANY("d0") RETURNING t."id" AS k),
   -- x1: the deleted rows of rules_slot
-  "x1" AS (DELETE FROM "rules_slot" t WHERE t."id" = ANY("d1") RETURNING t."id"::text AS k),
-  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_shelf', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), (1, 'rules_slot', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}'))),
+  "x1" AS (DELETE FROM "rules_slot" t WHERE t."id" = ANY("d1") RETURNING t."id" AS k),
+  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_shelf', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x0")::text[], '{}')), (1, 'rules_slot', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x1")::text[], '{}'))),
   proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
     SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
@@ -61,10 +61,10 @@ BEGIN
   ELSE
     WITH
   -- x0: the deleted rows of rules_shelf
-  "x0" AS (DELETE FROM "rules_shelf" t WHERE t."id" = ANY("d0") RETURNING t."id"::text AS k),
+  "x0" AS (DELETE FROM "rules_shelf" t WHERE t."id" = ANY("d0") RETURNING t."id" AS k),
   -- x1: the deleted rows of rules_slot
-  "x1" AS (DELETE FROM "rules_slot" t WHERE "t"."shelf_id" = ANY("d0") RETURNING t."id"::text AS k, CASE WHEN NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active)), false) THEN CASE WHEN ("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) THEN 'RETAINED rules.Slot (live)' ELSE coalesce('RETAINED rules.Slot (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active) || ' days)', 'RETAINED rules.Slot (no active policy)') END END AS retained, ("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) AS live),
-  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_shelf', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x0")::text[], '{}')), (1, 'rules_slot', 'numeric', coalesce((SELECT array_agg(k::bigint ORDER BY k::bigint) FROM "x1")::text[], '{}'))),
+  "x1" AS (DELETE FROM "rules_slot" t WHERE "t"."shelf_id" = ANY("d0") RETURNING t."id" AS k, CASE WHEN NOT coalesce(("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) IS FALSE AND "t"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active)), false) THEN CASE WHEN ("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) THEN 'RETAINED rules.Slot (live)' ELSE coalesce('RETAINED rules.Slot (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active) || ' days)', 'RETAINED rules.Slot (no active policy)') END END AS retained, ("t"."deleted_at" IS NULL OR NOT coalesce("t"."is_deleted", false)) AS live),
+  keys(node, db_table, key_order, keys) AS (VALUES (0, 'rules_shelf', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x0")::text[], '{}')), (1, 'rules_slot', 'numeric', coalesce((SELECT array_agg(k ORDER BY k) FROM "x1")::text[], '{}'))),
   proof AS (INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)
     SELECT item, v.db_table, v.key_order, v.key_order = 'numeric', v.keys FROM keys v
      WHERE item IS NOT NULL AND NOT dry_run AND cardinality(v.keys) > 0)
