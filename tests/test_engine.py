@@ -157,6 +157,45 @@ def test_batch_select_bounds_are_index_conditions_after_rows_purged_before_the_c
         assert scan["Actual Rows"] == lim, (form, scan["Actual Rows"])
 
 
+def test_the_kept_children_of_a_batch_are_read_once_by_the_keys_of_its_locked_roots(
+    plans: list[dict[str, Any]],
+) -> None:
+    """20,000 eligible owners with a shelf each, one shelf in ten live: the select reads the shelves
+    of the batch's locked owners in one index scan by ``= ANY`` of their keys (not a subquery per
+    owner, not the whole table), counts the owners with a live shelf as blocked and takes the rest."""
+    policy = RetentionPolicy.objects.get(model_path="rules.Owner")
+    at = timezone.now() - ELIGIBLE_AGE
+    n, lim = 20_000, 1000
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO rules_owner (label, is_deleted, deleted_at)"
+            " SELECT 'o' || g, true, %s FROM generate_series(1, %s) g",
+            [at, n],
+        )
+        cursor.execute(
+            "INSERT INTO rules_shelf (owner_id, is_deleted, deleted_at)"
+            " SELECT id, id %% 10 <> 0, CASE WHEN id %% 10 <> 0 THEN %s::timestamptz END FROM rules_owner",
+            [at],
+        )
+        cursor.execute("ANALYZE rules_owner; ANALYZE rules_shelf")
+    cutoff = timezone.now() - timedelta(days=30)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM rules_owner WHERE is_deleted AND deleted_at < %s ORDER BY deleted_at, id LIMIT %s",
+            [cutoff, lim],
+        )
+        batch = [row[0] for row in cursor.fetchall()]
+    found = select_plan(plans, policy.select_function, [cutoff, None, None, lim])
+    assert sorted(int(pk) for pk in found["ids"]) == [pk for pk in batch if pk % 10 != 0]
+    (scan,) = scans_of(found["plan"], "rules_shelf")
+    assert scan["Node Type"] == "Index Scan" and scan["Actual Loops"] == 1, scan
+    condition = scan.get("Index Cond", "").replace('"', "")
+    assert "owner_id = ANY" in condition, condition
+    # Read: the shelves of the batch's owners, one each; kept: the live ones.
+    assert scan["Actual Rows"] + scan.get("Rows Removed by Filter", 0) == lim, scan
+    assert scan["Actual Rows"] == lim // 10, scan
+
+
 # A backlog: every other row soft-deleted in one bulk update, the rest live.
 BACKLOG_ROWS: dict[str, str] = {
     "rules.Owner": "INSERT INTO rules_owner (label, is_deleted, deleted_at) "

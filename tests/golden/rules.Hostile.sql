@@ -95,126 +95,126 @@ BEGIN
   IF by_pk AND after_pk IS NULL THEN
     IF dry_run THEN
       RETURN QUERY WITH c AS (
-    SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
-             held->>'') AS blocked_by
+    SELECT t."id" AS pk, t."deleted_at" AS deleted_at
     FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_Hostile ''Table''; DROP TABLE rules_place;--' AND g.pk = "t"."id"::text)
     ORDER BY t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
-  ), last AS (SELECT deleted_at, pk FROM c ORDER BY pk DESC LIMIT 1)
-  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),
-         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),
+  ), last AS (SELECT deleted_at, pk FROM c ORDER BY pk DESC LIMIT 1),
+  j AS (SELECT c.pk, c.deleted_at, coalesce(held->>(c.pk::text), held->>'') AS blocked_by FROM c)
+  SELECT array_agg(j.pk::text) FILTER (WHERE j.blocked_by IS NULL),
+         array_agg(j.blocked_by) FILTER (WHERE j.blocked_by IS NOT NULL),
          (SELECT deleted_at FROM last), (SELECT pk::text FROM last)
-  FROM c;
+  FROM j;
     ELSE
       RETURN QUERY WITH c AS (
-    SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
-             held->>'') AS blocked_by
+    SELECT t."id" AS pk, t."deleted_at" AS deleted_at
     FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
     ORDER BY t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
-  ), last AS (SELECT deleted_at, pk FROM c ORDER BY pk DESC LIMIT 1)
-  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),
-         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),
+  ), last AS (SELECT deleted_at, pk FROM c ORDER BY pk DESC LIMIT 1),
+  j AS (SELECT c.pk, c.deleted_at, coalesce(held->>(c.pk::text), held->>'') AS blocked_by FROM c)
+  SELECT array_agg(j.pk::text) FILTER (WHERE j.blocked_by IS NULL),
+         array_agg(j.blocked_by) FILTER (WHERE j.blocked_by IS NOT NULL),
          (SELECT deleted_at FROM last), (SELECT pk::text FROM last)
-  FROM c;
+  FROM j;
     END IF;
   ELSIF by_pk THEN
     IF dry_run THEN
       RETURN QUERY WITH c AS (
-    SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
-             held->>'') AS blocked_by
+    SELECT t."id" AS pk, t."deleted_at" AS deleted_at
     FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
       AND t."id" > after_pk::bigint AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_Hostile ''Table''; DROP TABLE rules_place;--' AND g.pk = "t"."id"::text)
     ORDER BY t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
-  ), last AS (SELECT deleted_at, pk FROM c ORDER BY pk DESC LIMIT 1)
-  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),
-         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),
+  ), last AS (SELECT deleted_at, pk FROM c ORDER BY pk DESC LIMIT 1),
+  j AS (SELECT c.pk, c.deleted_at, coalesce(held->>(c.pk::text), held->>'') AS blocked_by FROM c)
+  SELECT array_agg(j.pk::text) FILTER (WHERE j.blocked_by IS NULL),
+         array_agg(j.blocked_by) FILTER (WHERE j.blocked_by IS NOT NULL),
          (SELECT deleted_at FROM last), (SELECT pk::text FROM last)
-  FROM c;
+  FROM j;
     ELSE
       RETURN QUERY WITH c AS (
-    SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
-             held->>'') AS blocked_by
+    SELECT t."id" AS pk, t."deleted_at" AS deleted_at
     FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
       AND t."id" > after_pk::bigint
     ORDER BY t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
-  ), last AS (SELECT deleted_at, pk FROM c ORDER BY pk DESC LIMIT 1)
-  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),
-         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),
+  ), last AS (SELECT deleted_at, pk FROM c ORDER BY pk DESC LIMIT 1),
+  j AS (SELECT c.pk, c.deleted_at, coalesce(held->>(c.pk::text), held->>'') AS blocked_by FROM c)
+  SELECT array_agg(j.pk::text) FILTER (WHERE j.blocked_by IS NULL),
+         array_agg(j.blocked_by) FILTER (WHERE j.blocked_by IS NOT NULL),
          (SELECT deleted_at FROM last), (SELECT pk::text FROM last)
-  FROM c;
+  FROM j;
     END IF;
   ELSIF after_at IS NULL THEN
     IF dry_run THEN
       RETURN QUERY WITH c AS (
-    SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
-             held->>'') AS blocked_by
+    SELECT t."id" AS pk, t."deleted_at" AS deleted_at
     FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_Hostile ''Table''; DROP TABLE rules_place;--' AND g.pk = "t"."id"::text)
     ORDER BY t."deleted_at", t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
-  ), last AS (SELECT deleted_at, pk FROM c ORDER BY deleted_at DESC, pk DESC LIMIT 1)
-  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),
-         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),
+  ), last AS (SELECT deleted_at, pk FROM c ORDER BY deleted_at DESC, pk DESC LIMIT 1),
+  j AS (SELECT c.pk, c.deleted_at, coalesce(held->>(c.pk::text), held->>'') AS blocked_by FROM c)
+  SELECT array_agg(j.pk::text) FILTER (WHERE j.blocked_by IS NULL),
+         array_agg(j.blocked_by) FILTER (WHERE j.blocked_by IS NOT NULL),
          (SELECT deleted_at FROM last), (SELECT pk::text FROM last)
-  FROM c;
+  FROM j;
     ELSE
       RETURN QUERY WITH c AS (
-    SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
-             held->>'') AS blocked_by
+    SELECT t."id" AS pk, t."deleted_at" AS deleted_at
     FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
     ORDER BY t."deleted_at", t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
-  ), last AS (SELECT deleted_at, pk FROM c ORDER BY deleted_at DESC, pk DESC LIMIT 1)
-  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),
-         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),
+  ), last AS (SELECT deleted_at, pk FROM c ORDER BY deleted_at DESC, pk DESC LIMIT 1),
+  j AS (SELECT c.pk, c.deleted_at, coalesce(held->>(c.pk::text), held->>'') AS blocked_by FROM c)
+  SELECT array_agg(j.pk::text) FILTER (WHERE j.blocked_by IS NULL),
+         array_agg(j.blocked_by) FILTER (WHERE j.blocked_by IS NOT NULL),
          (SELECT deleted_at FROM last), (SELECT pk::text FROM last)
-  FROM c;
+  FROM j;
     END IF;
   ELSE
     IF dry_run THEN
       RETURN QUERY WITH c AS (
-    SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
-             held->>'') AS blocked_by
+    SELECT t."id" AS pk, t."deleted_at" AS deleted_at
     FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
       AND (t."deleted_at", t."id") > (after_at, after_pk::bigint) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_Hostile ''Table''; DROP TABLE rules_place;--' AND g.pk = "t"."id"::text)
     ORDER BY t."deleted_at", t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
-  ), last AS (SELECT deleted_at, pk FROM c ORDER BY deleted_at DESC, pk DESC LIMIT 1)
-  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),
-         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),
+  ), last AS (SELECT deleted_at, pk FROM c ORDER BY deleted_at DESC, pk DESC LIMIT 1),
+  j AS (SELECT c.pk, c.deleted_at, coalesce(held->>(c.pk::text), held->>'') AS blocked_by FROM c)
+  SELECT array_agg(j.pk::text) FILTER (WHERE j.blocked_by IS NULL),
+         array_agg(j.blocked_by) FILTER (WHERE j.blocked_by IS NOT NULL),
          (SELECT deleted_at FROM last), (SELECT pk::text FROM last)
-  FROM c;
+  FROM j;
     ELSE
       RETURN QUERY WITH c AS (
-    SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
-             held->>'') AS blocked_by
+    SELECT t."id" AS pk, t."deleted_at" AS deleted_at
     FROM "rules_Hostile 'Table'; DROP TABLE rules_place;--" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
       AND (t."deleted_at", t."id") > (after_at, after_pk::bigint)
     ORDER BY t."deleted_at", t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
-  ), last AS (SELECT deleted_at, pk FROM c ORDER BY deleted_at DESC, pk DESC LIMIT 1)
-  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),
-         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),
+  ), last AS (SELECT deleted_at, pk FROM c ORDER BY deleted_at DESC, pk DESC LIMIT 1),
+  j AS (SELECT c.pk, c.deleted_at, coalesce(held->>(c.pk::text), held->>'') AS blocked_by FROM c)
+  SELECT array_agg(j.pk::text) FILTER (WHERE j.blocked_by IS NULL),
+         array_agg(j.blocked_by) FILTER (WHERE j.blocked_by IS NOT NULL),
          (SELECT deleted_at FROM last), (SELECT pk::text FROM last)
-  FROM c;
+  FROM j;
     END IF;
   END IF;
 END

@@ -105,134 +105,150 @@ BEGIN
   IF by_pk AND after_pk IS NULL THEN
     IF dry_run THEN
       RETURN QUERY WITH c AS (
-    SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
-             held->>'',
-             (SELECT CASE WHEN ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) THEN 'RETAINED rules.Slot (live)' ELSE coalesce('RETAINED rules.Slot (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active) || ' days)', 'RETAINED rules.Slot (no active policy)') END FROM "rules_slot" r WHERE r."shelf_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_slot' AND g.pk = "r"."id"::text) ORDER BY ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) DESC LIMIT 1)) AS blocked_by
+    SELECT t."id" AS pk, t."deleted_at" AS deleted_at
     FROM "rules_shelf" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "t"."id"::text)
     ORDER BY t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
-  ), last AS (SELECT deleted_at, pk FROM c ORDER BY pk DESC LIMIT 1)
-  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),
-         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),
+  ), last AS (SELECT deleted_at, pk FROM c ORDER BY pk DESC LIMIT 1),
+  "b0" AS (SELECT DISTINCT ON (r."shelf_id") r."shelf_id" AS pk, CASE WHEN ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) THEN 'RETAINED rules.Slot (live)' ELSE coalesce('RETAINED rules.Slot (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active) || ' days)', 'RETAINED rules.Slot (no active policy)') END AS reason FROM "rules_slot" r
+     WHERE r."shelf_id" = ANY (ARRAY(SELECT c.pk FROM c)) AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_slot' AND g.pk = "r"."id"::text)
+     ORDER BY r."shelf_id", ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) DESC),
+  j AS (SELECT c.pk, c.deleted_at, coalesce(held->>(c.pk::text), held->>'', "b0".reason) AS blocked_by FROM c LEFT JOIN "b0" ON "b0".pk = c.pk)
+  SELECT array_agg(j.pk::text ORDER BY j.pk) FILTER (WHERE j.blocked_by IS NULL),
+         array_agg(j.blocked_by ORDER BY j.pk) FILTER (WHERE j.blocked_by IS NOT NULL),
          (SELECT deleted_at FROM last), (SELECT pk::text FROM last)
-  FROM c;
+  FROM j;
     ELSE
       RETURN QUERY WITH c AS (
-    SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
-             held->>'',
-             (SELECT CASE WHEN ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) THEN 'RETAINED rules.Slot (live)' ELSE coalesce('RETAINED rules.Slot (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active) || ' days)', 'RETAINED rules.Slot (no active policy)') END FROM "rules_slot" r WHERE r."shelf_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active)), false) ORDER BY ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) DESC LIMIT 1)) AS blocked_by
+    SELECT t."id" AS pk, t."deleted_at" AS deleted_at
     FROM "rules_shelf" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
     ORDER BY t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
-  ), last AS (SELECT deleted_at, pk FROM c ORDER BY pk DESC LIMIT 1)
-  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),
-         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),
+  ), last AS (SELECT deleted_at, pk FROM c ORDER BY pk DESC LIMIT 1),
+  "b0" AS (SELECT DISTINCT ON (r."shelf_id") r."shelf_id" AS pk, CASE WHEN ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) THEN 'RETAINED rules.Slot (live)' ELSE coalesce('RETAINED rules.Slot (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active) || ' days)', 'RETAINED rules.Slot (no active policy)') END AS reason FROM "rules_slot" r
+     WHERE r."shelf_id" = ANY (ARRAY(SELECT c.pk FROM c)) AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active)), false)
+     ORDER BY r."shelf_id", ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) DESC),
+  j AS (SELECT c.pk, c.deleted_at, coalesce(held->>(c.pk::text), held->>'', "b0".reason) AS blocked_by FROM c LEFT JOIN "b0" ON "b0".pk = c.pk)
+  SELECT array_agg(j.pk::text ORDER BY j.pk) FILTER (WHERE j.blocked_by IS NULL),
+         array_agg(j.blocked_by ORDER BY j.pk) FILTER (WHERE j.blocked_by IS NOT NULL),
          (SELECT deleted_at FROM last), (SELECT pk::text FROM last)
-  FROM c;
+  FROM j;
     END IF;
   ELSIF by_pk THEN
     IF dry_run THEN
       RETURN QUERY WITH c AS (
-    SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
-             held->>'',
-             (SELECT CASE WHEN ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) THEN 'RETAINED rules.Slot (live)' ELSE coalesce('RETAINED rules.Slot (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active) || ' days)', 'RETAINED rules.Slot (no active policy)') END FROM "rules_slot" r WHERE r."shelf_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_slot' AND g.pk = "r"."id"::text) ORDER BY ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) DESC LIMIT 1)) AS blocked_by
+    SELECT t."id" AS pk, t."deleted_at" AS deleted_at
     FROM "rules_shelf" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
       AND t."id" > after_pk::bigint AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "t"."id"::text)
     ORDER BY t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
-  ), last AS (SELECT deleted_at, pk FROM c ORDER BY pk DESC LIMIT 1)
-  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),
-         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),
+  ), last AS (SELECT deleted_at, pk FROM c ORDER BY pk DESC LIMIT 1),
+  "b0" AS (SELECT DISTINCT ON (r."shelf_id") r."shelf_id" AS pk, CASE WHEN ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) THEN 'RETAINED rules.Slot (live)' ELSE coalesce('RETAINED rules.Slot (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active) || ' days)', 'RETAINED rules.Slot (no active policy)') END AS reason FROM "rules_slot" r
+     WHERE r."shelf_id" = ANY (ARRAY(SELECT c.pk FROM c)) AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_slot' AND g.pk = "r"."id"::text)
+     ORDER BY r."shelf_id", ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) DESC),
+  j AS (SELECT c.pk, c.deleted_at, coalesce(held->>(c.pk::text), held->>'', "b0".reason) AS blocked_by FROM c LEFT JOIN "b0" ON "b0".pk = c.pk)
+  SELECT array_agg(j.pk::text ORDER BY j.pk) FILTER (WHERE j.blocked_by IS NULL),
+         array_agg(j.blocked_by ORDER BY j.pk) FILTER (WHERE j.blocked_by IS NOT NULL),
          (SELECT deleted_at FROM last), (SELECT pk::text FROM last)
-  FROM c;
+  FROM j;
     ELSE
       RETURN QUERY WITH c AS (
-    SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
-             held->>'',
-             (SELECT CASE WHEN ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) THEN 'RETAINED rules.Slot (live)' ELSE coalesce('RETAINED rules.Slot (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active) || ' days)', 'RETAINED rules.Slot (no active policy)') END FROM "rules_slot" r WHERE r."shelf_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active)), false) ORDER BY ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) DESC LIMIT 1)) AS blocked_by
+    SELECT t."id" AS pk, t."deleted_at" AS deleted_at
     FROM "rules_shelf" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
       AND t."id" > after_pk::bigint
     ORDER BY t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
-  ), last AS (SELECT deleted_at, pk FROM c ORDER BY pk DESC LIMIT 1)
-  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),
-         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),
+  ), last AS (SELECT deleted_at, pk FROM c ORDER BY pk DESC LIMIT 1),
+  "b0" AS (SELECT DISTINCT ON (r."shelf_id") r."shelf_id" AS pk, CASE WHEN ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) THEN 'RETAINED rules.Slot (live)' ELSE coalesce('RETAINED rules.Slot (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active) || ' days)', 'RETAINED rules.Slot (no active policy)') END AS reason FROM "rules_slot" r
+     WHERE r."shelf_id" = ANY (ARRAY(SELECT c.pk FROM c)) AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active)), false)
+     ORDER BY r."shelf_id", ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) DESC),
+  j AS (SELECT c.pk, c.deleted_at, coalesce(held->>(c.pk::text), held->>'', "b0".reason) AS blocked_by FROM c LEFT JOIN "b0" ON "b0".pk = c.pk)
+  SELECT array_agg(j.pk::text ORDER BY j.pk) FILTER (WHERE j.blocked_by IS NULL),
+         array_agg(j.blocked_by ORDER BY j.pk) FILTER (WHERE j.blocked_by IS NOT NULL),
          (SELECT deleted_at FROM last), (SELECT pk::text FROM last)
-  FROM c;
+  FROM j;
     END IF;
   ELSIF after_at IS NULL THEN
     IF dry_run THEN
       RETURN QUERY WITH c AS (
-    SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
-             held->>'',
-             (SELECT CASE WHEN ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) THEN 'RETAINED rules.Slot (live)' ELSE coalesce('RETAINED rules.Slot (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active) || ' days)', 'RETAINED rules.Slot (no active policy)') END FROM "rules_slot" r WHERE r."shelf_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_slot' AND g.pk = "r"."id"::text) ORDER BY ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) DESC LIMIT 1)) AS blocked_by
+    SELECT t."id" AS pk, t."deleted_at" AS deleted_at
     FROM "rules_shelf" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "t"."id"::text)
     ORDER BY t."deleted_at", t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
-  ), last AS (SELECT deleted_at, pk FROM c ORDER BY deleted_at DESC, pk DESC LIMIT 1)
-  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),
-         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),
+  ), last AS (SELECT deleted_at, pk FROM c ORDER BY deleted_at DESC, pk DESC LIMIT 1),
+  "b0" AS (SELECT DISTINCT ON (r."shelf_id") r."shelf_id" AS pk, CASE WHEN ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) THEN 'RETAINED rules.Slot (live)' ELSE coalesce('RETAINED rules.Slot (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active) || ' days)', 'RETAINED rules.Slot (no active policy)') END AS reason FROM "rules_slot" r
+     WHERE r."shelf_id" = ANY (ARRAY(SELECT c.pk FROM c)) AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_slot' AND g.pk = "r"."id"::text)
+     ORDER BY r."shelf_id", ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) DESC),
+  j AS (SELECT c.pk, c.deleted_at, coalesce(held->>(c.pk::text), held->>'', "b0".reason) AS blocked_by FROM c LEFT JOIN "b0" ON "b0".pk = c.pk)
+  SELECT array_agg(j.pk::text ORDER BY j.deleted_at, j.pk) FILTER (WHERE j.blocked_by IS NULL),
+         array_agg(j.blocked_by ORDER BY j.deleted_at, j.pk) FILTER (WHERE j.blocked_by IS NOT NULL),
          (SELECT deleted_at FROM last), (SELECT pk::text FROM last)
-  FROM c;
+  FROM j;
     ELSE
       RETURN QUERY WITH c AS (
-    SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
-             held->>'',
-             (SELECT CASE WHEN ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) THEN 'RETAINED rules.Slot (live)' ELSE coalesce('RETAINED rules.Slot (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active) || ' days)', 'RETAINED rules.Slot (no active policy)') END FROM "rules_slot" r WHERE r."shelf_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active)), false) ORDER BY ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) DESC LIMIT 1)) AS blocked_by
+    SELECT t."id" AS pk, t."deleted_at" AS deleted_at
     FROM "rules_shelf" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
     ORDER BY t."deleted_at", t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
-  ), last AS (SELECT deleted_at, pk FROM c ORDER BY deleted_at DESC, pk DESC LIMIT 1)
-  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),
-         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),
+  ), last AS (SELECT deleted_at, pk FROM c ORDER BY deleted_at DESC, pk DESC LIMIT 1),
+  "b0" AS (SELECT DISTINCT ON (r."shelf_id") r."shelf_id" AS pk, CASE WHEN ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) THEN 'RETAINED rules.Slot (live)' ELSE coalesce('RETAINED rules.Slot (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active) || ' days)', 'RETAINED rules.Slot (no active policy)') END AS reason FROM "rules_slot" r
+     WHERE r."shelf_id" = ANY (ARRAY(SELECT c.pk FROM c)) AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active)), false)
+     ORDER BY r."shelf_id", ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) DESC),
+  j AS (SELECT c.pk, c.deleted_at, coalesce(held->>(c.pk::text), held->>'', "b0".reason) AS blocked_by FROM c LEFT JOIN "b0" ON "b0".pk = c.pk)
+  SELECT array_agg(j.pk::text ORDER BY j.deleted_at, j.pk) FILTER (WHERE j.blocked_by IS NULL),
+         array_agg(j.blocked_by ORDER BY j.deleted_at, j.pk) FILTER (WHERE j.blocked_by IS NOT NULL),
          (SELECT deleted_at FROM last), (SELECT pk::text FROM last)
-  FROM c;
+  FROM j;
     END IF;
   ELSE
     IF dry_run THEN
       RETURN QUERY WITH c AS (
-    SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
-             held->>'',
-             (SELECT CASE WHEN ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) THEN 'RETAINED rules.Slot (live)' ELSE coalesce('RETAINED rules.Slot (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active) || ' days)', 'RETAINED rules.Slot (no active policy)') END FROM "rules_slot" r WHERE r."shelf_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_slot' AND g.pk = "r"."id"::text) ORDER BY ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) DESC LIMIT 1)) AS blocked_by
+    SELECT t."id" AS pk, t."deleted_at" AS deleted_at
     FROM "rules_shelf" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
       AND (t."deleted_at", t."id") > (after_at, after_pk::bigint) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_shelf' AND g.pk = "t"."id"::text)
     ORDER BY t."deleted_at", t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
-  ), last AS (SELECT deleted_at, pk FROM c ORDER BY deleted_at DESC, pk DESC LIMIT 1)
-  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),
-         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),
+  ), last AS (SELECT deleted_at, pk FROM c ORDER BY deleted_at DESC, pk DESC LIMIT 1),
+  "b0" AS (SELECT DISTINCT ON (r."shelf_id") r."shelf_id" AS pk, CASE WHEN ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) THEN 'RETAINED rules.Slot (live)' ELSE coalesce('RETAINED rules.Slot (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active) || ' days)', 'RETAINED rules.Slot (no active policy)') END AS reason FROM "rules_slot" r
+     WHERE r."shelf_id" = ANY (ARRAY(SELECT c.pk FROM c)) AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active)), false) AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g WHERE g.run_id = nullif(current_setting('retention.run_id', true), '')::bigint AND g.db_table = 'rules_slot' AND g.pk = "r"."id"::text)
+     ORDER BY r."shelf_id", ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) DESC),
+  j AS (SELECT c.pk, c.deleted_at, coalesce(held->>(c.pk::text), held->>'', "b0".reason) AS blocked_by FROM c LEFT JOIN "b0" ON "b0".pk = c.pk)
+  SELECT array_agg(j.pk::text ORDER BY j.deleted_at, j.pk) FILTER (WHERE j.blocked_by IS NULL),
+         array_agg(j.blocked_by ORDER BY j.deleted_at, j.pk) FILTER (WHERE j.blocked_by IS NOT NULL),
          (SELECT deleted_at FROM last), (SELECT pk::text FROM last)
-  FROM c;
+  FROM j;
     ELSE
       RETURN QUERY WITH c AS (
-    SELECT t."id" AS pk, t."deleted_at" AS deleted_at, coalesce(held->>(t."id"::text),
-             held->>'',
-             (SELECT CASE WHEN ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) THEN 'RETAINED rules.Slot (live)' ELSE coalesce('RETAINED rules.Slot (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active) || ' days)', 'RETAINED rules.Slot (no active policy)') END FROM "rules_slot" r WHERE r."shelf_id" = t."id" AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active)), false) ORDER BY ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) DESC LIMIT 1)) AS blocked_by
+    SELECT t."id" AS pk, t."deleted_at" AS deleted_at
     FROM "rules_shelf" t
     WHERE t."is_deleted" AND t."deleted_at" < cutoff
       AND (t."deleted_at", t."id") > (after_at, after_pk::bigint)
     ORDER BY t."deleted_at", t."id"
     LIMIT lim
     FOR UPDATE OF t SKIP LOCKED
-  ), last AS (SELECT deleted_at, pk FROM c ORDER BY deleted_at DESC, pk DESC LIMIT 1)
-  SELECT array_agg(c.pk::text) FILTER (WHERE c.blocked_by IS NULL),
-         array_agg(c.blocked_by) FILTER (WHERE c.blocked_by IS NOT NULL),
+  ), last AS (SELECT deleted_at, pk FROM c ORDER BY deleted_at DESC, pk DESC LIMIT 1),
+  "b0" AS (SELECT DISTINCT ON (r."shelf_id") r."shelf_id" AS pk, CASE WHEN ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) THEN 'RETAINED rules.Slot (live)' ELSE coalesce('RETAINED rules.Slot (' || (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active) || ' days)', 'RETAINED rules.Slot (no active policy)') END AS reason FROM "rules_slot" r
+     WHERE r."shelf_id" = ANY (ARRAY(SELECT c.pk FROM c)) AND NOT coalesce(("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) IS FALSE AND "r"."deleted_at" < now() - make_interval(days => (SELECT p.retention_days FROM retention_policy p WHERE p.model_path = 'rules.Slot' AND p.is_active)), false)
+     ORDER BY r."shelf_id", ("r"."deleted_at" IS NULL OR NOT coalesce("r"."is_deleted", false)) DESC),
+  j AS (SELECT c.pk, c.deleted_at, coalesce(held->>(c.pk::text), held->>'', "b0".reason) AS blocked_by FROM c LEFT JOIN "b0" ON "b0".pk = c.pk)
+  SELECT array_agg(j.pk::text ORDER BY j.deleted_at, j.pk) FILTER (WHERE j.blocked_by IS NULL),
+         array_agg(j.blocked_by ORDER BY j.deleted_at, j.pk) FILTER (WHERE j.blocked_by IS NOT NULL),
          (SELECT deleted_at FROM last), (SELECT pk::text FROM last)
-  FROM c;
+  FROM j;
     END IF;
   END IF;
 END
