@@ -789,21 +789,23 @@ def _checks(p: _Purge) -> list[tuple[Edge, sql.Composable, sql.Composable, sql.C
     return checks
 
 
-def _blocker_ctes(p: _Purge) -> list[sql.Composable]:
-    """One CTE per check, b<n>(pk, reason): the batch's locked roots that such a row references.
+def _blocker_ctes(p: _Purge) -> list[tuple[sql.Identifier, sql.Composable]]:
+    """(name, CTE) per check, b<n>(pk, reason): the batch's locked roots that such a row references.
 
     Each reads the referencing table once per batch by ``= ANY`` of the batch's keys, one index
     descent per root, not a correlated subquery per root (that ran its subplan, a sort included,
     once per candidate: about twice the time, issue 25). The array is an uncorrelated ARRAY(), so the
     planner sees an index condition on the referencing column, never a join it could turn into a
     hash over the whole table."""
-    return [
-        sql.SQL(
+    ctes: list[tuple[sql.Identifier, sql.Composable]] = []
+    for i, (e, condition, reason, order) in enumerate(_checks(p)):
+        name = sql.Identifier(f"b{i}")
+        cte = sql.SQL(
             "{name} AS (SELECT DISTINCT ON (r.{col}) r.{col} AS pk, {reason} AS reason FROM {table} r\n"
             "     WHERE r.{col} = ANY (ARRAY(SELECT c.pk FROM c)) AND {cond}{gone}\n"
             "     ORDER BY r.{col}{order})"
         ).format(
-            name=sql.Identifier(f"b{i}"),
+            name=name,
             col=_ident(e.column),
             reason=reason,
             table=_ident(e.target.table),
@@ -811,8 +813,8 @@ def _blocker_ctes(p: _Purge) -> list[sql.Composable]:
             gone=p.gone("r", e.target),
             order=order,
         )
-        for i, (e, condition, reason, order) in enumerate(_checks(p))
-    ]
+        ctes.append((name, cte))
+    return ctes
 
 
 def _keyset(
@@ -847,8 +849,8 @@ def batch_query(p: _Purge, first: bool, by_pk: bool = False) -> sql.Composable:
     after, order, last = _keyset(root, deleted_at, first, by_pk)
     blockers = _blocker_ctes(p)
     reasons = [sql.SQL("held->>(c.pk::text)"), sql.SQL("held->>''")]
-    reasons += [sql.SQL("{}.reason").format(sql.Identifier(f"b{i}")) for i in range(len(blockers))]
-    joins = [sql.SQL(" LEFT JOIN {b} ON {b}.pk = c.pk").format(b=sql.Identifier(f"b{i}")) for i in range(len(blockers))]
+    reasons += [sql.SQL("{}.reason").format(name) for name, _ in blockers]
+    joins = [sql.SQL(" LEFT JOIN {b} ON {b}.pk = c.pk").format(b=name) for name, _ in blockers]
     # Without blockers the locked rows are aggregated as the CTE returns them, in the batch's order;
     # the joins above them keep no order, so then the aggregates sort.
     in_order = (
@@ -880,7 +882,7 @@ def batch_query(p: _Purge, first: bool, by_pk: bool = False) -> sql.Composable:
         gone=p.gone("t", root),
         order=order,
         last=last,
-        blockers=sql.SQL("").join(sql.SQL("{},\n  ").format(b) for b in blockers),
+        blockers=sql.SQL("").join(sql.SQL("{},\n  ").format(cte) for _, cte in blockers),
         reasons=sql.SQL(", ").join(reasons),
         joins=sql.SQL("").join(joins),
         in_order=in_order,
