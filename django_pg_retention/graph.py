@@ -8,7 +8,7 @@ multi-table inheritance (a child row takes its parent rows with it) and through
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -277,6 +277,11 @@ def edges_from(node: Node, nodes: dict[type[models.Model], Node]) -> list[Edge]:
             nodes[concrete] = Node(concrete)
         return nodes[concrete]
 
+    return [*_foreign_key_edges(node, node_for), *_parent_edges(node, node_for), *_generic_edges(node, node_for)]
+
+
+def _foreign_key_edges(node: Node, node_for: Callable[[type[models.Model]], Node]) -> list[Edge]:
+    """The foreign keys (and one-to-ones) pointing at the table, each with its on_delete."""
     edges: list[Edge] = []
     for rel in _reverse_relations(node.model):
         f: Any = rel.field
@@ -311,47 +316,54 @@ def edges_from(node: Node, nodes: dict[type[models.Model], Node]) -> list[Edge]:
             )
         else:
             if f.remote_field.parent_link and kind is EdgeKind.CASCADE:
-                label = f"{label} (parent link)"
-                common["label"] = label
+                common["label"] = f"{label} (parent link)"
             edges.append(Edge(kind, **common))
+    return edges
 
-    opts = node.model._meta
-    for parent, ptr in opts.parents.items():
+
+def _parent_edges(node: Node, node_for: Callable[[type[models.Model]], Node]) -> list[Edge]:
+    """Multi-table inheritance: deleting a child deletes its parent rows, parent.pk IN (child.ptr of
+    deleted children), modelled as an edge whose "target" is the parent and whose match runs the
+    other way."""
+    edges: list[Edge] = []
+    for parent, ptr in node.model._meta.parents.items():
         if ptr is None:
             continue
-        parent_node = node_for(parent)
-        # Deleting a child deletes its parent rows: parent.pk IN (child.ptr of deleted children).
-        # Modelled as an edge whose "target" is the parent and whose match runs the other way.
         edges.append(
             Edge(
                 EdgeKind.PARENT,
                 source=node,
-                target=parent_node,
+                target=node_for(parent),
                 column=ptr.target_field.column,
                 to_column=ptr.column,
                 label=f"{field_label(ptr)} (parent)",
             )
         )
+    return edges
 
-    for private in opts.private_fields:
-        if isinstance(private, GenericRelation):
-            rel_model: type[models.Model] = private.related_model  # type: ignore[assignment]
-            target = node_for(rel_model)
-            ct_field: Any = rel_model._meta.get_field(private.content_type_field_name)
-            oid_field: Any = rel_model._meta.get_field(private.object_id_field_name)
-            ct_model: Any = node.model._meta.concrete_model if private.for_concrete_model else node.model
-            edges.append(
-                Edge(
-                    EdgeKind.GENERIC,
-                    source=node,
-                    target=target,
-                    column=oid_field.column,
-                    to_column=ct_field.column,  # the content type column of the target
-                    label=field_label(private),
-                    content_type=(ct_model._meta.app_label, ct_model._meta.model_name),
-                    object_id_type=str(oid_field.db_type(connection)),
-                )
+
+def _generic_edges(node: Node, node_for: Callable[[type[models.Model]], Node]) -> list[Edge]:
+    """GenericRelations: the rows whose (content type, object id) name a deleted row go with it."""
+    edges: list[Edge] = []
+    for private in node.model._meta.private_fields:
+        if not isinstance(private, GenericRelation):
+            continue
+        rel_model: type[models.Model] = private.related_model  # type: ignore[assignment]
+        ct_field: Any = rel_model._meta.get_field(private.content_type_field_name)
+        oid_field: Any = rel_model._meta.get_field(private.object_id_field_name)
+        ct_model: Any = node.model._meta.concrete_model if private.for_concrete_model else node.model
+        edges.append(
+            Edge(
+                EdgeKind.GENERIC,
+                source=node,
+                target=node_for(rel_model),
+                column=oid_field.column,
+                to_column=ct_field.column,  # the content type column of the target
+                label=field_label(private),
+                content_type=(ct_model._meta.app_label, ct_model._meta.model_name),
+                object_id_type=str(oid_field.db_type(connection)),
             )
+        )
     return edges
 
 
