@@ -66,49 +66,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["action"] == "sync":
-            using = options["database"]
-            if not can_sync(using):
-                raise CommandError(
-                    f"database {using!r} cannot be synced: it must be PostgreSQL, allowed for "
-                    "django_pg_retention by the routers, and migrated (manage.py migrate)"
-                )
-            try:
-                result = sync(using)
-            except OutdatedSqlError as exc:
-                raise CommandError(str(exc)) from exc
-            jobs = sync_jobs(using)
-            for label, paths in (
-                ("created", result.created),
-                ("changed", result.changed),
-                ("deactivated", result.deactivated),
-                ("functions installed", result.functions_installed),
-                ("append-only triggers put back", result.triggers_installed),
-                ("settings changed", result.settings_changed),
-                ("keyset indexes created", result.indexes_created),
-                ("keyset indexes dropped", result.indexes_dropped),
-                ("jobs scheduled", jobs.scheduled),
-                ("jobs updated", jobs.updated),
-                ("jobs unscheduled", jobs.unscheduled),
-            ):
-                if paths:
-                    self.stdout.write(f"{label}: {', '.join(paths)}")
-            if jobs.unavailable:
-                self.stdout.write(f"pg_cron: not used ({jobs.unavailable})")
-            self.stdout.write(f"retention sync: {result.changes + jobs.changes} change(s)")
-            return
-        if options["action"] == "status":
-            aliases = databases_option(options["database"], fallback=True)
-            if options["format"] == "json":
-                statuses = {using: status_as_dict(using) for using in aliases}
-                self.stdout.write(json.dumps(_one_or_each(statuses, aliases), indent=2, default=str))
-                return
-            for using in aliases:
-                if len(aliases) > 1:
-                    self.stdout.write(f"database {using}:")
-                print_status(self.stdout._out, using)  # pyright: ignore[reportPrivateUsage]
-            return
-        if options["action"] == "show":
+        action = options["action"]
+        if action == "sync":
+            self.run_sync(options["database"])
+        elif action == "status":
+            self.print_statuses(options["database"], options["format"])
+        elif action == "show":
             aliases = databases_option(options["database"], fallback=True)
             if options["run_id"] is not None and len(aliases) > 1:
                 raise CommandError(
@@ -116,19 +79,62 @@ class Command(BaseCommand):
                     f"name one with --database (retention show {options['run_id']} --database {aliases[0]})"
                 )
             self.show(aliases, options["run_id"], options["format"])
-            return
-        if options["action"] == "verify":
+        elif action == "verify":
             self.verify(options["database"], _heads(options["head"], options["heads_file"]))
-            return
-        if options["action"] == "uninstall":
+        elif action == "uninstall":
             allowed = audit_may_go() if options["drop_audit"] else nullcontext()
             with allowed:
                 call_command("migrate", "django_pg_retention", "zero", database=options["database"], stdout=self.stdout)
+        else:
+            self.print_sql(options["model"], options["database"])
+
+    def run_sync(self, using: str) -> None:
+        if not can_sync(using):
+            raise CommandError(
+                f"database {using!r} cannot be synced: it must be PostgreSQL, allowed for "
+                "django_pg_retention by the routers, and migrated (manage.py migrate)"
+            )
+        try:
+            result = sync(using)
+        except OutdatedSqlError as exc:
+            raise CommandError(str(exc)) from exc
+        jobs = sync_jobs(using)
+        for label, paths in (
+            ("created", result.created),
+            ("changed", result.changed),
+            ("deactivated", result.deactivated),
+            ("functions installed", result.functions_installed),
+            ("append-only triggers put back", result.triggers_installed),
+            ("settings changed", result.settings_changed),
+            ("keyset indexes created", result.indexes_created),
+            ("keyset indexes dropped", result.indexes_dropped),
+            ("jobs scheduled", jobs.scheduled),
+            ("jobs updated", jobs.updated),
+            ("jobs unscheduled", jobs.unscheduled),
+        ):
+            if paths:
+                self.stdout.write(f"{label}: {', '.join(paths)}")
+        if jobs.unavailable:
+            self.stdout.write(f"pg_cron: not used ({jobs.unavailable})")
+        self.stdout.write(f"retention sync: {result.changes + jobs.changes} change(s)")
+
+    def print_statuses(self, database: str, output_format: str) -> None:
+        aliases = databases_option(database, fallback=True)
+        if output_format == "json":
+            statuses = {using: status_as_dict(using) for using in aliases}
+            self.stdout.write(json.dumps(_one_or_each(statuses, aliases), indent=2, default=str))
             return
+        for using in aliases:
+            if len(aliases) > 1:
+                self.stdout.write(f"database {using}:")
+            print_status(self.stdout._out, using)  # pyright: ignore[reportPrivateUsage]
+
+    def print_sql(self, label: str | None, using: str) -> None:
+        """Like sqlmigrate: the generated SQL of one policy model, or of every one."""
         models = policy_models()
-        if options["model"]:
+        if label:
             try:
-                model = get_model(options["model"])
+                model = get_model(label)
             except LookupError as exc:
                 raise CommandError(str(exc)) from exc
             if model not in models:
@@ -136,7 +142,7 @@ class Command(BaseCommand):
                     f"{model_path(model)} has no retention policy (not soft-deletable, no timestamp policy)"
                 )
             models = [model]
-        schemas = app_schemas(options["database"])
+        schemas = app_schemas(using)
         for model in models:
             compiled = compile_model(model, schemas)
             self.stdout.write(f"-- {compiled.model_path}  sha256:{compiled.sql_hash}\n{compiled.sql}\n")
