@@ -360,7 +360,7 @@ def batch_stats(url: str) -> dict[str, float]:
     return {"batches": len(durations), "longest_ms": max(durations, default=0.0), **worst}
 
 
-def compare(url: str, shape: Shape, rounds: int, orm: bool, loop: bool = True) -> dict[str, Any]:
+def compare(url: str, shape: Shape, rounds: int, orm: bool, loop: bool = True, dba_loop: bool = True) -> dict[str, Any]:
     build_started = time.perf_counter()
     build_template(url, TEMPLATE, shape)
     print(f"\n== {shape.label}: template built in {time.perf_counter() - build_started:.1f}s", flush=True)
@@ -372,7 +372,7 @@ def compare(url: str, shape: Shape, rounds: int, orm: bool, loop: bool = True) -
         FLOOR_B: lambda mem: timed_sql(url, floors[FLOOR_B], mem),
         PURGE: lambda mem: timed_sql(url, "CALL retention.run_cleanup(triggered_by => 'bench')", mem),
     }
-    if shape.kind in LOOP_CHILDREN:
+    if dba_loop and shape.kind in LOOP_CHILDREN:
         methods[LOOP] = lambda mem: timed_sql(url, batched_loop(shape.kind, locked=False), mem)
         methods[LOOP_LOCKED] = lambda mem: timed_sql(url, batched_loop(shape.kind, locked=True), mem)
     if orm and not shape.kept:  # Django's plain cascade would also take the kept children
@@ -536,6 +536,9 @@ def main() -> None:
     parser.add_argument(
         "--no-loop", action="store_true", help="skip the specification's loop (Django's QuerySet.delete() stays)"
     )
+    parser.add_argument(
+        "--no-dba-loop", action="store_true", help="skip the DBA's batched loops (a 4M matrix: floors and run_cleanup)"
+    )
     parser.add_argument("--kept", action="store_true", help="children are soft-delete models too (issue 13)")
     parser.add_argument("--json", metavar="FILE", help="also write each data set's figures to FILE (JSON)")
     parser.add_argument(
@@ -567,7 +570,9 @@ def main() -> None:
                     kept=kind == "kept",
                     schema=kind if kind in ("many", "chain") else "",
                 )
-                result = compare(url, shape, args.rounds, orm=not args.no_orm, loop=not args.no_loop)
+                result = compare(
+                    url, shape, args.rounds, orm=not args.no_orm, loop=not args.no_loop, dba_loop=not args.no_dba_loop
+                )
                 if not args.check_only:
                     result["peak_rss_kb"] = memory(url, shape)
                     result["report"] = report_speed(url, size) if kind != "kept" else None
