@@ -255,7 +255,7 @@ class RetentionRunAdmin(ReadOnlyAdmin):
             if obj.status == RunStatus.SUCCEEDED
             else ""
         )
-        mode = format_html('<div class="retention-note">dry run: nothing deleted</div>') if obj.dry_run else ""
+        mode = format_html('<div class="retention-note">{}</div>', "dry run: nothing deleted") if obj.dry_run else ""
         return format_html('<span class="retention-badge {}">{}</span>{}', kind, text, mode)
 
     @admin.display(description="digests of the deleted keys")
