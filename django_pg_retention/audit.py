@@ -19,6 +19,7 @@ import pgtrigger
 from django.apps import apps as global_apps
 from django.db import connections, models
 
+from django_pg_retention.digests import keys_digest as keys_digest  # public here since 0.1
 from django_pg_retention.models import (
     RetentionAuditPrune,
     RetentionHold,
@@ -168,33 +169,6 @@ def ensure_triggers(using: str = "default") -> list[str]:
 # --- the chain, recomputed -------------------------------------------------------------------
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def keys_digest(keys: Iterable[str], order: str = "bytewise", chunk: int | None = None) -> str:
-    """SHA-256 of primary keys (as text) in order, each followed by a newline.
-
-    What ``retention_run_item.digests`` stores per table, with the entry's ``order``: "numeric"
-    for an integer primary key, else "bytewise"; and its ``chunk`` (entries written since 0.2): past
-    that many keys, each run of ``chunk`` sorted keys is hashed on its own and the digest is the
-    SHA-256 of those hex digests, one per line, so that the database never holds every key at once.
-    An auditor holding the keys computes the same figure.
-    """
-    if order == "numeric":
-        ordered = sorted(keys, key=int)
-    elif order == "bytewise":
-        ordered = sorted(keys, key=lambda k: k.encode())
-    else:
-        raise ValueError(f"unknown key order {order!r}: expected 'numeric' or 'bytewise'")
-    if chunk is not None and chunk < 1:
-        raise ValueError(f"chunk must be a positive number of keys, not {chunk!r}")
-    lines = [k + "\n" for k in ordered]
-    if chunk is None or len(lines) <= chunk:
-        return _sha256("".join(lines))
-    return _sha256("".join(_sha256("".join(lines[i : i + chunk])) + "\n" for i in range(0, len(lines), chunk)))
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _netstring(value: str) -> str:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import random
+import subprocess
+import sys
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -130,6 +133,24 @@ def test_the_digest_is_the_sha256_of_ordered_keys_one_per_line() -> None:
     assert keys_digest(["-2", "10", "-10"], "numeric") == hashlib.sha256(b"-10\n-2\n10\n").hexdigest()
     with pytest.raises(ValueError, match="unknown key order 'random'"):
         keys_digest(["1"], "random")
+    with pytest.raises(ValueError, match="key 'a1' is not an integer"):
+        keys_digest(["1", "a1"], "numeric")
+
+
+def test_an_auditor_digests_keys_as_exported_without_a_django_project() -> None:
+    """Integers and UUIDs as a CSV or JSON export gives them, in a Python without Django settings."""
+    script = (
+        "import hashlib, sys, uuid; from django_pg_retention.digests import keys_digest; "
+        "u = uuid.UUID('12345678-1234-5678-1234-567812345678'); "
+        "assert keys_digest([10, 9, 1], 'numeric') == hashlib.sha256(b'1\\n9\\n10\\n').hexdigest(); "
+        "assert keys_digest([u]) == hashlib.sha256((str(u) + '\\n').encode()).hexdigest(); "
+        "assert 'django.conf' not in sys.modules or not sys.modules['django.conf'].settings.configured; "
+        "print('ok')"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
+    assert keys_digest([10, 9, 1], "numeric") == keys_digest(["10", "9", "1"], "numeric")
 
 
 def test_past_a_chunk_the_digest_is_of_each_chunks_digest_one_per_line() -> None:
