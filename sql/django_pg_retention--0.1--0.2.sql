@@ -12,6 +12,43 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT '0.2' $$;
 COMMENT ON FUNCTION retention.sql_version() IS 'The version of django-pg-retention''s SQL installed in this database';
 REVOKE ALL ON FUNCTION retention.sql_version() FROM PUBLIC;
 
+-- The locks of the definer code: row locks on this table of the owner's, granted to nobody, instead
+-- of 0.1's advisory locks, which every role that may connect can take (holding one made every run
+-- skip silently, held back every legal hold, or left a purged run unsealed). Transaction-scoped,
+-- as the advisory locks were.
+CREATE TABLE retention.locks (name text PRIMARY KEY);
+INSERT INTO retention.locks (name) VALUES ('chain'), ('record_seal'), ('run_cleanup'), ('real_run_waiting'),
+                                          ('drain_requests');
+COMMENT ON TABLE retention.locks IS 'django-pg-retention: one row per lock of its definer code (retention.take_lock)';
+REVOKE ALL ON TABLE retention.locks FROM PUBLIC;
+
+-- mode 'wait': waits for the lock; 'try': false when another transaction holds it; 'try_shared': a
+-- shared lock, false when another transaction holds it exclusively. Held until this transaction
+-- ends. Runs with its caller's rights: only the owner's code can lock these rows.
+CREATE OR REPLACE FUNCTION retention.take_lock(lock_name text, mode text DEFAULT 'wait') RETURNS boolean
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF mode OPERATOR(pg_catalog.=) 'wait' THEN
+    PERFORM 1 FROM retention.locks l WHERE l.name OPERATOR(pg_catalog.=) lock_name FOR UPDATE;
+  ELSIF mode OPERATOR(pg_catalog.=) 'try' THEN
+    PERFORM 1 FROM retention.locks l WHERE l.name OPERATOR(pg_catalog.=) lock_name FOR UPDATE SKIP LOCKED;
+  ELSIF mode OPERATOR(pg_catalog.=) 'try_shared' THEN
+    PERFORM 1 FROM retention.locks l WHERE l.name OPERATOR(pg_catalog.=) lock_name FOR SHARE SKIP LOCKED;
+  ELSE
+    RAISE EXCEPTION 'retention.take_lock: unknown mode %, expected wait, try or try_shared', pg_catalog.quote_literal(mode);
+  END IF;
+  IF FOUND THEN
+    RETURN true;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM retention.locks l WHERE l.name OPERATOR(pg_catalog.=) lock_name) THEN
+    RAISE EXCEPTION 'retention.locks has no row %: reinstall with manage.py migrate', pg_catalog.quote_literal(lock_name);
+  END IF;
+  RETURN false;
+END
+$$;
+COMMENT ON FUNCTION retention.take_lock(text, text) IS 'Locks a row of retention.locks until the transaction ends';
+REVOKE ALL ON FUNCTION retention.take_lock(text, text) FROM PUBLIC;
+
 -- The audit record in a given format (record_format). Format 1 is 0.1.0's (retention.run_record(run),
 -- 0.1's file); format 2 adds each digest's "chunk" (the keys per chunk, item_digests below) after its
 -- order. django_pg_retention/audit.py computes both independently.
@@ -68,7 +105,7 @@ DECLARE
   sealed_position bigint;
   sealed_hash text;
 BEGIN
-  PERFORM pg_advisory_xact_lock(hashtext('django_pg_retention.chain'));
+  PERFORM retention.take_lock('chain');
   SELECT r.chain_position, r.hash INTO last_position, last_hash
     FROM retention_run r WHERE r.chain_position IS NOT NULL ORDER BY r.chain_position DESC LIMIT 1;
   UPDATE retention_run r
@@ -160,7 +197,7 @@ BEGIN
                        older_than_days, (retention.config()).audit_retention_days),
       HINT = 'Change RETENTION_CLEANUP_CONFIG["audit_retention_days"] and run manage.py retention sync first.';
   END IF;
-  PERFORM pg_advisory_xact_lock(hashtext('django_pg_retention.chain'));  -- no run is sealed meanwhile
+  PERFORM retention.take_lock('chain');  -- no run is sealed meanwhile
   SELECT min(r.chain_position) INTO first_kept FROM retention_run r
    WHERE r.chain_position IS NOT NULL AND coalesce(r.finished_at, r.started_at) >= prune_before;
   SELECT max(r.chain_position) INTO through FROM retention_run r
@@ -630,13 +667,13 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
       MESSAGE = format('retention.begin_run: preview_wait must be between 0 and 1 minute, not %s', preview_wait);
   END IF;
-  IF NOT pg_try_advisory_xact_lock(hashtext('django_pg_retention.run_cleanup')) THEN
+  IF NOT retention.take_lock('run_cleanup', 'try') THEN
     PERFORM retention.start_run(dry_run, model, days, triggered_by, 'skipped', 'another run_cleanup is starting');
     RETURN NULL;
   END IF;
   PERFORM retention.recover_interrupted_runs();
   IF NOT dry_run AND EXISTS (SELECT 1 FROM retention_run r WHERE r.status = 'running' AND r.dry_run) THEN
-    PERFORM pg_advisory_xact_lock(hashtext('django_pg_retention.real_run_waiting'));
+    PERFORM retention.take_lock('real_run_waiting');
     WHILE clock_timestamp() < waited_until
           AND EXISTS (SELECT 1 FROM retention_run r WHERE r.status = 'running' AND r.dry_run) LOOP
       PERFORM pg_sleep(0.02);
@@ -1040,27 +1077,31 @@ LANGUAGE plpgsql AS $$
 DECLARE
   cfg @app_schema@.retention_config;
   run_id bigint;
-  deadline timestamptz;
+  deadline pg_catalog.timestamptz;
   pending @app_schema@.retention_policy[];  -- the models of this pass
   retry @app_schema@.retention_policy[];  -- the models that ended this pass with blocked rows
-  waiting jsonb;  -- of those, what could free them and whether it happened (pass_waiting)
-  cascaded_before jsonb;  -- the item's rows deleted per table when this pass of it began
-  item_ids jsonb := '{}';  -- model_path: item id
+  waiting pg_catalog.jsonb;  -- of those, what could free them and whether it happened (pass_waiting)
+  cascaded_before pg_catalog.jsonb;  -- the item's rows deleted per table when this pass of it began
+  item_ids pg_catalog.jsonb := '{}';  -- model_path: item id
   pol @app_schema@.retention_policy;
   item @app_schema@.retention_run_item;
   size integer;
   min_size integer;
   max_size integer;
-  after_at timestamptz;
-  after_pk text;
+  after_at pg_catalog.timestamptz;
+  after_pk pg_catalog.text;
   taken bigint;
   batch_ms integer;
-  run_error text := '';
+  run_error pg_catalog.text := '';
   timed_out boolean := false;
   yielded boolean := false;
   by_pk boolean;  seen bigint;  -- a backlog in primary-key order, and the rows its batches took
-  part regclass;  -- an expired partition (drop_partition)
+  part pg_catalog.regclass;  -- an expired partition (drop_partition)
 BEGIN
+  -- Its types are qualified (a caller's pg_temp comes first for type names) and its operators are
+  -- the caller's path's: refused where a role the owner does not trust has one (the steps would
+  -- take that code for run_cleanup's own).
+  PERFORM retention.refuse_caller_operators(pg_catalog.current_schemas(false));
   -- Bad numbers are refused before anything is locked or written (no run row, no 'running' left).
   PERFORM retention.check_run_arguments(days, batch_size);
 
@@ -1198,7 +1239,7 @@ BEGIN
                  ' retention.config(), retention.wait_for_replicas(bigint, timestamptz),'
                  ' retention.check_run_arguments(bigint, bigint), retention.max_days(),'
                  ' retention.expired_partitions(bigint), retention.drop_partition(bigint, regclass),'
-                 ' retention.pass_waiting(jsonb, bigint, jsonb, boolean) TO %s',
+                 ' retention.pass_waiting(jsonb, bigint, jsonb, boolean), retention.refuse_caller_operators(name[]) TO %s',
                  executor);
   EXECUTE format('GRANT SELECT ON retention_config, retention_policy, retention_run, retention_run_item TO %s', executor);
 END
@@ -1397,7 +1438,7 @@ DECLARE
   last_hash text;
   entry retention.record_seal;
 BEGIN
-  PERFORM pg_advisory_xact_lock(hashtext('django_pg_retention.record_seal'));
+  PERFORM retention.take_lock('record_seal');
   SELECT s.position, s.hash INTO last_position, last_hash FROM retention.record_seal s
    ORDER BY s.position DESC LIMIT 1;
   entry.position := coalesce(last_position, 0) + 1;
@@ -1488,8 +1529,14 @@ BEGIN
   GET DIAGNOSTICS stack = PG_CONTEXT;
   frames := regexp_split_to_array(rtrim(stack, E'\n'), E'\n');
   outermost := frames[cardinality(frames)];
-  match := regexp_match(outermost, '^PL/pgSQL function (retention\.)?run_cleanup\(boolean,text,bigint,bigint,text,boolean\) line [0-9]+ at [A-Za-z ]+$');
+  -- (its signature as compiled in the caller's session: text is pg_catalog.text where the caller has
+  -- a type of that name)
+  match := regexp_match(outermost, '^PL/pgSQL function (retention\.)?run_cleanup\(boolean,(?:pg_catalog\.)?text,bigint,bigint,(?:pg_catalog\.)?text,boolean\) line [0-9]+ at [A-Za-z ]+$');
   IF cardinality(frames) >= 3 AND match IS NOT NULL
+     -- and every routine between it and this step is one of retention's PL/pgSQL functions: code of
+     -- the caller's that run_cleanup reached (a domain's check, an operator) is no run_cleanup.
+     AND NOT EXISTS (SELECT 1 FROM unnest(frames[1:cardinality(frames) - 1]) f
+                      WHERE f ~ '^[^"]*function ' AND f !~ '^PL/pgSQL function retention\.')
      AND (match[1] IS NOT NULL
           OR NOT EXISTS (SELECT 1 FROM pg_proc p WHERE p.proname = 'run_cleanup'
                                                    AND p.pronamespace <> 'retention'::regnamespace)) THEN
@@ -1653,6 +1700,247 @@ $$;
 COMMENT ON FUNCTION retention.item_digests(bigint) IS
   'Count and SHA-256 of the sorted primary keys an item deleted, per table (chunk by chunk past "chunk" keys)';
 REVOKE ALL ON FUNCTION retention.item_digests(bigint) FROM PUBLIC;
+
+-- ===================================================================================================
+-- Security review of 0.2 before its release: what the application role's table rights, a role that
+-- may only connect, and the executor's own objects could do around a run. docs/security.md names the
+-- tests (tests/test_security.py, "review of 0.2").
+-- ===================================================================================================
+
+-- Runs, their items, their proof of deletion and the audit's pruning records are written by the
+-- owner's code only (the definer steps, housekeeping), whatever table rights a role was granted:
+-- the application role could rewrite a running item's cutoff or a preview's dry_run and cover it
+-- up before the seal, delete the proof's keys before they were digested, or append a run it sealed
+-- itself. Alerts and outbox rows are raised by the database: others may mark them done, not add one.
+CREATE OR REPLACE FUNCTION retention.refuse_foreign_writes() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  owner_oid oid := (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) TG_RELID);
+BEGIN
+  IF pg_catalog.pg_has_role(current_user, owner_oid, 'MEMBER') THEN
+    RETURN NULL;
+  END IF;
+  RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+    MESSAGE = pg_catalog.format('%I is written by django-pg-retention''s own steps (role %I) only: %s is refused to role %I, '
+                                'whatever its table rights', TG_TABLE_NAME, pg_catalog.pg_get_userbyid(owner_oid), TG_OP,
+                                current_user),
+    HINT = 'Purge with CALL retention.run_cleanup(...) (the executor role), or request a run in the admin.';
+END
+$$;
+COMMENT ON FUNCTION retention.refuse_foreign_writes() IS
+  'Statement trigger: refuses writes to the run, proof and alert tables to roles that are not members of their owner';
+REVOKE ALL ON FUNCTION retention.refuse_foreign_writes() FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION retention.install_write_guards() RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  guarded record;
+BEGIN
+  FOR guarded IN SELECT * FROM (VALUES ('retention_run', 'INSERT OR UPDATE OR DELETE'),
+                                       ('retention_run_item', 'INSERT OR UPDATE OR DELETE'),
+                                       ('retention_deleted_keys', 'INSERT OR UPDATE OR DELETE OR TRUNCATE'),
+                                       ('retention_audit_prune', 'INSERT OR UPDATE OR DELETE'),
+                                       ('retention_alert', 'INSERT'),
+                                       ('retention_outbox', 'INSERT')) AS g(tbl, ops) LOOP
+    EXECUTE format('CREATE OR REPLACE TRIGGER retention_owner_writes BEFORE %s ON %I'
+                   ' FOR EACH STATEMENT EXECUTE FUNCTION retention.refuse_foreign_writes()', guarded.ops, guarded.tbl);
+    EXECUTE format('ALTER TABLE %I ENABLE TRIGGER retention_owner_writes', guarded.tbl);
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION retention.install_write_guards() IS
+  'Installs the retention_owner_writes trigger on the tables only the owner''s code writes';
+REVOKE ALL ON FUNCTION retention.install_write_guards() FROM PUBLIC;
+SELECT retention.install_write_guards();
+
+-- A policy row names the tables and functions the definer code reads and calls (db_table,
+-- select_function, purge_function, partition_refs, ...): only the owner (retention sync) writes
+-- those. Another role with rights on the table may change what docs/security.md says it may, the
+-- days and whether the policy is active (recorded in retention_policy_history and warned by
+-- check W006), nothing else: pointing db_table at a temporary view of its own made the owner's
+-- count run that view's functions with the owner's rights.
+CREATE OR REPLACE FUNCTION retention.guard_policy_row() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  changed text;
+BEGIN
+  IF pg_has_role(current_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'MEMBER') THEN
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+  END IF;
+  IF TG_OP <> 'UPDATE' THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('retention_policy rows are written by retention sync (manage.py migrate): %s is refused to role %I',
+                       TG_OP, current_user),
+      HINT = 'Change SOFT_DELETE_RETENTION_POLICIES and run manage.py migrate; another role may change retention_days '
+             'and is_active only.';
+  END IF;
+  SELECT string_agg(n.key, ', ' ORDER BY n.key) INTO changed
+    FROM jsonb_each(to_jsonb(NEW)) n JOIN jsonb_each(to_jsonb(OLD)) o ON o.key = n.key
+   WHERE n.value IS DISTINCT FROM o.value AND n.key NOT IN ('retention_days', 'is_active', 'updated_at');
+  IF changed IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('role %I may change the retention_days and is_active of a retention policy, not %s (%s)',
+                       current_user, changed, NEW.model_path),
+      HINT = 'The other columns are the compiled policy: manage.py migrate (retention sync) writes them.';
+  END IF;
+  RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION retention.guard_policy_row() IS
+  'Row trigger: a role other than the owner may change a policy''s retention_days and is_active only';
+REVOKE ALL ON FUNCTION retention.guard_policy_row() FROM PUBLIC;
+CREATE OR REPLACE TRIGGER retention_policy_guard BEFORE INSERT OR UPDATE OR DELETE ON retention_policy
+  FOR EACH ROW EXECUTE FUNCTION retention.guard_policy_row();
+
+-- The owner's pg_cron job runs every pending request (drain_requests), in the owner's session, which
+-- may shorten retention: a request is added pending and untouched, and one that would shorten a
+-- policy only by the owner. Before, the application role's INSERT of days => 1 made the owner's
+-- job purge rows their policy keeps, with no policy change recorded.
+CREATE OR REPLACE FUNCTION retention.guard_request_row() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  pol retention_policy;
+BEGIN
+  IF pg_has_role(current_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'MEMBER') THEN
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+  END IF;
+  IF TG_OP <> 'INSERT' THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('retention_request rows are run by the database (retention.drain_requests): role %I may add '
+                       'one, not %s one', current_user, lower(TG_OP));
+  END IF;
+  IF NEW.status <> 'pending' OR NEW.run_id IS NOT NULL OR NEW.started_at IS NOT NULL OR NEW.finished_at IS NOT NULL
+     OR NEW.backend_pid IS NOT NULL OR NEW.error <> '' THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('a new retention_request is pending, with no run, start, end, backend or error (role %I)',
+                       current_user);
+  END IF;
+  IF NEW.days IS NOT NULL THEN
+    SELECT * INTO pol FROM retention_policy p
+     WHERE p.is_active AND (NEW.model_path = '' OR p.model_path = NEW.model_path) AND p.retention_days > NEW.days
+     ORDER BY p.position, p.model_path LIMIT 1;
+    IF FOUND THEN
+      RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+        MESSAGE = format('a request with days %s is shorter than the policy of %s (%s days): only role %I may request '
+                         'a shorter retention, not role %I', NEW.days, pol.model_path, pol.retention_days,
+                         (SELECT c.relowner::regrole FROM pg_class c WHERE c.oid = TG_RELID), current_user),
+        HINT = 'Leave days empty (the policies apply), or give a longer one.';
+    END IF;
+  END IF;
+  RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION retention.guard_request_row() IS
+  'Row trigger: another role than the owner adds pending requests only, and none shorter than a policy';
+REVOKE ALL ON FUNCTION retention.guard_request_row() FROM PUBLIC;
+CREATE OR REPLACE TRIGGER retention_request_guard BEFORE INSERT OR UPDATE OR DELETE ON retention_request
+  FOR EACH ROW EXECUTE FUNCTION retention.guard_request_row();
+
+-- A run's backend counts as running unless the owner can see it is not: pg_stat_activity shows the
+-- state and start of another role's session (the executor's) only to superusers and members of
+-- pg_read_all_stats (else NULL), and 0.1 took that for "not running", so a second call sealed a
+-- live run as interrupted and started its own beside it. A hidden session with the run's pid counts
+-- as running (a reused pid included) until it disconnects.
+CREATE OR REPLACE FUNCTION retention.backend_is_running(pid integer, since timestamptz) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
+                  WHERE a.pid OPERATOR(pg_catalog.=) backend_is_running.pid
+                    AND (a.backend_start IS NULL OR a.backend_start OPERATOR(pg_catalog.<=) since)
+                    AND (a.state IS NULL OR a.state OPERATOR(pg_catalog.=) 'active'))
+$$;
+COMMENT ON FUNCTION retention.backend_is_running(integer, timestamptz) IS
+  'Whether the backend of a running retention run may still be executing it (a state it cannot see counts as running)';
+REVOKE ALL ON FUNCTION retention.backend_is_running(integer, timestamptz) FROM PUBLIC;
+
+-- The two 0.1 routines that took advisory locks, on retention.locks instead. real_run_waiting runs
+-- in the executor's run_cleanup: SECURITY DEFINER, so that it may lock the owner's row; its names
+-- are qualified and its path has no schema a caller may CREATE in.
+CREATE OR REPLACE FUNCTION retention.real_run_waiting() RETURNS boolean
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT NOT retention.take_lock('real_run_waiting', 'try_shared')
+$$;
+COMMENT ON FUNCTION retention.real_run_waiting() IS 'Whether a real run that is starting waits for a preview to yield';
+REVOKE ALL ON FUNCTION retention.real_run_waiting() FROM PUBLIC;
+
+-- drain_requests: its claim lock on retention.locks (as in 0.1 otherwise).
+CREATE OR REPLACE PROCEDURE retention.drain_requests()
+LANGUAGE plpgsql AS $$
+DECLARE
+  req @app_schema@.retention_request;
+  run bigint;
+BEGIN
+  LOOP
+    -- Claim the next request under a transaction lock (no session lock: a cancelled or failed call
+    -- would keep one). A request still 'running' in a backend that executes it means another drain
+    -- is at work; one whose backend does not was cut off (terminated, cancelled, server restarted).
+    PERFORM retention.take_lock('drain_requests');
+    IF EXISTS (SELECT 1 FROM @app_schema@.retention_request q
+                WHERE q.status = 'running' AND q.backend_pid IS DISTINCT FROM pg_catalog.pg_backend_pid()
+                  AND retention.backend_is_running(q.backend_pid, q.started_at)) THEN
+      COMMIT;
+      RETURN;
+    END IF;
+    UPDATE @app_schema@.retention_request SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
+           error = 'the drain ended without finishing (backend terminated, call cancelled, or server restarted)'
+     WHERE status = 'running';
+    SELECT * INTO req FROM @app_schema@.retention_request WHERE status = 'pending' ORDER BY id LIMIT 1;
+    IF NOT FOUND THEN
+      COMMIT;
+      RETURN;
+    END IF;
+    UPDATE @app_schema@.retention_request
+       SET status = 'running', started_at = pg_catalog.clock_timestamp(), backend_pid = pg_catalog.pg_backend_pid()
+     WHERE id = req.id;
+    COMMIT;
+    PERFORM pg_catalog.set_config('retention.requested_by', req.requested_by, false);
+    CALL retention.run_cleanup(dry_run => false, model => nullif(req.model_path, ''), days => req.days,
+                               triggered_by => 'admin');
+    PERFORM pg_catalog.set_config('retention.requested_by', '', false);
+    SELECT id INTO run FROM @app_schema@.retention_run
+     WHERE backend_pid = pg_catalog.pg_backend_pid() ORDER BY id DESC LIMIT 1;
+    UPDATE @app_schema@.retention_request
+       SET status = CASE WHEN (SELECT status FROM @app_schema@.retention_run WHERE id = run) IN ('failed', 'skipped')
+                         THEN 'failed' ELSE 'done' END,
+           run_id = run, finished_at = pg_catalog.clock_timestamp(),
+           error = coalesce((SELECT error FROM @app_schema@.retention_run WHERE id = run), '')
+     WHERE id = req.id;
+    COMMIT;
+  END LOOP;
+END
+$$;
+COMMENT ON PROCEDURE retention.drain_requests() IS 'Runs the real runs requested in the admin, oldest first';
+REVOKE ALL ON PROCEDURE retention.drain_requests() FROM PUBLIC;
+
+-- run_cleanup cannot be SECURITY DEFINER nor pin its search_path (it commits), so its own names
+-- resolve through the caller's path: its variables' types are qualified above (a type is looked up
+-- in the caller's pg_temp before pg_catalog), and a path where a role that the owner does not trust
+-- has an operator is refused before anything runs (an operator of the caller's, in a schema listed
+-- before pg_catalog, ran inside run_cleanup, where the steps took it for run_cleanup itself).
+CREATE OR REPLACE FUNCTION retention.refuse_caller_operators(path name[]) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  owner_oid oid := (SELECT n.nspowner FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) 'retention');
+  planted text;
+BEGIN
+  SELECT pg_catalog.format('operator %s (owned by role %I)', o.oid::pg_catalog.regoperator,
+                           pg_catalog.pg_get_userbyid(o.oprowner)) INTO planted
+    FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) o.oprnamespace
+   WHERE n.nspname OPERATOR(pg_catalog.=) ANY (path) AND n.nspname OPERATOR(pg_catalog.<>) 'pg_catalog'
+     AND NOT pg_catalog.pg_has_role(o.oprowner, owner_oid, 'MEMBER')
+     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                      WHERE r.oid OPERATOR(pg_catalog.=) o.oprowner AND (r.rolsuper OR r.rolcreaterole))
+   ORDER BY 1 LIMIT 1;
+  IF planted IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = pg_catalog.format('retention.run_cleanup resolves its operators through the search_path of its caller, '
+                                  'where %s is: it would run inside the procedure, so no run starts', planted),
+      HINT = 'Drop it, or leave its schema out of this session''s search_path (SET search_path = pg_catalog, ...).';
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION retention.refuse_caller_operators(name[]) IS
+  'Refuses run_cleanup a caller search_path with an operator of a role the owner does not trust';
+REVOKE ALL ON FUNCTION retention.refuse_caller_operators(name[]) FROM PUBLIC;
 
 -- Every function of the schema resolves names in pg_catalog first, then the app's schema (as in 0.1).
 DO $$

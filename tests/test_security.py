@@ -17,10 +17,20 @@ import pytest
 from conftest import server_dsn
 from django.db import connection
 from psycopg import sql
-from purge_helpers import build_rules_data, expected_after_django_purge, reset_rules_data, rules_tables, snapshot
+from purge_helpers import (
+    build_rules_data,
+    expected_after_django_purge,
+    purge_once,
+    reset_rules_data,
+    rules_tables,
+    snapshot,
+    soft_deleted_places,
+)
+from rules.models import Place
 
+from django_pg_retention import place_hold
 from django_pg_retention.audit import verify
-from django_pg_retention.models import RetentionRun
+from django_pg_retention.models import RetentionHold, RetentionRun
 from django_pg_retention.sync import sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -158,13 +168,13 @@ OVERLOADS = [
 ]
 
 
-def plant_overloads(conn: psycopg.Connection[Any], role: str, schema: str) -> None:
+def plant_overloads(conn: psycopg.Connection[Any], role: str, schema: str, operators: bool = True) -> None:
     for _, signature, result in OVERLOADS:
         conn.execute(
             f"CREATE FUNCTION {q(schema)}.{signature} LANGUAGE plpgsql AS"
             f" $f$ BEGIN {escalation(role)} RETURN {result}; END $f$"
         )
-    for left, fn in (("integer", "concat_int_text"), ("bigint", "concat_bigint_text")):
+    for left, fn in (("integer", "concat_int_text"), ("bigint", "concat_bigint_text")) if operators else ():
         conn.execute(f"CREATE OPERATOR {q(schema)}.|| (LEFTARG = {left}, RIGHTARG = text, FUNCTION = {q(schema)}.{fn})")
 
 
@@ -189,7 +199,9 @@ def test_the_executor_cannot_become_the_owner_through_caller_objects(executor: s
     assert before["attributes"] == (False, False, False, False, False, True)
     with session_of(executor) as conn:
         plant_temp_tables(conn, executor, APP_TABLES + rules_tables())
-        plant_overloads(conn, executor, PLANTED)
+        # Functions only: run_cleanup resolves its own operators through the caller's path, and a
+        # path with the caller's operators is refused (test_operators_of_the_caller_are_refused_...).
+        plant_overloads(conn, executor, PLANTED, operators=False)
         conn.execute(sql.SQL("SET search_path = {}, public").format(sql.Identifier(PLANTED)))
         preview = run_as(conn, dry_run=True, triggered_by="sec-dry")
         real = run_as(conn, triggered_by="sec-real")
@@ -221,11 +233,15 @@ def test_overloads_planted_in_the_app_schema_are_refused_before_a_run(executor: 
     runs = RetentionRun.objects.count()
     with session_of(executor) as conn:
         plant_overloads(conn, executor, "public")
+        # Its own path without public: the definer steps' path is what is checked here (a caller
+        # path with its operators is refused by run_cleanup itself, before any step).
+        conn.execute("SET search_path = pg_catalog")
         for dry_run in (True, False):
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="may CREATE in schema public"):
                 conn.execute("CALL retention.run_cleanup(dry_run => %s)", [dry_run])
         # The owner's own runs (pg_cron's) would call them with its rights: refused while they exist.
         with psycopg.connect(server_dsn(connection.settings_dict["NAME"]), autocommit=True) as owner:
+            owner.execute("SET search_path = pg_catalog")
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"shadows a pg_catalog name"):
                 owner.execute("CALL retention.run_cleanup(dry_run => true)")
         # Revoking CREATE is not enough for the owner while the look-alikes are there.
@@ -556,27 +572,38 @@ def test_a_number_the_database_refuses_is_a_command_error_not_a_traceback() -> N
 
 def test_pgtrigger_ignore_set_within_the_statement_does_not_lift_the_append_only_triggers(app_role: str) -> None:
     """Review item: retention_audit_guard is a statement trigger, which fires before a WHERE or SET
-    that calls set_config('pgtrigger.ignore', ...); the row guard refuses it for every row."""
+    that calls set_config('pgtrigger.ignore', ...); the row guard refuses it for every row of a table
+    the application role may write (holds). The run tables refuse its every write anyway."""
+    hold = place_hold(Place, "litigation")
     with connection.cursor() as cursor:
         cursor.execute("SELECT retention.start_run(false, NULL, NULL, 'sealed', 'skipped')")
         sealed = cursor.fetchone()[0]  # type: ignore[index]
         cursor.execute(
-            "SELECT '{' || string_agg(tgname, ',') || '}' FROM pg_trigger WHERE tgrelid = 'retention_run'::regclass"
-            " AND tgname LIKE 'pgtrigger_append_only_%'"
+            "SELECT '{' || string_agg(tgname, ',') || '}' FROM pg_trigger WHERE tgrelid = 'retention_hold'::regclass"
+            " AND tgname LIKE 'pgtrigger_%'"
         )
         lifted = cursor.fetchone()[0]  # type: ignore[index]
     with session_of(app_role) as conn:
         for statement in (
-            "UPDATE retention_run SET error = 'rewritten'"
+            "UPDATE retention_hold SET reason = 'rewritten'"
             " WHERE id = %(id)s AND set_config('pgtrigger.ignore', %(lifted)s, true) IS NOT NULL",
-            "UPDATE retention_run SET error = set_config('pgtrigger.ignore', %(lifted)s, true) WHERE id = %(id)s",
-            "DELETE FROM retention_run"
+            "UPDATE retention_hold SET reason = set_config('pgtrigger.ignore', %(lifted)s, true) WHERE id = %(id)s",
+            "DELETE FROM retention_hold"
             " WHERE id = %(id)s AND set_config('pgtrigger.ignore', %(lifted)s, true) IS NOT NULL",
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"pgtrigger\.ignore lifts the append-only"):
-                conn.execute(statement, {"id": sealed, "lifted": lifted})
+                conn.execute(statement, {"id": hold.pk, "lifted": lifted})
+        for statement in (
+            "UPDATE retention_run SET error = 'rewritten' WHERE id = %(id)s",
+            "DELETE FROM retention_run WHERE id = %(id)s",
+        ):
+            with pytest.raises(
+                psycopg.errors.InsufficientPrivilege, match="written by django-pg-retention's own steps"
+            ):
+                conn.execute(statement, {"id": sealed})
     run = RetentionRun.objects.get(id=sealed)
     assert (run.error, run.status) == ("", "skipped")
+    assert RetentionHold.objects.get(pk=hold.pk).reason == "litigation"
 
 
 def test_every_number_in_the_settings_has_a_range(settings: Any) -> None:
@@ -696,3 +723,181 @@ def test_sync_refuses_sql_older_than_the_package_needs() -> None:
     assert installed_sql_version() == REQUIRED_SQL_VERSION
     assert not sync().changes
     assert verify().ok
+
+
+# --- The review of 0.2 before its release: what the application role's table rights, a role that
+# may only connect and the executor's own objects could do around a run (docs/security.md).
+
+PLAIN = "retention_sec_plain"  # may connect, nothing else
+
+
+def refused(conn: psycopg.Connection[Any], statement: str, match: str, params: Any = None) -> None:
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match=match):
+        conn.execute(statement, params)  # type: ignore[arg-type]
+
+
+def test_the_application_role_cannot_write_runs_their_items_proof_or_alerts(app_role: str) -> None:
+    """A running item's cutoff or days, a preview's dry_run, the proof's keys before their digest,
+    a run sealed by hand: none is the application role's to write, whatever its table rights. Only
+    marking an alert mailed or an outbox row done is."""
+    soft_deleted_places(3)
+    run = purge_once()
+    item = run.items.get(model_path="rules.Place")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO retention_deleted_keys (run_item_id, db_table, key_order, ascending, keys)"
+            " VALUES (%s, 'rules_place', 'numeric', true, '{1}')",
+            [item.pk],
+        )
+        cursor.execute(f"GRANT TRUNCATE ON retention_deleted_keys TO {q(app_role)}")  # as GRANT ALL would
+    own = "written by django-pg-retention's own steps"
+    with session_of(app_role) as conn:
+        for table in (
+            "retention_run",
+            "retention_run_item",
+            "retention_deleted_keys",
+            "retention_audit_prune",
+            "retention_alert",
+            "retention_outbox",
+        ):
+            refused(conn, f"INSERT INTO {table} SELECT * FROM {table} LIMIT 0", f"{table} is {own}")
+        refused(conn, "UPDATE retention_run SET dry_run = NOT dry_run WHERE id = %s", own, [run.pk])
+        refused(conn, "UPDATE retention_run_item SET cutoff = now() + interval '1 day', retention_days = 1", own)
+        refused(conn, "DELETE FROM retention_run_item WHERE id = %s", own, [item.pk])
+        refused(conn, "DELETE FROM retention_deleted_keys", own)
+        refused(conn, "TRUNCATE retention_deleted_keys", own)
+        conn.execute("UPDATE retention_alert SET sent_at = now() WHERE false")
+        conn.execute("UPDATE retention_outbox SET attempts = attempts WHERE false")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM retention_deleted_keys")
+        assert cursor.fetchone() == (1,)
+        cursor.execute("DELETE FROM retention_deleted_keys")  # the owner may
+    assert verify().ok
+
+
+def test_only_the_owner_writes_what_a_policy_compiles_to(app_role: str) -> None:
+    """A policy names the table the definer code counts and the functions it calls: the application
+    role may change the days and whether it is active (recorded, warned), nothing else."""
+    sync()
+    with session_of(app_role) as conn:
+        for column, value in (
+            ("db_table", "rules_place_view"),
+            ("select_function", "select__rules__menu"),
+            ("purge_function", "purge__rules__menu"),
+            ("deleted_at_column", "id"),
+        ):
+            refused(
+                conn,
+                f"UPDATE retention_policy SET {column} = %s WHERE model_path = 'rules.Place'",
+                rf"may change the retention_days and is_active of a retention policy, not {column} \(rules.Place\)",
+                [value],
+            )
+        refused(conn, "DELETE FROM retention_policy WHERE model_path = 'rules.Place'", "DELETE is refused")
+        refused(
+            conn,
+            "INSERT INTO retention_policy SELECT * FROM retention_policy WHERE model_path = 'rules.Place'",
+            "INSERT is refused",
+        )
+        conn.execute(
+            "UPDATE retention_policy SET retention_days = 45, is_active = true WHERE model_path = 'rules.Place'"
+        )
+    assert sync().changed == ["rules.Place"]
+
+
+def test_a_request_shorter_than_a_policy_is_the_owners_alone(app_role: str) -> None:
+    """The owner's pg_cron job runs every pending request in the owner's session, which may shorten
+    retention: the application role adds pending requests only, none shorter than a policy."""
+    sync()
+    insert = (
+        "INSERT INTO retention_request (requested_by, requested_at, model_path, days, status, error)"
+        " VALUES ('mallory', now(), %s, %s, %s, '') RETURNING id"
+    )
+    shorter = r"a request with days 1 is shorter than the policy of \w+\.\w+ \(\d+ days\): only role"
+    with session_of(app_role) as conn:
+        refused(conn, insert, shorter, ["rules.Place", 1, "pending"])
+        refused(conn, insert, shorter, ["", 1, "pending"])  # every model
+        refused(conn, insert, "a new retention_request is pending", ["rules.Place", None, "running"])
+        kept = conn.execute(insert, ["rules.Place", None, "pending"]).fetchone()[0]  # type: ignore[index]
+        conn.execute(insert, ["rules.Place", 400, "pending"])
+        refused(conn, "UPDATE retention_request SET days = 1 WHERE id = %s", "may add one, not update one", [kept])
+        refused(conn, "DELETE FROM retention_request WHERE id = %s", "may add one, not delete one", [kept])
+    with connection.cursor() as cursor:
+        cursor.execute(insert, ["rules.Place", 1, "pending"])  # the owner may
+        cursor.execute("DELETE FROM retention_request")
+
+
+@pytest.fixture
+def plain_role() -> Iterator[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [PLAIN])
+        if cursor.fetchone() is None:
+            cursor.execute(f"CREATE ROLE {q(PLAIN)} NOLOGIN NOSUPERUSER")
+    yield PLAIN
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP OWNED BY {q(PLAIN)}")
+        cursor.execute(f"DROP ROLE {q(PLAIN)}")
+
+
+def test_a_role_that_may_only_connect_cannot_hold_the_locks_of_runs_seals_or_holds(plain_role: str) -> None:
+    """0.1's locks were advisory locks, which any session may take: held, every run was recorded
+    skipped, a purged run waited unsealed, and holds could not be placed. Now they are rows of the
+    owner's retention.locks, which no other role can lock."""
+    soft_deleted_places(2)
+    with session_of(plain_role) as conn:
+        for name in ("run_cleanup", "chain", "record_seal", "real_run_waiting", "drain_requests"):
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [f"django_pg_retention.{name}"])
+        refused(conn, "SELECT 1 FROM retention.locks FOR UPDATE", "permission denied for schema retention")
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")
+        run = purge_once()
+        assert (run.status, run.rows_deleted) == ("succeeded", 2) and run.chain_position is not None
+        hold = place_hold(Place, "litigation", lock_wait=5)
+        assert hold.pk is not None
+    assert verify().ok
+
+
+def test_a_run_in_a_session_whose_state_the_owner_cannot_see_counts_as_running(plain_role: str) -> None:
+    """backend_is_running runs as the owner, who sees the state of another role's session only with
+    pg_read_all_stats: 0.1 took the hidden state for "not running", and a second call sealed a live
+    run as interrupted and started its own beside it."""
+    function = "retention.backend_is_running(integer, timestamptz)"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT proowner::regrole::text FROM pg_proc WHERE oid = '{function}'::regprocedure")
+        owner = cursor.fetchone()[0]  # type: ignore[index]
+        cursor.execute(f"ALTER FUNCTION {function} OWNER TO {q(plain_role)}")  # an owner without the right
+    try:
+        with psycopg.connect(server_dsn(connection.settings_dict["NAME"]), autocommit=True) as other:
+            pid, started = other.execute("SELECT pg_backend_pid(), now()").fetchone()  # type: ignore[misc]
+            name = function.split("(")[0]
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT {name}(%s, %s), {name}(-1, %s)", [pid, started, started])
+                assert cursor.fetchone() == (True, False)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER FUNCTION {function} OWNER TO {q(owner)}")
+
+
+def test_code_the_executor_puts_on_its_path_does_not_run_inside_run_cleanup(executor: str) -> None:
+    """run_cleanup cannot pin its search_path (it commits): a type of the caller's pg_temp (looked up
+    before pg_catalog) or an operator of the caller's ran inside it, where the steps took that code
+    for run_cleanup itself (it sealed an item's status and error of its choosing). Its types are
+    qualified, and a caller path with an operator of a role the owner does not trust is refused."""
+    soft_deleted_places(2)
+    with session_of(executor) as conn:
+        conn.execute(
+            "CREATE FUNCTION pg_temp.boom(anyelement) RETURNS boolean LANGUAGE plpgsql AS"
+            " $f$ BEGIN RAISE EXCEPTION 'caller code ran inside run_cleanup'; END $f$"
+        )
+        for name in ("jsonb", "text", "timestamptz", "regclass"):
+            conn.execute(f"CREATE DOMAIN pg_temp.{name} AS pg_catalog.{name} CHECK (pg_temp.boom(VALUE))")
+        assert run_as(conn, dry_run=True).status == "succeeded"
+        runs = RetentionRun.objects.count()
+        plant_overloads(conn, executor, PLANTED)
+        conn.execute(sql.SQL("SET search_path = {}, public").format(sql.Identifier(PLANTED)))
+        refused(
+            conn,
+            "CALL retention.run_cleanup()",
+            rf"resolves its operators through the search_path of its caller, where operator {PLANTED}\.\|\|",
+        )
+        assert RetentionRun.objects.count() == runs
+    assert Place.objects.count() == 2
