@@ -19,7 +19,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.sites import all_sites
 from django.core.exceptions import PermissionDenied
-from django.db import connections, router, transaction
+from django.db import DatabaseError, connections, router, transaction
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -401,9 +401,14 @@ class RetentionRunAdmin(ReadOnlyAdmin):
                 "rows": f"{sum(sum(i.cascaded.values()) for i in items):,}",
             }
             return TemplateResponse(request, "admin/django_pg_retention/request_confirmation.html", context)
-        queued = RetentionRequest.objects.create(
-            requested_by=request.user.get_username(), model_path=model, days=form.cleaned_data["days"]
-        )
+        try:
+            with transaction.atomic(using=router.db_for_write(RetentionRequest)):
+                queued = RetentionRequest.objects.create(
+                    requested_by=request.user.get_username(), model_path=model, days=form.cleaned_data["days"]
+                )
+        except DatabaseError as exc:  # the database's own refusal (a days shorter than a policy, ...)
+            messages.error(request, f"Not queued: {str(exc).splitlines()[0]}")
+            return HttpResponseRedirect(reverse("admin:django_pg_retention_preview"))
         from django_pg_retention.schedule import scheduler
 
         reason = scheduler().unavailable_reason()

@@ -208,6 +208,32 @@ def test_failed_and_large_runs_raise_one_alert_each_mailed_once(settings: Any) -
     assert len(mail.outbox) == 2 and "0 alert(s) sent" in out.getvalue()
 
 
+def test_a_request_shorter_than_a_policy_through_an_application_role_is_refused_with_the_reason() -> None:
+    """Where Django connects as an application role (not the owner that migrated), the database
+    queues no request that would shorten retention (only the owner's may): the admin says why."""
+    sync()
+    client, _ = user_client(staff=True, superuser=True)
+    role = "retention_admin_app"
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE ROLE {role} NOLOGIN")
+        cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+        cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
+        cursor.execute(f"SET ROLE {role}")
+    try:
+        url = reverse("admin:django_pg_retention_request")
+        response = client.post(url, {"model": "rules.Place", "days": "1", "confirmed": "yes"}, follow=True)
+        longer = client.post(url, {"model": "rules.Place", "days": "400", "confirmed": "yes"})
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET ROLE")
+            cursor.execute(f"DROP OWNED BY {role}")
+            cursor.execute(f"DROP ROLE {role}")
+    page = response.content.decode()
+    assert "Not queued: a request with days 1 is shorter than the policy of rules.Place (30 days)" in page
+    assert longer.status_code == 302
+    assert list(RetentionRequest.objects.values_list("days", flat=True)) == [400]
+
+
 def test_daily_view_and_report_command() -> None:
     soft_deleted_places(3)
     call_cleanup()
