@@ -156,11 +156,13 @@ def status_as_dict(using: str) -> dict[str, Any]:
             "replica_lag": replica_lag_of_last_run(using),
         }
     jobs, runs = jobs_of.status()
-    audit = _runs_by_backend(using, [r for r in runs if r.job == "cleanup"])
+    audit = _runs_by_backend(using, [r for r in runs if r.job == "cleanup"], "pg_cron")
+    # A requests job runs each admin request as run_cleanup(triggered_by => 'admin'): its latest one.
+    audit.update(_runs_by_backend(using, [r for r in runs if r.job == "requests"], "admin"))
     drained = _requests_started(using, [r for r in runs if r.job == "requests"])
     run_rows: list[dict[str, Any]] = []
     for r in runs:
-        run = audit.get((r.job_pid, r.start_time)) if r.job == "cleanup" else None
+        run = audit.get((r.job_pid, r.start_time)) if r.job in ("cleanup", "requests") else None
         run_rows.append(
             {
                 "job": r.job,
@@ -273,8 +275,8 @@ def _within(r: Any, started: Any) -> bool:
     return r.end_time is None or started <= r.end_time
 
 
-def _runs_by_backend(using: str, runs: list[Any]) -> dict[tuple[Any, Any], RetentionRun]:
-    """The retention_run each pg_cron run of the cleanup job recorded: same backend pid, and
+def _runs_by_backend(using: str, runs: list[Any], triggered_by: str) -> dict[tuple[Any, Any], RetentionRun]:
+    """The retention_run each pg_cron run of a job recorded (the latest, for the requests job): same backend pid, and
     started while pg_cron's run was open. pg_cron stamps start_time after sending the query, so the
     procedure's own clock can be slightly earlier: allow a minute's slack (a pid is not reused that fast).
     """
@@ -284,7 +286,7 @@ def _runs_by_backend(using: str, runs: list[Any]) -> dict[tuple[Any, Any], Reten
         if r.job_pid is None or r.start_time is None:
             continue
         window = RetentionRun.objects.using(using).filter(
-            backend_pid=r.job_pid, triggered_by="pg_cron", started_at__gte=r.start_time - slack
+            backend_pid=r.job_pid, triggered_by=triggered_by, started_at__gte=r.start_time - slack
         )
         if r.end_time is not None:
             window = window.filter(started_at__lte=r.end_time)

@@ -174,7 +174,14 @@ def test_status_leaves_out_ticks_of_the_requests_job_that_drained_nothing(cron_d
     ticks = [
         cron_db.execute(insert, [jobs["requests"][0], f"{s} seconds", f"{s} seconds"]).fetchone()[0] for s in (20, 15)
     ]
-    worked = cron_db.execute(insert, [jobs["requests"][0], "10 seconds", "5 seconds"]).fetchone()[0]
+    # The tick that drained a request ran it as run_cleanup(triggered_by => 'admin') in its backend.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT retention.start_run(false, NULL, NULL, 'admin', 'skipped'), pg_backend_pid()")
+        admin_run, pid = cursor.fetchone()  # type: ignore[misc]
+    worked = cron_db.execute(
+        insert.replace("username,", "username, job_pid,").replace("current_user,", f"current_user, {int(pid)},"),
+        [jobs["requests"][0], "10 seconds", "-5 seconds"],
+    ).fetchone()[0]
     try:
         RetentionRequest.objects.create(
             requested_by="ops", status="done", started_at=timezone.now() - timedelta(seconds=8)
@@ -187,6 +194,12 @@ def test_status_leaves_out_ticks_of_the_requests_job_that_drained_nothing(cron_d
         }
         noop = {ours[r["start_time"]]: r["noop"] for r in status_as_dict("default")["runs"] if r["start_time"] in ours}
         assert noop == {ticks[0]: True, ticks[1]: True, worked: False}  # real ticks of the job are left aside
+        linked = {
+            ours[r["start_time"]]: r["retention_run"]
+            for r in status_as_dict("default")["runs"]
+            if r["start_time"] in ours
+        }
+        assert linked == {ticks[0]: None, ticks[1]: None, worked: admin_run}  # the run that tick recorded
         table = io.StringIO()
         call_command("retention", "status", stdout=table)
         left_out = re.search(
