@@ -1911,6 +1911,36 @@ $$;
 COMMENT ON PROCEDURE retention.drain_requests() IS 'Runs the real runs requested in the admin, oldest first';
 REVOKE ALL ON PROCEDURE retention.drain_requests() FROM PUBLIC;
 
+-- start_run: retention.requested_by is who the session says it acts for (the admin's user). A
+-- session of another role than the owner's sets it as it likes: its claim is recorded as its own.
+CREATE OR REPLACE FUNCTION retention.start_run(dry_run boolean, model text, days integer, triggered_by text,
+                                               status text DEFAULT 'running', error text DEFAULT '')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  run bigint;
+  requested_by text := coalesce(current_setting('retention.requested_by', true), '');
+BEGIN
+  IF requested_by <> '' AND NOT pg_has_role(session_user, current_user, 'MEMBER') THEN
+    requested_by := format('%s (said role %s)', requested_by, session_user);
+  END IF;
+  INSERT INTO retention_run (started_at, finished_at, status, triggered_by, dry_run, model_filter, days_override,
+                             rows_deleted, error, backend_pid, requested_by)
+  VALUES (clock_timestamp(), CASE WHEN status <> 'running' THEN clock_timestamp() END, status, triggered_by,
+          dry_run, coalesce(model, ''), days, 0, error, pg_backend_pid(), left(requested_by, 150))
+  RETURNING id INTO run;
+  IF status <> 'running' THEN
+    PERFORM retention.seal_run(run);
+  ELSE
+    RAISE LOG 'django-pg-retention: run % started (dry_run=%, model=%, triggered_by=%)', run, dry_run, model, triggered_by;
+  END IF;
+  RETURN run;
+END
+$$;
+COMMENT ON FUNCTION retention.start_run(boolean, text, integer, text, text, text) IS
+  'Records the start of a run (or a run that ended at once, such as a skipped one)';
+REVOKE ALL ON FUNCTION retention.start_run(boolean, text, integer, text, text, text) FROM PUBLIC;
+
 -- run_cleanup cannot be SECURITY DEFINER nor pin its search_path (it commits), so its own names
 -- resolve through the caller's path: its variables' types are qualified above (a type is looked up
 -- in the caller's pg_temp before pg_catalog), and a path where a role that the owner does not trust

@@ -901,3 +901,17 @@ def test_code_the_executor_puts_on_its_path_does_not_run_inside_run_cleanup(exec
         )
         assert RetentionRun.objects.count() == runs
     assert Place.objects.count() == 2
+
+
+def test_who_a_session_of_the_executor_says_it_acts_for_is_recorded_as_its_claim(executor: str) -> None:
+    """retention.requested_by names the admin user a run was asked by; a session other than the
+    owner's sets it as it likes, so the run records whose claim it is."""
+    with session_of(executor) as conn:
+        conn.execute("SET retention.requested_by = 'alice'")
+        run = run_as(conn, dry_run=True)
+    assert run.requested_by == f"alice (said role {executor})"
+    with connection.cursor() as cursor:  # the owner's session: as given
+        cursor.execute("SET retention.requested_by = 'alice'")
+        cursor.execute("CALL retention.run_cleanup(dry_run => true)")
+        cursor.execute("RESET retention.requested_by")
+    assert RetentionRun.objects.order_by("-id").first().requested_by == "alice"  # type: ignore[union-attr]
