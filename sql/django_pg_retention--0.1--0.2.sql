@@ -523,6 +523,26 @@ BEGIN
                                   'starts or goes on', planted, current_user),
       HINT = 'Drop it (or have role ' || current_user || ' own it), and REVOKE CREATE ON SCHEMA ... FROM PUBLIC.';
   END IF;
+  -- A trigger on a table there whose function another role owns (one granted TRIGGER, as GRANT ALL
+  -- does) runs that function with the rights of whoever deletes: the steps, as the owner.
+  SELECT pg_catalog.format('trigger %I on %s runs %s, owned by role %I', t.tgname, t.tgrelid::pg_catalog.regclass,
+                           f.oid::pg_catalog.regprocedure, pg_catalog.pg_get_userbyid(f.proowner)) INTO planted
+    FROM pg_catalog.pg_trigger t
+    JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid
+    JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=) t.tgfoid
+   WHERE c.relnamespace OPERATOR(pg_catalog.=) ANY (schemas) AND NOT f.prosecdef
+     AND t.tgenabled OPERATOR(pg_catalog.<>) 'D'
+     AND NOT pg_catalog.pg_has_role(f.proowner, current_user, 'MEMBER'::text)
+     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                      WHERE r.oid OPERATOR(pg_catalog.=) f.proowner AND (r.rolsuper OR r.rolcreaterole))
+   ORDER BY 1 LIMIT 1;
+  IF planted IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = pg_catalog.format('retention: %s: a purge would run it with the rights of role %I, so no run starts '
+                                  'or goes on', planted, current_user),
+      HINT = 'Drop the trigger (or have role ' || current_user || ' own its function), and grant the application''s '
+             'role SELECT, INSERT, UPDATE, DELETE on its tables, not TRIGGER (GRANT ALL gives it).';
+  END IF;
 END
 $$;
 COMMENT ON FUNCTION retention.refuse_planting_sessions() IS

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 from conftest import server_dsn
-from django.db import connection
+from django.db import DatabaseError, connection
 from psycopg import sql
 from purge_helpers import (
     build_rules_data,
@@ -915,3 +915,42 @@ def test_who_a_session_of_the_executor_says_it_acts_for_is_recorded_as_its_claim
         cursor.execute("CALL retention.run_cleanup(dry_run => true)")
         cursor.execute("RESET retention.requested_by")
     assert RetentionRun.objects.order_by("-id").first().requested_by == "alice"  # type: ignore[union-attr]
+
+
+def test_a_trigger_of_another_role_on_a_table_the_purge_deletes_from_stops_every_run(app_role: str) -> None:
+    """A role granted TRIGGER on the app's tables (GRANT ALL gives it) could put a trigger on a table
+    the purge deletes from: its function would run with the rights of the role deleting, the owner
+    inside the definer steps. While such a trigger is there no run starts, the owner's neither."""
+    soft_deleted_places(2)
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE SCHEMA retention_sec_app_own AUTHORIZATION {q(app_role)}")
+        cursor.execute(f"GRANT TRIGGER ON rules_place TO {q(app_role)}")
+    before = rights_of(app_role)
+    try:
+        with session_of(app_role) as conn:
+            conn.execute(
+                "CREATE FUNCTION retention_sec_app_own.pwn() RETURNS trigger LANGUAGE plpgsql AS"
+                f" $f$ BEGIN {escalation(app_role)} RETURN NULL; END $f$"
+            )
+            conn.execute(
+                "CREATE TRIGGER pwn AFTER DELETE ON rules_place FOR EACH STATEMENT"
+                " EXECUTE FUNCTION retention_sec_app_own.pwn()"
+            )
+        runs = RetentionRun.objects.count()
+        with (
+            connection.cursor() as cursor,
+            pytest.raises(
+                DatabaseError,
+                match=r"trigger pwn on public.rules_place runs retention_sec_app_own.pwn\(\), owned by role",
+            ),
+        ):
+            cursor.execute("CALL retention.run_cleanup()")
+        assert RetentionRun.objects.count() == runs and Place.objects.count() == 2
+        assert rights_of(app_role) == before
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER pwn ON rules_place")
+        assert purge_once().rows_deleted == 2
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP SCHEMA retention_sec_app_own CASCADE")
+            cursor.execute(f"REVOKE TRIGGER ON rules_place FROM {q(app_role)}")
