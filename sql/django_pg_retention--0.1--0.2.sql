@@ -687,6 +687,9 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
       MESSAGE = format('retention.begin_run: preview_wait must be between 0 and 1 minute, not %s', preview_wait);
   END IF;
+  -- A row another role keeps locked (it may, with UPDATE rights on the run table) fails the start
+  -- after lock_timeout_ms, instead of holding every later run back unrecorded.
+  PERFORM set_config('lock_timeout', (retention.config()).lock_timeout_ms || 'ms', true);
   IF NOT retention.take_lock('run_cleanup', 'try') THEN
     PERFORM retention.start_run(dry_run, model, days, triggered_by, 'skipped', 'another run_cleanup is starting');
     RETURN NULL;
@@ -1118,10 +1121,10 @@ DECLARE
   by_pk boolean;  seen bigint;  -- a backlog in primary-key order, and the rows its batches took
   part pg_catalog.regclass;  -- an expired partition (drop_partition)
 BEGIN
-  -- Its types are qualified (a caller's pg_temp comes first for type names) and its operators are
-  -- the caller's path's: refused where a role the owner does not trust has one (the steps would
-  -- take that code for run_cleanup's own).
-  PERFORM retention.refuse_caller_operators(pg_catalog.current_schemas(false));
+  -- Not SECURITY DEFINER and no pinned search_path (it commits), so it resolves names through its
+  -- caller's path: its types and operators are written with their schema (a type is looked up in the
+  -- caller's pg_temp before pg_catalog; an operator of the caller's, planted even after the run
+  -- began, ran inside it, where the steps took that code for run_cleanup's own), functions too.
   -- Bad numbers are refused before anything is locked or written (no run row, no 'running' left).
   PERFORM retention.check_run_arguments(days, batch_size);
 
@@ -1146,47 +1149,47 @@ BEGIN
 
   min_size := cfg.min_batch_size;
   max_size := cfg.max_batch_size;
-  deadline := pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => cfg.max_execution_time);
+  deadline := pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => cfg.max_execution_time);
   pending := ARRAY(SELECT p FROM @app_schema@.retention_policy p
-                   WHERE p.is_active AND (model IS NULL OR p.model_path = model)
+                   WHERE p.is_active AND (model IS NULL OR p.model_path OPERATOR(pg_catalog.=) model)
                    ORDER BY p.position, p.model_path);
-  IF model IS NOT NULL AND pg_catalog.cardinality(pending) = 0 THEN
+  IF model IS NOT NULL AND pg_catalog.cardinality(pending) OPERATOR(pg_catalog.=) 0 THEN
     run_error := pg_catalog.format('no active retention policy for model %L (expected app_label.ModelName of a soft-deletable model)', model);
   END IF;
   COMMIT;
 
-  WHILE pg_catalog.cardinality(pending) > 0 LOOP
+  WHILE pg_catalog.cardinality(pending) OPERATOR(pg_catalog.>) 0 LOOP
     retry := '{}'; waiting := '{}';
     FOREACH pol IN ARRAY pending LOOP
       EXIT WHEN timed_out OR yielded;
-      IF item_ids ? pol.model_path THEN
-        item := retention.begin_pass((item_ids->>pol.model_path)::bigint);
+      IF item_ids OPERATOR(pg_catalog.?) pol.model_path THEN
+        item := retention.begin_pass((item_ids OPERATOR(pg_catalog.->>) pol.model_path)::bigint);
         cascaded_before := item.cascaded;
       ELSE
         item := retention.start_item(run_id, pol.model_path, force);
         cascaded_before := '{}';
-        item_ids := item_ids || pg_catalog.jsonb_build_object(pol.model_path, item.id);
+        item_ids := item_ids OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(pol.model_path, item.id);
         -- A table range-partitioned on the policy's column: whole partitions past the cutoff are
         -- dropped first, one transaction each (issue 26); a dry run counts them in batches.
-        IF NOT dry_run AND item.status = 'running' THEN
+        IF NOT dry_run AND item.status OPERATOR(pg_catalog.=) 'running' THEN
           COMMIT;
           FOREACH part IN ARRAY retention.expired_partitions(item.id) LOOP
-            EXIT WHEN pg_catalog.clock_timestamp() >= deadline;
+            EXIT WHEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>=) deadline;
             PERFORM retention.drop_partition(item.id, part);
             COMMIT;
           END LOOP;
           -- The batches then take what is left in keyset order (a drop counts as a batch): the
           -- primary-key order of a backlog would read the whole rest of the table.
-          SELECT * INTO item FROM @app_schema@.retention_run_item i WHERE i.id = item.id;
+          SELECT * INTO item FROM @app_schema@.retention_run_item i WHERE i.id OPERATOR(pg_catalog.=) item.id;
         END IF;
       END IF;
       COMMIT;
       -- An explicit batch_size is kept as given; otherwise batches adapt to take about target_batch_ms.
       size := coalesce(batch_size, least(greatest(cfg.batch_size, min_size), max_size));
       after_at := NULL; after_pk := NULL; seen := 0;
-      by_pk := item.batches = 0 AND retention.batches_in_pk_order(item.eligible, pol.db_table);
-      WHILE item.status = 'running' LOOP
-        IF pg_catalog.clock_timestamp() >= deadline THEN
+      by_pk := item.batches OPERATOR(pg_catalog.=) 0 AND retention.batches_in_pk_order(item.eligible, pol.db_table);
+      WHILE item.status OPERATOR(pg_catalog.=) 'running' LOOP
+        IF pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>=) deadline THEN
           timed_out := true;
           item.status := 'timed_out';
           EXIT;
@@ -1206,31 +1209,31 @@ BEGIN
         SELECT b.status, b.error, b.last_at, b.last_pk, b.taken, b.batch_ms
           INTO item.status, item.error, after_at, after_pk, taken, batch_ms
           FROM retention.purge_batch(item.id, after_at, after_pk, size, by_pk) b;
-        EXIT WHEN item.status <> 'running';
-        seen := seen + taken;
-        IF by_pk AND seen >= item.eligible THEN item.status := 'succeeded'; END IF;  -- no tail to scan
+        EXIT WHEN item.status OPERATOR(pg_catalog.<>) 'running';
+        seen := seen OPERATOR(pg_catalog.+) taken;
+        IF by_pk AND seen OPERATOR(pg_catalog.>=) item.eligible THEN item.status := 'succeeded'; END IF;  -- no tail to scan
         IF batch_size IS NULL THEN
           size := retention.next_batch_size(size, batch_ms, cfg.target_batch_ms, min_size, max_size);
         END IF;
         COMMIT;
-        IF cfg.batch_pause_ms > 0 THEN
-          PERFORM pg_catalog.pg_sleep(cfg.batch_pause_ms / 1000.0);  -- between transactions
+        IF cfg.batch_pause_ms OPERATOR(pg_catalog.>) 0 THEN
+          PERFORM pg_catalog.pg_sleep(cfg.batch_pause_ms OPERATOR(pg_catalog./) 1000.0);  -- between transactions
         END IF;
       END LOOP;
 
-      waiting := retention.pass_waiting(waiting, item.id, cascaded_before, item.status = 'succeeded');
-      IF waiting ? pol.model_path THEN
-        retry := retry || pol;  -- the item stays open for another pass
+      waiting := retention.pass_waiting(waiting, item.id, cascaded_before, item.status OPERATOR(pg_catalog.=) 'succeeded');
+      IF waiting OPERATOR(pg_catalog.?) pol.model_path THEN
+        retry := retry OPERATOR(pg_catalog.||) pol;  -- the item stays open for another pass
       ELSE
         PERFORM retention.finish_item(item.id, item.status, item.error);
-        IF item.status = 'failed' THEN
+        IF item.status OPERATOR(pg_catalog.=) 'failed' THEN
           RAISE LOG 'django-pg-retention: run % model % failed: %', run_id, pol.model_path, item.error;
         END IF;
       END IF;
       COMMIT;
     END LOOP;
     pending := ARRAY(SELECT p FROM pg_catalog.unnest(retry) p
-                      WHERE (waiting->p.model_path->>'freed')::boolean AND NOT timed_out AND NOT yielded);
+                      WHERE ((waiting OPERATOR(pg_catalog.->) p.model_path) OPERATOR(pg_catalog.->>) 'freed')::boolean AND NOT timed_out AND NOT yielded);
   END LOOP;
 
   PERFORM retention.finish_run(run_id, timed_out, cfg.max_execution_time, run_error, yielded);
@@ -1259,7 +1262,7 @@ BEGIN
                  ' retention.config(), retention.wait_for_replicas(bigint, timestamptz),'
                  ' retention.check_run_arguments(bigint, bigint), retention.max_days(),'
                  ' retention.expired_partitions(bigint), retention.drop_partition(bigint, regclass),'
-                 ' retention.pass_waiting(jsonb, bigint, jsonb, boolean), retention.refuse_caller_operators(name[]) TO %s',
+                 ' retention.pass_waiting(jsonb, bigint, jsonb, boolean) TO %s',
                  executor);
   EXECUTE format('GRANT SELECT ON retention_config, retention_policy, retention_run, retention_run_item TO %s', executor);
 END
@@ -1731,7 +1734,9 @@ REVOKE ALL ON FUNCTION retention.item_digests(bigint) FROM PUBLIC;
 -- owner's code only (the definer steps, housekeeping), whatever table rights a role was granted:
 -- the application role could rewrite a running item's cutoff or a preview's dry_run and cover it
 -- up before the seal, delete the proof's keys before they were digested, or append a run it sealed
--- itself. Alerts and outbox rows are raised by the database: others may mark them done, not add one.
+-- itself. The config is RETENTION_CLEANUP_CONFIG as sync wrote it (a batch_pause_ms of 24 days,
+-- written by another role, stalled every run unrecorded). Alerts and outbox rows are raised by the
+-- database: others may mark them done, not add one.
 CREATE OR REPLACE FUNCTION retention.refuse_foreign_writes() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1760,6 +1765,7 @@ BEGIN
                                        ('retention_run_item', 'INSERT OR UPDATE OR DELETE'),
                                        ('retention_deleted_keys', 'INSERT OR UPDATE OR DELETE OR TRUNCATE'),
                                        ('retention_audit_prune', 'INSERT OR UPDATE OR DELETE'),
+                                       ('retention_config', 'INSERT OR UPDATE OR DELETE'),
                                        ('retention_alert', 'INSERT'),
                                        ('retention_outbox', 'INSERT')) AS g(tbl, ops) LOOP
     EXECUTE format('CREATE OR REPLACE TRIGGER retention_owner_writes BEFORE %s ON %I'
@@ -1812,6 +1818,68 @@ REVOKE ALL ON FUNCTION retention.guard_policy_row() FROM PUBLIC;
 CREATE OR REPLACE TRIGGER retention_policy_guard BEFORE INSERT OR UPDATE OR DELETE ON retention_policy
   FOR EACH ROW EXECUTE FUNCTION retention.guard_policy_row();
 
+-- Outbox rows and alerts are worked off by other roles (retention_drain, retention_notify through
+-- Django's connection): such a role may mark one done (the first argument, a timestamp set once)
+-- and change the columns named after it, nothing else, and may not delete one. An outbox row
+-- rewritten to name another model's live file, or drained again, had the drain delete that file.
+CREATE OR REPLACE FUNCTION retention.guard_marked_row() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  changed text;
+BEGIN
+  IF pg_has_role(current_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'MEMBER') THEN
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+  END IF;
+  IF TG_OP = 'DELETE' THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('%I rows are removed by housekeeping: DELETE is refused to role %I', TG_TABLE_NAME, current_user);
+  END IF;
+  SELECT string_agg(n.key, ', ' ORDER BY n.key) INTO changed
+    FROM jsonb_each(to_jsonb(NEW)) n JOIN jsonb_each(to_jsonb(OLD)) o ON o.key = n.key
+   WHERE n.value IS DISTINCT FROM o.value AND n.key <> ALL (TG_ARGV);
+  IF changed IS NULL AND (to_jsonb(OLD)->>TG_ARGV[0] IS NULL
+                          OR to_jsonb(NEW)->>TG_ARGV[0] IS NOT DISTINCT FROM to_jsonb(OLD)->>TG_ARGV[0]) THEN
+    RETURN NEW;
+  END IF;
+  RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+    MESSAGE = format('role %I may set %s of a %I row once and change %s, not %s', current_user, TG_ARGV[0],
+                     TG_TABLE_NAME, array_to_string(TG_ARGV[1:], ', '),
+                     coalesce(changed, TG_ARGV[0] || ' once set'));
+END
+$$;
+COMMENT ON FUNCTION retention.guard_marked_row() IS
+  'Row trigger: another role than the owner marks an outbox row or alert done once (and its attempts), nothing else';
+REVOKE ALL ON FUNCTION retention.guard_marked_row() FROM PUBLIC;
+CREATE OR REPLACE TRIGGER retention_marked_guard BEFORE UPDATE OR DELETE ON retention_outbox
+  FOR EACH ROW EXECUTE FUNCTION retention.guard_marked_row('done_at', 'attempts', 'last_error');
+CREATE OR REPLACE TRIGGER retention_marked_guard BEFORE UPDATE OR DELETE ON retention_alert
+  FOR EACH ROW EXECUTE FUNCTION retention.guard_marked_row('sent_at');
+
+-- A policy history row says who changed a policy and when, as the database saw it: a role other than
+-- the owner writes one only through record_policy_change (a trigger of retention_policy, so from
+-- depth 2 on), with its own role and the time of the change, whatever it would say instead.
+CREATE OR REPLACE FUNCTION retention.guard_history_row() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF pg_has_role(current_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'MEMBER') THEN
+    RETURN NEW;
+  END IF;
+  IF pg_trigger_depth() < 2 THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('retention_policy_history rows are written by the database when a policy changes: an INSERT '
+                       'is refused to role %I', current_user);
+  END IF;
+  NEW.changed_by := current_user;
+  NEW.changed_at := clock_timestamp();
+  RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION retention.guard_history_row() IS
+  'Row trigger: another role than the owner writes policy history only through a policy change, as itself and now';
+REVOKE ALL ON FUNCTION retention.guard_history_row() FROM PUBLIC;
+CREATE OR REPLACE TRIGGER retention_history_guard BEFORE INSERT ON retention_policy_history
+  FOR EACH ROW EXECUTE FUNCTION retention.guard_history_row();
+
 -- The owner's pg_cron job runs every pending request (drain_requests), in the owner's session, which
 -- may shorten retention: a request is added pending and untouched, and one that would shorten a
 -- policy only by the owner. Before, the application role's INSERT of days => 1 made the owner's
@@ -1836,8 +1904,9 @@ BEGIN
                        current_user);
   END IF;
   IF NEW.days IS NOT NULL THEN
+    -- Active or not: a policy switched off for the INSERT and on again would have let it through.
     SELECT * INTO pol FROM retention_policy p
-     WHERE p.is_active AND (NEW.model_path = '' OR p.model_path = NEW.model_path) AND p.retention_days > NEW.days
+     WHERE (NEW.model_path = '' OR p.model_path = NEW.model_path) AND p.retention_days > NEW.days
      ORDER BY p.position, p.model_path LIMIT 1;
     IF FOUND THEN
       RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
@@ -1961,36 +2030,6 @@ COMMENT ON FUNCTION retention.start_run(boolean, text, integer, text, text, text
   'Records the start of a run (or a run that ended at once, such as a skipped one)';
 REVOKE ALL ON FUNCTION retention.start_run(boolean, text, integer, text, text, text) FROM PUBLIC;
 
--- run_cleanup cannot be SECURITY DEFINER nor pin its search_path (it commits), so its own names
--- resolve through the caller's path: its variables' types are qualified above (a type is looked up
--- in the caller's pg_temp before pg_catalog), and a path where a role that the owner does not trust
--- has an operator is refused before anything runs (an operator of the caller's, in a schema listed
--- before pg_catalog, ran inside run_cleanup, where the steps took it for run_cleanup itself).
-CREATE OR REPLACE FUNCTION retention.refuse_caller_operators(path name[]) RETURNS void
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  owner_oid oid := (SELECT n.nspowner FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) 'retention');
-  planted text;
-BEGIN
-  SELECT pg_catalog.format('operator %s (owned by role %I)', o.oid::pg_catalog.regoperator,
-                           pg_catalog.pg_get_userbyid(o.oprowner)) INTO planted
-    FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) o.oprnamespace
-   WHERE n.nspname OPERATOR(pg_catalog.=) ANY (path) AND n.nspname OPERATOR(pg_catalog.<>) 'pg_catalog'
-     AND NOT pg_catalog.pg_has_role(o.oprowner, owner_oid, 'MEMBER')
-     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
-                      WHERE r.oid OPERATOR(pg_catalog.=) o.oprowner AND (r.rolsuper OR r.rolcreaterole))
-   ORDER BY 1 LIMIT 1;
-  IF planted IS NOT NULL THEN
-    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
-      MESSAGE = pg_catalog.format('retention.run_cleanup resolves its operators through the search_path of its caller, '
-                                  'where %s is: it would run inside the procedure, so no run starts', planted),
-      HINT = 'Drop it, or leave its schema out of this session''s search_path (SET search_path = pg_catalog, ...).';
-  END IF;
-END
-$$;
-COMMENT ON FUNCTION retention.refuse_caller_operators(name[]) IS
-  'Refuses run_cleanup a caller search_path with an operator of a role the owner does not trust';
-REVOKE ALL ON FUNCTION retention.refuse_caller_operators(name[]) FROM PUBLIC;
 
 -- Every function of the schema resolves names in pg_catalog first, then the app's schema (as in 0.1).
 DO $$

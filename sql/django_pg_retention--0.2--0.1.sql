@@ -48,7 +48,7 @@ DROP TABLE IF EXISTS retention.record_seal;
 DROP FUNCTION IF EXISTS retention.refuse_direct_step_call();
 DROP PROCEDURE IF EXISTS retention.run_cleanup(boolean, text, bigint, bigint, text, boolean);
 
--- The review of 0.2: write guards, the policy and request guards, the caller's operators, and the
+-- The review of 0.2: write guards, the policy and request guards, and the
 -- locks table (0.1's file brings back backend_is_running, real_run_waiting and drain_requests as
 -- they were, with advisory locks).
 DO $$
@@ -56,7 +56,7 @@ DECLARE
   guarded text;
 BEGIN
   FOREACH guarded IN ARRAY ARRAY['retention_run', 'retention_run_item', 'retention_deleted_keys', 'retention_audit_prune',
-                                 'retention_alert', 'retention_outbox'] LOOP
+                                 'retention_config', 'retention_alert', 'retention_outbox'] LOOP
     EXECUTE format('DROP TRIGGER IF EXISTS retention_owner_writes ON %I', guarded);
   END LOOP;
 END
@@ -66,8 +66,12 @@ DROP FUNCTION IF EXISTS retention.refuse_foreign_writes();
 DROP TRIGGER IF EXISTS retention_policy_guard ON retention_policy;
 DROP FUNCTION IF EXISTS retention.guard_policy_row();
 DROP TRIGGER IF EXISTS retention_request_guard ON retention_request;
+DROP TRIGGER IF EXISTS retention_history_guard ON retention_policy_history;
+DROP TRIGGER IF EXISTS retention_marked_guard ON retention_outbox;
+DROP TRIGGER IF EXISTS retention_marked_guard ON retention_alert;
+DROP FUNCTION IF EXISTS retention.guard_marked_row();
+DROP FUNCTION IF EXISTS retention.guard_history_row();
 DROP FUNCTION IF EXISTS retention.guard_request_row();
-DROP FUNCTION IF EXISTS retention.refuse_caller_operators(name[]);
 DROP FUNCTION IF EXISTS retention.take_lock(text, text);
 DROP TABLE IF EXISTS retention.locks;
 

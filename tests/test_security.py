@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import random
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from django.db import DatabaseError, connection
 from psycopg import sql
 from purge_helpers import (
     build_rules_data,
+    call_cleanup,
     expected_after_django_purge,
     purge_once,
     reset_rules_data,
@@ -168,13 +170,13 @@ OVERLOADS = [
 ]
 
 
-def plant_overloads(conn: psycopg.Connection[Any], role: str, schema: str, operators: bool = True) -> None:
+def plant_overloads(conn: psycopg.Connection[Any], role: str, schema: str) -> None:
     for _, signature, result in OVERLOADS:
         conn.execute(
             f"CREATE FUNCTION {q(schema)}.{signature} LANGUAGE plpgsql AS"
             f" $f$ BEGIN {escalation(role)} RETURN {result}; END $f$"
         )
-    for left, fn in (("integer", "concat_int_text"), ("bigint", "concat_bigint_text")) if operators else ():
+    for left, fn in (("integer", "concat_int_text"), ("bigint", "concat_bigint_text")):
         conn.execute(f"CREATE OPERATOR {q(schema)}.|| (LEFTARG = {left}, RIGHTARG = text, FUNCTION = {q(schema)}.{fn})")
 
 
@@ -199,9 +201,7 @@ def test_the_executor_cannot_become_the_owner_through_caller_objects(executor: s
     assert before["attributes"] == (False, False, False, False, False, True)
     with session_of(executor) as conn:
         plant_temp_tables(conn, executor, APP_TABLES + rules_tables())
-        # Functions only: run_cleanup resolves its own operators through the caller's path, and a
-        # path with the caller's operators is refused (test_operators_of_the_caller_are_refused_...).
-        plant_overloads(conn, executor, PLANTED, operators=False)
+        plant_overloads(conn, executor, PLANTED)
         conn.execute(sql.SQL("SET search_path = {}, public").format(sql.Identifier(PLANTED)))
         preview = run_as(conn, dry_run=True, triggered_by="sec-dry")
         real = run_as(conn, triggered_by="sec-real")
@@ -233,15 +233,11 @@ def test_overloads_planted_in_the_app_schema_are_refused_before_a_run(executor: 
     runs = RetentionRun.objects.count()
     with session_of(executor) as conn:
         plant_overloads(conn, executor, "public")
-        # Its own path without public: the definer steps' path is what is checked here (a caller
-        # path with its operators is refused by run_cleanup itself, before any step).
-        conn.execute("SET search_path = pg_catalog")
         for dry_run in (True, False):
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="may CREATE in schema public"):
                 conn.execute("CALL retention.run_cleanup(dry_run => %s)", [dry_run])
         # The owner's own runs (pg_cron's) would call them with its rights: refused while they exist.
         with psycopg.connect(server_dsn(connection.settings_dict["NAME"]), autocommit=True) as owner:
-            owner.execute("SET search_path = pg_catalog")
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"shadows a pg_catalog name"):
                 owner.execute("CALL retention.run_cleanup(dry_run => true)")
         # Revoking CREATE is not enough for the owner while the look-alikes are there.
@@ -816,6 +812,10 @@ def test_a_request_shorter_than_a_policy_is_the_owners_alone(app_role: str) -> N
     with session_of(app_role) as conn:
         refused(conn, insert, shorter, ["rules.Place", 1, "pending"])
         refused(conn, insert, shorter, ["", 1, "pending"])  # every model
+        conn.execute("BEGIN")  # the policy switched off around the INSERT
+        conn.execute("UPDATE retention_policy SET is_active = false WHERE model_path = 'rules.Place'")
+        refused(conn, insert, shorter, ["rules.Place", 1, "pending"])
+        conn.execute("ROLLBACK")
         refused(conn, insert, "a new retention_request is pending", ["rules.Place", None, "running"])
         kept = conn.execute(insert, ["rules.Place", None, "pending"]).fetchone()[0]  # type: ignore[index]
         conn.execute(insert, ["rules.Place", 400, "pending"])
@@ -879,28 +879,40 @@ def test_a_run_in_a_session_whose_state_the_owner_cannot_see_counts_as_running(p
 
 def test_code_the_executor_puts_on_its_path_does_not_run_inside_run_cleanup(executor: str) -> None:
     """run_cleanup cannot pin its search_path (it commits): a type of the caller's pg_temp (looked up
-    before pg_catalog) or an operator of the caller's ran inside it, where the steps took that code
-    for run_cleanup itself (it sealed an item's status and error of its choosing). Its types are
-    qualified, and a caller path with an operator of a role the owner does not trust is refused."""
+    before pg_catalog) or an operator of the caller's first on its path ran inside it, where the steps
+    took that code for run_cleanup itself (it sealed an item's status and error of its choosing).
+    Every type and operator it names is qualified: neither runs, and the run is exact."""
     soft_deleted_places(2)
+    boom = "BEGIN RAISE EXCEPTION 'caller code ran inside run_cleanup'; END"
     with session_of(executor) as conn:
-        conn.execute(
-            "CREATE FUNCTION pg_temp.boom(anyelement) RETURNS boolean LANGUAGE plpgsql AS"
-            " $f$ BEGIN RAISE EXCEPTION 'caller code ran inside run_cleanup'; END $f$"
-        )
+        conn.execute(f"CREATE FUNCTION pg_temp.boom(anyelement) RETURNS boolean LANGUAGE plpgsql AS $f$ {boom} $f$")
         for name in ("jsonb", "text", "timestamptz", "regclass"):
             conn.execute(f"CREATE DOMAIN pg_temp.{name} AS pg_catalog.{name} CHECK (pg_temp.boom(VALUE))")
-        assert run_as(conn, dry_run=True).status == "succeeded"
-        runs = RetentionRun.objects.count()
-        plant_overloads(conn, executor, PLANTED)
-        conn.execute(sql.SQL("SET search_path = {}, public").format(sql.Identifier(PLANTED)))
-        refused(
-            conn,
-            "CALL retention.run_cleanup()",
-            rf"resolves its operators through the search_path of its caller, where operator {PLANTED}\.\|\|",
-        )
-        assert RetentionRun.objects.count() == runs
-    assert Place.objects.count() == 2
+        schema = q(PLANTED)
+        for op, left, right in (
+            ("?", "jsonb", "text"),
+            ("=", "text", "text"),
+            ("<>", "text", "text"),
+            ("->>", "jsonb", "text"),
+            ("||", "jsonb", "jsonb"),
+            (">=", "timestamptz", "timestamptz"),
+            ("+", "bigint", "bigint"),
+            ("=", "bigint", "bigint"),
+            (">", "integer", "integer"),
+        ):
+            fn = f"{schema}.op_{len(op)}_{left}_{right}_{abs(hash(op)) % 1000}"
+            conn.execute(
+                f"CREATE FUNCTION {fn}(a {left}, b {right}) RETURNS boolean LANGUAGE plpgsql AS $f$ {boom} $f$"
+            )
+            conn.execute(f"CREATE OPERATOR {schema}.{op} (LEFTARG = {left}, RIGHTARG = {right}, FUNCTION = {fn})")
+        conn.execute(sql.SQL("SET search_path = {}, pg_catalog, public").format(sql.Identifier(PLANTED)))
+        preview = run_as(conn, dry_run=True)
+        real = run_as(conn)
+    assert (preview.status, real.status, real.rows_deleted) == ("succeeded", "succeeded", 2), (
+        preview.error,
+        real.error,
+    )
+    assert not Place.objects.exists()
 
 
 def test_who_a_session_of_the_executor_says_it_acts_for_is_recorded_as_its_claim(executor: str) -> None:
@@ -954,3 +966,68 @@ def test_a_trigger_of_another_role_on_a_table_the_purge_deletes_from_stops_every
         with connection.cursor() as cursor:
             cursor.execute("DROP SCHEMA retention_sec_app_own CASCADE")
             cursor.execute(f"REVOKE TRIGGER ON rules_place FROM {q(app_role)}")
+
+
+def test_the_application_role_cannot_forge_history_config_or_what_the_drains_trust(app_role: str) -> None:
+    """A policy history row it inserts itself (claiming the owner), a config change (a pause of 24
+    days stalled every run unrecorded), an outbox row rewritten to name another model's live file or
+    drained again (the drain deleted that file), an alert hidden or rewritten: all refused; marking
+    an outbox row or an alert done, as retention_drain and retention_notify do, is not."""
+    sync()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO retention_outbox (model_path, object_pk, files, snapshot, created_at, done_at, attempts,"
+            " last_error) VALUES ('rules.Place', '1', '{}', '{}', now(), NULL, 0, '') RETURNING id"
+        )
+        outbox = cursor.fetchone()[0]  # type: ignore[index]
+        cursor.execute("SELECT retention.start_run(false, NULL, NULL, 'sealed', 'skipped')")
+        run = cursor.fetchone()[0]  # type: ignore[index]
+        cursor.execute(
+            "INSERT INTO retention_alert (run_id, kind, message, created_at) VALUES (%s, 'failed', 'run failed', now())"
+            " RETURNING id",
+            [run],
+        )
+        alert = cursor.fetchone()[0]  # type: ignore[index]
+    with session_of(app_role) as conn:
+        refused(conn, "UPDATE retention_alert SET message = 'all fine' WHERE id = %s", "not message", [alert])
+        refused(conn, "DELETE FROM retention_alert WHERE id = %s", "DELETE is refused", [alert])
+        conn.execute("UPDATE retention_alert SET sent_at = now() WHERE id = %s", [alert])
+        refused(
+            conn,
+            "INSERT INTO retention_policy_history (model_path, change, old_days, new_days, old_source, new_source,"
+            " changed_at, changed_by, detail, actor) VALUES ('rules.Place', 'days_changed', 30, 30, '', '',"
+            " now() - interval '1 year', 'postgres', '', 'manage.py migrate')",
+            "retention_policy_history rows are written by the database when a policy changes",
+        )
+        refused(conn, "UPDATE retention_config SET batch_pause_ms = 2147483647", "retention_config is written by")
+        refused(
+            conn, "UPDATE retention_outbox SET model_path = 'leases.Lease' WHERE id = %s", "not model_path", [outbox]
+        )
+        refused(conn, "DELETE FROM retention_outbox WHERE id = %s", "DELETE is refused", [outbox])
+        conn.execute("UPDATE retention_outbox SET done_at = now(), attempts = 1 WHERE id = %s", [outbox])
+        refused(conn, "UPDATE retention_outbox SET done_at = NULL WHERE id = %s", "done_at once set", [outbox])
+        conn.execute("UPDATE retention_policy SET retention_days = 31 WHERE model_path = 'rules.Place'")
+    assert history_of("rules.Place")[-1][:4] == ("days_changed", 30, 31, app_role)
+    sync()
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM retention_outbox")  # the owner may
+        cursor.execute("SELECT message, sent_at IS NOT NULL FROM retention_alert WHERE id = %s", [alert])
+        assert cursor.fetchone() == ("run failed", True)
+
+
+def test_a_run_table_another_role_keeps_locked_fails_the_start_instead_of_holding_runs_back(app_role: str) -> None:
+    """UPDATE rights on the run table let a role lock it (no trigger fires for a lock): a run's start
+    then fails after lock_timeout_ms, as a failed CALL pg_cron records, instead of waiting forever
+    with later runs held back."""
+    with session_of(app_role) as conn:
+        conn.execute("BEGIN")
+        conn.execute("LOCK TABLE retention_run IN SHARE ROW EXCLUSIVE MODE")
+        with connection.cursor() as cursor:
+            cursor.execute("SET statement_timeout = '60s'")
+            started = time.monotonic()
+            with pytest.raises(DatabaseError, match="lock timeout"):
+                cursor.execute("CALL retention.run_cleanup(dry_run => true)")
+            cursor.execute("RESET statement_timeout")
+        assert time.monotonic() - started < 30
+        conn.execute("ROLLBACK")
+    assert call_cleanup(dry_run=True).status == "succeeded"
