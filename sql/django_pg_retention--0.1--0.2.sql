@@ -465,6 +465,39 @@ REVOKE ALL ON FUNCTION retention.check_run_arguments(bigint, bigint) FROM PUBLIC
 --    other than the owner (its members, superusers, CREATEROLE roles) owns: someone planted it for
 --    the owner's runs.
 -- Its own path is pg_catalog and pg_temp only, and every call in it is qualified.
+-- A trigger on a table of those schemas whose function another role owns (one granted TRIGGER, as
+-- GRANT ALL does) runs that function with the rights of whoever deletes: the steps, as the owner.
+-- Checked before every step (refuse_planting_sessions) and again after a batch's purge, before its
+-- commit (a trigger created meanwhile cannot be dropped while the batch holds its table).
+CREATE OR REPLACE FUNCTION retention.refuse_foreign_triggers(schemas oid[]) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  planted text;
+BEGIN
+  SELECT pg_catalog.format('trigger %I on %s runs %s, owned by role %I', t.tgname, t.tgrelid::pg_catalog.regclass,
+                           f.oid::pg_catalog.regprocedure, pg_catalog.pg_get_userbyid(f.proowner)) INTO planted
+    FROM pg_catalog.pg_trigger t
+    JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid
+    JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=) t.tgfoid
+   WHERE c.relnamespace OPERATOR(pg_catalog.=) ANY (schemas) AND NOT f.prosecdef
+     AND t.tgenabled OPERATOR(pg_catalog.<>) 'D'
+     AND NOT pg_catalog.pg_has_role(f.proowner, current_user, 'MEMBER'::text)
+     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                      WHERE r.oid OPERATOR(pg_catalog.=) f.proowner AND (r.rolsuper OR r.rolcreaterole))
+   ORDER BY 1 LIMIT 1;
+  IF planted IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = pg_catalog.format('retention: %s: a purge would run it with the rights of role %I, so no run starts '
+                                  'or goes on', planted, current_user),
+      HINT = 'Drop the trigger (or have role ' || current_user || ' own its function), and grant the application''s '
+             'role SELECT, INSERT, UPDATE, DELETE on its tables, not TRIGGER (GRANT ALL gives it).';
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION retention.refuse_foreign_triggers(oid[]) IS
+  'Refuses a purge while a table of those schemas has a trigger whose function a role the owner does not trust owns';
+REVOKE ALL ON FUNCTION retention.refuse_foreign_triggers(oid[]) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION retention.refuse_planting_sessions() RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -523,26 +556,7 @@ BEGIN
                                   'starts or goes on', planted, current_user),
       HINT = 'Drop it (or have role ' || current_user || ' own it), and REVOKE CREATE ON SCHEMA ... FROM PUBLIC.';
   END IF;
-  -- A trigger on a table there whose function another role owns (one granted TRIGGER, as GRANT ALL
-  -- does) runs that function with the rights of whoever deletes: the steps, as the owner.
-  SELECT pg_catalog.format('trigger %I on %s runs %s, owned by role %I', t.tgname, t.tgrelid::pg_catalog.regclass,
-                           f.oid::pg_catalog.regprocedure, pg_catalog.pg_get_userbyid(f.proowner)) INTO planted
-    FROM pg_catalog.pg_trigger t
-    JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid
-    JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=) t.tgfoid
-   WHERE c.relnamespace OPERATOR(pg_catalog.=) ANY (schemas) AND NOT f.prosecdef
-     AND t.tgenabled OPERATOR(pg_catalog.<>) 'D'
-     AND NOT pg_catalog.pg_has_role(f.proowner, current_user, 'MEMBER'::text)
-     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
-                      WHERE r.oid OPERATOR(pg_catalog.=) f.proowner AND (r.rolsuper OR r.rolcreaterole))
-   ORDER BY 1 LIMIT 1;
-  IF planted IS NOT NULL THEN
-    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
-      MESSAGE = pg_catalog.format('retention: %s: a purge would run it with the rights of role %I, so no run starts '
-                                  'or goes on', planted, current_user),
-      HINT = 'Drop the trigger (or have role ' || current_user || ' own its function), and grant the application''s '
-             'role SELECT, INSERT, UPDATE, DELETE on its tables, not TRIGGER (GRANT ALL gives it).';
-  END IF;
+  PERFORM retention.refuse_foreign_triggers(schemas);
 END
 $$;
 COMMENT ON FUNCTION retention.refuse_planting_sessions() IS
@@ -819,6 +833,9 @@ BEGIN
       RETURN;
     END IF;
     res := retention.purge_isolating(format('%I.%I', 'retention', pol.purge_function)::regproc, ids, dry_run);
+    -- A trigger of another role's created since this step began has fired as the owner: undone here.
+    PERFORM retention.refuse_foreign_triggers(ARRAY[(SELECT c.relnamespace FROM pg_class c
+                                                      WHERE c.oid = pol.db_table::regclass)]);
   EXCEPTION
     WHEN lock_not_available THEN
       -- Someone holds locks this batch needs: leave it for the next run.

@@ -23,6 +23,7 @@ DROP FUNCTION IF EXISTS retention.executor_roles();
 DROP FUNCTION IF EXISTS retention.revoke_executor(regrole);
 DROP FUNCTION IF EXISTS retention.refuse_shorter_retention(text, integer);
 DROP FUNCTION IF EXISTS retention.refuse_planting_sessions();
+DROP FUNCTION IF EXISTS retention.refuse_foreign_triggers(oid[]);
 DROP FUNCTION IF EXISTS retention.check_run_arguments(bigint, bigint);
 DROP FUNCTION IF EXISTS retention.max_days();
 DROP TABLE IF EXISTS retention.dry_gone;

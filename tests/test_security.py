@@ -1031,3 +1031,29 @@ def test_a_run_table_another_role_keeps_locked_fails_the_start_instead_of_holdin
         assert time.monotonic() - started < 30
         conn.execute("ROLLBACK")
     assert call_cleanup(dry_run=True).status == "succeeded"
+
+
+def test_a_foreign_trigger_that_appears_during_a_batch_undoes_the_batch(app_role: str) -> None:
+    """A trigger created between a step's check and its DELETE (CREATE TRIGGER does not wait for a
+    select's row locks) fires as the owner; the batch checks again after its purge, before it
+    commits, and is undone. Simulated by a trigger whose function changes hands while it fires."""
+    soft_deleted_places(2)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION public.retention_sec_turncoat() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN"
+            f" ALTER FUNCTION public.retention_sec_turncoat() OWNER TO {q(app_role)}; RETURN NULL; END $f$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER turncoat AFTER DELETE ON rules_place FOR EACH STATEMENT"
+            " EXECUTE FUNCTION public.retention_sec_turncoat()"
+        )
+    try:
+        run = call_cleanup(model="rules.Place")
+        item = run.items.get(model_path="rules.Place")
+        assert (run.status, item.status, item.deleted) == ("failed", "failed", 0)
+        assert "trigger turncoat on public.rules_place runs public.retention_sec_turncoat()" in item.error
+        assert Place.objects.count() == 2
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER turncoat ON rules_place")
+            cursor.execute("DROP FUNCTION public.retention_sec_turncoat()")
