@@ -1106,6 +1106,10 @@ BEGIN
 END
 $$;
 DROP PROCEDURE IF EXISTS retention.run_cleanup(boolean, text, integer, integer, text, boolean);
+-- Not SECURITY DEFINER and no pinned search_path (it commits), so it resolves names through its
+-- caller's path: every type, operator and function it names is written with its schema (a type is
+-- looked up in the caller's pg_temp before pg_catalog; an operator of the caller's, planted even
+-- after the run began, ran inside it, where the steps took that code for run_cleanup's own).
 CREATE OR REPLACE PROCEDURE retention.run_cleanup(
   dry_run boolean DEFAULT false,
   model text DEFAULT NULL,
@@ -1138,10 +1142,6 @@ DECLARE
   by_pk boolean;  seen bigint;  -- a backlog in primary-key order, and the rows its batches took
   part pg_catalog.regclass;  -- an expired partition (drop_partition)
 BEGIN
-  -- Not SECURITY DEFINER and no pinned search_path (it commits), so it resolves names through its
-  -- caller's path: its types and operators are written with their schema (a type is looked up in the
-  -- caller's pg_temp before pg_catalog; an operator of the caller's, planted even after the run
-  -- began, ran inside it, where the steps took that code for run_cleanup's own), functions too.
   -- Bad numbers are refused before anything is locked or written (no run row, no 'running' left).
   PERFORM retention.check_run_arguments(days, batch_size);
 

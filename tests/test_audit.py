@@ -301,15 +301,13 @@ def test_item_digests_orders_integer_keys_as_numbers_and_other_keys_bytewise() -
 def a_few_runs() -> list[RetentionRun]:
     build_rules_data(random.Random(3))
     runs = [call_cleanup(dry_run=True), call_cleanup(), call_cleanup(model="rules.Place", days=1)]
-    with connection.cursor() as cursor:  # a skipped run (the lock is held by this session)
-        cursor.execute("SELECT pg_advisory_lock(hashtext('django_pg_retention.run_cleanup'))")
-        try:
+    with connection.cursor() as cursor:  # a skipped run (this session holds the start lock)
+        with transaction.atomic():  # another run is starting: it holds the start lock
+            cursor.execute("SELECT retention.take_lock('run_cleanup')")
             other = connection.copy()  # type: ignore[attr-defined]
             with other.cursor() as c2:
                 c2.execute("CALL retention.run_cleanup(triggered_by => 'second')")
             other.close()
-        finally:
-            cursor.execute("SELECT pg_advisory_unlock(hashtext('django_pg_retention.run_cleanup'))")
     runs.append(RetentionRun.objects.get(triggered_by="second"))
     return runs
 

@@ -246,8 +246,9 @@ def test_each_run_started_from_python_is_logged_once(caplog: pytest.LogCaptureFi
 
     with psycopg.connect(server_dsn(connection.settings_dict["NAME"]), autocommit=True) as holder:
         # Another session holds the run lock: this run is skipped, and logged as a warning.
-        holder.execute("SELECT pg_advisory_lock(hashtext('django_pg_retention.run_cleanup'))")
-        skipped = call_run_cleanup(dry_run=False, model="rules.Place", triggered_by="test")
+        with holder.transaction():
+            holder.execute("SELECT retention.take_lock('run_cleanup')")
+            skipped = call_run_cleanup(dry_run=False, model="rules.Place", triggered_by="test")
     assert skipped.status == "skipped"
     records = [r for r in caplog.records if r.name == "django_pg_retention.manager"]
     assert [r.levelno for r in records] == [logging.INFO, logging.WARNING]
