@@ -520,6 +520,13 @@ class RetentionRequest(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
     backend_pid = models.IntegerField(null=True, blank=True, help_text="the drain's backend while running")
+    added_by = models.CharField(
+        max_length=63,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="the database role that added it (written by the database; requested_by is what it said)",
+    )
 
     class Meta:
         db_table = "retention_request"

@@ -467,6 +467,9 @@ REVOKE ALL ON FUNCTION retention.check_run_arguments(bigint, bigint) FROM PUBLIC
 -- Its own path is pg_catalog and pg_temp only, and every call in it is qualified.
 -- A trigger on a table of those schemas whose function another role owns (one granted TRIGGER, as
 -- GRANT ALL does) runs that function with the rights of whoever deletes: the steps, as the owner.
+-- SECURITY DEFINER ones too: such a function runs as its owner but may still SET the session's
+-- search_path (a plain SET outlives the SET clauses of the functions around it), so that the
+-- step's next statement resolved a name to the caller's temporary view.
 -- Checked before every step (refuse_planting_sessions) and again after a batch's purge, before its
 -- commit (a trigger created meanwhile cannot be dropped while the batch holds its table).
 CREATE OR REPLACE FUNCTION retention.refuse_foreign_triggers(schemas oid[]) RETURNS void
@@ -479,7 +482,7 @@ BEGIN
     FROM pg_catalog.pg_trigger t
     JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid
     JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=) t.tgfoid
-   WHERE c.relnamespace OPERATOR(pg_catalog.=) ANY (schemas) AND NOT f.prosecdef
+   WHERE c.relnamespace OPERATOR(pg_catalog.=) ANY (schemas)
      AND t.tgenabled OPERATOR(pg_catalog.<>) 'D'
      AND NOT pg_catalog.pg_has_role(f.proowner, current_user, 'MEMBER'::text)
      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
@@ -801,6 +804,7 @@ DECLARE
   dry_run constant boolean := (SELECT r.dry_run FROM retention_run r WHERE r.id = i.run_id);
   pol retention_policy;
   started constant timestamptz := clock_timestamp();
+  pinned constant text := pg_catalog.current_setting('search_path');  -- its SET clause's
   ids text[];
   blocked_early text[];
   res jsonb;
@@ -833,9 +837,11 @@ BEGIN
       RETURN;
     END IF;
     res := retention.purge_isolating(format('%I.%I', 'retention', pol.purge_function)::regproc, ids, dry_run);
-    -- A trigger of another role's created since this step began has fired as the owner: undone here.
-    PERFORM retention.refuse_foreign_triggers(ARRAY[(SELECT c.relnamespace FROM pg_class c
-                                                      WHERE c.oid = pol.db_table::regclass)]);
+    -- A trigger of another role's created since this step began has fired as the owner: undone here,
+    -- after this function's own search_path is back (such a trigger may have SET the session's).
+    PERFORM pg_catalog.set_config('search_path', pinned, true);
+    PERFORM retention.refuse_foreign_triggers(ARRAY[(SELECT c.relnamespace FROM pg_catalog.pg_class c
+                                                      WHERE c.oid OPERATOR(pg_catalog.=) pol.db_table::pg_catalog.regclass)]);
   EXCEPTION
     WHEN lock_not_available THEN
       -- Someone holds locks this batch needs: leave it for the next run.
@@ -1906,6 +1912,9 @@ LANGUAGE plpgsql AS $$
 DECLARE
   pol retention_policy;
 BEGIN
+  IF TG_OP = 'INSERT' THEN
+    NEW.added_by := current_user;  -- whoever the row says (migration 0016's column)
+  END IF;
   IF pg_has_role(current_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'MEMBER') THEN
     RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
   END IF;
@@ -1968,12 +1977,14 @@ $$;
 COMMENT ON FUNCTION retention.real_run_waiting() IS 'Whether a real run that is starting waits for a preview to yield';
 REVOKE ALL ON FUNCTION retention.real_run_waiting() FROM PUBLIC;
 
--- drain_requests: its claim lock on retention.locks (as in 0.1 otherwise).
+-- drain_requests: its claim lock on retention.locks; a request another role added is checked
+-- against the policies again when it runs.
 CREATE OR REPLACE PROCEDURE retention.drain_requests()
 LANGUAGE plpgsql AS $$
 DECLARE
   req @app_schema@.retention_request;
   run bigint;
+  refused text;
 BEGIN
   LOOP
     -- Claim the next request under a transaction lock (no session lock: a cancelled or failed call
@@ -1994,11 +2005,33 @@ BEGIN
       COMMIT;
       RETURN;
     END IF;
+    -- A request another role added (guard_request_row records added_by) runs no shorter than the
+    -- policies as they are now: at its INSERT the days could have been lowered for that transaction.
+    -- Who it names is that role's claim.
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = req.added_by
+                                                       AND pg_catalog.pg_has_role(r.oid, current_user, 'MEMBER')) THEN
+      refused := (SELECT pg_catalog.format('days %s is shorter than the policy of %s (%s days), and role %s that added '
+                                           'the request may not shorten retention', req.days, p.model_path,
+                                           p.retention_days, coalesce(nullif(req.added_by, ''), '(unknown)'))
+                    FROM @app_schema@.retention_policy p
+                   WHERE req.days IS NOT NULL AND (req.model_path = '' OR p.model_path = req.model_path)
+                     AND p.retention_days > req.days
+                   ORDER BY p.position, p.model_path LIMIT 1);
+      IF refused IS NOT NULL THEN
+        UPDATE @app_schema@.retention_request
+           SET status = 'failed', started_at = pg_catalog.clock_timestamp(), finished_at = pg_catalog.clock_timestamp(),
+               error = refused
+         WHERE id = req.id;
+        COMMIT;
+        CONTINUE;
+      END IF;
+      req.requested_by := pg_catalog.format('%s (said role %s)', req.requested_by, coalesce(nullif(req.added_by, ''), '?'));
+    END IF;
     UPDATE @app_schema@.retention_request
        SET status = 'running', started_at = pg_catalog.clock_timestamp(), backend_pid = pg_catalog.pg_backend_pid()
      WHERE id = req.id;
     COMMIT;
-    PERFORM pg_catalog.set_config('retention.requested_by', req.requested_by, false);
+    PERFORM pg_catalog.set_config('retention.requested_by', pg_catalog.left(req.requested_by, 150), false);
     CALL retention.run_cleanup(dry_run => false, model => nullif(req.model_path, ''), days => req.days,
                                triggered_by => 'admin');
     PERFORM pg_catalog.set_config('retention.requested_by', '', false);

@@ -11,6 +11,7 @@ import io
 import random
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -961,6 +962,18 @@ def test_a_trigger_of_another_role_on_a_table_the_purge_deletes_from_stops_every
         assert rights_of(app_role) == before
         with connection.cursor() as cursor:
             cursor.execute("DROP TRIGGER pwn ON rules_place")
+        # SECURITY DEFINER does not make it harmless: it may SET the session's search_path, which
+        # outlives the SET clauses of the steps around it.
+        with session_of(app_role) as conn:
+            conn.execute("ALTER FUNCTION retention_sec_app_own.pwn() SECURITY DEFINER")
+            conn.execute(
+                "CREATE TRIGGER pwn AFTER DELETE ON rules_place FOR EACH STATEMENT"
+                " EXECUTE FUNCTION retention_sec_app_own.pwn()"
+            )
+        with connection.cursor() as cursor, pytest.raises(DatabaseError, match=r"trigger pwn on public.rules_place"):
+            cursor.execute("CALL retention.run_cleanup()")
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER pwn ON rules_place")
         assert purge_once().rows_deleted == 2
     finally:
         with connection.cursor() as cursor:
@@ -1057,3 +1070,34 @@ def test_a_foreign_trigger_that_appears_during_a_batch_undoes_the_batch(app_role
         with connection.cursor() as cursor:
             cursor.execute("DROP TRIGGER turncoat ON rules_place")
             cursor.execute("DROP FUNCTION public.retention_sec_turncoat()")
+
+
+def test_a_request_the_application_role_added_runs_no_shorter_than_the_policies_when_drained(app_role: str) -> None:
+    """The days of a policy lowered for the transaction of the INSERT and put back: the drain (the
+    owner's session, which may shorten retention) checks the request against the policies again and
+    fails it; a request within them runs, its requester recorded as the role's claim."""
+    sync()
+    soft_deleted_places(2, age=timedelta(days=2))
+    insert = (
+        "INSERT INTO retention_request (requested_by, requested_at, model_path, days, status, error)"
+        " VALUES ('mallory', now(), 'rules.Place', %s, 'pending', '') RETURNING id"
+    )
+    with session_of(app_role) as conn, conn.transaction():
+        conn.execute("UPDATE retention_policy SET retention_days = 1 WHERE model_path = 'rules.Place'")
+        shorter = conn.execute(insert, [1]).fetchone()[0]  # type: ignore[index]
+        conn.execute("UPDATE retention_policy SET retention_days = 30 WHERE model_path = 'rules.Place'")
+    with session_of(app_role) as conn:
+        kept = conn.execute(insert, [None]).fetchone()[0]  # type: ignore[index]
+    with connection.cursor() as cursor:
+        cursor.execute("CALL retention.drain_requests()")
+        cursor.execute("SELECT id, status, error, added_by, run_id FROM retention_request ORDER BY id")
+        rows = {r[0]: r[1:] for r in cursor.fetchall()}
+    assert rows[shorter][:3] == (
+        "failed",
+        f"days 1 is shorter than the policy of rules.Place (30 days), and role {app_role} that added the request"
+        " may not shorten retention",
+        app_role,
+    )
+    assert rows[kept][0] == "done"
+    assert RetentionRun.objects.get(pk=rows[kept][3]).requested_by == f"mallory (said role {app_role})"
+    assert Place.objects.count() == 2  # 2 days old, under a 30-day policy
