@@ -479,11 +479,11 @@ DECLARE
 BEGIN
   SELECT pg_catalog.format('trigger %I on %s runs %s, owned by role %I', t.tgname, t.tgrelid::pg_catalog.regclass,
                            f.oid::pg_catalog.regprocedure, pg_catalog.pg_get_userbyid(f.proowner)) INTO planted
-    FROM pg_catalog.pg_trigger t
-    JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid
+    FROM pg_catalog.pg_trigger t  -- a few hundred rows; its tables by key, not a scan of pg_class
     JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=) t.tgfoid
-   WHERE c.relnamespace OPERATOR(pg_catalog.=) ANY (schemas)
-     AND t.tgenabled OPERATOR(pg_catalog.<>) 'D'
+   WHERE t.tgenabled OPERATOR(pg_catalog.<>) 'D'
+     AND (SELECT c.relnamespace FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) t.tgrelid)
+         OPERATOR(pg_catalog.=) ANY (schemas)
      AND NOT pg_catalog.pg_has_role(f.proowner, current_user, 'MEMBER'::text)
      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
                       WHERE r.oid OPERATOR(pg_catalog.=) f.proowner AND (r.rolsuper OR r.rolcreaterole))
