@@ -766,7 +766,7 @@ BEGIN
     EXECUTE format('SELECT count(*) FROM %I t WHERE %s AND t.%I < $1', pol.db_table,
                    retention.soft_deleted_condition(pol.deleted_at_column, pol.flag_column), pol.deleted_at_column)
          || CASE WHEN coalesce(cardinality(gone), 0) = 0 THEN ''
-                 WHEN retention.distribution_column(pol.db_table::regclass) IS NOT NULL
+                 WHEN retention.distribution_column(quote_ident(pol.db_table)::regclass) IS NOT NULL
                    THEN format(' AND NOT (t.%I::text = ANY ($4))', pol.pk_column)
                  ELSE format(' AND NOT EXISTS (SELECT 1 FROM retention.dry_gone g'
                              ' WHERE g.run_id = $3 AND g.db_table = $2 AND g.pk = t.%I::text)', pol.pk_column) END
@@ -841,7 +841,7 @@ BEGIN
     -- after this function's own search_path is back (such a trigger may have SET the session's).
     PERFORM pg_catalog.set_config('search_path', pinned, true);
     PERFORM retention.refuse_foreign_triggers(ARRAY[(SELECT c.relnamespace FROM pg_catalog.pg_class c
-                                                      WHERE c.oid OPERATOR(pg_catalog.=) pol.db_table::pg_catalog.regclass)]);
+                                                      WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.quote_ident(pol.db_table)::pg_catalog.regclass)]);
   EXCEPTION
     WHEN lock_not_available THEN
       -- Someone holds locks this batch needs: leave it for the next run.
