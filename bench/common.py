@@ -215,3 +215,20 @@ def scalar(url: str, db: str, query: str, params: Any = None) -> Any:
     with psycopg.connect(with_db(url, db)) as conn:
         row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
         return row[0] if row else None
+
+
+def running_item(conn: psycopg.Connection, model: str) -> int:
+    """A running run and item, so that the purge function records its keys under it (as in a run)."""
+    run = conn.execute(
+        "INSERT INTO retention_run (started_at, status, triggered_by, dry_run, model_filter, rows_deleted, error)"
+        " VALUES (now(), 'running', 'bench', false, '', 0, '') RETURNING id"
+    ).fetchone()
+    item = conn.execute(
+        "INSERT INTO retention_run_item (run_id, model_path, db_table, retention_days, policy_source, cutoff,"
+        " eligible, deleted, blocked, skipped_locked, cascaded, updated, blocked_reasons, batches, batch_sizes,"
+        " batch_durations_ms, started_at, status, error, digests) VALUES (%s, %s, '', 30, '',"
+        " now(), 0, 0, 0, 0, '{}', '{}', '{}', 0, '[]', '[]', now(), 'running', '', '{}') RETURNING id",
+        [run[0] if run else None, model],
+    ).fetchone()
+    assert item is not None
+    return int(item[0])

@@ -28,7 +28,7 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Shape, build_template, drop, fingerprint, recreate, server_url, with_db
+from common import Shape, build_template, drop, fingerprint, recreate, running_item, server_url, with_db
 from run import BARE_SIMPLE, COPY, timed_sql
 
 TEMPLATE = "retention_bench_proof_template"
@@ -44,17 +44,7 @@ def batch_pairs(url: str, pairs: int) -> None:
     with psycopg.connect(with_db(url, COPY)) as conn:
         purge = conn.execute("SELECT purge_function FROM retention_policy WHERE model_path = 'benchsimple.Parent'")
         function = sql.Identifier("retention", purge.fetchone()[0])  # type: ignore[index]
-        run = conn.execute(
-            "INSERT INTO retention_run (started_at, status, triggered_by, dry_run, model_filter, rows_deleted, error)"
-            " VALUES (now(), 'running', 'bench', false, '', 0, '') RETURNING id"
-        ).fetchone()[0]  # type: ignore[index]
-        item = conn.execute(
-            "INSERT INTO retention_run_item (run_id, model_path, db_table, retention_days, policy_source, cutoff,"
-            " eligible, deleted, blocked, skipped_locked, cascaded, updated, blocked_reasons, batches, batch_sizes,"
-            " batch_durations_ms, started_at, status, error, digests) VALUES (%s, 'benchsimple.Parent', '', 30, '',"
-            " now(), 0, 0, 0, 0, '{}', '{}', '{}', 0, '[]', '[]', now(), 'running', '', '{}') RETURNING id",
-            [run],
-        ).fetchone()[0]  # type: ignore[index]
+        item = running_item(conn, "benchsimple.Parent")
         roots = conn.execute(
             "SELECT id::text FROM benchsimple_parent WHERE is_deleted ORDER BY id LIMIT %s", [pairs * 2 * 5000]
         ).fetchall()

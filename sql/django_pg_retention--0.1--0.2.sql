@@ -374,6 +374,9 @@ CREATE OR REPLACE TRIGGER retention_hold_check BEFORE INSERT ON @app_schema@.ret
 
 -- retention_hold_target decides how every hold is read, so only its owner (retention sync) writes
 -- it, even for a role that was granted DML on every table of the schema.
+-- The owner check is written out in this guard and in each one below (refuse_foreign_writes, the
+-- row guards): they run with the writer's rights, and the roles they refuse have no USAGE on schema
+-- retention, so a shared helper there fails them with "permission denied" instead of refusing them.
 CREATE OR REPLACE FUNCTION retention.guard_hold_target() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
