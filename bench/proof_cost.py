@@ -59,7 +59,7 @@ def batch_pairs(url: str, pairs: int) -> None:
                     "SELECT set_config('retention.item_id', %s, true)", [str(item) if mode == "keys recorded" else ""]
                 )
                 started = time.perf_counter()
-                conn.execute(sql.SQL("SELECT {}(%s)").format(function), [chunks[2 * pair + offset]])
+                conn.execute(sql.SQL("SELECT {}(%s, false)").format(function), [chunks[2 * pair + offset]])
                 conn.commit()
                 times[mode].append(time.perf_counter() - started)
     drop(url, COPY)
